@@ -1,0 +1,345 @@
+"""The Parquet lake: atomic appends, exactly-once event ids, compaction, retention, reprice.
+
+Layout (any Parquet engine reads `events/` as a hive-partitioned dataset):
+
+    <lake>/events/date=YYYY-MM-DD/part-<unique>.parquet   events, zstd, one fixed schema
+    <lake>/_tmp/          files being written; renamed into a partition when whole
+    <lake>/_journal/      one JSON note per partition rewrite in flight (crash recovery)
+    <lake>/_lock          flock: exclusive for changes to the partitions, shared for listing
+    <lake>/quarantine/    rejected records with their reasons (JSONL)
+    <lake>/prices/overrides.csv   negotiated rates
+
+Guarantees: a file appears whole or not at all (written in `_tmp/`, fsynced, renamed);
+appends from many processes serialise only the final check-and-rename, under the lock,
+where event ids already in the partition are dropped, so an id counts once. A rewrite
+(compaction, reprice) writes its new file, records a journal entry naming the files it
+replaces, renames the new file in, deletes the old ones and then the journal entry:
+readers skip files a journal entry names, and the next writer finishes or undoes an
+interrupted rewrite. SIGKILL at any point loses no acknowledged event and doubles none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ingest import schema as s
+from ingest.errors import LakeError
+
+PARTITION_PREFIX = "date="
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True,
+                       write_statistics=True, use_byte_stream_split=[s.COST, s.COMPUTED_COST, s.LATENCY_MS])
+STALE_TMP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    written: int
+    duplicates: int
+    files: int
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    partitions: int
+    files_before: int
+    files_after: int
+    events_before: int
+    events_after: int
+
+
+class Lake:
+    """A lake on the local file system.
+
+    Examples:
+        >>> import tempfile, datetime as dt, polars as pl
+        >>> from ingest import schema
+        >>> lake = Lake(tempfile.mkdtemp())
+        >>> raw = pl.DataFrame({"event_id": ["a"], "ts": ["2026-01-05T10:00:00Z"], "provider": ["openai"],
+        ...                     "model": ["gpt-4o"], "service": ["llm"], "input_tokens": [1000]})
+        >>> events = schema.validate(raw).events.with_columns(cost_source=pl.lit("computed"))
+        >>> lake.append(events).written, lake.append(events).duplicates
+        (1, 1)
+        >>> lake.scan().select(pl.len()).collect().item()
+        1
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        if "://" in str(root):
+            raise LakeError(f"{root}: writing to object stores is not supported yet; use a local path")
+
+    events_dir = property(lambda self: self.root / "events")
+    tmp_dir = property(lambda self: self.root / "_tmp")
+    journal_dir = property(lambda self: self.root / "_journal")
+    quarantine_dir = property(lambda self: self.root / "quarantine")
+    overrides_path = property(lambda self: self.root / "prices" / "overrides.csv")
+
+    def partition_dir(self, day: dt.date) -> Path:
+        return self.events_dir / f"{PARTITION_PREFIX}{day.isoformat()}"
+
+    @contextlib.contextmanager
+    def lock(self, *, shared: bool = False) -> Iterator[None]:
+        """Hold the lake's lock (released by the kernel if the process dies)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "_lock", "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def partitions(self) -> list[dt.date]:
+        """The partition dates present, oldest first; a stray folder fails loudly."""
+        if not self.events_dir.exists():
+            return []
+        days = []
+        for d in self.events_dir.iterdir():
+            if d.name.startswith((".", "_")):
+                continue
+            try:
+                if not d.name.startswith(PARTITION_PREFIX):
+                    raise ValueError
+                days.append(dt.date.fromisoformat(d.name.removeprefix(PARTITION_PREFIX)))
+            except ValueError:
+                raise LakeError(f"{d}: not a partition folder (expected {PARTITION_PREFIX}YYYY-MM-DD); "
+                                "move it out of the lake") from None
+        return sorted(days)
+
+    def files(self, day: dt.date | None = None) -> list[Path]:
+        """The visible data files (of one partition, or all), skipping files a rewrite replaced."""
+        with self.lock(shared=True):
+            return self._files(day)
+
+    def _files(self, day: dt.date | None = None) -> list[Path]:
+        days = [day] if day is not None else self.partitions()
+        replaced = self._replaced()
+        out = []
+        for d in days:
+            folder = self.partition_dir(d)
+            if folder.exists():
+                out.extend(sorted(p for p in folder.glob("part-*.parquet") if p not in replaced))
+        return out
+
+    def _replaced(self) -> set[Path]:
+        replaced: set[Path] = set()
+        for entry in self._journal_entries():
+            if not entry["new"] or (self.events_dir / entry["partition"] / entry["new"]).exists():
+                replaced.update(self.events_dir / entry["partition"] / old for old in entry["old"])
+        return replaced
+
+    def _journal_entries(self) -> list[dict]:
+        if not self.journal_dir.exists():
+            return []
+        entries = []
+        for p in self.journal_dir.glob("*.json"):
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                entries.append(json.loads(p.read_text()) | {"_path": str(p)})
+        return entries
+
+    def scan(self, day: dt.date | None = None) -> pl.LazyFrame:
+        """A LazyFrame over the events with the fixed schema and a `date` column."""
+        files = self.files(day)
+        if not files:
+            return s.empty_events().lazy().with_columns(pl.lit(None, pl.Date).alias(s.DATE))
+        return pl.scan_parquet(files, hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,
+                               missing_columns="insert", extra_columns="ignore")
+
+    def version(self) -> tuple:
+        """Changes whenever events are added, rewritten or dropped (a cache key for readers)."""
+        files = self.files()
+        return tuple((p.name, p.stat().st_size) for p in files)
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def append(self, events: pl.DataFrame, *, check_existing: bool = True) -> AppendResult:
+        """Add priced events; ids already in the lake or repeated in the batch are skipped.
+
+        `check_existing=False` skips the look-up of ids already in the lake: only for ids
+        that cannot be there (freshly generated ones), never for imported or retried events.
+        """
+        if events.height == 0:
+            return AppendResult(0, 0, 0)
+        events = events.select(s.COLUMNS)
+        total = events.height
+        events = events.unique(subset=s.EVENT_ID, keep="first", maintain_order=True)
+        dup_in_batch = total - events.height
+        staged = []
+        for (day,), part in events.with_columns(pl.col(s.TS).dt.date().alias(s.DATE)) \
+                .partition_by(s.DATE, as_dict=True, include_key=False).items():
+            staged.append((day, part.sort(s.TS), self._write_tmp(part.sort(s.TS))))
+        written, files, duplicates = 0, 0, dup_in_batch
+        try:
+            with self.lock():
+                self._recover()
+                for day, part, tmp in staged:
+                    existing = self._ids(self._files(day), part[s.EVENT_ID]) if check_existing else set()
+                    if existing:
+                        fresh = part.filter(~pl.col(s.EVENT_ID).is_in(list(existing)))
+                        duplicates += part.height - fresh.height
+                        tmp.unlink()
+                        if fresh.height == 0:
+                            continue
+                        part, tmp = fresh, self._write_tmp(fresh)
+                    self._publish(tmp, day)
+                    written += part.height
+                    files += 1
+        finally:
+            for _, _, tmp in staged:
+                tmp.unlink(missing_ok=True)
+        return AppendResult(written, duplicates, files)
+
+    def _ids(self, files: list[Path], candidates: pl.Series) -> set[str]:
+        if not files:
+            return set()
+        ids = pl.scan_parquet(files, schema={s.EVENT_ID: pl.String}, extra_columns="ignore").filter(
+            pl.col(s.EVENT_ID).is_between(candidates.min(), candidates.max())  # lets statistics skip files
+            & pl.col(s.EVENT_ID).is_in(candidates.implode())).select(s.EVENT_ID).collect()
+        return set(ids[s.EVENT_ID])
+
+    def _write_tmp(self, part: pl.DataFrame) -> Path:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp_dir / f"{uuid.uuid4().hex}.parquet"
+        with open(tmp, "wb") as f:
+            pq.write_table(arrow_table(part), f, **PARQUET_OPTIONS)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    def _publish(self, tmp: Path, day: dt.date) -> Path:
+        folder = self.partition_dir(day)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+        os.replace(tmp, folder / name)
+        _fsync_dir(folder)
+        return folder / name
+
+    # ---- rewriting -----------------------------------------------------------------------
+
+    def rewrite(self, day: dt.date, transform: Callable[[pl.DataFrame], pl.DataFrame | None], *,
+                min_files: int = 1) -> tuple[int, int, int, int] | None:
+        """Replace one partition's files by `transform(their events)`; appends may go on meanwhile.
+
+        Returns (files before, files after, events before, events after), or None if skipped
+        (fewer than `min_files` files, `transform` returned None, or another rewrite won).
+        """
+        with self.lock(shared=True):
+            snapshot = self._files(day)
+        if len(snapshot) < min_files:
+            return None
+        try:
+            before = pl.read_parquet(snapshot, schema=s.POLARS_SCHEMA, missing_columns="insert",
+                                     extra_columns="ignore", hive_partitioning=False)
+        except FileNotFoundError:
+            return None
+        after = transform(before)
+        if after is None:
+            return None
+        tmp = self._write_tmp(after) if after.height else None
+        try:
+            with self.lock():
+                self._recover()
+                if not all(p.exists() for p in snapshot):
+                    return None
+                folder = self.partition_dir(day)
+                new_name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+                entry = {"partition": folder.name, "new": new_name if tmp else "", "old": [p.name for p in snapshot]}
+                journal = self._write_journal(entry)
+                if tmp is not None:
+                    os.replace(tmp, folder / new_name)
+                    _fsync_dir(folder)
+                for p in snapshot:
+                    p.unlink()
+                _fsync_dir(folder)
+                journal.unlink()
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        return len(snapshot), 1 if tmp else 0, before.height, after.height
+
+    def _write_journal(self, entry: dict) -> Path:
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        path = self.journal_dir / f"{uuid.uuid4().hex}.json"
+        tmp = self.journal_dir / f".{path.name}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(entry, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self.journal_dir)
+        return path
+
+    def _recover(self) -> None:
+        """Finish rewrites a crash interrupted; drop stale temp files. Call under the lock."""
+        for entry in self._journal_entries():
+            folder = self.events_dir / entry["partition"]
+            if not entry["new"] or (folder / entry["new"]).exists():
+                for old in entry["old"]:
+                    (folder / old).unlink(missing_ok=True)
+            Path(entry["_path"]).unlink(missing_ok=True)
+        if self.tmp_dir.exists():
+            cutoff = time.time() - STALE_TMP_SECONDS
+            for p in self.tmp_dir.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if p.stat().st_mtime < cutoff:
+                        p.unlink()
+
+    def compact(self, days: list[dt.date] | None = None, *, min_files: int = 2) -> RewriteResult:
+        """Merge each partition's files into one, sorted by time, without duplicate ids."""
+        def merge(events: pl.DataFrame) -> pl.DataFrame:
+            return events.unique(subset=s.EVENT_ID, keep="first", maintain_order=True).sort(s.TS)
+        return self._rewrite_all(days, merge, min_files=min_files)
+
+    def _rewrite_all(self, days: list[dt.date] | None, transform: Callable[[pl.DataFrame], pl.DataFrame | None],
+                     *, min_files: int = 1) -> RewriteResult:
+        totals = [0, 0, 0, 0, 0]
+        for day in days if days is not None else self.partitions():
+            done = self.rewrite(day, transform, min_files=min_files)
+            if done is not None:
+                totals[0] += 1
+                for i, v in enumerate(done, start=1):
+                    totals[i] += v
+        return RewriteResult(*totals)
+
+    def drop_before(self, cutoff: dt.date) -> list[dt.date]:
+        """Drop whole partitions dated before `cutoff` (retention); returns the dropped dates."""
+        dropped = []
+        trash = self.root / "_trash"
+        with self.lock():
+            for day in self.partitions():
+                if day < cutoff:
+                    trash.mkdir(parents=True, exist_ok=True)
+                    os.replace(self.partition_dir(day), trash / f"{day.isoformat()}-{uuid.uuid4().hex[:8]}")
+                    dropped.append(day)
+            if dropped:
+                _fsync_dir(self.events_dir)
+        shutil.rmtree(trash, ignore_errors=True)
+        return dropped
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def arrow_table(events: pl.DataFrame) -> pa.Table:
+    """Events as an Arrow table in the lake's writer schema."""
+    return events.select(s.COLUMNS).to_arrow().cast(s.ARROW_SCHEMA)

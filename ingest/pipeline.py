@@ -1,0 +1,110 @@
+"""One path for every source: validate → price → append, bad records to quarantine.
+
+Examples:
+    >>> import tempfile, polars as pl
+    >>> from ingest.lake import Lake
+    >>> lake = Lake(tempfile.mkdtemp())
+    >>> raw = pl.DataFrame({"ts": ["2026-01-05T10:00:00Z", "yesterday"], "provider": ["openai"] * 2,
+    ...                     "model": ["gpt-4o"] * 2, "service": ["llm"] * 2, "input_tokens": [1000, 5]})
+    >>> summary = ingest_frame(lake, raw, source="example")
+    >>> summary.imported, summary.quarantined
+    (1, 1)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from ingest import schema as s
+from ingest.lake import Lake
+from ingest.pricing import PriceBook
+
+Progress = Callable[[int, int], None]
+CHUNK_ROWS = 500_000
+
+
+@dataclass
+class ImportSummary:
+    """What an import did; summaries of several inputs add up."""
+
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    unpriced: int = 0
+    quarantine_files: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the first few rejection messages
+
+    def __iadd__(self, other: ImportSummary) -> ImportSummary:
+        self.imported += other.imported
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.unpriced += other.unpriced
+        self.quarantine_files += other.quarantine_files
+        self.errors += other.errors[: max(0, 20 - len(self.errors))]
+        return self
+
+    def to_dict(self) -> dict:
+        return {"imported": self.imported, "duplicates": self.duplicates, "quarantined": self.quarantined,
+                "unpriced": self.unpriced, "quarantine_files": [str(p) for p in self.quarantine_files],
+                "errors": self.errors}
+
+
+def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None, source: str,
+                 tz: str | None = None, record_numbers: pl.Series | None = None, label: str = "record",
+                 originals: pl.Series | None = None, progress: Progress | None = None) -> ImportSummary:
+    """Validate, price and append a raw frame; rejected records go to the lake's quarantine.
+
+    `originals` holds each record's source text (e.g. its JSONL line) for the quarantine file;
+    without it the raw row is written as JSON.
+    """
+    book = book or PriceBook.load(lake.overrides_path)
+    summary = ImportSummary()
+    n = raw.height
+    for start in range(0, max(n, 1), CHUNK_ROWS):
+        chunk = raw.slice(start, CHUNK_ROWS)
+        numbers = (record_numbers.slice(start, CHUNK_ROWS) if record_numbers is not None
+                   else pl.int_range(start + 1, start + chunk.height + 1, eager=True))
+        checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=label)
+        if checked.rejected.height:
+            position = (pl.DataFrame({"record": numbers.cast(pl.Int64)}).with_row_index("_pos")
+                        .join(checked.rejected, on="record", maintain_order="right")["_pos"])
+            if originals is not None:
+                data = [{"text": t} for t in originals.slice(start, CHUNK_ROWS).gather(position)]
+            else:
+                data = chunk[position].to_dicts()
+            summary.quarantine_files.append(quarantine(lake, source, checked.rejected, data))
+            summary.quarantined += checked.rejected.height
+            summary.errors += checked.rejected["error"].head(20 - len(summary.errors)).to_list()
+        priced = book.price(checked.events)
+        result = lake.append(priced)
+        summary.imported += result.written
+        summary.duplicates += result.duplicates
+        summary.unpriced += priced.filter(pl.col(s.COST_SOURCE) == "unpriced").height
+        if progress:
+            progress(min(start + CHUNK_ROWS, n), n)
+    return summary
+
+
+def quarantine(lake: Lake, source: str, rejected: pl.DataFrame, data: list[dict]) -> Path:
+    """Write rejected records with their reasons as JSONL; returns the file."""
+    lake.quarantine_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(source).name)[:60]
+    path = lake.quarantine_dir / f"{stamp}-{name}-{uuid.uuid4().hex[:6]}.jsonl"
+    tmp = path.with_name("." + path.name)
+    with open(tmp, "w") as f:
+        for (record, error), original in zip(rejected.iter_rows(), data):
+            f.write(json.dumps({"source": source, "record": record, "error": error, "data": original},
+                               default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,371 @@
+"""The price book: genai-prices for tokens, a shipped catalog for other units, user overrides on top.
+
+Pricing is vectorised: each distinct (provider, model, unit, UTC date[, half-hour for
+time-of-day prices]) in a batch is resolved once to a row of per-unit rates, and the
+events are joined to those rows. A rate row is derived from genai-prices' own
+`ModelPrice.calc_price` on unit usages, so its decomposition rules (cache reads priced
+as input where a model has no cache price, 1-hour writes at their own rate, reasoning
+billed as output unless priced apart) are the library's, not a copy of them. Tiers
+(crossing a threshold moves all tokens to the higher rate) become one rate row per tier.
+
+Examples:
+    >>> import polars as pl, datetime as dt
+    >>> from ingest import schema
+    >>> book = PriceBook.load()
+    >>> raw = pl.DataFrame({"ts": [dt.datetime(2026, 1, 5, tzinfo=dt.UTC)], "provider": ["openai"],
+    ...                     "model": ["gpt-4o"], "service": ["llm"], "input_tokens": [1_000_000]})
+    >>> priced = book.price(schema.validate(raw).events)
+    >>> priced.select("cost_usd", "cost_source").row(0)
+    (2.5, 'computed')
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Final, Iterable
+
+import polars as pl
+
+from ingest import schema as s
+from ingest.errors import PricingError
+
+CATALOG_PATH: Final = Path(__file__).resolve().parent.parent / "data" / "unit_prices.csv"
+
+# Rate columns: USD per one unit of the usage they multiply.
+R_INPUT, R_CACHE_READ, R_CACHE_WRITE, R_CACHE_WRITE_1H = "r_input", "r_cache_read", "r_cache_write", "r_cache_write_1h"
+R_OUTPUT, R_REASONING, R_REQUEST = "r_output", "r_reasoning", "r_request"
+R_CHARACTER, R_IMAGE, R_AUDIO, R_COMPUTE, R_QUANTITY = (
+    "r_character", "r_image", "r_audio_second", "r_compute_second", "r_quantity")
+TOKEN_RATES: Final = (R_INPUT, R_CACHE_READ, R_CACHE_WRITE, R_CACHE_WRITE_1H, R_OUTPUT, R_REASONING, R_REQUEST)
+RATES: Final = (*TOKEN_RATES, R_CHARACTER, R_IMAGE, R_AUDIO, R_COMPUTE, R_QUANTITY)
+
+# Units a catalog row or an override may name, and the rate each sets.
+UNIT_RATES: Final = {
+    "input_token": R_INPUT, "cache_read_token": R_CACHE_READ, "cache_write_token": R_CACHE_WRITE,
+    "cache_write_1h_token": R_CACHE_WRITE_1H, "output_token": R_OUTPUT, "reasoning_token": R_REASONING,
+    "request": R_REQUEST, "character": R_CHARACTER, "image": R_IMAGE, "audio_second": R_AUDIO,
+    "compute_second": R_COMPUTE,
+}
+RULE_COLUMNS: Final = ("provider", "model", "unit", "price", "per", "effective_from", "effective_to", "source_url")
+
+
+# The cost of an event is REQUEST + Σ column × coefficient, in this column order everywhere.
+PRICED_COLUMNS: Final = (
+    s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS, s.CACHE_WRITE_1H_TOKENS, s.OUTPUT_TOKENS,
+    s.REASONING_TOKENS, s.CHARACTERS, s.IMAGES, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY,
+)
+REQUEST: Final = "request"
+
+
+def coefficients(rates: dict[str, float]) -> dict[str, float | None]:
+    """Per-unit rates → a coefficient per event column (the token columns overlap: 1-hour writes
+    are part of cache writes, reasoning part of output, so those two carry the difference)."""
+    def diff(a: str, b: str) -> float | None:
+        return None if rates.get(a) is None or rates.get(b) is None else rates[a] - rates[b]
+    return {
+        s.INPUT_TOKENS: rates.get(R_INPUT), s.CACHE_READ_TOKENS: rates.get(R_CACHE_READ),
+        s.CACHE_WRITE_TOKENS: rates.get(R_CACHE_WRITE), s.CACHE_WRITE_1H_TOKENS: diff(R_CACHE_WRITE_1H, R_CACHE_WRITE),
+        s.OUTPUT_TOKENS: rates.get(R_OUTPUT), s.REASONING_TOKENS: diff(R_REASONING, R_OUTPUT),
+        s.CHARACTERS: rates.get(R_CHARACTER), s.IMAGES: rates.get(R_IMAGE), s.AUDIO_SECONDS: rates.get(R_AUDIO),
+        s.COMPUTE_SECONDS: rates.get(R_COMPUTE), s.QUANTITY: rates.get(R_QUANTITY), REQUEST: rates.get(R_REQUEST),
+    }
+
+
+def cost_of(usage: dict, tiers: list[tuple[int, dict[str, float | None]]]) -> float | None:
+    """One event's cost at resolved coefficients, computed as `PriceBook.price` does; None if unpriced.
+
+    Examples:
+        >>> cost_of({"input_tokens": 2_000_000}, [(-1, coefficients({R_INPUT: 2.5e-06}))])
+        5.0
+    """
+    k = tiers[0][1]
+    if len(tiers) > 1:
+        total_input = sum(usage.get(c) or 0 for c in (s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS))
+        for threshold, tier in tiers[1:]:
+            if total_input > threshold:
+                k = tier
+    total = k[REQUEST] or 0.0
+    for c in PRICED_COLUMNS:
+        if c in usage:
+            v = usage[c]
+            if v:
+                if k[c] is None:
+                    return None
+                total += v * k[c]
+    return total
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One catalog or override row: `price` USD per `per` units, valid on [effective_from, effective_to)."""
+
+    provider: str
+    model: str
+    unit: str
+    price: Decimal
+    per: Decimal
+    effective_from: dt.date
+    effective_to: dt.date | None
+    source_url: str = ""
+
+    @property
+    def rate(self) -> float:
+        return float(self.price / self.per)
+
+    def active(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+
+def read_rules(path: Path, *, require_source: bool = False) -> list[Rule]:
+    """Read price rules from CSV, validating every row (errors name the line and field)."""
+    if not path.exists():
+        return []
+    rules, errors = [], []
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                rules.append(parse_rule(row, require_source=require_source))
+            except PricingError as e:
+                errors.append(f"{path.name} line {line}: {e}")
+    if errors:
+        raise PricingError("; ".join(errors))
+    return rules
+
+
+def parse_rule(row: dict[str, str], *, require_source: bool = False) -> Rule:
+    """Validate one price rule given as strings."""
+    def text(name: str) -> str:
+        value = (row.get(name) or "").strip()
+        if not value and name in ("provider", "model", "unit", "price", "effective_from"):
+            raise PricingError(f"{name} is missing")
+        return value
+
+    unit = text("unit")
+    try:
+        price, per = Decimal(text("price")), Decimal(text("per") or "1")
+    except InvalidOperation:
+        raise PricingError(f"price={row.get('price')!r} per={row.get('per')!r} must be decimal numbers") from None
+    if not price.is_finite() or price < 0:
+        raise PricingError(f"price={price} must be a finite number ≥ 0")
+    if not per.is_finite() or per <= 0:
+        raise PricingError(f"per={per} must be > 0")
+    try:
+        start = dt.date.fromisoformat(text("effective_from"))
+        end = dt.date.fromisoformat(text("effective_to")) if text("effective_to") else None
+    except ValueError as e:
+        raise PricingError(f"effective dates must be YYYY-MM-DD ({e})") from None
+    if end is not None and end <= start:
+        raise PricingError(f"effective_to={end} must be after effective_from={start}")
+    if require_source and not text("source_url"):
+        raise PricingError("source_url is missing")
+    return Rule(text("provider").lower(), text("model"), unit, price, per, start, end, text("source_url"))
+
+
+def _rules_by_key(rules: Iterable[Rule]) -> dict[tuple[str, str], list[Rule]]:
+    out: dict[tuple[str, str], list[Rule]] = {}
+    for r in rules:
+        out.setdefault((r.provider, r.model), []).append(r)
+    return out
+
+
+@dataclass
+class _LlmModel:
+    """A genai-prices model, with whether its price depends on the time of day."""
+
+    provider_id: str
+    info: object
+    time_of_day: bool
+
+
+@dataclass
+class PriceBook:
+    """Rates from genai-prices, the shipped catalog and the user's overrides (which win)."""
+
+    catalog: list[Rule]
+    overrides: list[Rule] = field(default_factory=list)
+    _llm: dict[tuple[str, str], _LlmModel | None] = field(default_factory=dict, repr=False)
+    _tiers: dict[int, tuple[object, list[tuple[int, dict[str, float]]]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._catalog_by_key = _rules_by_key(self.catalog)
+        self._overrides_by_key = _rules_by_key(self.overrides)
+
+    @classmethod
+    def load(cls, overrides_path: Path | None = None) -> PriceBook:
+        """The shipped catalog plus the overrides file, if given and present."""
+        catalog = read_rules(CATALOG_PATH, require_source=True)
+        return cls(catalog, read_rules(overrides_path) if overrides_path else [])
+
+    @staticmethod
+    def genai_version() -> str:
+        from importlib.metadata import version
+        return version("genai-prices")
+
+    def llm_model(self, provider: str, model: str) -> _LlmModel | None:
+        """The genai-prices model for (provider, model), or None when it does not know it."""
+        key = (provider, model)
+        if key not in self._llm:
+            from genai_prices import data_snapshot
+            from genai_prices.types import ModelPrice, TimeOfDateConstraint
+            try:
+                p, m = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
+            except LookupError:
+                self._llm[key] = None
+            else:
+                tod = not isinstance(m.prices, ModelPrice) and any(
+                    isinstance(c.constraint, TimeOfDateConstraint) for c in m.prices)
+                self._llm[key] = _LlmModel(p.id, m, tod)
+        return self._llm[key]
+
+    def _token_tiers(self, model_price: object) -> list[tuple[int, dict[str, float]]]:
+        """[(threshold, rates)] for one genai-prices ModelPrice; threshold -1 is the base tier."""
+        cached = self._tiers.get(id(model_price))
+        if cached is not None and cached[0] is model_price:
+            return cached[1]
+        from genai_prices import Usage
+        from genai_prices.types import ModelPrice, TieredPrices
+        values = {k: v for k, v in model_price.__dict__.items() if not k.startswith("_") and v is not None}
+        thresholds = sorted({t.start for v in values.values() if isinstance(v, TieredPrices) for t in v.tiers})
+        levels = []
+        for level in [-1, *thresholds]:
+            flat = {}
+            for k, v in values.items():
+                if isinstance(v, TieredPrices):
+                    applicable = [t.price for t in v.tiers if t.start <= level]
+                    v = applicable[-1] if applicable else v.base
+                flat[k] = v
+            price = ModelPrice(**flat)
+
+            def cost(**usage: int) -> Decimal:
+                return price.calc_price(Usage(**usage))["total_price"]
+            base = cost()
+            rates = {
+                R_INPUT: cost(input_tokens=1) - base,
+                R_CACHE_READ: cost(input_tokens=1, cache_read_tokens=1) - base,
+                R_CACHE_WRITE: cost(input_tokens=1, cache_write_tokens=1) - base,
+                R_CACHE_WRITE_1H: cost(input_tokens=1, cache_write_tokens=1, cache_write_1h_tokens=1) - base,
+                R_OUTPUT: cost(output_tokens=1) - base,
+                R_REASONING: cost(output_tokens=1, output_reasoning_tokens=1) - base,
+                R_REQUEST: base,
+            }
+            levels.append((level, {k: float(v) for k, v in rates.items()}))
+        self._tiers[id(model_price)] = (model_price, levels)
+        return levels
+
+    def resolve(self, provider: str, model: str, unit: str | None, day: dt.date,
+                slot: int) -> tuple[list[tuple[int, dict[str, float]]], str] | None:
+        """Coefficients for one key as [(tier threshold, coefficients)] and the price version; None if unpriced."""
+        version: list[str] = []
+        tiers: list[tuple[int, dict[str, float]]] = [(-1, {})]
+        llm = self.llm_model(provider, model)
+        if llm is not None:
+            when = dt.datetime.combine(day, dt.time(slot // 2, 30 * (slot % 2)), dt.UTC)
+            tiers = [(t, dict(r)) for t, r in self._token_tiers(llm.info.get_prices(when))]
+            version.append(f"genai-prices {self.genai_version()}:{llm.provider_id}/{llm.info.id}")
+        for label, rules in (("catalog", self._catalog_by_key), ("override", self._overrides_by_key)):
+            active = [r for r in rules.get((provider, model), []) if r.active(day)]
+            for r in sorted(active, key=lambda r: r.effective_from):
+                column = UNIT_RATES.get(r.unit)
+                if column is None and r.unit != unit:
+                    continue
+                for _, rates in tiers:
+                    rates[column or R_QUANTITY] = r.rate
+                version.append(f"{label}:{provider}/{model}/{r.unit}@{r.effective_from}")
+        if not version:
+            return None
+        return [(t, coefficients(r)) for t, r in tiers], "+".join(dict.fromkeys(version))
+
+    def rates_for(self, provider: str, model: str, unit: str | None,
+                  ts: dt.datetime) -> tuple[list[tuple[int, dict[str, float]]], str] | None:
+        """`resolve` for one timestamp (the half-hour slot matters only for time-of-day prices)."""
+        llm = self.llm_model(provider, model)
+        slot = ts.hour * 2 + ts.minute // 30 if llm is not None and llm.time_of_day else 0
+        return self.resolve(provider, model, unit, ts.date(), slot)
+
+    def price(self, events: pl.DataFrame) -> pl.DataFrame:
+        """Fill computed_cost_usd, cost_usd, cost_source and price_version for a batch of events.
+
+        A cost given in `cost_usd` is the reported one and is kept; the computed one sits beside it.
+        An event is unpriced when its model is unknown or it uses a unit that has no price.
+        """
+        if events.height == 0:
+            return events
+        keyed = events.with_columns(pl.col(s.TS).dt.date().alias("_day"))
+        pairs = keyed.select(s.PROVIDER, s.MODEL, s.UNIT).unique(maintain_order=True)
+        tod = [self.llm_model(p, m) is not None and self.llm_model(p, m).time_of_day
+               for p, m in zip(pairs[s.PROVIDER], pairs[s.MODEL])]
+        pairs = pairs.with_columns(pl.Series("_tod", tod, pl.Boolean), pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pair"))
+        keyed = keyed.join(pairs, on=[s.PROVIDER, s.MODEL, s.UNIT], how="left", nulls_equal=True, maintain_order="left")
+        minute = pl.col(s.TS).dt.hour().cast(pl.Int32) * 60 + pl.col(s.TS).dt.minute().cast(pl.Int32)
+        keyed = keyed.with_columns(pl.when(pl.col("_tod")).then(minute // 30).otherwise(0).cast(pl.Int32).alias("_slot"))
+        keys = keyed.select("_pair", "_day", "_slot").unique()
+        pair_rows = pairs.rows()
+        key_rows, rate_rows = [], []
+        for pair, day, slot in keys.iter_rows():
+            provider, model, unit, _, _ = pair_rows[pair]
+            resolved = self.resolve(provider, model, unit, day, slot)
+            if resolved is None:
+                continue
+            tiers, version = resolved
+            key_id = len(key_rows)
+            thresholds = [t for t, _ in tiers[1:]] + [None, None]
+            key_rows.append((pair, day, slot, key_id, thresholds[0], thresholds[1], version))
+            for level, (_, rates) in enumerate(tiers):
+                rate_rows.append((key_id, level, *[rates[c] for c in (*PRICED_COLUMNS, REQUEST)]))
+        key_table = pl.DataFrame(key_rows, orient="row", schema={
+            "_pair": pl.UInt32, "_day": pl.Date, "_slot": pl.Int32, "_key": pl.UInt32,
+            "_t1": pl.Int64, "_t2": pl.Int64, s.PRICE_VERSION: pl.String})
+        rate_table = pl.DataFrame(rate_rows, orient="row", schema={
+            "_key": pl.UInt32, "_tier": pl.Int32, **{f"_k_{c}": pl.Float64 for c in (*PRICED_COLUMNS, REQUEST)}})
+        total_input = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
+        keyed = keyed.drop(s.PRICE_VERSION).join(key_table, on=["_pair", "_day", "_slot"], how="left",
+                                                 maintain_order="left")
+        keyed = keyed.with_columns(
+            ((total_input > pl.col("_t1")).fill_null(False).cast(pl.Int32)
+             + (total_input > pl.col("_t2")).fill_null(False).cast(pl.Int32)).alias("_tier"))
+        keyed = keyed.join(rate_table, on=["_key", "_tier"], how="left", maintain_order="left")
+        used_without_price = pl.any_horizontal(
+            [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
+        computed = pl.sum_horizontal(pl.col(f"_k_{REQUEST}").fill_null(0.0),
+                                     *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
+        priced = pl.col("_key").is_not_null() & ~used_without_price
+        keyed = keyed.with_columns(pl.when(priced).then(computed).alias("_computed"))
+        return keyed.select(
+            *[c for c in s.COLUMNS if c not in (s.COST, s.COMPUTED_COST, s.COST_SOURCE, s.PRICE_VERSION)],
+            pl.coalesce(s.COST, "_computed").alias(s.COST),
+            pl.col("_computed").alias(s.COMPUTED_COST),
+            pl.when(pl.col(s.COST).is_not_null()).then(pl.lit("reported"))
+            .when(pl.col("_computed").is_not_null()).then(pl.lit("computed"))
+            .otherwise(pl.lit("unpriced")).alias(s.COST_SOURCE),
+            s.PRICE_VERSION,
+        )
+
+
+def write_overrides(path: Path, rules: list[Rule]) -> None:
+    """Write the override file atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".overrides-", suffix=".csv")
+    with os.fdopen(fd, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(RULE_COLUMNS)
+        for r in rules:
+            w.writerow([r.provider, r.model, r.unit, r.price, r.per, r.effective_from,
+                        r.effective_to or "", r.source_url])
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def add_override(path: Path, rule: Rule) -> list[Rule]:
+    """Append a negotiated rate to the override file; returns all overrides."""
+    if rule.unit not in UNIT_RATES and not rule.unit:
+        raise PricingError("unit is missing")
+    rules = [*read_rules(path), rule]
+    write_overrides(path, rules)
+    return rules

@@ -1,0 +1,256 @@
+"""The tracker SDK: log a call, get its cost at once; events reach the lake in batches.
+
+Examples:
+    >>> import tempfile
+    >>> from ingest import Tracker
+    >>> with Tracker(tempfile.mkdtemp()) as tracker:
+    ...     with tracker.job("video-42", project="shorts"), tracker.stage("script"):
+    ...         cost = tracker.log(provider="openai", model="gpt-4o", input_tokens=1200, output_tokens=300)
+    >>> round(cost, 6)
+    0.006
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import datetime as dt
+import json
+import math
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from ingest import schema as s
+from ingest.errors import ValidationError
+from ingest.lake import Lake
+from ingest.pricing import PriceBook, cost_of
+
+_attribution: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("spendlake_attribution", default={})
+_MISSING = object()
+_DAY_NS, _SLOT_NS = 86_400 * 10**9, 1_800 * 10**9
+_NUMBERS = (*s.COUNT_COLUMNS, *s.AMOUNT_COLUMNS)
+_TEXT = frozenset((s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE, s.AGENT, s.USER, s.UNIT))
+
+
+def default_spill_dir() -> Path:
+    return Path(os.environ.get("SPENDLAKE_SPILL") or Path.home() / ".local" / "state" / "spendlake" / "spill")
+
+
+class Tracker:
+    """Validates, prices and buffers usage events; flushes by size, by age and at exit.
+
+    Thread-safe. A flush that cannot write is retried; after `retries` failures the batch
+    is spilled to `spill_dir` and the next flush sends it again (ids make that exactly-once).
+    """
+
+    def __init__(self, lake: Lake | str | os.PathLike[str], *, book: PriceBook | None = None,
+                 max_events: int = 50_000, max_age: float = 5.0, retries: int = 3,
+                 spill_dir: Path | None = None, **attribution: str) -> None:
+        self.lake = lake if isinstance(lake, Lake) else Lake(lake)
+        self.book = book or PriceBook.load(self.lake.overrides_path)
+        self.max_events, self.max_age, self.retries = max_events, max_age, retries
+        self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir()
+        _check(attribution, "-", "-", "llm", None, None)
+        self.defaults = attribution
+        self._buffer: list[dict] = []
+        self._oldest = 0.0
+        self._lock = threading.RLock()
+        self._rates: dict[tuple, tuple | None] = {}
+        self._closed = threading.Event()
+        self._wake = threading.Event()
+        self._timer = threading.Thread(target=self._tick, name="spendlake-flush", daemon=True)
+        self._timer.start()
+        atexit.register(_close_ref, weakref.ref(self))
+
+    # ---- attribution ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def job(self, job_id: str, **attribution: str) -> Iterator[None]:
+        """Attribute every event logged inside to this job (and project, agent, user, …)."""
+        with self._attributed({s.JOB_ID: job_id, **attribution}):
+            yield
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Attribute every event logged inside to this stage of the current job."""
+        with self._attributed({s.STAGE: name}):
+            yield
+
+    @contextlib.contextmanager
+    def _attributed(self, values: dict[str, str]) -> Iterator[None]:
+        _check(values, "-", "-", "llm", None, None)
+        token = _attribution.set({**_attribution.get(), **values})
+        try:
+            yield
+        finally:
+            _attribution.reset(token)
+
+    # ---- logging ----------------------------------------------------------------------------
+
+    def log(self, *, provider: str, model: str, service: str = "llm", ts: dt.datetime | None = None,
+            cost_usd: float | None = None, tags: dict[str, str] | None = None, event_id: str | None = None,
+            **usage: object) -> float | None:
+        """Record one call; returns its cost (the reported one if given, else the computed one)."""
+        _check(usage, provider, model, service, ts, cost_usd)
+        ns = time.time_ns() if ts is None else int(ts.timestamp() * 1_000_000) * 1000
+        provider = provider.strip().lower()
+        unit = usage.get(s.UNIT)
+        key = (provider, model, unit, ns // _DAY_NS, ns % _DAY_NS // _SLOT_NS)
+        rates = self._rates.get(key, _MISSING)
+        if rates is _MISSING:
+            rates = self._rates[key] = self.book.rates_for(provider, model, unit,
+                                                           dt.datetime.fromtimestamp(ns / 1e9, dt.UTC))
+        computed = cost_of(usage, rates[0]) if rates else None
+        event = {**self.defaults, **_attribution.get(), **usage}
+        event.update(provider=provider, model=model, service=service, ts=ns, event_id=event_id,
+                     computed_cost_usd=computed, cost_usd=cost_usd if cost_usd is not None else computed,
+                     cost_source="reported" if cost_usd is not None else "computed" if computed is not None
+                     else "unpriced", price_version=rates[1] if rates else None,
+                     tags=json.dumps(tags) if tags else None)
+        with self._lock:
+            if not self._buffer:
+                self._oldest = time.monotonic()
+            self._buffer.append(event)
+            size = len(self._buffer)
+        if size >= self.max_events:
+            if size >= 4 * self.max_events:  # the flusher is behind: write here (back-pressure)
+                self.flush()
+            else:
+                self._wake.set()
+        return cost_usd if cost_usd is not None else computed
+
+    # ---- flushing -----------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write buffered (and previously spilled) events; returns how many were written."""
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        written = self._send_spilled()
+        if not batch:
+            return written
+        frame = _frame(batch)
+        generated_ids_only = all(e[s.EVENT_ID] is None for e in batch)
+        for attempt in range(self.retries):
+            try:
+                return written + self.lake.append(frame, check_existing=not generated_ids_only).written
+            except OSError:
+                time.sleep(0.05 * 2**attempt)
+        self._spill(frame)
+        return written
+
+    def _spill(self, frame: pl.DataFrame) -> None:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spill_dir / f"spill-{uuid.uuid4().hex}.parquet"
+        tmp = path.with_name("." + path.name)
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+
+    def _send_spilled(self) -> int:
+        if not self.spill_dir.exists():
+            return 0
+        written = 0
+        for path in sorted(self.spill_dir.glob("spill-*.parquet")):
+            try:
+                written += self.lake.append(pl.read_parquet(path)).written
+            except OSError:
+                break
+            path.unlink()
+        return written
+
+    def _tick(self) -> None:
+        """Background flusher: wakes when the buffer is full or every second to check its age."""
+        while not self._closed.is_set():
+            self._wake.wait(min(self.max_age, 1.0))
+            self._wake.clear()
+            with self._lock:
+                size = len(self._buffer)
+                due = size >= self.max_events or (size and time.monotonic() - self._oldest >= self.max_age)
+            if due and not self._closed.is_set():
+                with contextlib.suppress(Exception):  # a failed write is retried, then spilled, in flush
+                    self.flush()
+
+    def close(self) -> None:
+        """Flush and stop the background flusher."""
+        if not self._closed.is_set():
+            self._closed.set()
+            self._wake.set()
+            self._timer.join()
+            self.flush()
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_ref(ref: weakref.ref[Tracker]) -> None:
+    tracker = ref()
+    if tracker is not None:
+        tracker.close()
+
+
+def _frame(batch: list[dict]) -> pl.DataFrame:
+    """Buffered events → schema frame; ts arrive as epoch ns, missing ids are made time-ordered."""
+    present = set().union(*map(dict.keys, batch))
+    frame = pl.from_dicts(batch, schema={c: pl.Int64 if c == s.TS else t
+                                         for c, t in s.POLARS_SCHEMA.items() if c in present})
+    noise = os.urandom(8 * len(batch)).hex()
+    generated = pl.concat_str(
+        (pl.col(s.TS) // 1_000_000).cast(pl.String).str.zfill(13),
+        pl.Series([noise[i:i + 16] for i in range(0, len(noise), 16)], dtype=pl.String))
+    return frame.with_columns(
+        *[pl.lit(None, t).alias(c) for c, t in s.POLARS_SCHEMA.items() if c not in present]
+    ).with_columns(
+        pl.coalesce(s.EVENT_ID, generated).alias(s.EVENT_ID),
+        pl.from_epoch(s.TS, "ns").dt.replace_time_zone("UTC").dt.cast_time_unit("us"),
+        *[pl.col(c).fill_null(0) for c in s.TOKEN_COLUMNS],
+        pl.col(s.SUCCESS).fill_null(True), pl.col(s.CACHE_HIT).fill_null(False), pl.col(s.RETRIES).fill_null(0),
+    ).select(s.COLUMNS)
+
+
+_NUMBER_SET = frozenset(_NUMBERS)
+_COUNT_SET = frozenset(s.COUNT_COLUMNS)
+_ALLOWED = frozenset(s.INPUT_COLUMNS)
+
+
+def _check(usage: dict, provider: object, model: object, service: object, ts: object, cost: object) -> None:
+    """The schema's rules for one call, fast enough to run on every call."""
+    problems = []
+    for c, v in usage.items():
+        if v is None:
+            continue
+        if c in _NUMBER_SET:
+            if v.__class__ is bool or not isinstance(v, (int, float)) or (c in _COUNT_SET and v != int(v)):
+                problems.append(f"{c}={v!r} is not a {'whole number' if c in _COUNT_SET else 'number'}")
+            elif not math.isfinite(v) or v < 0:
+                problems.append(f"{c}={v!r} must be a finite number ≥ 0")
+        elif c in _TEXT:
+            if v.__class__ is not str or len(v) > s.MAX_STRING:
+                problems.append(f"{c}={v!r:.40} must be text of at most {s.MAX_STRING} characters")
+        elif c not in _ALLOWED:
+            problems.append(f"{c} is not an event field")
+    if cost is not None and (cost.__class__ is bool or not isinstance(cost, (int, float))
+                             or not math.isfinite(cost) or cost < 0):
+        problems.append(f"cost_usd={cost!r} must be a finite number ≥ 0")
+    for c, v in ((s.PROVIDER, provider), (s.MODEL, model)):
+        if v.__class__ is not str or not v.strip() or len(v) > s.MAX_STRING:
+            problems.append(f"{c}={v!r:.40} must be non-empty text")
+    if service not in s.SERVICES:
+        problems.append(f"service={service!r} is not a known service ({', '.join(s.SERVICES)})")
+    if ts is not None and (not isinstance(ts, dt.datetime) or ts.tzinfo is None):
+        problems.append(f"ts={ts!r} must be a timezone-aware datetime")
+    if (usage.get(s.CACHE_WRITE_1H_TOKENS) or 0) > (usage.get(s.CACHE_WRITE_TOKENS) or 0):
+        problems.append("cache_write_1h_tokens must be ≤ cache_write_tokens")
+    if (usage.get(s.REASONING_TOKENS) or 0) > (usage.get(s.OUTPUT_TOKENS) or 0):
+        problems.append("reasoning_tokens must be ≤ output_tokens")
+    if problems:
+        raise ValidationError("; ".join(problems))

@@ -121,13 +121,16 @@ class Lake:
                                 "move it out of the lake") from None
         return sorted(days)
 
-    def files(self, day: dt.date | None = None) -> list[Path]:
-        """The visible data files (of one partition, or all), skipping files a rewrite replaced."""
+    def files(self, day: dt.date | None = None, *, start: dt.date | None = None,
+              end: dt.date | None = None) -> list[Path]:
+        """The visible data files of one partition, of dates in [start, end], or of all."""
         with self.lock(shared=True):
-            return self._files(day)
+            return self._files(day, start=start, end=end)
 
-    def _files(self, day: dt.date | None = None) -> list[Path]:
-        days = [day] if day is not None else self.partitions()
+    def _files(self, day: dt.date | None = None, *, start: dt.date | None = None,
+               end: dt.date | None = None) -> list[Path]:
+        days = [day] if day is not None else [
+            d for d in self.partitions() if (start is None or d >= start) and (end is None or d <= end)]
         replaced = self._replaced()
         out = []
         for d in days:
@@ -152,9 +155,9 @@ class Lake:
                 entries.append(json.loads(p.read_text()) | {"_path": str(p)})
         return entries
 
-    def scan(self, day: dt.date | None = None) -> pl.LazyFrame:
-        """A LazyFrame over the events with the fixed schema and a `date` column."""
-        files = self.files(day)
+    def scan(self, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
+        """A LazyFrame over the events dated in [start, end] (UTC), fixed schema plus `date`."""
+        files = self.files(start=start, end=end)
         if not files:
             return s.empty_events().lazy().with_columns(pl.lit(None, pl.Date).alias(s.DATE))
         return pl.scan_parquet(files, hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,
@@ -208,7 +211,7 @@ class Lake:
         if not files:
             return set()
         ids = pl.scan_parquet(files, schema={s.EVENT_ID: pl.String}, extra_columns="ignore").filter(
-            pl.col(s.EVENT_ID).is_between(candidates.min(), candidates.max())  # lets statistics skip files
+            pl.col(s.EVENT_ID).is_between(pl.lit(candidates.min()), pl.lit(candidates.max()))  # statistics skip files
             & pl.col(s.EVENT_ID).is_in(candidates.implode())).select(s.EVENT_ID).collect()
         return set(ids[s.EVENT_ID])
 
@@ -243,8 +246,8 @@ class Lake:
         if len(snapshot) < min_files:
             return None
         try:
-            before = pl.read_parquet(snapshot, schema=s.POLARS_SCHEMA, missing_columns="insert",
-                                     extra_columns="ignore", hive_partitioning=False)
+            before = pl.scan_parquet(snapshot, schema=s.POLARS_SCHEMA, missing_columns="insert",
+                                     extra_columns="ignore", hive_partitioning=False).collect()
         except FileNotFoundError:
             return None
         after = transform(before)
@@ -303,9 +306,9 @@ class Lake:
         """Merge each partition's files into one, sorted by time, without duplicate ids."""
         def merge(events: pl.DataFrame) -> pl.DataFrame:
             return events.unique(subset=s.EVENT_ID, keep="first", maintain_order=True).sort(s.TS)
-        return self._rewrite_all(days, merge, min_files=min_files)
+        return self.rewrite_all(days, merge, min_files=min_files)
 
-    def _rewrite_all(self, days: list[dt.date] | None, transform: Callable[[pl.DataFrame], pl.DataFrame | None],
+    def rewrite_all(self, days: list[dt.date] | None, transform: Callable[[pl.DataFrame], pl.DataFrame | None],
                      *, min_files: int = 1) -> RewriteResult:
         totals = [0, 0, 0, 0, 0]
         for day in days if days is not None else self.partitions():

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +59,7 @@ class ImportSummary:
 
 def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None, source: str,
                  tz: str | None = None, record_numbers: pl.Series | None = None, label: str = "record",
-                 originals: pl.Series | None = None, progress: Progress | None = None) -> ImportSummary:
+                 originals: Sequence[bytes | str] | None = None, progress: Progress | None = None) -> ImportSummary:
     """Validate, price and append a raw frame; rejected records go to the lake's quarantine.
 
     `originals` holds each record's source text (e.g. its JSONL line) for the quarantine file;
@@ -77,7 +77,7 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
             position = (pl.DataFrame({"record": numbers.cast(pl.Int64)}).with_row_index("_pos")
                         .join(checked.rejected, on="record", maintain_order="right")["_pos"])
             if originals is not None:
-                data = [{"text": t} for t in originals.slice(start, CHUNK_ROWS).gather(position)]
+                data = [{"text": _text(originals[start + i])} for i in position]
             else:
                 data = chunk[position].to_dicts()
             summary.quarantine_files.append(quarantine(lake, source, checked.rejected, data))
@@ -108,3 +108,7 @@ def quarantine(lake: Lake, source: str, rejected: pl.DataFrame, data: list[dict]
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def _text(original: bytes | str) -> str:
+    return original.decode("utf-8", "replace") if isinstance(original, bytes) else original

@@ -1,0 +1,103 @@
+"""Importers: one module per source format, detected by content.
+
+Examples:
+    >>> detect(b'{"timestamp": "2025-01-21T10:00:00", "service": "gemini", "cost": 0.01}\\n')
+    'costs-jsonl'
+    >>> detect(b"ts,provider,model,service\\n")
+    'csv'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from ingest.errors import ImportFormatError
+from ingest.importers import generic, seed_costs
+from ingest.importers.base import Parsed
+from ingest.lake import Lake
+from ingest.pipeline import ImportSummary, Progress, ingest_frame, quarantine
+from ingest.pricing import PriceBook
+
+import polars as pl
+
+PARSERS: dict[str, Callable[..., Parsed]] = {
+    "costs-jsonl": lambda source, mapping: seed_costs.parse(source),
+    "jsonl": generic.parse_jsonl,
+    "csv": generic.parse_csv,
+    "parquet": generic.parse_parquet,
+}
+FORMATS = tuple(PARSERS)
+
+
+def detect(data: bytes) -> str:
+    """The format of a file from its first bytes."""
+    if data[:4] == b"PAR1":
+        return "parquet"
+    first = next((line for line in data.splitlines() if line.strip()), b"")
+    if first.lstrip().startswith(b"{"):
+        try:
+            record = json.loads(first)
+        except ValueError:
+            return "jsonl"
+        if seed_costs.looks_like(record):
+            return "costs-jsonl"
+        return "jsonl"
+    if b"," in first:
+        return "csv"
+    raise ImportFormatError("cannot tell the format (not Parquet, JSON Lines or CSV); pass --format")
+
+
+def files_of(paths: list[Path]) -> list[Path]:
+    """Files named, and the data files inside folders named (recursively)."""
+    out = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".json", ".csv", ".parquet")))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ImportFormatError(f"{p}: no such file or folder")
+    return out
+
+
+def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz: str | None = None,
+                 mapping: dict[str, str] | None = None, book: PriceBook | None = None,
+                 progress: Progress | None = None) -> ImportSummary:
+    """Import files (or folders of files) into the lake; returns what happened.
+
+    `progress(done, total)` is called in bytes across all files.
+    """
+    if format is not None and format not in PARSERS:
+        raise ImportFormatError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    files = files_of(paths)
+    book = book or PriceBook.load(lake.overrides_path)
+    total = sum(f.stat().st_size for f in files)
+    done = 0
+    summary = ImportSummary()
+    for f in files:
+        data = f.read_bytes()
+        try:
+            parsed = PARSERS[format or detect(data)](data, mapping or {})
+        except ImportFormatError as e:
+            raise ImportFormatError(f"{f}: {e}") from None
+        if parsed.unreadable:
+            rejected = pl.DataFrame({"record": [n for n, _, _ in parsed.unreadable],
+                                     "error": [f"{f.name} {parsed.label} {n}: {why}" for n, _, why in parsed.unreadable]})
+            data_rows = [{"text": t.decode("utf-8", "replace")} for _, t, _ in parsed.unreadable]
+            summary.quarantine_files.append(quarantine(lake, str(f), rejected, data_rows))
+            summary.quarantined += rejected.height
+            summary.errors += rejected["error"].head(20).to_list()
+
+        def step(rows_done: int, rows_total: int, size: int = len(data), start: int = done) -> None:
+            if progress:
+                progress(start + (size * rows_done // max(rows_total, 1)), total)
+
+        summary += ingest_frame(lake, parsed.raw, book=book, source=str(f), tz=parsed.tz or tz,
+                                record_numbers=parsed.record_numbers, label=f"{f.name} {parsed.label}",
+                                originals=parsed.originals, progress=step)
+        done += len(data)
+        if progress:
+            progress(done, total)
+    return summary

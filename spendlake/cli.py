@@ -1,0 +1,228 @@
+"""`spendlake`: the command line, thin over `ingest` and `analytics`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from spendlake.config import lake_path
+
+app = typer.Typer(help="What your paid AI APIs cost: capture, price and analyse usage events.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+LakeOption = Annotated[Optional[str], typer.Option("--lake", help="Lake folder (default: $SPENDLAKE_LAKE or data/lake).")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _lake(option: str | None):
+    from ingest.lake import Lake
+    return Lake(lake_path(option))
+
+
+def _emit(frame: pl.DataFrame, fmt: Format, title: str = "") -> None:
+    if fmt is Format.json:
+        out.print_json(frame.write_json())
+    elif fmt is Format.csv:
+        sys.stdout.write(frame.write_csv())
+    else:
+        table = Table(title=title or None)
+        for c in frame.columns:
+            table.add_column(c, justify="right" if frame.schema[c].is_numeric() else "left")
+        for row in frame.iter_rows():
+            table.add_row(*[_cell(v) for v in row])
+        out.print(table)
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.4f}"
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return str(v)
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to import.")],
+    format: Annotated[Optional[str], typer.Option("--format", help="Force a format: costs-jsonl, jsonl, csv, parquet.")] = None,
+    tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of naive timestamps, e.g. Europe/Paris.")] = None,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN.")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Import usage logs; bad records go to quarantine with their reasons."""
+    from ingest.importers import import_paths
+    mapping = {}
+    for item in map_ or []:
+        source, sep, target = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--map {item!r}: write SOURCE=COLUMN")
+        mapping[source] = target
+    target_lake = _lake(lake)
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("importing", total=None)
+        summary = import_paths(target_lake, paths, format=format, tz=tz, mapping=mapping,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    out.print(f"imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates, "
+              f"quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else ""))
+    for message in summary.errors[:5]:
+        err.print(f"  [yellow]{message}[/]")
+    for path in summary.quarantine_files:
+        out.print(f"quarantine: {path}")
+    if summary.unpriced:
+        out.print("see unpriced models with: spendlake prices --unpriced")
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Days of history ending today.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same lake).")] = 7,
+    lake: LakeOption = None,
+) -> None:
+    """Write a deterministic demo lake (pipelines, agents, growth, one spike)."""
+    from ingest.demo import write_demo
+    summary = write_demo(_lake(lake), days=days, seed=seed)
+    out.print(f"demo: {summary.imported:,} events written to {lake_path(lake)} "
+              f"({summary.duplicates:,} were already there)")
+
+
+@app.command()
+def status(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Events, cost, unpriced events and files in the lake."""
+    import analytics
+    target = _lake(lake)
+    totals = analytics.totals(analytics.scan(target)).to_dict()
+    totals |= {"partitions": len(target.partitions()), "files": len(target.files()), "lake": str(target.root)}
+    _emit(pl.DataFrame([totals]), fmt, "lake status")
+
+
+@app.command()
+def prices(
+    unpriced: Annotated[bool, typer.Option("--unpriced", help="List models without a price, with event counts.")] = False,
+    search: Annotated[Optional[str], typer.Option(help="Show catalog and override rules matching this text.")] = None,
+    lake: LakeOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The price book: unpriced models, or catalog and override rules."""
+    target = _lake(lake)
+    if unpriced:
+        import analytics
+        _emit(analytics.unpriced_models(analytics.scan(target)), fmt, "unpriced models")
+        return
+    from ingest.pricing import PriceBook
+    book = PriceBook.load(target.overrides_path)
+    rows = [{"source": source, "provider": r.provider, "model": r.model, "unit": r.unit, "price": str(r.price),
+             "per": str(r.per), "effective_from": str(r.effective_from), "effective_to": str(r.effective_to or ""),
+             "source_url": r.source_url}
+            for source, rules in (("override", book.overrides), ("catalog", book.catalog)) for r in rules
+            if not search or search.lower() in f"{r.provider}/{r.model}/{r.unit}".lower()]
+    _emit(pl.DataFrame(rows, schema={k: pl.String for k in ("source", "provider", "model", "unit", "price", "per",
+                                                            "effective_from", "effective_to", "source_url")}),
+          fmt, "price rules")
+
+
+@app.command()
+def override(
+    provider: str, model: str,
+    unit: Annotated[str, typer.Argument(help="input_token, output_token, cache_read_token, cache_write_token, "
+                                             "cache_write_1h_token, reasoning_token, request, character, image, "
+                                             "audio_second, compute_second, or a custom unit")],
+    price: Annotated[str, typer.Argument(help="USD per PER units")],
+    per: Annotated[str, typer.Option(help="How many units PRICE buys, e.g. 1000000 for per-MTok.")] = "1",
+    start: Annotated[str, typer.Option("--from", help="First day the rate applies (YYYY-MM-DD).")] = "2000-01-01",
+    end: Annotated[Optional[str], typer.Option("--to", help="First day it no longer applies.")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Add a negotiated rate; it wins over catalog and genai-prices from its start date. Then run reprice."""
+    from ingest.pricing import add_override, parse_rule
+    target = _lake(lake)
+    rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": price, "per": per,
+                       "effective_from": start, "effective_to": end or ""})
+    add_override(target.overrides_path, rule)
+    out.print(f"override added: {provider}/{model} {unit} = ${rule.price} per {rule.per} from {rule.effective_from}"
+              f" ({target.overrides_path}); run `spendlake reprice` to apply it to stored events")
+
+
+@app.command()
+def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Recompute costs with the current price book; prints what changed."""
+    from ingest.reprice import reprice as run
+    report = run(_lake(lake))
+    if fmt is Format.table:
+        out.print(f"repriced {report.partitions} partition(s)")
+    _emit(report.changes, fmt, "changes")
+
+
+@app.command()
+def compact(lake: LakeOption = None) -> None:
+    """Merge each partition's small files into one and drop duplicate ids (safe while others append)."""
+    result = _lake(lake).compact()
+    out.print(f"compacted {result.partitions} partition(s): {result.files_before:,} files → {result.files_after:,}, "
+              f"{result.events_before:,} events → {result.events_after:,}")
+
+
+@app.command()
+def retention(
+    older_than: Annotated[str, typer.Option("--older-than", help="Drop partitions older than this, e.g. 90d.")],
+    lake: LakeOption = None,
+) -> None:
+    """Drop whole partitions older than a number of days (only when asked)."""
+    match = re.fullmatch(r"(\d+)d", older_than.strip())
+    if not match:
+        raise typer.BadParameter(f"--older-than {older_than!r}: write a number of days, e.g. 90d")
+    cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(match[1]))
+    dropped = _lake(lake).drop_before(cutoff)
+    out.print(f"dropped {len(dropped)} partition(s) before {cutoff}"
+              + (f": {dropped[0]} … {dropped[-1]}" if dropped else ""))
+
+
+@app.command("app")
+def run_app(lake: LakeOption = None, port: int = 8501) -> None:
+    """Open the Streamlit app on this lake."""
+    env = os.environ | {"SPENDLAKE_LAKE": str(lake_path(lake).resolve())}
+    app_py = Path(__file__).resolve().parent.parent / "app.py"
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(app_py),
+                                      "--server.port", str(port)], env=env))
+
+
+def main() -> None:
+    """Entry point: Spendlake errors become one clear message and exit code 1."""
+    from ingest.errors import SpendlakeError
+    try:
+        app()
+    except SpendlakeError as e:
+        err.print(f"[red]error:[/] {e}")
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - a user sees a message, not a traceback
+        if os.environ.get("SPENDLAKE_DEBUG"):
+            raise
+        err.print(f"[red]unexpected error:[/] {type(e).__name__}: {e}\n(set SPENDLAKE_DEBUG=1 for the traceback)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from ingest import schema as s
+from ingest.pricing import PriceBook
+
+
+def events(n: int = 10, *, day: dt.date = dt.date(2026, 1, 5), prefix: str = "e", **columns: object) -> pl.DataFrame:
+    """n valid, priced events on one day (ids prefix0..prefix{n-1})."""
+    start = dt.datetime.combine(day, dt.time(9), dt.UTC)
+    raw = pl.DataFrame({
+        s.EVENT_ID: [f"{prefix}{i}" for i in range(n)],
+        s.TS: [start + dt.timedelta(minutes=i) for i in range(n)],
+        s.PROVIDER: "openai", s.MODEL: "gpt-4o", s.SERVICE: "llm",
+        s.INPUT_TOKENS: [1000 + i for i in range(n)], s.OUTPUT_TOKENS: 100,
+        **columns,
+    })
+    checked = s.validate(raw)
+    assert checked.rejected.height == 0, checked.rejected
+    return PriceBook.load().price(checked.events)

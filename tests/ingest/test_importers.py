@@ -1,0 +1,83 @@
+import io
+import json
+
+import polars as pl
+import pytest
+
+from ingest import schema as s
+from ingest.errors import ImportFormatError
+from ingest.importers import detect, import_paths
+from tests.conftest import FIXTURES
+
+SEED_LOG = FIXTURES / "costs_2025-01-21.jsonl"
+
+
+def test_seed_cost_logs_need_a_zone_for_their_naive_timestamps(lake):
+    summary = import_paths(lake, [SEED_LOG])
+    assert summary.imported == 0
+    assert any("has no time zone (give an offset or --tz)" in e for e in summary.errors)
+
+
+def test_seed_cost_logs_import_with_reported_costs_and_quarantine(lake):
+    summary = import_paths(lake, [SEED_LOG], tz="Europe/Berlin")
+    assert (summary.imported, summary.quarantined) == (3, 2)
+    events = lake.scan().collect().sort(s.TS)
+    assert events[s.PROVIDER].to_list() == ["google", "google", "elevenlabs"]
+    assert events[s.SERVICE].to_list() == ["llm", "image", "tts"]
+    assert events[s.COST_SOURCE].unique().to_list() == ["reported"]
+    assert events[s.COST].sum() == pytest.approx(0.000375 + 0.02 + 0.3)
+    assert events[s.TS][0].hour == 9  # 10:00 in Berlin is 09:00 UTC in January
+    # the LLM call is also priced by the book; the image predates the catalog's first price for
+    # gemini-2.5-flash-image (2025-08-26), so the book does not price it: the reported cost counts
+    assert events.row(0, named=True)[s.COMPUTED_COST] == pytest.approx((500 * 0.1 + 800 * 0.4) / 1e6)
+    assert events.row(1, named=True)[s.COMPUTED_COST] is None
+    quarantined = [json.loads(line) for p in summary.quarantine_files for line in p.read_text().splitlines()]
+    reasons = sorted(q["error"] for q in quarantined)
+    assert reasons == ["costs_2025-01-21.jsonl line 4: cost_usd='-1' must be ≥ 0",
+                       "costs_2025-01-21.jsonl line 5: not valid JSON (Expecting property name enclosed in double quotes)"]
+    assert all(q["data"]["text"] for q in quarantined)
+
+
+def test_reimporting_a_file_changes_no_total(lake):
+    import_paths(lake, [SEED_LOG], tz="Europe/Berlin")
+    before = lake.scan().select(pl.len(), pl.col(s.COST).sum()).collect().row(0)
+    again = import_paths(lake, [SEED_LOG], tz="Europe/Berlin")
+    assert (again.imported, again.duplicates) == (0, 3)
+    assert lake.scan().select(pl.len(), pl.col(s.COST).sum()).collect().row(0) == before
+
+
+def test_generic_csv_with_a_column_mapping(lake, tmp_path):
+    path = tmp_path / "usage.csv"
+    path.write_text("when,vendor,model,service,input_tokens,output_tokens\n"
+                    "2026-01-05T10:00:00Z,openai,gpt-4o,llm,1000000,0\n"
+                    "2026-01-05T11:00:00Z,openai,gpt-4o,llm,-4,0\n")
+    summary = import_paths(lake, [path], mapping={"when": "ts", "vendor": "provider"})
+    assert (summary.imported, summary.quarantined) == (1, 1)
+    assert summary.errors == ["usage.csv line 3: input_tokens='-4' must be ≥ 0"]
+    assert lake.scan().collect()[s.COST].item() == pytest.approx(2.5)
+    assert import_paths(lake, [path], mapping={"when": "ts", "vendor": "provider"}).duplicates == 1
+
+
+def test_generic_parquet_and_jsonl_in_schema_columns(lake, tmp_path):
+    frame = pl.DataFrame({"event_id": ["a", "b"], "ts": ["2026-01-05T10:00:00Z"] * 2, "provider": ["openai"] * 2,
+                          "model": ["gpt-4o-mini"] * 2, "service": ["llm"] * 2, "input_tokens": [10, 20]})
+    frame.write_parquet(tmp_path / "a.parquet")
+    frame.with_columns(event_id=pl.lit("c") + pl.col("event_id")).write_ndjson(tmp_path / "b.jsonl")
+    summary = import_paths(lake, [tmp_path])
+    assert summary.imported == 4
+    assert sorted(lake.scan().collect()[s.EVENT_ID]) == ["a", "b", "ca", "cb"]
+
+
+def test_formats_are_detected_by_content():
+    assert detect(b"PAR1....") == "parquet"
+    assert detect(SEED_LOG.read_bytes()) == "costs-jsonl"
+    assert detect(b'{"ts": "x"}\n') == "jsonl"
+    with pytest.raises(ImportFormatError, match="pass --format"):
+        detect(b"hello world")
+
+
+def test_unknown_mapping_targets_are_refused(lake, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ImportFormatError, match="unknown event columns"):
+        import_paths(lake, [path], mapping={"a": "tokens"})

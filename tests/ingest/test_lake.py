@@ -1,0 +1,154 @@
+"""The lake's guarantees, proven with real processes, real files and SIGKILL."""
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tests.helpers import events
+from ingest import schema as s
+from ingest.errors import LakeError
+from ingest.lake import Lake
+
+WORKER = Path(__file__).with_name("lake_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spawn(*args: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
+
+
+def ids(lake: Lake) -> pl.Series:
+    return lake.scan().select(s.EVENT_ID).collect()[s.EVENT_ID]
+
+
+def test_append_round_trips_with_the_fixed_schema(lake):
+    batch = events(20)
+    assert lake.append(batch).written == 20
+    back = lake.scan().collect()
+    assert_frame_equal(back.drop(s.DATE).sort(s.EVENT_ID), batch.sort(s.EVENT_ID), check_column_order=False)
+    assert back.schema[s.DATE] == pl.Date
+
+
+def test_the_same_event_id_counts_once(lake):
+    lake.append(events(10))
+    result = lake.append(pl.concat([events(10), events(3, prefix="new")]))
+    assert (result.written, result.duplicates) == (3, 10)
+    assert ids(lake).len() == 13 == ids(lake).n_unique()
+
+
+def test_four_processes_appending_at_once_lose_nothing(lake):
+    workers = [spawn("append", lake.root, f"w{i}", 12, 300) for i in range(4)]
+    acks = [w.communicate(timeout=120)[0].split() for w in workers]
+    assert all(w.returncode == 0 for w in workers)
+    seen = ids(lake)
+    assert seen.len() == seen.n_unique()
+    assert seen.len() == 4 * 12 * 300 + 12 * 5  # shared ids appended by all four count once
+    assert sum(a.count("ack") for a in acks) == 48
+
+
+def test_sigkill_of_a_writer_loses_no_acknowledged_event_and_shows_nothing_half_written(lake):
+    rng = random.Random(5)
+    acked = []
+    for round_ in range(6):
+        worker = spawn("append", lake.root, f"k{round_}", 400, 200)
+        time.sleep(rng.uniform(0.8, 2.5))
+        worker.send_signal(signal.SIGKILL)
+        out = worker.communicate()[0]
+        acked += [line.split()[1] for line in out.splitlines() if line.startswith("ack")]
+        for f in lake.files():  # every visible file is whole
+            pl.read_parquet(f)
+    seen = ids(lake)
+    assert seen.len() == seen.n_unique()
+    present = set(seen.str.replace(r"\d+$", ""))
+    assert set(acked) <= present
+    assert len(acked) > 0
+
+
+def test_compaction_while_others_append_neither_loses_nor_doubles(lake):
+    lake.append(events(50, prefix="seed-"))
+    appenders = [spawn("append", lake.root, f"c{i}", 30, 100) for i in range(2)]
+    compactor = spawn("compact", lake.root, "-", 40, 0)
+    for p in (*appenders, compactor):
+        p.communicate(timeout=180)
+        assert p.returncode == 0
+    seen = ids(lake)
+    assert seen.len() == seen.n_unique() == 50 + 2 * 30 * 100 + 30 * 5
+    lake.compact()
+    assert [len(lake.files(d)) for d in lake.partitions()] == [1, 1]
+    assert ids(lake).len() == 50 + 2 * 30 * 100 + 30 * 5
+
+
+def test_sigkill_during_compaction_neither_loses_nor_doubles(lake):
+    rng = random.Random(9)
+    day = dt.date(2026, 1, 5)
+    expected = 0
+    for round_ in range(5):
+        batch = events(4000, prefix=f"r{round_}-", day=day)
+        for part in batch.iter_slices(20):  # 200 small files; the ids are new, so skip the look-up
+            lake.append(part, check_existing=False)
+        expected += 4000
+        compactor = spawn("compact", lake.root, "-", 1, 0)
+        time.sleep(rng.uniform(0.3, 1.2))
+        compactor.send_signal(signal.SIGKILL)
+        compactor.communicate()
+        seen = ids(lake)  # readers skip the files an interrupted compaction replaced
+        assert seen.len() == seen.n_unique() == expected
+    lake.compact()
+    assert len(lake.files(day)) == 1
+    assert ids(lake).len() == expected
+    assert not list((lake.root / "_journal").glob("*.json"))
+
+
+def test_temp_files_are_invisible_to_polars_and_duckdb(lake):
+    lake.append(events(5))
+    (lake.root / "_tmp").mkdir(exist_ok=True)
+    events(7, prefix="tmp").write_parquet(lake.root / "_tmp" / "half-written.parquet")
+    assert ids(lake).len() == 5
+    glob = str(lake.root / "events" / "**" / "*.parquet")
+    assert pl.scan_parquet(glob, hive_partitioning=True).select(pl.len()).collect().item() == 5
+    assert duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning=true)").fetchall() == [(5,)]
+
+
+def test_other_engines_read_the_lake_as_it_is(lake):
+    lake.append(events(10, day=dt.date(2026, 1, 5)))
+    lake.append(events(4, prefix="x", day=dt.date(2026, 1, 6)))
+    glob = str(lake.root / "events" / "**" / "*.parquet")
+    rows = duckdb.sql(f"select date::varchar, count(*) from read_parquet('{glob}', hive_partitioning=true) "
+                      "group by 1 order by 1").fetchall()
+    assert rows == [("2026-01-05", 10), ("2026-01-06", 4)]
+
+
+def test_a_stray_folder_fails_loudly(lake):
+    lake.append(events(3))
+    (lake.events_dir / "date=unknown").mkdir()
+    with pytest.raises(LakeError, match="not a partition folder"):
+        lake.scan()
+
+
+def test_retention_drops_only_whole_partitions_older_than_asked(lake):
+    for d in range(1, 6):
+        lake.append(events(3, prefix=f"d{d}-", day=dt.date(2026, 1, d)))
+    dropped = lake.drop_before(dt.date(2026, 1, 3))
+    assert dropped == [dt.date(2026, 1, 1), dt.date(2026, 1, 2)]
+    assert lake.partitions() == [dt.date(2026, 1, d) for d in (3, 4, 5)]
+    assert ids(lake).len() == 9
+
+
+def test_compaction_merges_files_sorted_by_time(lake):
+    for b in range(5):
+        lake.append(events(10, prefix=f"b{b}-"))
+    result = lake.compact()
+    assert (result.files_before, result.files_after, result.events_after) == (5, 1, 50)
+    merged = pl.read_parquet(lake.files()[0])
+    assert merged[s.TS].is_sorted()

@@ -28,6 +28,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,11 +183,14 @@ class Lake:
         total = events.height
         events = events.unique(subset=s.EVENT_ID, keep="first", maintain_order=True)
         dup_in_batch = total - events.height
-        staged = []
-        for (day,), part in events.with_columns(pl.col(s.TS).dt.date().alias(s.DATE)) \
-                .partition_by(s.DATE, as_dict=True, include_key=False).items():
-            staged.append((day, part.sort(s.TS), self._write_tmp(part.sort(s.TS))))
+        parts = [(day, part.sort(s.TS)) for (day,), part in events.with_columns(
+            pl.col(s.TS).dt.date().alias(s.DATE)).partition_by(s.DATE, as_dict=True, include_key=False).items()]
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(max_workers=min(4, len(parts))) as pool:  # Parquet writing releases the GIL
+            staged = [(day, part, tmp) for (day, part), tmp in
+                      zip(parts, pool.map(lambda dp: self._write_tmp(dp[1]), parts))]
         written, files, duplicates = 0, 0, dup_in_batch
+        rewritten: list[Path] = []
         try:
             with self.lock():
                 self._recover()
@@ -199,11 +203,12 @@ class Lake:
                         if fresh.height == 0:
                             continue
                         part, tmp = fresh, self._write_tmp(fresh)
+                        rewritten.append(tmp)  # removed below if publishing fails
                     self._publish(tmp, day)
                     written += part.height
                     files += 1
         finally:
-            for _, _, tmp in staged:
+            for tmp in [t for _, _, t in staged] + rewritten:
                 tmp.unlink(missing_ok=True)
         return AppendResult(written, duplicates, files)
 
@@ -216,7 +221,6 @@ class Lake:
         return set(ids[s.EVENT_ID])
 
     def _write_tmp(self, part: pl.DataFrame) -> Path:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp_dir / f"{uuid.uuid4().hex}.parquet"
         with open(tmp, "wb") as f:
             pq.write_table(arrow_table(part), f, **PARQUET_OPTIONS)
@@ -226,7 +230,8 @@ class Lake:
 
     def _publish(self, tmp: Path, day: dt.date) -> Path:
         folder = self.partition_dir(day)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
         os.replace(tmp, folder / name)
         _fsync_dir(folder)
@@ -253,6 +258,7 @@ class Lake:
         after = transform(before)
         if after is None:
             return None
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._write_tmp(after) if after.height else None
         try:
             with self.lock():

@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import csv
+import functools
 import datetime as dt
 import os
 import tempfile
@@ -203,6 +204,7 @@ class PriceBook:
         return cls(catalog, read_rules(overrides_path) if overrides_path else [])
 
     @staticmethod
+    @functools.cache
     def genai_version() -> str:
         from importlib.metadata import version
         return version("genai-prices")

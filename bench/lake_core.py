@@ -1,0 +1,177 @@
+"""Lake-core benchmarks: prints a Markdown table of medians, each beside its reference run.
+
+    python bench/lake_core.py [--events 1000000] [--repeat 3]
+
+Figures: Tracker.log amortized (vs the seeds' append-a-JSON-line-per-call logger), import
+from Parquet and JSONL (vs DuckDB copying the same file into a hive-partitioned lake,
+without validation or pricing), pricing (vs genai-prices' calc_price per row), bytes per
+event after compaction (vs the seeds' JSONL), compaction of a 10,000-file partition (vs
+DuckDB merging the same files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest import Tracker, schema as s  # noqa: E402
+from ingest.demo import demo_events  # noqa: E402
+from ingest.importers import import_paths  # noqa: E402
+from ingest.lake import Lake  # noqa: E402
+from ingest.pricing import PriceBook  # noqa: E402
+
+
+def median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def raw_events(n: int) -> pl.DataFrame:
+    """n demo-shaped raw events (the demo's mix, repeated with fresh time-ordered ids)."""
+    base = demo_events(dt.date(2026, 6, 30), days=90, seed=3)
+    reps = -(-n // base.height)
+    frame = pl.concat([base.with_columns(pl.col(s.TS) - pl.duration(microseconds=i)) for i in range(reps)]).head(n)
+    ms = (pl.col(s.TS).dt.epoch("ms")).cast(pl.String).str.zfill(13)
+    return frame.with_columns(pl.concat_str(ms, pl.int_range(pl.len()).cast(pl.String).str.zfill(16))
+                              .alias(s.EVENT_ID)).sort(s.TS)
+
+
+def seeds_jsonl(events: pl.DataFrame) -> pl.DataFrame:
+    """The same events in the seeds' daily-log shape (timestamp, service, operation, cost, metadata, video_id)."""
+    return events.select(
+        pl.col(s.TS).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f").alias("timestamp"),
+        pl.col(s.PROVIDER).alias("service"), pl.col(s.OPERATION).alias("operation"), pl.col(s.COST).alias("cost"),
+        pl.struct(pl.col(s.MODEL).alias("model"), s.INPUT_TOKENS, s.OUTPUT_TOKENS, s.CACHE_READ_TOKENS,
+                  s.CHARACTERS, s.IMAGES).alias("metadata"),
+        pl.col(s.JOB_ID).alias("video_id"))
+
+
+def bench_tracker(work: Path, repeat: int, calls: int = 200_000) -> tuple[float, float]:
+    def ours() -> None:
+        lake = work / f"tracker-{time.perf_counter_ns()}"
+        with Tracker(lake, spill_dir=work / "spill") as tracker:
+            for _ in range(calls):
+                tracker.log(provider="openai", model="gpt-4o", input_tokens=1200, output_tokens=300,
+                            operation="script_generation")
+
+    def seeds() -> None:  # the seeds' CostTracker: compute, then append one JSON line per call
+        log = work / f"costs-{time.perf_counter_ns()}.jsonl"
+        for _ in range(calls):
+            cost = (1200 + 300) / 1000 * 0.00025
+            with log.open("a") as f:
+                f.write(json.dumps({"timestamp": dt.datetime.now().isoformat(), "service": "gemini",
+                                    "operation": "script_generation", "cost": cost,
+                                    "metadata": {"input_tokens": 1200, "output_tokens": 300}, "video_id": None}) + "\n")
+    return median_time(ours, repeat) / calls * 1e6, median_time(seeds, repeat) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n, repeat = args.events, args.repeat
+    work = Path(tempfile.mkdtemp(prefix="spendlake-bench-"))
+    rows = []
+    try:
+        raw = raw_events(n)
+        book = PriceBook.load()
+        events = book.price(s.validate(raw).events)
+
+        us, seeds_us = bench_tracker(work, repeat)
+        rows.append(("Tracker.log amortized (µs/call, incl. flush)", f"{us:.1f}", f"{seeds_us:.1f} (seeds' JSONL logger)"))
+
+        parquet = work / "input.parquet"
+        raw.write_parquet(parquet)
+        jsonl = work / "input.jsonl"
+        raw.with_columns(pl.col(s.TS).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_ndjson(jsonl)
+        for name, path in (("Parquet", parquet), ("JSONL", jsonl)):
+            def ours() -> None:
+                lake = Lake(work / f"import-{time.perf_counter_ns()}")
+                assert import_paths(lake, [path], book=book).imported == n
+
+            def duck() -> None:
+                target = work / f"duck-{time.perf_counter_ns()}"
+                reader = f"read_parquet('{path}')" if name == "Parquet" else f"read_json('{path}', format='newline_delimited')"
+                con = duckdb.connect()
+                con.sql("SET TimeZone='UTC'")
+                con.sql(f"COPY (SELECT *, CAST(CAST(ts AS TIMESTAMPTZ) AS DATE) AS date FROM {reader}) TO '{target}' "
+                        "(FORMAT parquet, PARTITION_BY (date), COMPRESSION zstd)")
+            ours_s, duck_s = median_time(ours, repeat), median_time(duck, repeat)
+            rows.append((f"import from {name} (events/s; validate+price+append)", f"{n / ours_s:,.0f}",
+                         f"{n / duck_s:,.0f} (DuckDB copy, no validation/pricing)"))
+
+        checked = s.validate(raw).events
+        price_s = median_time(lambda: book.price(checked), repeat)
+        from genai_prices import Usage, calc_price
+        llm = checked.filter(pl.col(s.SERVICE) == "llm").head(5000)
+        start = time.perf_counter()
+        for r in llm.iter_rows(named=True):
+            calc_price(Usage(input_tokens=r[s.INPUT_TOKENS] + r[s.CACHE_READ_TOKENS] + r[s.CACHE_WRITE_TOKENS],
+                             cache_read_tokens=r[s.CACHE_READ_TOKENS], cache_write_tokens=r[s.CACHE_WRITE_TOKENS],
+                             output_tokens=r[s.OUTPUT_TOKENS]), r[s.MODEL], provider_id=r[s.PROVIDER],
+                       genai_request_timestamp=r[s.TS])
+        per_row = llm.height / (time.perf_counter() - start)
+        rows.append(("pricing (events/s)", f"{n / price_s:,.0f}", f"{per_row:,.0f} (calc_price per row)"))
+
+        lake = Lake(work / "size")
+        for part in events.iter_slices(50_000):
+            lake.append(part, check_existing=False)
+        lake.compact()
+        size = sum(f.stat().st_size for f in lake.files())
+        seeds_file = work / "seeds.jsonl"
+        seeds_jsonl(events).write_ndjson(seeds_file)
+        rows.append(("bytes per event on disk after compaction", f"{size / n:.1f}",
+                     f"{seeds_file.stat().st_size / n:.1f} (seeds' JSONL)"))
+
+        def compaction_lake() -> Lake:
+            small = Lake(work / f"compact-{time.perf_counter_ns()}")
+            day = events.filter(pl.col(s.TS).dt.date() == events[s.TS].dt.date().max()).head(1)
+            many = pl.concat([day.with_columns(pl.lit(f"id{i}").alias(s.EVENT_ID)) for i in range(10_000)])
+            folder = small.partition_dir(day[s.TS].dt.date().item())
+            folder.mkdir(parents=True)
+            for i, one in enumerate(many.iter_slices(1)):
+                one.write_parquet(folder / f"part-{i:06d}.parquet")
+            return small
+        compaction_times, duck_times = [], []
+        for _ in range(repeat):
+            small = compaction_lake()
+            start = time.perf_counter()
+            result = small.compact()
+            compaction_times.append(time.perf_counter() - start)
+            assert result.files_before == 10_000 and result.files_after == 1
+            small = compaction_lake()
+            glob = small.events_dir / "*" / "*.parquet"
+            start = time.perf_counter()
+            duckdb.sql(f"COPY (SELECT * FROM read_parquet('{glob}')) TO '{work / 'duck-merged.parquet'}' (FORMAT parquet)")
+            duck_times.append(time.perf_counter() - start)
+        rows.append(("compaction of a 10,000-file partition (s)", f"{statistics.median(compaction_times):.2f}",
+                     f"{statistics.median(duck_times):.2f} (DuckDB merge of the same files)"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"events: {n:,}; medians of {repeat} runs; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
+    print("| measure | Spendlake | reference (same run) |")
+    print("|---|---|---|")
+    for row in rows:
+        print(f"| {' | '.join(row)} |")
+
+
+if __name__ == "__main__":
+    main()

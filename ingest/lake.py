@@ -228,14 +228,15 @@ class Lake:
             os.fsync(f.fileno())
         return tmp
 
-    def _publish(self, tmp: Path, day: dt.date) -> Path:
+    def _publish(self, tmp: Path, day: dt.date, name: str | None = None) -> Path:
+        """Rename a whole temp file into its partition (the moment it becomes visible)."""
         folder = self.partition_dir(day)
         if not folder.exists():
             folder.mkdir(parents=True, exist_ok=True)
-        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
-        os.replace(tmp, folder / name)
+        target = folder / (name or _part_name())
+        os.replace(tmp, target)
         _fsync_dir(folder)
-        return folder / name
+        return target
 
     # ---- rewriting -----------------------------------------------------------------------
 
@@ -265,16 +266,14 @@ class Lake:
                 self._recover()
                 if not all(p.exists() for p in snapshot):
                     return None
-                folder = self.partition_dir(day)
-                new_name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
-                entry = {"partition": folder.name, "new": new_name if tmp else "", "old": [p.name for p in snapshot]}
-                journal = self._write_journal(entry)
+                new_name = _part_name() if tmp else ""
+                journal = self._write_journal({"partition": self.partition_dir(day).name, "new": new_name,
+                                               "old": [p.name for p in snapshot]})
                 if tmp is not None:
-                    os.replace(tmp, folder / new_name)
-                    _fsync_dir(folder)
+                    self._publish(tmp, day, new_name)
                 for p in snapshot:
                     p.unlink()
-                _fsync_dir(folder)
+                _fsync_dir(self.partition_dir(day))
                 journal.unlink()
         finally:
             if tmp is not None:
@@ -339,6 +338,11 @@ class Lake:
                 _fsync_dir(self.events_dir)
         shutil.rmtree(trash, ignore_errors=True)
         return dropped
+
+
+def _part_name() -> str:
+    """A data file name that sorts by creation time and never repeats."""
+    return f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
 
 
 def _fsync_dir(path: Path) -> None:

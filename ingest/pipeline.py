@@ -59,14 +59,21 @@ class ImportSummary:
 
 def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None, source: str,
                  tz: str | None = None, record_numbers: pl.Series | None = None, label: str = "record",
-                 originals: Sequence[bytes | str] | None = None, progress: Progress | None = None) -> ImportSummary:
-    """Validate, price and append a raw frame; rejected records go to the lake's quarantine.
+                 originals: Sequence[bytes | str] | None = None,
+                 unreadable: Sequence[tuple[int, bytes | str, str]] = (),
+                 progress: Progress | None = None) -> ImportSummary:
+    """Validate, price and append a raw frame; rejected records go to one quarantine file.
 
     `originals` holds each record's source text (e.g. its JSONL line) for the quarantine file;
-    without it the raw row is written as JSON.
+    without it the raw row is written as JSON. `unreadable` are records the reader could not
+    parse at all: (number, text, reason); they are quarantined with the rest.
     """
     book = book or PriceBook.load(lake.overrides_path)
     summary = ImportSummary()
+    bad = Quarantine(lake, source)
+    for number, text, why in unreadable:
+        summary.errors.append(f"{label} {number}: {why}")
+        bad.add(number, f"{label} {number}: {why}", {"text": _text(text)})
     n = raw.height
     for start in range(0, max(n, 1), CHUNK_ROWS):
         chunk = raw.slice(start, CHUNK_ROWS)
@@ -76,13 +83,11 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
         if checked.rejected.height:
             position = (pl.DataFrame({"record": numbers.cast(pl.Int64)}).with_row_index("_pos")
                         .join(checked.rejected, on="record", maintain_order="right")["_pos"])
-            if originals is not None:
-                data = [{"text": _text(originals[start + i])} for i in position]
-            else:
-                data = chunk[position].to_dicts()
-            summary.quarantine_files.append(quarantine(lake, source, checked.rejected, data))
-            summary.quarantined += checked.rejected.height
-            summary.errors += checked.rejected["error"].head(20 - len(summary.errors)).to_list()
+            data = ([{"text": _text(originals[start + i])} for i in position] if originals is not None
+                    else chunk[position].to_dicts())
+            for (record, error), original in zip(checked.rejected.iter_rows(), data):
+                bad.add(record, error, original)
+            summary.errors += checked.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
         priced = book.price(checked.events)
         result = lake.append(priced)
         summary.imported += result.written
@@ -90,24 +95,38 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
         summary.unpriced += priced.filter(pl.col(s.COST_SOURCE) == "unpriced").height
         if progress:
             progress(min(start + CHUNK_ROWS, n), n)
+    summary.quarantined = bad.count
+    if bad.count:
+        summary.quarantine_files.append(bad.close())
     return summary
 
 
-def quarantine(lake: Lake, source: str, rejected: pl.DataFrame, data: list[dict]) -> Path:
-    """Write rejected records with their reasons as JSONL; returns the file."""
-    lake.quarantine_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(source).name)[:60]
-    path = lake.quarantine_dir / f"{stamp}-{name}-{uuid.uuid4().hex[:6]}.jsonl"
-    tmp = path.with_name("." + path.name)
-    with open(tmp, "w") as f:
-        for (record, error), original in zip(rejected.iter_rows(), data):
-            f.write(json.dumps({"source": source, "record": record, "error": error, "data": original},
-                               default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+class Quarantine:
+    """One JSONL file of rejected records with their reasons, made visible whole when closed."""
+
+    def __init__(self, lake: Lake, source: str) -> None:
+        lake.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(source).name)[:60]
+        self.source = source
+        self.path = lake.quarantine_dir / f"{stamp}-{name}-{uuid.uuid4().hex[:6]}.jsonl"
+        self._tmp = self.path.with_name("." + self.path.name)
+        self._file = None
+        self.count = 0
+
+    def add(self, record: int, error: str, data: dict) -> None:
+        if self._file is None:
+            self._file = open(self._tmp, "w")
+        self._file.write(json.dumps({"source": self.source, "record": record, "error": error, "data": data},
+                                    default=str, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> Path:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        return self.path
 
 
 def _text(original: bytes | str) -> str:

@@ -43,8 +43,6 @@ R_INPUT, R_CACHE_READ, R_CACHE_WRITE, R_CACHE_WRITE_1H = "r_input", "r_cache_rea
 R_OUTPUT, R_REASONING, R_REQUEST = "r_output", "r_reasoning", "r_request"
 R_CHARACTER, R_IMAGE, R_AUDIO, R_COMPUTE, R_QUANTITY = (
     "r_character", "r_image", "r_audio_second", "r_compute_second", "r_quantity")
-TOKEN_RATES: Final = (R_INPUT, R_CACHE_READ, R_CACHE_WRITE, R_CACHE_WRITE_1H, R_OUTPUT, R_REASONING, R_REQUEST)
-RATES: Final = (*TOKEN_RATES, R_CHARACTER, R_IMAGE, R_AUDIO, R_COMPUTE, R_QUANTITY)
 
 # Units a catalog row or an override may name, and the rate each sets.
 UNIT_RATES: Final = {
@@ -62,6 +60,9 @@ PRICED_COLUMNS: Final = (
     s.REASONING_TOKENS, s.CHARACTERS, s.IMAGES, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY,
 )
 REQUEST: Final = "request"
+COEFFICIENT_COLUMNS: Final = (*PRICED_COLUMNS, REQUEST)
+# A resolved price: [(tier threshold, coefficients)], the base tier first with threshold -1.
+Tiers = list[tuple[int, dict[str, float | None]]]
 
 
 def coefficients(rates: dict[str, float]) -> dict[str, float | None]:
@@ -78,7 +79,7 @@ def coefficients(rates: dict[str, float]) -> dict[str, float | None]:
     }
 
 
-def cost_of(usage: dict, tiers: list[tuple[int, dict[str, float | None]]]) -> float | None:
+def cost_of(usage: dict, tiers: Tiers) -> float | None:
     """One event's cost at resolved coefficients, computed as `PriceBook.price` does; None if unpriced.
 
     Examples:
@@ -261,7 +262,7 @@ class PriceBook:
         return levels
 
     def resolve(self, provider: str, model: str, unit: str | None, day: dt.date,
-                slot: int) -> tuple[list[tuple[int, dict[str, float]]], str] | None:
+                slot: int) -> tuple[Tiers, str] | None:
         """Coefficients for one key as [(tier threshold, coefficients)] and the price version; None if unpriced."""
         version: list[str] = []
         tiers: list[tuple[int, dict[str, float]]] = [(-1, {})]
@@ -283,12 +284,15 @@ class PriceBook:
             return None
         return [(t, coefficients(r)) for t, r in tiers], "+".join(dict.fromkeys(version))
 
-    def rates_for(self, provider: str, model: str, unit: str | None,
-                  ts: dt.datetime) -> tuple[list[tuple[int, dict[str, float]]], str] | None:
+    def rates_for(self, provider: str, model: str, unit: str | None, ts: dt.datetime) -> tuple[Tiers, str] | None:
         """`resolve` for one timestamp (the half-hour slot matters only for time-of-day prices)."""
-        llm = self.llm_model(provider, model)
-        slot = ts.hour * 2 + ts.minute // 30 if llm is not None and llm.time_of_day else 0
+        slot = ts.hour * 2 + ts.minute // 30 if self.time_of_day(provider, model) else 0
         return self.resolve(provider, model, unit, ts.date(), slot)
+
+    def time_of_day(self, provider: str, model: str) -> bool:
+        """Whether the model's price depends on the time of day (DeepSeek's off-peak hours)."""
+        llm = self.llm_model(provider, model)
+        return llm is not None and llm.time_of_day
 
     def price(self, events: pl.DataFrame) -> pl.DataFrame:
         """Fill computed_cost_usd, cost_usd, cost_source and price_version for a batch of events.
@@ -300,37 +304,37 @@ class PriceBook:
             return events
         keyed = events.with_columns(pl.col(s.TS).dt.date().alias("_day"))
         pairs = keyed.select(s.PROVIDER, s.MODEL, s.UNIT).unique(maintain_order=True)
-        tod = [self.llm_model(p, m) is not None and self.llm_model(p, m).time_of_day
-               for p, m in zip(pairs[s.PROVIDER], pairs[s.MODEL])]
-        pairs = pairs.with_columns(pl.Series("_tod", tod, pl.Boolean), pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pair"))
+        tod = [self.time_of_day(p, m) for p, m in zip(pairs[s.PROVIDER], pairs[s.MODEL])]
+        pairs = pairs.with_columns(pl.Series("_tod", tod, pl.Boolean),
+                                   pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pair"))
         keyed = keyed.join(pairs, on=[s.PROVIDER, s.MODEL, s.UNIT], how="left", nulls_equal=True, maintain_order="left")
         minute = pl.col(s.TS).dt.hour().cast(pl.Int32) * 60 + pl.col(s.TS).dt.minute().cast(pl.Int32)
         keyed = keyed.with_columns(pl.when(pl.col("_tod")).then(minute // 30).otherwise(0).cast(pl.Int32).alias("_slot"))
-        keys = keyed.select("_pair", "_day", "_slot").unique()
         pair_rows = pairs.rows()
         key_rows, rate_rows = [], []
-        for pair, day, slot in keys.iter_rows():
+        for pair, day, slot in keyed.select("_pair", "_day", "_slot").unique().iter_rows():
             provider, model, unit, _, _ = pair_rows[pair]
             resolved = self.resolve(provider, model, unit, day, slot)
             if resolved is None:
                 continue
             tiers, version = resolved
-            key_id = len(key_rows)
-            thresholds = [t for t, _ in tiers[1:]] + [None, None]
-            key_rows.append((pair, day, slot, key_id, thresholds[0], thresholds[1], version))
-            for level, (_, rates) in enumerate(tiers):
-                rate_rows.append((key_id, level, *[rates[c] for c in (*PRICED_COLUMNS, REQUEST)]))
+            key_rows.append((pair, day, slot, len(key_rows), [t for t, _ in tiers[1:]], version))
+            rate_rows += [(len(key_rows) - 1, level, *[k[c] for c in COEFFICIENT_COLUMNS])
+                          for level, (_, k) in enumerate(tiers)]
         key_table = pl.DataFrame(key_rows, orient="row", schema={
             "_pair": pl.UInt32, "_day": pl.Date, "_slot": pl.Int32, "_key": pl.UInt32,
-            "_t1": pl.Int64, "_t2": pl.Int64, s.PRICE_VERSION: pl.String})
+            "_thresholds": pl.List(pl.Int64), s.PRICE_VERSION: pl.String})
         rate_table = pl.DataFrame(rate_rows, orient="row", schema={
-            "_key": pl.UInt32, "_tier": pl.Int32, **{f"_k_{c}": pl.Float64 for c in (*PRICED_COLUMNS, REQUEST)}})
-        total_input = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
+            "_key": pl.UInt32, "_tier": pl.Int32, **{f"_k_{c}": pl.Float64 for c in COEFFICIENT_COLUMNS}})
         keyed = keyed.drop(s.PRICE_VERSION).join(key_table, on=["_pair", "_day", "_slot"], how="left",
                                                  maintain_order="left")
-        keyed = keyed.with_columns(
-            ((total_input > pl.col("_t1")).fill_null(False).cast(pl.Int32)
-             + (total_input > pl.col("_t2")).fill_null(False).cast(pl.Int32)).alias("_tier"))
+        # the tier is the number of thresholds the event's total input tokens exceed
+        total_input = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
+        deepest = max((len(k[4]) for k in key_rows), default=0)
+        keyed = keyed.with_columns(pl.sum_horizontal(
+            pl.lit(0, pl.Int32),
+            *[(total_input > pl.col("_thresholds").list.get(i, null_on_oob=True)).fill_null(False).cast(pl.Int32)
+              for i in range(deepest)]).alias("_tier"))
         keyed = keyed.join(rate_table, on=["_key", "_tier"], how="left", maintain_order="left")
         used_without_price = pl.any_horizontal(
             [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
@@ -366,8 +370,6 @@ def write_overrides(path: Path, rules: list[Rule]) -> None:
 
 def add_override(path: Path, rule: Rule) -> list[Rule]:
     """Append a negotiated rate to the override file; returns all overrides."""
-    if rule.unit not in UNIT_RATES and not rule.unit:
-        raise PricingError("unit is missing")
     rules = [*read_rules(path), rule]
     write_overrides(path, rules)
     return rules

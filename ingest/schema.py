@@ -17,7 +17,6 @@ Examples:
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -313,6 +312,3 @@ def empty_events() -> pl.DataFrame:
     """A frame with no rows and the event schema."""
     return pl.DataFrame(schema=POLARS_SCHEMA)
 
-
-def is_finite_non_negative(x: float | None) -> bool:
-    return x is None or (math.isfinite(x) and x >= 0)

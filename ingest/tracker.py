@@ -35,9 +35,12 @@ from ingest.pricing import PriceBook, cost_of
 
 _attribution: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("spendlake_attribution", default={})
 _MISSING = object()
+_EPOCH, _MICROSECOND = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.timedelta(microseconds=1)
 _DAY_NS, _SLOT_NS = 86_400 * 10**9, 1_800 * 10**9
-_NUMBERS = (*s.COUNT_COLUMNS, *s.AMOUNT_COLUMNS)
+_NUMBERS = frozenset((*s.COUNT_COLUMNS, *s.AMOUNT_COLUMNS))
+_COUNTS = frozenset(s.COUNT_COLUMNS)
 _TEXT = frozenset((s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE, s.AGENT, s.USER, s.UNIT))
+_ALLOWED = frozenset(s.INPUT_COLUMNS)
 
 
 def default_spill_dir() -> Path:
@@ -58,7 +61,7 @@ class Tracker:
         self.book = book or PriceBook.load(self.lake.overrides_path)
         self.max_events, self.max_age, self.retries = max_events, max_age, retries
         self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir()
-        _check(attribution, "-", "-", "llm", None, None)
+        _check_fields(attribution)
         self.defaults = attribution
         self._buffer: list[dict] = []
         self._oldest = 0.0
@@ -86,7 +89,7 @@ class Tracker:
 
     @contextlib.contextmanager
     def _attributed(self, values: dict[str, str]) -> Iterator[None]:
-        _check(values, "-", "-", "llm", None, None)
+        _check_fields(values)
         token = _attribution.set({**_attribution.get(), **values})
         try:
             yield
@@ -100,7 +103,7 @@ class Tracker:
             **usage: object) -> float | None:
         """Record one call; returns its cost (the reported one if given, else the computed one)."""
         _check(usage, provider, model, service, ts, cost_usd)
-        ns = time.time_ns() if ts is None else int(ts.timestamp() * 1_000_000) * 1000
+        ns = time.time_ns() if ts is None else (ts - _EPOCH) // _MICROSECOND * 1000
         provider = provider.strip().lower()
         unit = usage.get(s.UNIT)
         key = (provider, model, unit, ns // _DAY_NS, ns % _DAY_NS // _SLOT_NS)
@@ -130,7 +133,11 @@ class Tracker:
     # ---- flushing -----------------------------------------------------------------------------
 
     def flush(self) -> int:
-        """Write buffered (and previously spilled) events; returns how many were written."""
+        """Write buffered (and previously spilled) events; returns how many were written.
+
+        A batch the lake refuses is retried, then spilled; if even the spill fails, the batch
+        goes back into the buffer and the error is raised: events are never dropped silently.
+        """
         with self._lock:
             batch, self._buffer = self._buffer, []
         written = self._send_spilled()
@@ -141,9 +148,14 @@ class Tracker:
         for attempt in range(self.retries):
             try:
                 return written + self.lake.append(frame, check_existing=not generated_ids_only).written
-            except OSError:
+            except Exception:  # noqa: BLE001 - whatever the cause, the batch is kept below
                 time.sleep(0.05 * 2**attempt)
-        self._spill(frame)
+        try:
+            self._spill(frame)
+        except Exception:
+            with self._lock:
+                self._buffer[:0] = batch
+            raise
         return written
 
     def _spill(self, frame: pl.DataFrame) -> None:
@@ -160,7 +172,7 @@ class Tracker:
         for path in sorted(self.spill_dir.glob("spill-*.parquet")):
             try:
                 written += self.lake.append(pl.read_parquet(path)).written
-            except OSError:
+            except Exception:  # noqa: BLE001 - the spill stays for the next flush
                 break
             path.unlink()
         return written
@@ -217,20 +229,15 @@ def _frame(batch: list[dict]) -> pl.DataFrame:
     ).select(s.COLUMNS)
 
 
-_NUMBER_SET = frozenset(_NUMBERS)
-_COUNT_SET = frozenset(s.COUNT_COLUMNS)
-_ALLOWED = frozenset(s.INPUT_COLUMNS)
-
-
-def _check(usage: dict, provider: object, model: object, service: object, ts: object, cost: object) -> None:
-    """The schema's rules for one call, fast enough to run on every call."""
+def _field_problems(fields: dict) -> list[str]:
+    """Problems with usage or attribution fields given by name."""
     problems = []
-    for c, v in usage.items():
+    for c, v in fields.items():
         if v is None:
             continue
-        if c in _NUMBER_SET:
-            if v.__class__ is bool or not isinstance(v, (int, float)) or (c in _COUNT_SET and v != int(v)):
-                problems.append(f"{c}={v!r} is not a {'whole number' if c in _COUNT_SET else 'number'}")
+        if c in _NUMBERS:
+            if v.__class__ is bool or not isinstance(v, (int, float)) or (c in _COUNTS and v != int(v)):
+                problems.append(f"{c}={v!r} is not a {'whole number' if c in _COUNTS else 'number'}")
             elif not math.isfinite(v) or v < 0:
                 problems.append(f"{c}={v!r} must be a finite number ≥ 0")
         elif c in _TEXT:
@@ -238,6 +245,18 @@ def _check(usage: dict, provider: object, model: object, service: object, ts: ob
                 problems.append(f"{c}={v!r:.40} must be text of at most {s.MAX_STRING} characters")
         elif c not in _ALLOWED:
             problems.append(f"{c} is not an event field")
+    return problems
+
+
+def _check_fields(fields: dict) -> None:
+    problems = _field_problems(fields)
+    if problems:
+        raise ValidationError("; ".join(problems))
+
+
+def _check(usage: dict, provider: object, model: object, service: object, ts: object, cost: object) -> None:
+    """The schema's rules for one call, fast enough to run on every call."""
+    problems = _field_problems(usage)
     if cost is not None and (cost.__class__ is bool or not isinstance(cost, (int, float))
                              or not math.isfinite(cost) or cost < 0):
         problems.append(f"cost_usd={cost!r} must be a finite number ≥ 0")

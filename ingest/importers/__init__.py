@@ -17,10 +17,9 @@ from ingest.errors import ImportFormatError
 from ingest.importers import generic, seed_costs
 from ingest.importers.base import Parsed
 from ingest.lake import Lake
-from ingest.pipeline import ImportSummary, Progress, ingest_frame, quarantine
+from ingest.pipeline import ImportSummary, Progress, ingest_frame
 from ingest.pricing import PriceBook
 
-import polars as pl
 
 PARSERS: dict[str, Callable[..., Parsed]] = {
     "costs-jsonl": lambda source, mapping: seed_costs.parse(source),
@@ -82,21 +81,13 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             parsed = PARSERS[format or detect(data)](data, mapping or {})
         except ImportFormatError as e:
             raise ImportFormatError(f"{f}: {e}") from None
-        if parsed.unreadable:
-            rejected = pl.DataFrame({"record": [n for n, _, _ in parsed.unreadable],
-                                     "error": [f"{f.name} {parsed.label} {n}: {why}" for n, _, why in parsed.unreadable]})
-            data_rows = [{"text": t.decode("utf-8", "replace")} for _, t, _ in parsed.unreadable]
-            summary.quarantine_files.append(quarantine(lake, str(f), rejected, data_rows))
-            summary.quarantined += rejected.height
-            summary.errors += rejected["error"].head(20).to_list()
-
         def step(rows_done: int, rows_total: int, size: int = len(data), start: int = done) -> None:
             if progress:
                 progress(start + (size * rows_done // max(rows_total, 1)), total)
 
         summary += ingest_frame(lake, parsed.raw, book=book, source=str(f), tz=parsed.tz or tz,
                                 record_numbers=parsed.record_numbers, label=f"{f.name} {parsed.label}",
-                                originals=parsed.originals, progress=step)
+                                originals=parsed.originals, unreadable=parsed.unreadable, progress=step)
         done += len(data)
         if progress:
             progress(done, total)

@@ -21,6 +21,7 @@ def test_seed_cost_logs_need_a_zone_for_their_naive_timestamps(lake):
 def test_seed_cost_logs_import_with_reported_costs_and_quarantine(lake):
     summary = import_paths(lake, [SEED_LOG], tz="Europe/Berlin")
     assert (summary.imported, summary.quarantined) == (3, 2)
+    assert len(summary.quarantine_files) == 1
     events = lake.scan().collect().sort(s.TS)
     assert events[s.PROVIDER].to_list() == ["google", "google", "elevenlabs"]
     assert events[s.SERVICE].to_list() == ["llm", "image", "tts"]

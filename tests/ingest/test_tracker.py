@@ -76,3 +76,26 @@ def test_an_unwritable_lake_spills_and_the_next_flush_sends_the_spill(tmp_path):
     tracker.close()
     assert sorted(lake.scan().collect()[s.EVENT_ID]) == ["kept-1", "kept-2"]
     assert not list((tmp_path / "spill").glob("spill-*.parquet"))
+
+
+def test_a_given_timestamp_is_kept_to_the_microsecond(tmp_path):
+    when = dt.datetime(2026, 1, 5, 11, 0, 0, 123457, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    with Tracker(tmp_path / "lake", spill_dir=tmp_path / "spill") as tracker:
+        tracker.log(provider="openai", model="gpt-4o", input_tokens=1, ts=when)
+    assert Lake(tmp_path / "lake").scan().collect()[s.TS].item() == when
+
+
+def test_when_even_the_spill_fails_the_events_stay_buffered_and_the_error_is_raised(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    blocked = tmp_path / "spill"
+    blocked.write_text("a file where the spill folder should be")
+    tracker = Tracker(lake, retries=1, spill_dir=blocked)
+    tracker.log(provider="openai", model="gpt-4o", input_tokens=10, event_id="precious")
+    real_append = lake.append
+    lake.append = lambda *a, **k: (_ for _ in ()).throw(OSError("disk full"))
+    with pytest.raises(OSError):
+        tracker.flush()
+    lake.append = real_append
+    blocked.unlink()
+    tracker.close()
+    assert lake.scan().collect()[s.EVENT_ID].to_list() == ["precious"]

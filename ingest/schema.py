@@ -1,6 +1,6 @@
 """The usage event: column names, dtypes, allowed values and validation, named once.
 
-Every writer casts to `ARROW_SCHEMA`; every reader scans with `POLARS_SCHEMA`.
+Every writer writes `POLARS_SCHEMA` (which is `ARROW_SCHEMA` on disk); every reader scans with it.
 `validate` turns a raw frame (strings, numbers, whatever a source gave) into typed
 events plus one error message per bad record, naming the record, field, value and rule.
 
@@ -99,10 +99,10 @@ POLARS_SCHEMA: Final = pl.Schema({
 })
 COLUMNS: Final = tuple(POLARS_SCHEMA.names())
 
-_ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.Float64: pa.float64(), pl.Boolean: pa.bool_()}
+# What every data file holds (Polars writes strings as large_string): no dictionaries, no ns.
+_ARROW_TYPES = {pl.String: pa.large_string(), pl.Int64: pa.int64(), pl.Float64: pa.float64(), pl.Boolean: pa.bool_()}
 ARROW_SCHEMA: Final = pa.schema([
-    pa.field(name, pa.timestamp("us", tz="UTC") if name == TS else _ARROW_TYPES[dtype],
-             nullable=name not in (EVENT_ID, TS, PROVIDER, MODEL, SERVICE, COST_SOURCE))
+    pa.field(name, pa.timestamp("us", tz="UTC") if name == TS else _ARROW_TYPES[dtype])
     for name, dtype in POLARS_SCHEMA.items()
 ])
 HIVE_SCHEMA: Final = pl.Schema({DATE: pl.Date})
@@ -136,145 +136,133 @@ def stable_id(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
+Rule = tuple[pl.Expr, pl.Expr]  # (the record breaks it, the message saying how)
+
+
 def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Series | None = None,
              label: str = "record") -> Validated:
     """Cast a raw frame to the event schema; one error message per bad record.
 
     `tz` converts naive timestamps from that zone (without it they are rejected).
     `record_numbers` names records in messages (e.g. file line numbers); default 1..n.
+    Values are converted once; the rules are cheap comparisons on them, and messages
+    are written only for the records that break one.
     """
-    unknown = [c for c in raw.columns if c not in INPUT_COLUMNS and c != "_record"]
-    if unknown:
-        raw = raw.drop(unknown)
-    n = raw.height
-    numbers = record_numbers if record_numbers is not None else pl.int_range(1, n + 1, eager=True)
-    df = raw.with_columns(numbers.alias("_record").cast(pl.Int64))
-    for c in INPUT_COLUMNS:
-        if c not in df.columns:
-            df = df.with_columns(pl.lit(None).alias(c))
+    raw = raw.select([c for c in raw.columns if c in INPUT_COLUMNS])
+    numbers = record_numbers if record_numbers is not None else pl.int_range(1, raw.height + 1, eager=True)
+    df = raw.with_columns(numbers.cast(pl.Int64).alias("_record"),
+                          *[pl.lit(None).alias(c) for c in INPUT_COLUMNS if c not in raw.columns])
+    schema = df.schema
+    typed: list[pl.Expr] = []  # each input column's value in the event schema, named _v_<column>
+    rules: list[Rule] = []
 
-    errors: list[pl.Expr] = []
-    typed: list[pl.Expr] = []
+    def value(c: str) -> pl.Expr:
+        return pl.col(f"_v_{c}")
+
+    def given(c: str) -> pl.Expr:
+        text = pl.col(c).cast(pl.String).str.strip_chars()
+        return pl.col(c).is_not_null() & (text != "") if schema[c] == pl.String else pl.col(c).is_not_null()
 
     def shown(c: str) -> pl.Expr:
         v = pl.col(c).cast(pl.String)
-        quoted = pl.concat_str(pl.lit("'"), v.str.slice(0, 40), pl.lit("'"))
-        return quoted if df.schema[c] == pl.String else v
+        return pl.concat_str(pl.lit("'"), v.str.slice(0, 40), pl.lit("'")) if schema[c] == pl.String else v
 
     def rule(c: str, bad: pl.Expr, text: str) -> None:
-        errors.append(pl.when(bad).then(pl.concat_str(pl.lit(f"{c}="), shown(c), pl.lit(f" {text}"))))
+        rules.append((bad, pl.concat_str(pl.lit(f"{c}="), shown(c), pl.lit(f" {text}"))))
 
     for c in REQUIRED:
-        errors.append(pl.when(pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == ""))
-                      .then(pl.lit(f"{c} is missing")))
+        rules.append((~given(c), pl.lit(f"{c} is missing")))
 
-    ts, ts_errors = _timestamp(df, tz)
-    typed.append(ts.alias(TS))
-    errors.extend(ts_errors)
+    ts, ts_rules = _timestamp(df, tz)
+    typed.append(ts.alias(f"_v_{TS}"))
+    rules += ts_rules
 
     for c in (EVENT_ID, PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT, TAGS):
-        s = pl.col(c).cast(pl.String).str.strip_chars()
-        limit = MAX_TAGS if c == TAGS else MAX_STRING
-        if df.schema[c] not in (pl.String, pl.Null):
-            if c == TAGS and isinstance(df.schema[c], pl.Struct):
-                s = pl.col(c).struct.json_encode()
-            elif c not in (TAGS,) and not df.schema[c].is_numeric():
-                rule(c, pl.col(c).is_not_null(), "must be text")
-        rule(c, s.str.len_chars() > limit, f"is longer than {limit} characters")
+        text = pl.col(c).cast(pl.String).str.strip_chars()
+        if c == TAGS and isinstance(schema[c], pl.Struct):
+            text = pl.col(c).struct.json_encode()
+        elif schema[c] not in (pl.String, pl.Null) and not schema[c].is_numeric():
+            rule(c, pl.col(c).is_not_null(), "must be text")
         if c in (PROVIDER, SERVICE):
-            s = s.str.to_lowercase()
-        typed.append(pl.when(s == "").then(None).otherwise(s).alias(c))
-    rule(SERVICE, pl.col(SERVICE).is_not_null()
-         & ~pl.col(SERVICE).cast(pl.String).str.strip_chars().str.to_lowercase().is_in(SERVICES),
+            text = text.str.to_lowercase()
+        typed.append(pl.when(text == "").then(None).otherwise(text).alias(f"_v_{c}"))
+        limit = MAX_TAGS if c == TAGS else MAX_STRING
+        rule(c, value(c).str.len_chars() > limit, f"is longer than {limit} characters")
+    rule(SERVICE, value(SERVICE).is_not_null() & ~value(SERVICE).is_in(SERVICES),
          f"is not a known service ({', '.join(SERVICES)})")
 
     for c in COUNT_COLUMNS:
-        v, bad_type = _number(df, c, pl.Int64)
-        rule(c, bad_type, "is not a whole number")
-        rule(c, v < 0, "must be ≥ 0")
-        typed.append(v.fill_null(0).alias(c) if c in TOKEN_COLUMNS else v.alias(c))
+        typed.append(_number(schema[c], c, pl.Int64).alias(f"_v_{c}"))
+        rule(c, given(c) & value(c).is_null(), "is not a whole number")
+        rule(c, value(c) < 0, "must be ≥ 0")
     for c in (*AMOUNT_COLUMNS, COST):
-        v, bad_type = _number(df, c, pl.Float64)
-        rule(c, bad_type, "is not a number")
-        rule(c, v.is_nan() | v.is_infinite(), "must be a finite number")
-        rule(c, v < 0, "must be ≥ 0")
-        typed.append(v.alias(c))
+        typed.append(_number(schema[c], c, pl.Float64).alias(f"_v_{c}"))
+        rule(c, given(c) & value(c).is_null(), "is not a number")
+        rule(c, value(c).is_nan() | value(c).is_infinite(), "must be a finite number")
+        rule(c, value(c) < 0, "must be ≥ 0")
     for c in (CACHE_HIT, SUCCESS):
-        v, bad_type = _boolean(df, c)
-        rule(c, bad_type, "is not true or false")
-        typed.append(v.alias(c))
+        typed.append(_boolean(schema[c], c).alias(f"_v_{c}"))
+        rule(c, given(c) & value(c).is_null(), "is not true or false")
+    rule(CACHE_WRITE_1H_TOKENS, value(CACHE_WRITE_1H_TOKENS) > value(CACHE_WRITE_TOKENS).fill_null(0),
+         "must be ≤ cache_write_tokens (1-hour writes are part of them)")
+    rule(REASONING_TOKENS, value(REASONING_TOKENS) > value(OUTPUT_TOKENS).fill_null(0),
+         "must be ≤ output_tokens (reasoning is part of the output)")
 
-    w, w1h = _number(df, CACHE_WRITE_TOKENS, pl.Int64)[0].fill_null(0), _number(df, CACHE_WRITE_1H_TOKENS, pl.Int64)[0]
-    rule(CACHE_WRITE_1H_TOKENS, w1h > w, "must be ≤ cache_write_tokens (1-hour writes are part of them)")
-    o, r = _number(df, OUTPUT_TOKENS, pl.Int64)[0].fill_null(0), _number(df, REASONING_TOKENS, pl.Int64)[0]
-    rule(REASONING_TOKENS, r > o, "must be ≤ output_tokens (reasoning is part of the output)")
-
-    checked = df.select(
-        pl.col("_record"),
-        pl.concat_str(errors, separator="; ", ignore_nulls=True).replace("", None).alias("_error"),
-        *typed,
-    )
-    bad = checked.filter(pl.col("_error").is_not_null())
-    good = checked.filter(pl.col("_error").is_null())
-    if good.height and good[EVENT_ID].null_count():
-        good = good.with_columns(pl.col(EVENT_ID).fill_null(_row_ids(df, good["_record"])))
+    checked = df.with_columns(typed)
+    checked = checked.with_columns(pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad"))
+    good = checked.filter(~pl.col("_bad"))
+    if good.height and good[f"_v_{EVENT_ID}"].null_count():
+        good = good.with_columns(pl.col(f"_v_{EVENT_ID}").fill_null(_row_ids(good.select(raw.columns))))
     events = good.select(
-        *[pl.col(c).cast(POLARS_SCHEMA[c]) if c in good.columns else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
+        *[value(c).cast(POLARS_SCHEMA[c]).alias(c) if c in INPUT_COLUMNS else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
           for c in COLUMNS]
     ).with_columns(
+        *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
         pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
     )
-    rejected = bad.select(
+    rejected = checked.filter(pl.col("_bad")).select(
         pl.col("_record").alias("record"),
-        pl.concat_str(pl.lit(f"{label} "), pl.col("_record").cast(pl.String), pl.lit(": "), pl.col("_error"))
-        .alias("error"),
+        pl.concat_str(pl.lit(f"{label} "), pl.col("_record").cast(pl.String), pl.lit(": "),
+                      pl.concat_str([pl.when(bad).then(message) for bad, message in rules],
+                                    separator="; ", ignore_nulls=True)).alias("error"),
     )
     return Validated(events, rejected)
 
 
-def _row_ids(raw: pl.DataFrame, records: pl.Series) -> pl.Series:
+def _row_ids(rows: pl.DataFrame) -> pl.Series:
     """Deterministic ids for rows that came without one: a hash of the row's own values."""
-    rows = raw.filter(pl.col("_record").is_in(records.implode())).drop("_record")
     text = rows.select(pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in rows.columns],
                                      separator="\x1f")).to_series()
     return pl.Series([stable_id(t) for t in text], dtype=pl.String)
 
 
-def _number(df: pl.DataFrame, c: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    src = df.schema[c]
+def _number(src: pl.DataType, c: str, dtype: pl.DataType) -> pl.Expr:
+    """The column as `dtype`, null where a given value is not one (text is parsed; 1.0 is whole)."""
     col = pl.col(c)
-    if src == pl.Null:
-        return col.cast(dtype), pl.lit(False)
-    if src == pl.Boolean:
-        return pl.lit(None, dtype), col.is_not_null()
     if src == pl.String:
-        text = col.str.strip_chars()
-        as_float = text.cast(pl.Float64, strict=False)
+        as_float = col.str.strip_chars().cast(pl.Float64, strict=False)
         if dtype == pl.Int64:
-            whole = as_float.is_not_null() & (as_float == as_float.floor()) & (as_float.abs() < 2**62)
-            value = pl.when(whole).then(as_float).cast(pl.Int64)
-            return value, col.is_not_null() & (text != "") & ~whole
-        return as_float, col.is_not_null() & (text != "") & as_float.is_null()
+            whole = as_float.is_finite() & (as_float == as_float.floor()) & (as_float.abs() < 2**62)
+            return pl.when(whole).then(as_float).cast(pl.Int64)
+        return as_float
     if src.is_float() and dtype == pl.Int64:
-        whole = col.is_finite() & (col == col.floor())
-        return pl.when(whole).then(col).cast(pl.Int64), col.is_not_null() & ~whole
-    if src.is_numeric():
-        return col.cast(dtype), pl.lit(False)
-    return pl.lit(None, dtype), col.is_not_null()
+        return pl.when(col.is_finite() & (col == col.floor())).then(col).cast(pl.Int64)
+    if src.is_numeric() or src == pl.Null:
+        return col.cast(dtype)
+    return pl.lit(None, dtype)
 
 
-def _boolean(df: pl.DataFrame, c: str) -> tuple[pl.Expr, pl.Expr]:
-    src = df.schema[c]
-    col = pl.col(c)
+def _boolean(src: pl.DataType, c: str) -> pl.Expr:
     if src in (pl.Boolean, pl.Null):
-        return col.cast(pl.Boolean), pl.lit(False)
-    text = col.cast(pl.String).str.strip_chars().str.to_lowercase()
-    value = (pl.when(text.is_in(["true", "1", "yes", "1.0"])).then(True)
-             .when(text.is_in(["false", "0", "no", "0.0", ""])).then(False))
-    return value, col.is_not_null() & value.is_null() & (text != "")
+        return pl.col(c).cast(pl.Boolean)
+    text = pl.col(c).cast(pl.String).str.strip_chars().str.to_lowercase()
+    return (pl.when(text.is_in(["true", "1", "yes", "1.0"])).then(True)
+            .when(text.is_in(["false", "0", "no", "0.0"])).then(False))
 
 
-def _timestamp(df: pl.DataFrame, tz: str | None) -> tuple[pl.Expr, list[pl.Expr]]:
+def _timestamp(df: pl.DataFrame, tz: str | None) -> tuple[pl.Expr, list[Rule]]:
+    """The ts column in UTC, and its rules. Text is parsed as ISO 8601; naive formats are tried
+    only when some values lack an offset."""
     src = df.schema[TS]
     col = pl.col(TS)
     if isinstance(src, pl.Datetime):
@@ -284,28 +272,29 @@ def _timestamp(df: pl.DataFrame, tz: str | None) -> tuple[pl.Expr, list[pl.Expr]
             return col.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")\
                 .dt.convert_time_zone("UTC").dt.cast_time_unit("us"), []
         return col.dt.replace_time_zone("UTC"), [
-            pl.when(col.is_not_null()).then(pl.concat_str(pl.lit("ts="), col.cast(pl.String),
-                                                           pl.lit(" has no time zone (give an offset or --tz)")))]
+            (col.is_not_null(), pl.concat_str(pl.lit("ts="), col.cast(pl.String),
+                                              pl.lit(" has no time zone (give an offset or --tz)")))]
     if src.is_numeric():
         return pl.lit(None, pl.Datetime("us", "UTC")), [
-            pl.when(col.is_not_null()).then(pl.lit("ts must be an ISO 8601 timestamp, not a number"))]
+            (col.is_not_null(), pl.lit("ts must be an ISO 8601 timestamp, not a number"))]
     text = col.cast(pl.String).str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")\
         .str.replace(r"[zZ]$", "+00:00")
     aware = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC")
-    naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-    naive_date = text.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us")
-    naive = pl.coalesce(naive, naive_date)
     quoted = pl.concat_str(pl.lit("ts='"), text.str.slice(0, 40), pl.lit("'"))
-    errors = [pl.when(col.is_not_null() & aware.is_null() & naive.is_null())
-              .then(pl.concat_str(quoted, pl.lit(" is not an ISO 8601 timestamp")))]
+    if df.select((col.is_not_null() & aware.is_null()).any()).item() is not True:
+        return aware, []  # every timestamp carries an offset: the common case, parsed once
+    naive = pl.coalesce(text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
+                        text.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"))
+    rules = [(col.is_not_null() & aware.is_null() & naive.is_null(),
+              pl.concat_str(quoted, pl.lit(" is not an ISO 8601 timestamp")))]
     if tz is None:
-        errors.append(pl.when(aware.is_null() & naive.is_not_null())
-                      .then(pl.concat_str(quoted, pl.lit(" has no time zone (give an offset or --tz)"))))
-        return aware, errors
+        rules.append((aware.is_null() & naive.is_not_null(),
+                      pl.concat_str(quoted, pl.lit(" has no time zone (give an offset or --tz)"))))
+        return aware, rules
     localised = naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
-    errors.append(pl.when(aware.is_null() & naive.is_not_null() & localised.is_null())
-                  .then(pl.concat_str(quoted, pl.lit(f" does not exist in {tz} (a DST gap)"))))
-    return pl.coalesce(aware, localised), errors
+    rules.append((aware.is_null() & naive.is_not_null() & localised.is_null(),
+                  pl.concat_str(quoted, pl.lit(f" does not exist in {tz} (a DST gap)"))))
+    return pl.coalesce(aware, localised), rules
 
 
 def empty_events() -> pl.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -14,6 +15,6 @@ class Parsed:
     raw: pl.DataFrame
     record_numbers: pl.Series
     label: str  # how records are named in errors: "line", "row"
-    originals: list[bytes] | None = None  # source text of each record, for the quarantine file
+    originals: Sequence[bytes] | None = None  # source text of each record, for the quarantine file
     unreadable: list[tuple[int, bytes, str]] = field(default_factory=list)  # (number, text, reason)
     tz: str | None = None  # a zone the source itself fixes for naive timestamps

@@ -51,7 +51,10 @@ def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None) -> 
     mapping = mapping or {}
     _check_mapping(mapping)
     sources = {**{c: c for c in s.INPUT_COLUMNS if c not in mapping.values()}, **mapping}
-    rows = read_jsonl(source, list(sources))
+    # timestamps and tags arrive as text; every other field is tried at its event type first
+    types = {source: pl.String if target in (s.TS, s.TAGS) else s.POLARS_SCHEMA[target]
+             for source, target in sources.items()}
+    rows = read_jsonl(source, types)
     return Parsed(_select(rows.frame, mapping), rows.line_numbers, "line", rows.lines, rows.bad)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,47 +13,75 @@ import polars as pl
 
 @dataclass(frozen=True)
 class JsonLines:
-    """The parsed lines (requested fields as strings; nested values as JSON text)."""
+    """The parsed lines (requested fields; nested values as JSON text)."""
 
     frame: pl.DataFrame
     line_numbers: pl.Series  # 1-based line of each row
-    lines: list[bytes]  # the source text of each row
+    lines: Sequence[bytes]  # the source text of each row
     bad: list[tuple[int, bytes, str]]  # (line number, text, reason) of lines that are not JSON objects
 
 
-def read_jsonl(path: Path | bytes, fields: list[str]) -> JsonLines:
-    """Read the `fields` of every JSON object line as strings; blank lines are skipped.
+class _Lines(Sequence[bytes]):
+    """The non-blank lines of a file, split only if someone asks for one (a rejected record)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._lines = data, None
+
+    def _split(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = [line for line in self._data.splitlines() if line.strip()]
+        return self._lines
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._split()[i]
+
+    def __len__(self) -> int:
+        return len(self._split())
+
+
+def read_jsonl(source: Path | bytes, schema: dict[str, pl.DataType]) -> JsonLines:
+    """Read the `schema` fields of every JSON object line; blank lines are skipped.
+
+    The whole file is parsed at once with `schema`'s types (the fast path); if a value does not
+    fit its type, every field is read as text instead, for validation to name the bad value; if
+    a line is not JSON at all, the lines are parsed one by one and the bad ones reported.
 
     Examples:
-        >>> rows = read_jsonl(b'{"a": 1, "b": {"c": 2}}\\n\\nnot json\\n{"a": "x"}\\n', ["a", "b"])
+        >>> rows = read_jsonl(b'{"a": 1, "b": {"c": 2}}\\n\\nnot json\\n{"a": "x"}\\n', {"a": pl.Int64, "b": pl.String})
         >>> rows.frame.rows(), rows.line_numbers.to_list(), [(n, why) for n, _, why in rows.bad]
         ([('1', '{"c": 2}'), ('x', None)], [1, 4], [(3, 'not valid JSON (Expecting value)')])
     """
-    data = path if isinstance(path, bytes) else Path(path).read_bytes()
-    numbered = [(i, line) for i, line in enumerate(data.splitlines(), start=1) if line.strip()]
-    schema = {f: pl.String for f in fields}
-    bad: list[tuple[int, bytes, str]] = []
-    try:
-        frame = _parse([line for _, line in numbered], schema)
-    except pl.exceptions.PolarsError:
-        good = []
-        for number, line in numbered:
-            try:
-                value = json.loads(line)
-            except ValueError as e:
-                bad.append((number, line, f"not valid JSON ({str(e).split(':')[0]})"))
-                continue
-            if not isinstance(value, dict):
-                bad.append((number, line, "not a JSON object"))
-            else:
-                good.append((number, line))
-        numbered = good
-        frame = _parse([line for _, line in numbered], schema)
-    numbers = pl.Series("line", [n for n, _ in numbered], dtype=pl.Int64)
-    return JsonLines(frame, numbers, [line for _, line in numbered], bad)
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    as_text = {f: pl.String for f in schema}
+    for attempt in (schema, as_text):
+        try:
+            frame = _parse(data, attempt)
+        except pl.exceptions.PolarsError:
+            continue
+        lines = data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+        if lines == frame.height:  # no blank lines: line i is row i
+            return JsonLines(frame, pl.int_range(1, frame.height + 1, eager=True, dtype=pl.Int64), _Lines(data), [])
+        numbered = [(i, line) for i, line in enumerate(data.splitlines(), start=1) if line.strip()]
+        return JsonLines(frame, pl.Series("line", [n for n, _ in numbered], dtype=pl.Int64),
+                         [line for _, line in numbered], [])
+    good, bad = [], []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as e:
+            bad.append((number, line, f"not valid JSON ({str(e).split(':')[0]})"))
+            continue
+        if isinstance(value, dict):
+            good.append((number, line))
+        else:
+            bad.append((number, line, "not a JSON object"))
+    frame = _parse(b"\n".join(line for _, line in good), as_text)
+    return JsonLines(frame, pl.Series("line", [n for n, _ in good], dtype=pl.Int64), [line for _, line in good], bad)
 
 
-def _parse(lines: list[bytes], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    if not lines:
+def _parse(data: bytes, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if not data.strip():
         return pl.DataFrame(schema=schema)
-    return pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=schema)
+    return pl.read_ndjson(io.BytesIO(data), schema=schema)

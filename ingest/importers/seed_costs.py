@@ -47,7 +47,7 @@ def looks_like(first: dict) -> bool:
 
 
 def parse(source: Path | bytes) -> Parsed:
-    rows = read_jsonl(source, FIELDS)
+    rows = read_jsonl(source, {f: pl.String for f in FIELDS})
     api = pl.col("service").str.strip_chars().str.to_lowercase()
     meta = pl.col("metadata")
 

@@ -82,3 +82,15 @@ def test_unknown_mapping_targets_are_refused(lake, tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ImportFormatError, match="unknown event columns"):
         import_paths(lake, [path], mapping={"a": "tokens"})
+
+
+def test_jsonl_with_a_value_of_the_wrong_type_names_its_line(lake, tmp_path):
+    path = tmp_path / "usage.jsonl"
+    good = '{"ts": "2026-01-05T10:00:00Z", "provider": "openai", "model": "gpt-4o", "service": "llm", "input_tokens": 5}'
+    bad = good.replace('"input_tokens": 5', '"input_tokens": "abc"')
+    path.write_text(f"{good}\n\n{bad}\n")
+    summary = import_paths(lake, [path])
+    assert (summary.imported, summary.quarantined) == (1, 1)
+    assert summary.errors == ["usage.jsonl line 3: input_tokens='abc' is not a whole number"]
+    quarantined = json.loads(summary.quarantine_files[0].read_text())
+    assert quarantined["data"]["text"] == bad

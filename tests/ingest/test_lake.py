@@ -152,3 +152,14 @@ def test_compaction_merges_files_sorted_by_time(lake):
     assert (result.files_before, result.files_after, result.events_after) == (5, 1, 50)
     merged = pl.read_parquet(lake.files()[0])
     assert merged[s.TS].is_sorted()
+
+
+def test_every_file_holds_the_one_fixed_arrow_schema(lake):
+    import pyarrow.parquet as pq
+    lake.append(events(5))
+    lake.append(events(5, prefix="more", day=dt.date(2026, 1, 6)))
+    lake.append(events(5, prefix="again", day=dt.date(2026, 1, 6)))
+    lake.compact()
+    assert len(lake.files()) == 2
+    for f in lake.files():
+        assert pq.read_schema(f).remove_metadata() == s.ARROW_SCHEMA

@@ -302,55 +302,59 @@ class PriceBook:
         """
         if events.height == 0:
             return events
-        keyed = events.with_columns(pl.col(s.TS).dt.date().alias("_day"))
-        pairs = keyed.select(s.PROVIDER, s.MODEL, s.UNIT).unique(maintain_order=True)
-        tod = [self.time_of_day(p, m) for p, m in zip(pairs[s.PROVIDER], pairs[s.MODEL])]
-        pairs = pairs.with_columns(pl.Series("_tod", tod, pl.Boolean),
-                                   pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pair"))
-        keyed = keyed.join(pairs, on=[s.PROVIDER, s.MODEL, s.UNIT], how="left", nulls_equal=True, maintain_order="left")
-        minute = pl.col(s.TS).dt.hour().cast(pl.Int32) * 60 + pl.col(s.TS).dt.minute().cast(pl.Int32)
-        keyed = keyed.with_columns(pl.when(pl.col("_tod")).then(minute // 30).otherwise(0).cast(pl.Int32).alias("_slot"))
-        pair_rows = pairs.rows()
+        events = events.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
+        pair_columns = [s.PROVIDER, s.MODEL, s.UNIT]
+        day = pl.col(s.TS).dt.date().alias("_day")
+        keys = events.lazy().select(*pair_columns, day).unique().collect()
+        timed = {(p, m) for p, m in keys.select(s.PROVIDER, s.MODEL).unique().iter_rows() if self.time_of_day(p, m)}
+        slot = pl.lit(0, pl.Int32)
+        if timed:  # DeepSeek-style off-peak prices: the half hour is part of the key for those models only
+            half_hour = pl.col(s.TS).dt.hour().cast(pl.Int32) * 2 + pl.col(s.TS).dt.minute().cast(pl.Int32) // 30
+            is_timed = pl.concat_str(s.PROVIDER, s.MODEL, separator="\x1f").is_in(["\x1f".join(p) for p in timed])
+            slot = pl.when(is_timed).then(half_hour).otherwise(0).cast(pl.Int32)
+            keys = events.lazy().select(*pair_columns, day, slot.alias("_slot")).unique().collect()
+        else:
+            keys = keys.with_columns(slot.alias("_slot"))
+        # the joins carry only what pricing reads; the result is stacked back onto the events
+        keyed = events.lazy().select(*pair_columns, *PRICED_COLUMNS, day, slot.alias("_slot"))
         key_rows, rate_rows = [], []
-        for pair, day, slot in keyed.select("_pair", "_day", "_slot").unique().iter_rows():
-            provider, model, unit, _, _ = pair_rows[pair]
-            resolved = self.resolve(provider, model, unit, day, slot)
+        for provider, model, unit, day_, slot_ in keys.iter_rows():
+            resolved = self.resolve(provider, model, unit, day_, slot_)
             if resolved is None:
                 continue
             tiers, version = resolved
-            key_rows.append((pair, day, slot, len(key_rows), [t for t, _ in tiers[1:]], version))
-            rate_rows += [(len(key_rows) - 1, level, *[k[c] for c in COEFFICIENT_COLUMNS])
-                          for level, (_, k) in enumerate(tiers)]
+            key_rows.append((provider, model, unit, day_, slot_, len(rate_rows), [t for t, _ in tiers[1:]], version))
+            rate_rows += [[k[c] for c in COEFFICIENT_COLUMNS] for _, k in tiers]
         key_table = pl.DataFrame(key_rows, orient="row", schema={
-            "_pair": pl.UInt32, "_day": pl.Date, "_slot": pl.Int32, "_key": pl.UInt32,
-            "_thresholds": pl.List(pl.Int64), s.PRICE_VERSION: pl.String})
-        rate_table = pl.DataFrame(rate_rows, orient="row", schema={
-            "_key": pl.UInt32, "_tier": pl.Int32, **{f"_k_{c}": pl.Float64 for c in COEFFICIENT_COLUMNS}})
-        keyed = keyed.drop(s.PRICE_VERSION).join(key_table, on=["_pair", "_day", "_slot"], how="left",
-                                                 maintain_order="left")
-        # the tier is the number of thresholds the event's total input tokens exceed
+            s.PROVIDER: pl.String, s.MODEL: pl.String, s.UNIT: pl.String, "_day": pl.Date, "_slot": pl.Int32,
+            "_first_rate": pl.UInt32, "_thresholds": pl.List(pl.Int64), s.PRICE_VERSION: pl.String})
+        rates = pl.DataFrame(rate_rows, orient="row", schema={c: pl.Float64 for c in COEFFICIENT_COLUMNS})
+        keyed = keyed.join(key_table.lazy(), on=[*pair_columns, "_day", "_slot"], how="left", nulls_equal=True,
+                           maintain_order="left")
+        # the tier is the number of thresholds the event's total input tokens exceed; its rates
+        # are the key's first rate row plus the tier
         total_input = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
-        deepest = max((len(k[4]) for k in key_rows), default=0)
-        keyed = keyed.with_columns(pl.sum_horizontal(
-            pl.lit(0, pl.Int32),
-            *[(total_input > pl.col("_thresholds").list.get(i, null_on_oob=True)).fill_null(False).cast(pl.Int32)
-              for i in range(deepest)]).alias("_tier"))
-        keyed = keyed.join(rate_table, on=["_key", "_tier"], how="left", maintain_order="left")
+        deepest = max((len(k[6]) for k in key_rows), default=0)
+        tier = pl.sum_horizontal(
+            pl.lit(0, pl.UInt32),
+            *[(total_input > pl.col("_thresholds").list.get(i, null_on_oob=True)).fill_null(False).cast(pl.UInt32)
+              for i in range(deepest)])
+        keyed = keyed.with_columns((pl.col("_first_rate") + tier).alias("_rate"))
+        keyed = keyed.with_columns(pl.lit(rates[c]).gather(pl.col("_rate")).alias(f"_k_{c}") for c in COEFFICIENT_COLUMNS)
         used_without_price = pl.any_horizontal(
             [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
         computed = pl.sum_horizontal(pl.col(f"_k_{REQUEST}").fill_null(0.0),
                                      *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
-        priced = pl.col("_key").is_not_null() & ~used_without_price
-        keyed = keyed.with_columns(pl.when(priced).then(computed).alias("_computed"))
-        return keyed.select(
-            *[c for c in s.COLUMNS if c not in (s.COST, s.COMPUTED_COST, s.COST_SOURCE, s.PRICE_VERSION)],
+        priced = pl.col("_rate").is_not_null() & ~used_without_price
+        priced_by_book = keyed.select(pl.when(priced).then(computed).alias("_computed"), s.PRICE_VERSION).collect()
+        return events.drop(s.PRICE_VERSION).hstack(priced_by_book).with_columns(
+            # every expression here sees the reported cost_usd of the input
             pl.coalesce(s.COST, "_computed").alias(s.COST),
             pl.col("_computed").alias(s.COMPUTED_COST),
             pl.when(pl.col(s.COST).is_not_null()).then(pl.lit("reported"))
             .when(pl.col("_computed").is_not_null()).then(pl.lit("computed"))
             .otherwise(pl.lit("unpriced")).alias(s.COST_SOURCE),
-            s.PRICE_VERSION,
-        )
+        ).select(s.COLUMNS)
 
 
 def write_overrides(path: Path, rules: list[Rule]) -> None:

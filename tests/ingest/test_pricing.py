@@ -172,3 +172,14 @@ def test_pricing_is_linear_in_tokens_below_tiers(input_tokens, output_tokens, ca
     usage = {"input_tokens": input_tokens, "output_tokens": output_tokens, "cache_read_tokens": cache_read}
     one, scaled = priced(book, [{**row, **usage}, {**row, **{k: v * factor for k, v in usage.items()}}])[s.COST]
     assert scaled == pytest.approx(one * factor, rel=1e-12, abs=1e-15)
+
+
+def test_time_of_day_prices_follow_the_event_time(book):
+    # DeepSeek's off-peak window: the same call costs differently by the half hour
+    times = [dt.datetime(2025, 6, 1, h, m, tzinfo=dt.UTC) for h, m in ((0, 29), (0, 30), (16, 29), (16, 30))]
+    rows = [{"ts": t, "provider": "deepseek", "model": "deepseek-chat", "service": "llm",
+             "input_tokens": 1_000_000, "output_tokens": 1_000_000} for t in times]
+    expected = [float(calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), "deepseek-chat",
+                                 provider_id="deepseek", genai_request_timestamp=t).total_price) for t in times]
+    assert len(set(expected)) == 2
+    assert priced(book, rows)[s.COST].to_list() == pytest.approx(expected, rel=1e-15)

@@ -130,12 +130,11 @@ class Lake:
         days = [day] if day is not None else [
             d for d in self.partitions() if (start is None or d >= start) and (end is None or d <= end)]
         replaced = self._replaced()
-        out = []
-        for d in days:
-            folder = self.partition_dir(d)
-            if folder.exists():
-                out.extend(sorted(p for p in folder.glob("part-*.parquet") if p not in replaced))
-        return out
+        return [p for d in days for p in self._day_files(d, replaced)]
+
+    def _day_files(self, day: dt.date, replaced: set[Path]) -> list[Path]:
+        folder = self.partition_dir(day)
+        return sorted(p for p in folder.glob("part-*.parquet") if p not in replaced) if folder.exists() else []
 
     def _replaced(self) -> set[Path]:
         replaced: set[Path] = set()
@@ -169,31 +168,36 @@ class Lake:
     # ---- writing -------------------------------------------------------------------------
 
     def append(self, events: pl.DataFrame, *, check_existing: bool = True) -> AppendResult:
-        """Add priced events; ids already in the lake or repeated in the batch are skipped.
+        """Add priced events; ids already in their day's partition or repeated in the batch are skipped.
 
         `check_existing=False` skips the look-up of ids already in the lake: only for ids
         that cannot be there (freshly generated ones), never for imported or retried events.
         """
         if events.height == 0:
             return AppendResult(0, 0, 0)
-        events = events.select(s.COLUMNS)
-        total = events.height
-        if events[s.EVENT_ID].n_unique() < total:  # rare: checking is far cheaper than deduplicating
-            events = events.unique(subset=s.EVENT_ID, keep="first", maintain_order=True)
-        dup_in_batch = total - events.height
-        parts = [(day, part if part[s.TS].is_sorted() else part.sort(s.TS)) for (day,), part in events.with_columns(
-            pl.col(s.TS).dt.date().alias(s.DATE)).partition_by(s.DATE, as_dict=True, include_key=False).items()]
+        days = events.select(s.COLUMNS).with_columns(pl.col(s.TS).dt.date().alias(s.DATE)).partition_by(
+            s.DATE, as_dict=True, include_key=False)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        with ThreadPoolExecutor(max_workers=min(4, len(parts))) as pool:  # Parquet writing releases the GIL
-            staged = [(day, part, tmp) for (day, part), tmp in
-                      zip(parts, pool.map(lambda dp: self._write_tmp(dp[1]), parts))]
+
+        def stage(item: tuple[tuple[dt.date], pl.DataFrame]) -> tuple[dt.date, pl.DataFrame, Path]:
+            (day,), part = item
+            if part[s.EVENT_ID].n_unique() < part.height:  # rare: checking is far cheaper than deduplicating
+                part = part.unique(subset=s.EVENT_ID, keep="first", maintain_order=True)
+            if not part[s.TS].is_sorted():
+                part = part.sort(s.TS)
+            return day, part, self._write_tmp(part)
+
+        with ThreadPoolExecutor(max_workers=min(4, len(days))) as pool:  # Polars releases the GIL
+            staged = list(pool.map(stage, days.items()))
+        dup_in_batch = events.height - sum(part.height for _, part, _ in staged)
         written, files, duplicates = 0, 0, dup_in_batch
         rewritten: list[Path] = []
         try:
             with self.lock():
                 self._recover()
+                replaced = self._replaced()
                 for day, part, tmp in staged:
-                    existing = self._ids(self._files(day), part[s.EVENT_ID]) if check_existing else set()
+                    existing = self._ids(self._day_files(day, replaced), part[s.EVENT_ID]) if check_existing else set()
                     if existing:
                         fresh = part.filter(~pl.col(s.EVENT_ID).is_in(list(existing)))
                         duplicates += part.height - fresh.height

@@ -170,22 +170,24 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     def rule(c: str, bad: pl.Expr, text: str) -> None:
         rules.append((bad, pl.concat_str(pl.lit(f"{c}="), shown(c), pl.lit(f" {text}"))))
 
-    for c in REQUIRED:
-        rules.append((~given(c), pl.lit(f"{c} is missing")))
+    for c in REQUIRED:  # (an unparseable ts has its own message, so ts is missing only when not given)
+        rules.append((~given(c) if c == TS else value(c).is_null(), pl.lit(f"{c} is missing")))
 
     ts, ts_rules = _timestamp(df, tz)
     typed.append(ts.alias(f"_v_{TS}"))
     rules += ts_rules
 
     for c in (EVENT_ID, PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT, TAGS):
-        text = pl.col(c).cast(pl.String).str.strip_chars()
+        text = pl.col(c).cast(pl.String)
         if c == TAGS and isinstance(schema[c], pl.Struct):
             text = pl.col(c).struct.json_encode()
         elif schema[c] not in (pl.String, pl.Null) and not schema[c].is_numeric():
             rule(c, pl.col(c).is_not_null(), "must be text")
+        if c not in (EVENT_ID, TAGS):  # names that group and filter: " prod" must be "prod"
+            text = text.str.strip_chars()
         if c in (PROVIDER, SERVICE):
             text = text.str.to_lowercase()
-        typed.append(pl.when(text == "").then(None).otherwise(text).alias(f"_v_{c}"))
+        typed.append(text.replace("", None).alias(f"_v_{c}"))
         limit = MAX_TAGS if c == TAGS else MAX_STRING
         rule(c, value(c).str.len_chars() > limit, f"is longer than {limit} characters")
     rule(SERVICE, value(SERVICE).is_not_null() & ~value(SERVICE).is_in(SERVICES),

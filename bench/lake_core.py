@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import random
 import shutil
 import statistics
 import sys
@@ -43,13 +44,15 @@ def median_time(fn, repeat: int) -> float:
 
 
 def raw_events(n: int) -> pl.DataFrame:
-    """n demo-shaped raw events (the demo's mix, repeated with fresh time-ordered ids)."""
+    """n demo-shaped raw events (the demo's mix, repeated a microsecond apart, with fresh ids)."""
     base = demo_events(dt.date(2026, 6, 30), days=90, seed=3)
     reps = -(-n // base.height)
     frame = pl.concat([base.with_columns(pl.col(s.TS) - pl.duration(microseconds=i)) for i in range(reps)]).head(n)
+    # ids as the tracker makes them: milliseconds, then 64 random bits (incompressible on purpose)
+    rng = random.Random(11)
+    noise = pl.Series([f"{rng.getrandbits(64):016x}" for _ in range(frame.height)])
     ms = (pl.col(s.TS).dt.epoch("ms")).cast(pl.String).str.zfill(13)
-    return frame.with_columns(pl.concat_str(ms, pl.int_range(pl.len()).cast(pl.String).str.zfill(16))
-                              .alias(s.EVENT_ID)).sort(s.TS)
+    return frame.with_columns(pl.concat_str(ms, pl.lit(noise)).alias(s.EVENT_ID)).sort(s.TS)
 
 
 def seeds_jsonl(events: pl.DataFrame) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from ingest.lake import Lake
 from ingest.pricing import PriceBook
 
 Progress = Callable[[int, int], None]
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 1_000_000
 
 
 @dataclass

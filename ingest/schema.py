@@ -279,12 +279,15 @@ def _timestamp(df: pl.DataFrame, tz: str | None) -> tuple[pl.Expr, list[Rule]]:
     if src.is_numeric():
         return pl.lit(None, pl.Datetime("us", "UTC")), [
             (col.is_not_null(), pl.lit("ts must be an ISO 8601 timestamp, not a number"))]
-    text = col.cast(pl.String).str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")\
-        .str.replace(r"[zZ]$", "+00:00")
-    aware = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC")
+    try:  # the common case: every value is ISO 8601 with an offset (Arrow's parser refuses naive times)
+        parsed = df.get_column(TS).cast(pl.String).to_arrow(compat_level=pl.CompatLevel.oldest())
+        return pl.lit(pl.Series(TS, parsed.cast(pa.timestamp("us", tz="UTC")))), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    iso = "%Y-%m-%dT%H:%M:%S%.f%#z"  # %#z takes Z, +02:00 and +0200, and refuses naive times
+    text = col.cast(pl.String).str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
+    aware = text.str.to_datetime(iso, strict=False, time_unit="us", time_zone="UTC")
     quoted = pl.concat_str(pl.lit("ts='"), text.str.slice(0, 40), pl.lit("'"))
-    if df.select((col.is_not_null() & aware.is_null()).any()).item() is not True:
-        return aware, []  # every timestamp carries an offset: the common case, parsed once
     naive = pl.coalesce(text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
                         text.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"))
     rules = [(col.is_not_null() & aware.is_null() & naive.is_null(),

@@ -40,7 +40,7 @@ def _select(frame: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
 def parse_csv(source: Path | bytes, mapping: dict[str, str] | None = None) -> Parsed:
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
-        frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
+        frame = pl.read_csv(data, infer_schema=False)
     except pl.exceptions.PolarsError as e:
         raise ImportFormatError(f"not a readable CSV file: {str(e).splitlines()[0]}") from None
     numbers = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
@@ -52,8 +52,8 @@ def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None) -> 
     _check_mapping(mapping)
     sources = {**{c: c for c in s.INPUT_COLUMNS if c not in mapping.values()}, **mapping}
     # timestamps and tags arrive as text; every other field is tried at its event type first
-    types = {source: pl.String if target in (s.TS, s.TAGS) else s.POLARS_SCHEMA[target]
-             for source, target in sources.items()}
+    types = {name: pl.String if target in (s.TS, s.TAGS) else s.POLARS_SCHEMA[target]
+             for name, target in sources.items()}
     rows = read_jsonl(source, types)
     return Parsed(_select(rows.frame, mapping), rows.line_numbers, "line", rows.lines, rows.bad)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,4 +83,4 @@ def read_jsonl(source: Path | bytes, schema: dict[str, pl.DataType]) -> JsonLine
 def _parse(data: bytes, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     if not data.strip():
         return pl.DataFrame(schema=schema)
-    return pl.read_ndjson(io.BytesIO(data), schema=schema)
+    return pl.read_ndjson(data, schema=schema)  # bytes, not BytesIO: Polars parses them in parallel

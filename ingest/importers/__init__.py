@@ -34,7 +34,7 @@ def detect(data: bytes) -> str:
     """The format of a file from its first bytes."""
     if data[:4] == b"PAR1":
         return "parquet"
-    first = next((line for line in data.splitlines() if line.strip()), b"")
+    first = _first_line(data)
     if first.lstrip().startswith(b"{"):
         try:
             record = json.loads(first)
@@ -46,6 +46,18 @@ def detect(data: bytes) -> str:
     if b"," in first:
         return "csv"
     raise ImportFormatError("cannot tell the format (not Parquet, JSON Lines or CSV); pass --format")
+
+
+def _first_line(data: bytes) -> bytes:
+    """The first non-blank line, without splitting the whole file."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        if data[start:end].strip():
+            return data[start:end]
+        start = end + 1
+    return b""
 
 
 def files_of(paths: list[Path]) -> list[Path]:

@@ -55,8 +55,9 @@ def demo_events(today: dt.date | None = None, *, days: int = 120, seed: int = 7)
             spike = 14 if project == "research-agent" and d == days - 1 - SPIKE_DAYS_AGO else 1
             for _ in range(_poisson(rng, 150 * weight * growth * weekly * spike)):
                 _agent_call(rng, rows, day, project, runaway=spike > 1)
-    frame = pl.DataFrame(rows, schema={c: t for c, t in s.POLARS_SCHEMA.items() if c in rows[0]}, orient="row") \
-        if rows else s.empty_events()
+    present = {k for row in rows for k in row}  # rows differ in their fields: a TTS call has characters, not tokens
+    columns = {c: [row.get(c) for row in rows] for c in s.COLUMNS if c in present}
+    frame = pl.DataFrame(columns, schema={c: s.POLARS_SCHEMA[c] for c in columns}) if rows else s.empty_events()
     return frame.filter(pl.col(s.TS) < cutoff).sort(s.TS)
 
 

@@ -1,6 +1,6 @@
 """Lake-core benchmarks: prints a Markdown table of medians, each beside its reference run.
 
-    python bench/lake_core.py [--events 1000000] [--repeat 3]
+    python bench/lake_core.py [--events 1000000] [--repeat 3] [--only parquet jsonl ...]
 
 Figures: Tracker.log amortized (vs the seeds' append-a-JSON-line-per-call logger), import
 from Parquet and JSONL (vs DuckDB copying the same file into a hive-partitioned lake,
@@ -35,6 +35,8 @@ from ingest.pricing import PriceBook  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:
+    """Median wall time of `repeat` runs after one untimed warm-up run."""
+    fn()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -84,10 +86,14 @@ def bench_tracker(work: Path, repeat: int, calls: int = 200_000) -> tuple[float,
     return median_time(ours, repeat) / calls * 1e6, median_time(seeds, repeat) / calls * 1e6
 
 
+MEASURES = ("tracker", "parquet", "jsonl", "pricing", "size", "compaction")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="+", choices=MEASURES, default=MEASURES)
     args = parser.parse_args()
     n, repeat = args.events, args.repeat
     work = Path(tempfile.mkdtemp(prefix="spendlake-bench-"))
@@ -97,83 +103,105 @@ def main() -> None:
         book = PriceBook.load()
         events = book.price(s.validate(raw).events)
 
-        us, seeds_us = bench_tracker(work, repeat)
-        rows.append(("Tracker.log amortized (µs/call, incl. flush)", f"{us:.1f}", f"{seeds_us:.1f} (seeds' JSONL logger)"))
-
-        parquet = work / "input.parquet"
-        raw.write_parquet(parquet)
-        jsonl = work / "input.jsonl"
-        raw.with_columns(pl.col(s.TS).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_ndjson(jsonl)
-        for name, path in (("Parquet", parquet), ("JSONL", jsonl)):
-            def ours() -> None:
-                lake = Lake(work / f"import-{time.perf_counter_ns()}")
-                assert import_paths(lake, [path], book=book).imported == n
-
-            def duck() -> None:
-                target = work / f"duck-{time.perf_counter_ns()}"
-                reader = f"read_parquet('{path}')" if name == "Parquet" else f"read_json('{path}', format='newline_delimited')"
-                con = duckdb.connect()
-                con.sql("SET TimeZone='UTC'")
-                con.sql(f"COPY (SELECT *, CAST(CAST(ts AS TIMESTAMPTZ) AS DATE) AS date FROM {reader}) TO '{target}' "
-                        "(FORMAT parquet, PARTITION_BY (date), COMPRESSION zstd)")
-            ours_s, duck_s = median_time(ours, repeat), median_time(duck, repeat)
-            rows.append((f"import from {name} (events/s; validate+price+append)", f"{n / ours_s:,.0f}",
-                         f"{n / duck_s:,.0f} (DuckDB copy, no validation/pricing)"))
-
-        checked = s.validate(raw).events
-        price_s = median_time(lambda: book.price(checked), repeat)
-        from genai_prices import Usage, calc_price
-        llm = checked.filter(pl.col(s.SERVICE) == "llm").head(5000)
-        start = time.perf_counter()
-        for r in llm.iter_rows(named=True):
-            calc_price(Usage(input_tokens=r[s.INPUT_TOKENS] + r[s.CACHE_READ_TOKENS] + r[s.CACHE_WRITE_TOKENS],
-                             cache_read_tokens=r[s.CACHE_READ_TOKENS], cache_write_tokens=r[s.CACHE_WRITE_TOKENS],
-                             output_tokens=r[s.OUTPUT_TOKENS]), r[s.MODEL], provider_id=r[s.PROVIDER],
-                       genai_request_timestamp=r[s.TS])
-        per_row = llm.height / (time.perf_counter() - start)
-        rows.append(("pricing (events/s)", f"{n / price_s:,.0f}", f"{per_row:,.0f} (calc_price per row)"))
-
-        lake = Lake(work / "size")
-        for part in events.iter_slices(50_000):
-            lake.append(part, check_existing=False)
-        lake.compact()
-        size = sum(f.stat().st_size for f in lake.files())
-        seeds_file = work / "seeds.jsonl"
-        seeds_jsonl(events).write_ndjson(seeds_file)
-        rows.append(("bytes per event on disk after compaction", f"{size / n:.1f}",
-                     f"{seeds_file.stat().st_size / n:.1f} (seeds' JSONL)"))
-
-        def compaction_lake() -> Lake:
-            small = Lake(work / f"compact-{time.perf_counter_ns()}")
-            day = events.filter(pl.col(s.TS).dt.date() == events[s.TS].dt.date().max()).head(1)
-            many = pl.concat([day.with_columns(pl.lit(f"id{i}").alias(s.EVENT_ID)) for i in range(10_000)])
-            folder = small.partition_dir(day[s.TS].dt.date().item())
-            folder.mkdir(parents=True)
-            for i, one in enumerate(many.iter_slices(1)):
-                one.write_parquet(folder / f"part-{i:06d}.parquet")
-            return small
-        compaction_times, duck_times = [], []
-        for _ in range(repeat):
-            small = compaction_lake()
-            start = time.perf_counter()
-            result = small.compact()
-            compaction_times.append(time.perf_counter() - start)
-            assert result.files_before == 10_000 and result.files_after == 1
-            small = compaction_lake()
-            glob = small.events_dir / "*" / "*.parquet"
-            start = time.perf_counter()
-            duckdb.sql(f"COPY (SELECT * FROM read_parquet('{glob}')) TO '{work / 'duck-merged.parquet'}' (FORMAT parquet)")
-            duck_times.append(time.perf_counter() - start)
-        rows.append(("compaction of a 10,000-file partition (s)", f"{statistics.median(compaction_times):.2f}",
-                     f"{statistics.median(duck_times):.2f} (DuckDB merge of the same files)"))
+        if "tracker" in args.only:
+            us, seeds_us = bench_tracker(work, repeat)
+            rows.append(("Tracker.log amortized (µs/call, incl. flush)", f"{us:.1f}",
+                         f"{seeds_us:.1f} (seeds' JSONL logger)"))
+        for name in ("parquet", "jsonl"):
+            if name in args.only:
+                ours_s, duck_s = bench_import(work, raw, name, book, repeat)
+                rows.append((f"import from {name.replace('parquet', 'Parquet').replace('jsonl', 'JSONL')} "
+                             "(events/s; validate+price+append)", f"{n / ours_s:,.0f}",
+                             f"{n / duck_s:,.0f} (DuckDB copy, no validation/pricing)"))
+        if "pricing" in args.only:
+            price_s, per_row = bench_pricing(raw, book, repeat)
+            rows.append(("pricing (events/s)", f"{n / price_s:,.0f}", f"{per_row:,.0f} (calc_price per row)"))
+        if "size" in args.only:
+            ours_b, seeds_b = bench_size(work, events)
+            rows.append(("bytes per event on disk after compaction", f"{ours_b:.1f}", f"{seeds_b:.1f} (seeds' JSONL)"))
+        if "compaction" in args.only:
+            ours_s, duck_s = bench_compaction(work, events, repeat)
+            rows.append(("compaction of a 10,000-file partition (s)", f"{ours_s:.2f}",
+                         f"{duck_s:.2f} (DuckDB merge of the same files)"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"events: {n:,}; medians of {repeat} runs; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
+    print(f"events: {n:,}; medians of {repeat} runs after a warm-up; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
     print("| measure | Spendlake | reference (same run) |")
     print("|---|---|---|")
     for row in rows:
         print(f"| {' | '.join(row)} |")
+
+
+def bench_import(work: Path, raw: pl.DataFrame, name: str, book: PriceBook, repeat: int) -> tuple[float, float]:
+    path = work / f"input.{name}"
+    if name == "parquet":
+        raw.write_parquet(path)
+    else:
+        raw.with_columns(pl.col(s.TS).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_ndjson(path)
+
+    def ours() -> None:
+        lake = Lake(work / f"import-{time.perf_counter_ns()}")
+        assert import_paths(lake, [path], book=book).imported == raw.height
+
+    def duck() -> None:
+        target = work / f"duck-{time.perf_counter_ns()}"
+        reader = f"read_parquet('{path}')" if name == "parquet" else f"read_json('{path}', format='newline_delimited')"
+        con = duckdb.connect()
+        con.sql("SET TimeZone='UTC'")
+        con.sql(f"COPY (SELECT *, CAST(CAST(ts AS TIMESTAMPTZ) AS DATE) AS date FROM {reader}) TO '{target}' "
+                "(FORMAT parquet, PARTITION_BY (date), COMPRESSION zstd)")
+    return median_time(ours, repeat), median_time(duck, repeat)
+
+
+def bench_pricing(raw: pl.DataFrame, book: PriceBook, repeat: int) -> tuple[float, float]:
+    checked = s.validate(raw).events
+    price_s = median_time(lambda: book.price(checked), repeat)
+    from genai_prices import Usage, calc_price
+    llm = checked.filter(pl.col(s.SERVICE) == "llm").head(5000)
+    start = time.perf_counter()
+    for r in llm.iter_rows(named=True):
+        calc_price(Usage(input_tokens=r[s.INPUT_TOKENS] + r[s.CACHE_READ_TOKENS] + r[s.CACHE_WRITE_TOKENS],
+                         cache_read_tokens=r[s.CACHE_READ_TOKENS], cache_write_tokens=r[s.CACHE_WRITE_TOKENS],
+                         output_tokens=r[s.OUTPUT_TOKENS]), r[s.MODEL], provider_id=r[s.PROVIDER],
+                   genai_request_timestamp=r[s.TS])
+    return price_s, llm.height / (time.perf_counter() - start)
+
+
+def bench_size(work: Path, events: pl.DataFrame) -> tuple[float, float]:
+    lake = Lake(work / "size")
+    for part in events.iter_slices(50_000):
+        lake.append(part, check_existing=False)
+    lake.compact()
+    size = sum(f.stat().st_size for f in lake.files())
+    seeds_file = work / "seeds.jsonl"
+    seeds_jsonl(events).write_ndjson(seeds_file)
+    return size / events.height, seeds_file.stat().st_size / events.height
+
+
+def bench_compaction(work: Path, events: pl.DataFrame, repeat: int) -> tuple[float, float]:
+    def compaction_lake() -> Lake:
+        small = Lake(work / f"compact-{time.perf_counter_ns()}")
+        day = events.filter(pl.col(s.TS).dt.date() == events[s.TS].dt.date().max()).head(1)
+        many = pl.concat([day.with_columns(pl.lit(f"id{i}").alias(s.EVENT_ID)) for i in range(10_000)])
+        folder = small.partition_dir(day[s.TS].dt.date().item())
+        folder.mkdir(parents=True)
+        for i, one in enumerate(many.iter_slices(1)):
+            one.write_parquet(folder / f"part-{i:06d}.parquet")
+        return small
+    compaction_times, duck_times = [], []
+    for _ in range(repeat):
+        small = compaction_lake()
+        start = time.perf_counter()
+        result = small.compact()
+        compaction_times.append(time.perf_counter() - start)
+        assert result.files_before == 10_000 and result.files_after == 1
+        small = compaction_lake()
+        glob = small.events_dir / "*" / "*.parquet"
+        start = time.perf_counter()
+        duckdb.sql(f"COPY (SELECT * FROM read_parquet('{glob}')) TO '{work / 'duck-merged.parquet'}' (FORMAT parquet)")
+        duck_times.append(time.perf_counter() - start)
+    return statistics.median(compaction_times), statistics.median(duck_times)
 
 
 if __name__ == "__main__":

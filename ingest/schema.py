@@ -212,7 +212,7 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
 
     checked = df.with_columns(typed)
     checked = checked.with_columns(pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad"))
-    good = checked.filter(~pl.col("_bad"))
+    good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
     if good.height and good[f"_v_{EVENT_ID}"].null_count():
         good = good.with_columns(pl.col(f"_v_{EVENT_ID}").fill_null(_row_ids(good.select(raw.columns))))
     events = good.select(

@@ -40,6 +40,18 @@ def test_append_round_trips_with_the_fixed_schema(lake):
     assert back.schema[s.DATE] == pl.Date
 
 
+@pytest.mark.parametrize("order", ["by time", "shuffled"])
+def test_each_event_lands_in_its_utc_day_sorted_by_time(lake, order):
+    batch = pl.concat([events(50, day=dt.date(2026, 1, d), prefix=f"d{d}-") for d in (3, 4, 6)])
+    batch = batch.sample(fraction=1.0, shuffle=True, seed=2) if order == "shuffled" else batch
+    assert lake.append(batch).files == 3
+    for day in (dt.date(2026, 1, 3), dt.date(2026, 1, 4), dt.date(2026, 1, 6)):
+        (file,) = lake.files(day)
+        stored = pl.read_parquet(file)
+        assert stored.height == 50 and stored[s.TS].is_sorted()
+        assert (stored[s.TS].dt.date() == day).all()
+
+
 def test_the_same_event_id_counts_once(lake):
     lake.append(events(10))
     result = lake.append(pl.concat([events(10), events(3, prefix="new")]))

@@ -8,9 +8,14 @@ Examples:
     >>> _ = write_demo(Lake(lake), days=3)
     >>> totals(scan(lake)).events > 0
     True
+    >>> round(breakdown(daily(lake), by="provider")["share"].sum(), 9)
+    1.0
 """
 
+from analytics import measures
+from analytics.breakdown import breakdown, compare
+from analytics.rollup import daily, refresh
 from analytics.scan import scan
 from analytics.summary import Totals, totals, unpriced_models
 
-__all__ = ["scan", "totals", "Totals", "unpriced_models"]
+__all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures"]

@@ -125,6 +125,13 @@ class Lake:
         with self.lock(shared=True):
             return self._files(day, start=start, end=end)
 
+    def files_by_day(self, *, start: dt.date | None = None, end: dt.date | None = None) -> dict[dt.date, list[Path]]:
+        """The visible data files of each partition dated in [start, end], listed under one lock."""
+        with self.lock(shared=True):
+            replaced = self._replaced()
+            return {d: self._day_files(d, replaced) for d in self.partitions()
+                    if (start is None or d >= start) and (end is None or d <= end)}
+
     def _files(self, day: dt.date | None = None, *, start: dt.date | None = None,
                end: dt.date | None = None) -> list[Path]:
         days = [day] if day is not None else [

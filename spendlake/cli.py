@@ -41,6 +41,12 @@ def _lake(option: str | None):
     return Lake(lake_path(option))
 
 
+def _refresh(target) -> None:
+    """Keep the daily rollup current after a change (readers would rebuild it anyway)."""
+    from analytics.rollup import refresh
+    refresh(target)
+
+
 def _emit(frame: pl.DataFrame, fmt: Format, title: str = "") -> None:
     if fmt is Format.json:
         out.print_json(frame.write_json())
@@ -87,6 +93,7 @@ def import_(
         task = bar.add_task("importing", total=None)
         summary = import_paths(target_lake, paths, format=format, tz=tz, mapping=mapping,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    _refresh(target_lake)
     out.print(f"imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates, "
               f"quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else ""))
     for message in summary.errors[:5]:
@@ -105,7 +112,9 @@ def demo(
 ) -> None:
     """Write a deterministic demo lake (pipelines, agents, growth, one spike)."""
     from ingest.demo import write_demo
-    summary = write_demo(_lake(lake), days=days, seed=seed)
+    target = _lake(lake)
+    summary = write_demo(target, days=days, seed=seed)
+    _refresh(target)
     out.print(f"demo: {summary.imported:,} events written to {lake_path(lake)} "
               f"({summary.duplicates:,} were already there)")
 
@@ -171,7 +180,9 @@ def override(
 def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Recompute costs with the current price book; prints what changed."""
     from ingest.reprice import reprice as run
-    report = run(_lake(lake))
+    target = _lake(lake)
+    report = run(target)
+    _refresh(target)
     if fmt is Format.table:
         out.print(f"repriced {report.partitions} partition(s)")
     _emit(report.changes, fmt, "changes")
@@ -180,7 +191,9 @@ def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
 @app.command()
 def compact(lake: LakeOption = None) -> None:
     """Merge each partition's small files into one and drop duplicate ids (safe while others append)."""
-    result = _lake(lake).compact()
+    target = _lake(lake)
+    result = target.compact()
+    _refresh(target)
     out.print(f"compacted {result.partitions} partition(s): {result.files_before:,} files → {result.files_after:,}, "
               f"{result.events_before:,} events → {result.events_after:,}")
 
@@ -195,7 +208,9 @@ def retention(
     if not match:
         raise typer.BadParameter(f"--older-than {older_than!r}: write a number of days, e.g. 90d")
     cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(match[1]))
-    dropped = _lake(lake).drop_before(cutoff)
+    target = _lake(lake)
+    dropped = target.drop_before(cutoff)
+    _refresh(target)
     out.print(f"dropped {len(dropped)} partition(s) before {cutoff}"
               + (f": {dropped[0]} … {dropped[-1]}" if dropped else ""))
 

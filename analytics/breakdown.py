@@ -1,0 +1,101 @@
+"""Breakdowns: cost, calls, tokens and units by any attribution and period, with shares,
+top-N (the rest as "other") and the change against the previous period.
+
+Examples:
+    >>> import datetime as dt, polars as pl
+    >>> events = pl.LazyFrame({
+    ...     "ts": [dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in (5, 5, 6)],
+    ...     "provider": ["openai", "anthropic", "openai"], "cost_usd": [1.0, 6.0, 1.0]})
+    >>> breakdown(events, by="provider").select("provider", "cost_usd", "share").rows()
+    [('anthropic', 6.0, 0.75), ('openai', 2.0, 0.25)]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import polars as pl
+
+from analytics.measures import MEASURES, Period, day_column, dimension, measures, period_start, sums
+from ingest import schema as s
+
+OTHER = "other"
+PERIOD_START = "period_start"
+
+
+def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Period | None = None,
+              top: int | None = None, metric: str = s.COST) -> pl.DataFrame:
+    """Measures summed by `by` (attribution columns or `tag:<key>`) and, if given, by period.
+
+    `share` is each row's part of its period's `metric`. With `top`, the `top` groups
+    largest in `metric` over the whole range keep their names and the rest are summed as
+    "other", so every breakdown adds up to the same total. Rows are ordered by period,
+    then largest first. Works on raw events and on the daily rollup alike.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    if metric not in MEASURES:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(MEASURES)}")
+    frame = measures(events)
+    groups = [dimension(k) for k in keys]
+    if period is not None:
+        groups = [period_start(day_column(frame), period).alias(PERIOD_START), *groups]
+    names = [PERIOD_START] * (period is not None) + keys
+    if not names:
+        result = frame.select(sums()).collect()
+    else:
+        result = frame.group_by(groups).agg(sums()).collect()
+    if top is not None and keys:
+        result = _top(result, keys, names, top, metric)
+    within = [pl.col(PERIOD_START)] if period is not None else []
+    total = pl.col(metric).sum().over(within) if within else pl.col(metric).sum()
+    result = result.with_columns(pl.when(total != 0).then(pl.col(metric) / total).alias("share"))
+    order = ([PERIOD_START] if period is not None else []) + [metric] + keys
+    descending = [False] * (period is not None) + [True] + [False] * len(keys)
+    return result.sort(order, descending=descending, nulls_last=True)
+
+
+def _top(result: pl.DataFrame, keys: list[str], names: list[str], top: int, metric: str) -> pl.DataFrame:
+    if top < 1:
+        raise ValueError("top must be at least 1")
+    ranked = result.group_by(keys).agg(pl.col(metric).sum()).sort([metric, *keys], descending=[True] + [False] * len(keys),
+                                                                   nulls_last=True)
+    kept = ranked.head(top).select(keys).with_columns(pl.lit(True).alias("_kept"))
+    marked = result.join(kept, on=keys, how="left", nulls_equal=True)
+    renamed = marked.with_columns(
+        *[pl.when(pl.col("_kept")).then(pl.col(k).cast(pl.String)).otherwise(pl.lit(OTHER)).alias(k) for k in keys])
+    return renamed.group_by(names).agg(sums())
+
+
+def compare(events: pl.LazyFrame, by: str | Sequence[str] = (), *, start: dt.date, end: dt.date,
+            metric: str = s.COST) -> pl.DataFrame:
+    """`metric` in [start, end] beside the equally long period just before it, by `by`.
+
+    `events` must cover both periods (scan from `start - (end - start + 1 days)`).
+    `change_pct` is null where the previous period had none.
+
+    Examples:
+        >>> import datetime as dt, polars as pl
+        >>> ev = pl.LazyFrame({"ts": [dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3, 4)],
+        ...                    "cost_usd": [1.0, 1.0, 3.0, 3.0]})
+        >>> compare(ev, start=dt.date(2026, 1, 3), end=dt.date(2026, 1, 4)).row(0)
+        (6.0, 2.0, 4.0, 2.0)
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    length = end - start + dt.timedelta(days=1)
+    frame = measures(events)
+    day = day_column(frame)
+    window = pl.when(day.is_between(start, end)).then(pl.lit("current")).when(
+        day.is_between(start - length, start - dt.timedelta(days=1))).then(pl.lit("previous"))
+    per = frame.with_columns(window.alias("_window")).filter(pl.col("_window").is_not_null())
+    if keys:
+        per = per.group_by([dimension(k) for k in keys]).agg(
+            pl.col(metric).filter(pl.col("_window") == "current").sum().alias(metric),
+            pl.col(metric).filter(pl.col("_window") == "previous").sum().alias(f"previous_{metric}"))
+    else:
+        per = per.select(pl.col(metric).filter(pl.col("_window") == "current").sum().alias(metric),
+                         pl.col(metric).filter(pl.col("_window") == "previous").sum().alias(f"previous_{metric}"))
+    previous = pl.col(f"previous_{metric}")
+    return per.with_columns((pl.col(metric) - previous).alias("change"),
+                            pl.when(previous != 0).then(pl.col(metric) / previous - 1).alias("change_pct")
+                            ).collect().sort([metric, *keys], descending=[True] + [False] * len(keys), nulls_last=True)

@@ -1,0 +1,116 @@
+"""Breakdowns add up, agree with DuckDB on the demo lake, and the rollup agrees with raw events."""
+
+import datetime as dt
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from hypothesis import given, settings, strategies as st
+
+import analytics
+from analytics.rollup import rollup_dir
+from ingest import schema as s
+from ingest.demo import write_demo
+from ingest.pricing import PriceBook, Rule, add_override
+from ingest.reprice import reprice
+from tests.helpers import events
+
+TODAY = dt.date(2026, 3, 31)
+
+
+@pytest.fixture(scope="module")
+def demo_lake(tmp_path_factory):
+    from ingest.lake import Lake
+    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
+    write_demo(lake, TODAY, days=60)
+    return lake
+
+
+def test_cost_by_model_for_a_month_matches_duckdb(demo_lake):
+    ours = analytics.breakdown(analytics.scan(demo_lake, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31)),
+                               by=[s.PROVIDER, s.MODEL])
+    con = duckdb.connect()
+    con.sql("SET TimeZone='UTC'")
+    theirs = con.sql(f"""
+        SELECT provider, model, sum(cost_usd) AS cost, count(*) AS calls, sum(input_tokens) AS input_tokens
+        FROM read_parquet('{demo_lake.events_dir}/*/*.parquet', hive_partitioning=true)
+        WHERE date BETWEEN DATE '2026-03-01' AND DATE '2026-03-31' GROUP BY ALL ORDER BY cost DESC""").fetchall()
+    assert [(r[0], r[1], r[3], r[4]) for r in theirs] == ours.select(
+        s.PROVIDER, s.MODEL, "calls", s.INPUT_TOKENS).rows()
+    assert [r[2] for r in theirs] == pytest.approx(ours[s.COST].to_list(), rel=1e-12)
+
+
+def test_breakdowns_from_the_rollup_equal_those_from_raw_events(demo_lake):
+    for by, period in ((s.PROJECT, "week"), ([s.PROVIDER, s.STAGE], "month"), ("tag:env", "day")):
+        keys = ["period_start", *([by] if isinstance(by, str) else by)]
+        raw = analytics.breakdown(analytics.scan(demo_lake), by=by, period=period).sort(keys)
+        rolled = analytics.breakdown(analytics.daily(demo_lake), by=by, period=period).sort(keys)
+        assert_frame_equal(raw, rolled, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_top_n_keeps_the_largest_and_sums_the_rest_as_other(demo_lake):
+    full = analytics.breakdown(analytics.scan(demo_lake), by=s.MODEL)
+    top = analytics.breakdown(analytics.scan(demo_lake), by=s.MODEL, top=3)
+    assert top[s.MODEL].to_list()[:3] == full[s.MODEL].to_list()[:3] or "other" in top[s.MODEL].to_list()[:3]
+    assert set(top[s.MODEL]) == set(full[s.MODEL].head(3)) | {"other"}
+    other = top.filter(pl.col(s.MODEL) == "other")
+    assert other[s.COST].item() == pytest.approx(full[s.COST].tail(full.height - 3).sum())
+    assert other["calls"].item() == full["calls"].tail(full.height - 3).sum()
+    assert top["share"].sum() == pytest.approx(1.0)
+
+
+def test_compare_reports_the_change_against_the_period_before(demo_lake):
+    start, end = dt.date(2026, 3, 18), dt.date(2026, 3, 24)
+    result = analytics.compare(analytics.scan(demo_lake), by=s.PROJECT, start=start, end=end)
+    daily = analytics.scan(demo_lake).group_by(s.PROJECT, s.DATE).agg(pl.col(s.COST).sum()).collect()
+    for row in result.iter_rows(named=True):
+        mine = daily.filter(pl.col(s.PROJECT) == row[s.PROJECT])
+        now = mine.filter(pl.col(s.DATE).is_between(start, end))[s.COST].sum()
+        before = mine.filter(pl.col(s.DATE).is_between(dt.date(2026, 3, 11), dt.date(2026, 3, 17)))[s.COST].sum()
+        assert (row[s.COST], row[f"previous_{s.COST}"]) == (pytest.approx(now), pytest.approx(before))
+        assert row["change_pct"] == pytest.approx(now / before - 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["a", "b", "c", "d"]),
+                          st.sampled_from(["x", "y", None]), st.floats(0, 100, allow_nan=False)), min_size=1,
+                max_size=60),
+       st.sampled_from([s.PROJECT, [s.PROJECT, s.STAGE], []]), st.sampled_from([None, "day", "week", "month"]),
+       st.one_of(st.none(), st.integers(1, 3)))
+def test_any_breakdown_adds_up_to_the_total(rows, by, period, top):
+    frame = pl.LazyFrame({
+        s.TS: [dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=d) for d, *_ in rows],
+        s.PROJECT: [p for _, p, _, _ in rows], s.STAGE: [g for _, _, g, _ in rows],
+        s.COST: [c for *_, c in rows], s.INPUT_TOKENS: [d for d, *_ in rows]})
+    result = analytics.breakdown(frame, by=by, period=period, top=top)
+    assert result[s.COST].sum() == pytest.approx(sum(c for *_, c in rows))
+    assert result["calls"].sum() == len(rows)
+    assert result[s.INPUT_TOKENS].sum() == sum(d for d, *_ in rows)
+    if top is not None and by:
+        assert result.select(by if isinstance(by, list) else [by]).unique().height <= top + 1
+
+
+def test_the_rollup_stays_equal_to_raw_events_through_every_change(lake, tmp_path):
+    def agree() -> None:
+        raw = lake.scan().group_by(s.DATE, s.MODEL).agg(pl.col(s.COST).sum(), pl.len().alias("calls")).collect()
+        rolled = analytics.daily(lake).group_by(s.DATE, s.MODEL).agg(pl.col(s.COST).sum(), pl.col("calls").sum()).collect()
+        joined = raw.join(rolled, on=[s.DATE, s.MODEL], how="full", suffix="_r", coalesce=True)
+        assert joined.height == raw.height == rolled.height
+        assert joined.select((pl.col(s.COST) - pl.col(f"{s.COST}_r")).abs().max()).item() < 1e-9
+        assert (joined["calls"] == joined["calls_r"]).all()
+
+    write_demo(lake, TODAY, days=10)
+    agree()
+    lake.append(events(30, day=TODAY, prefix="late"))  # an append after the rollup was built
+    agree()
+    lake.compact()
+    agree()
+    add_override(lake.overrides_path, Rule("openai", "gpt-4o", "input_token", Decimal("1"), Decimal("1000000"),
+                                           dt.date(2026, 1, 1), None))
+    reprice(lake, PriceBook.load(lake.overrides_path))
+    agree()
+    lake.drop_before(TODAY - dt.timedelta(days=3))
+    agree()
+    assert len(list(rollup_dir(lake).glob("*.parquet"))) == 4  # the dropped days' rollups are gone

@@ -48,7 +48,7 @@ def measures(frame: pl.LazyFrame) -> pl.LazyFrame:
     if is_rollup(frame):
         return frame
     schema = frame.collect_schema()
-    missing = [c for c in SUMMED + (s.SUCCESS, s.COST_SOURCE) if c not in schema]
+    missing = [c for c in s.COLUMNS if c not in schema]  # frames built by hand may leave columns out
     failed = ~pl.col(s.SUCCESS).fill_null(True)
     return frame.with_columns(*[pl.lit(None, s.POLARS_SCHEMA[c]).alias(c) for c in missing]).with_columns(
         pl.lit(1, pl.Int64).alias(CALLS),

@@ -1,0 +1,210 @@
+"""Run (job) reports, monthly reports and token statistics.
+
+A report is a frozen dataclass of headline figures plus tables; `to_dict()`/`to_json()`
+give everything, `to_csv()` one tidy table (a `table` column names each section).
+
+Cost of failures: a failed call is billed (its `cost_usd` counts) and produced nothing
+usable. Retried attempts that were not logged as their own events are estimated at the
+logged attempt's cost (`cost_usd × retries`); retries logged as events are failed calls.
+
+Examples:
+    >>> import datetime as dt, polars as pl
+    >>> t = dt.datetime(2026, 1, 5, 10, tzinfo=dt.UTC)
+    >>> events = pl.LazyFrame({"ts": [t, t], "job_id": ["j1", "j1"], "stage": ["script", "voice"],
+    ...     "provider": ["openai", "elevenlabs"], "model": ["gpt-4o", "v2"], "cost_usd": [0.25, 0.5],
+    ...     "success": [True, False], "retries": [0, 1], "latency_ms": [900.0, 1500.0]})
+    >>> report = job_report(events, "j1")
+    >>> report.cost_usd, report.failed_cost_usd, report.retry_cost_usd, report.by_stage["stage"].to_list()
+    (0.75, 0.5, 0.5, ['voice', 'script'])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from analytics.breakdown import breakdown
+from analytics.export import to_csv
+from analytics.measures import CALLS, FAILED_CALLS, FAILED_COST, TOKENS, measures, period_bounds
+from ingest import schema as s
+from ingest.pricing import PriceBook
+
+RETRY_COST = "retry_cost_usd"
+LATENCY = (pl.col(s.LATENCY_MS).quantile(0.5).alias("latency_p50_ms"),
+           pl.col(s.LATENCY_MS).quantile(0.95).alias("latency_p95_ms"))
+TABLE_COLUMNS = (s.COST, CALLS, FAILED_CALLS, FAILED_COST, s.RETRIES, TOKENS, s.INPUT_TOKENS, s.CACHE_READ_TOKENS,
+                 s.CACHE_WRITE_TOKENS, s.OUTPUT_TOKENS, s.REASONING_TOKENS, s.CHARACTERS, s.IMAGES,
+                 s.COMPUTE_SECONDS, "share")
+
+
+class _Report:
+    """Serialisation shared by reports: figures are fields, tables are `pl.DataFrame` fields."""
+
+    def _tables(self) -> dict[str, pl.DataFrame]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, pl.DataFrame)}
+
+    def to_dict(self) -> dict:
+        figures = {k: v for k, v in vars(self).items() if not isinstance(v, pl.DataFrame)}
+        return {**figures, **{k: json.loads(v.write_json()) for k, v in self._tables().items()}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str, indent=2)
+
+    def to_csv(self) -> str:
+        tables = [t.with_columns(pl.lit(name).alias("table")).rename({t.columns[0]: "name"}).with_columns(
+            pl.col("name").cast(pl.String)) for name, t in self._tables().items() if t.width]
+        return to_csv(pl.concat(tables, how="diagonal_relaxed").select("table", pl.exclude("table")))
+
+
+@dataclass(frozen=True)
+class JobReport(_Report):
+    job_id: str
+    cost_usd: float
+    calls: int
+    failed_calls: int
+    failed_cost_usd: float
+    retries: int
+    retry_cost_usd: float
+    tokens: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    started: dt.datetime | None
+    finished: dt.datetime | None
+    estimate_usd: float | None
+    estimate_error_pct: float | None  # (actual - estimate) / estimate
+    by_stage: pl.DataFrame = field(repr=False)
+    by_provider: pl.DataFrame = field(repr=False)
+    by_model: pl.DataFrame = field(repr=False)
+    failures: pl.DataFrame = field(repr=False)
+
+
+def job_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None = None) -> JobReport:
+    """Everything about one run: per stage, provider and model; tokens, latency, failures, estimate vs actual."""
+    job = events.filter(pl.col(s.JOB_ID) == job_id)
+    frame = measures(job).with_columns((pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).alias(RETRY_COST))
+    head = frame.select(
+        pl.col(s.COST).sum(), pl.col(CALLS).sum(), pl.col(FAILED_CALLS).sum(), pl.col(FAILED_COST).sum(),
+        pl.col(s.RETRIES).sum(), pl.col(RETRY_COST).sum(), pl.col(TOKENS).sum(), *LATENCY,
+        pl.col(s.TS).min().alias("started"), pl.col(s.TS).max().alias("finished")).collect().row(0, named=True)
+
+    def table(key: str) -> pl.DataFrame:
+        sums = breakdown(job, by=key).select(key, *[c for c in TABLE_COLUMNS if c != key])
+        latency = frame.group_by(key).agg(*LATENCY).collect()
+        return sums.join(latency, on=key, how="left", nulls_equal=True)
+
+    by_stage = table(s.STAGE)
+    order = frame.group_by(s.STAGE).agg(pl.col(s.TS).min().alias("_first")).collect()
+    by_stage = by_stage.join(order, on=s.STAGE, how="left", nulls_equal=True).sort("_first").drop("_first")
+    failures = frame.filter(pl.col(FAILED_CALLS) > 0).select(
+        s.TS, s.STAGE, s.PROVIDER, s.MODEL, s.OPERATION, s.RETRIES, s.COST).sort(s.TS).collect()
+    cost = head[s.COST] or 0.0
+    return JobReport(
+        job_id=job_id, cost_usd=cost, calls=head[CALLS] or 0, failed_calls=head[FAILED_CALLS] or 0,
+        failed_cost_usd=head[FAILED_COST] or 0.0, retries=head[s.RETRIES] or 0, retry_cost_usd=head[RETRY_COST] or 0.0,
+        tokens=head[TOKENS] or 0, latency_p50_ms=head["latency_p50_ms"], latency_p95_ms=head["latency_p95_ms"],
+        started=head["started"], finished=head["finished"], estimate_usd=estimate_usd,
+        estimate_error_pct=(cost / estimate_usd - 1) if estimate_usd else None,
+        by_stage=by_stage, by_provider=table(s.PROVIDER), by_model=table(s.MODEL), failures=failures)
+
+
+def jobs(events: pl.LazyFrame, *, top: int | None = None) -> pl.DataFrame:
+    """Runs with their cost, calls, failures, time span and project, costliest first."""
+    found = measures(events.filter(pl.col(s.JOB_ID).is_not_null())).group_by(s.JOB_ID).agg(
+        pl.col(s.PROJECT).first(), pl.col(s.COST).sum(), pl.col(CALLS).sum(), pl.col(FAILED_CALLS).sum(),
+        pl.col(s.TS).min().alias("started"), pl.col(s.TS).max().alias("finished"), pl.col(s.STAGE).n_unique().alias("stages"),
+    ).collect().sort([s.COST, s.JOB_ID], descending=[True, False])
+    return found.head(top) if top else found
+
+
+@dataclass(frozen=True)
+class MonthlyReport(_Report):
+    month: str
+    cost_usd: float
+    calls: int
+    failed_cost_usd: float
+    unpriced_events: int
+    previous_cost_usd: float
+    change_pct: float | None
+    daily: pl.DataFrame = field(repr=False)
+    by_provider: pl.DataFrame = field(repr=False)
+    by_model: pl.DataFrame = field(repr=False)
+    by_project: pl.DataFrame = field(repr=False)
+    by_stage: pl.DataFrame = field(repr=False)
+    top_jobs: pl.DataFrame = field(repr=False)
+
+
+def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10) -> MonthlyReport:
+    """A calendar month (the one holding `month`): totals, change vs the month before, breakdowns, top runs.
+
+    `events` may be raw events or the daily rollup (top runs need `job_id`, which both have).
+    """
+    start, end = period_bounds(month, "month")
+    before_start, before_end = period_bounds(start - dt.timedelta(days=1), "month")
+    frame = measures(events)
+    day = pl.col(s.DATE) if s.DATE in frame.collect_schema() else pl.col(s.TS).dt.date()
+    this = frame.filter(day.is_between(start, end))
+    total = breakdown(this)
+    previous = frame.filter(day.is_between(before_start, before_end)).select(pl.col(s.COST).sum()).collect().item() or 0.0
+    cost = total[s.COST].item() or 0.0
+    columns = [c for c in TABLE_COLUMNS if c != "share"] + ["share"]
+    return MonthlyReport(
+        month=start.strftime("%Y-%m"), cost_usd=cost, calls=total[CALLS].item(),
+        failed_cost_usd=total[FAILED_COST].item() or 0.0, unpriced_events=total["unpriced_events"].item(),
+        previous_cost_usd=previous, change_pct=(cost / previous - 1) if previous else None,
+        daily=breakdown(this, period="day").select("period_start", s.COST, CALLS, TOKENS).rename({"period_start": "date"}),
+        by_provider=breakdown(this, by=s.PROVIDER).select(s.PROVIDER, *columns),
+        by_model=breakdown(this, by=[s.MODEL]).select(s.MODEL, *columns),
+        by_project=breakdown(this, by=s.PROJECT).select(s.PROJECT, *columns),
+        by_stage=breakdown(this, by=s.STAGE).select(s.STAGE, *columns),
+        top_jobs=breakdown(this.filter(pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, top=None).select(
+            s.JOB_ID, s.COST, CALLS, FAILED_CALLS, "share").head(top))
+
+
+@dataclass(frozen=True)
+class TokenStats(_Report):
+    cache_hit_rate: float | None      # cache-read tokens ÷ all input tokens (read + written + uncached)
+    cached_call_share: float | None   # calls that read from the cache ÷ LLM calls
+    cache_savings_usd: float          # cache reads priced as plain input, minus what they cost
+    reasoning_share: float | None     # reasoning tokens ÷ output tokens
+    by_model: pl.DataFrame = field(repr=False)
+    by_operation: pl.DataFrame = field(repr=False)
+
+
+def token_stats(events: pl.LazyFrame, book: PriceBook) -> TokenStats:
+    """Cache hit rate, what caching saved, reasoning share, and tokens per call by model and operation.
+
+    Savings are priced by the price book at each event's own time: the same events with their
+    cache-read tokens moved to plain input, minus the events as they were.
+    """
+    llm = events.filter(pl.col(s.SERVICE).is_in(["llm", "embedding"]))
+    inputs = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
+
+    def per(key: str) -> pl.DataFrame:
+        return llm.group_by(key).agg(
+            pl.len().alias(CALLS), pl.col(s.INPUT_TOKENS).sum(), pl.col(s.CACHE_READ_TOKENS).sum(),
+            pl.col(s.CACHE_WRITE_TOKENS).sum(), pl.col(s.OUTPUT_TOKENS).sum(), pl.col(s.REASONING_TOKENS).sum(),
+            (pl.col(s.CACHE_READ_TOKENS).sum() / inputs.sum()).alias("cache_hit_rate"),
+            inputs.mean().alias("input_tokens_per_call"), pl.col(s.OUTPUT_TOKENS).mean().alias("output_tokens_per_call"),
+        ).collect().sort([CALLS, key], descending=[True, False])
+
+    head = llm.select(
+        pl.len().alias(CALLS), pl.col(s.CACHE_READ_TOKENS).sum().alias("read"), inputs.sum().alias("inputs"),
+        (pl.col(s.CACHE_READ_TOKENS) > 0).sum().alias("cached_calls"),
+        pl.col(s.REASONING_TOKENS).sum().alias("reasoning"), pl.col(s.OUTPUT_TOKENS).sum().alias("output"),
+    ).collect().row(0, named=True)
+    cached = llm.filter(pl.col(s.CACHE_READ_TOKENS) > 0).select(s.COLUMNS).collect()
+    savings = 0.0
+    if cached.height:
+        actual = book.price(cached)[s.COMPUTED_COST]
+        uncached = book.price(cached.with_columns((pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS)).alias(s.INPUT_TOKENS),
+                                                  pl.lit(0, pl.Int64).alias(s.CACHE_READ_TOKENS)))[s.COMPUTED_COST]
+        savings = float((uncached - actual).sum())
+    return TokenStats(
+        cache_hit_rate=head["read"] / head["inputs"] if head["inputs"] else None,
+        cached_call_share=head["cached_calls"] / head[CALLS] if head[CALLS] else None,
+        cache_savings_usd=savings,
+        reasoning_share=head["reasoning"] / head["output"] if head["output"] else None,
+        by_model=per(s.MODEL), by_operation=per(s.OPERATION))

@@ -1,0 +1,95 @@
+"""Run reports, monthly reports and token statistics, checked against figures computed another way."""
+
+import datetime as dt
+import io
+import json
+
+import duckdb
+import polars as pl
+import pytest
+from genai_prices import Usage, calc_price
+
+import analytics
+from ingest import schema as s
+from ingest.demo import write_demo
+from ingest.lake import Lake
+
+TODAY = dt.date(2026, 3, 31)
+
+
+@pytest.fixture(scope="module")
+def demo_lake(tmp_path_factory):
+    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
+    write_demo(lake, TODAY, days=70)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def raw(demo_lake):
+    return analytics.scan(demo_lake).collect()
+
+
+def test_a_job_report_splits_the_run_by_stage_in_order(demo_lake, raw):
+    job_id = raw.filter(pl.col(s.JOB_ID).is_not_null() & ~pl.col(s.SUCCESS))[s.JOB_ID][0]
+    report = analytics.job_report(analytics.scan(demo_lake), job_id, estimate_usd=1.0)
+    mine = raw.filter(pl.col(s.JOB_ID) == job_id)
+    assert report.by_stage[s.STAGE].to_list() == ["story", "script", "images", "voice", "render"]
+    assert report.cost_usd == pytest.approx(mine[s.COST].sum())
+    assert report.by_stage[s.COST].sum() == pytest.approx(report.cost_usd)
+    assert report.calls == mine.height and report.failed_calls == (~mine[s.SUCCESS]).sum() >= 1
+    assert report.failed_cost_usd == pytest.approx(mine.filter(~pl.col(s.SUCCESS))[s.COST].sum())
+    assert report.retry_cost_usd == pytest.approx((mine[s.COST] * mine[s.RETRIES]).sum())
+    assert report.latency_p95_ms == pytest.approx(mine[s.LATENCY_MS].quantile(0.95))
+    assert report.estimate_error_pct == pytest.approx(report.cost_usd - 1.0)
+    assert report.failures.height == report.failed_calls
+    as_json = json.loads(report.to_json())
+    assert as_json["job_id"] == job_id and len(as_json["by_stage"]) == 5
+    table = pl.read_csv(io.StringIO(report.to_csv()))
+    assert set(table["table"]) == {"by_stage", "by_provider", "by_model", "failures"}
+    assert table.filter(pl.col("table") == "by_model")[s.COST].sum() == pytest.approx(report.cost_usd)
+
+
+def test_jobs_lists_runs_costliest_first(demo_lake, raw):
+    runs = analytics.jobs(analytics.scan(demo_lake), top=5)
+    expected = raw.filter(pl.col(s.JOB_ID).is_not_null()).group_by(s.JOB_ID).agg(pl.col(s.COST).sum()).sort(
+        s.COST, descending=True).head(5)
+    assert runs[s.JOB_ID].to_list() == expected[s.JOB_ID].to_list()
+    assert (runs["stages"] == 5).all()
+
+
+def test_the_monthly_report_matches_duckdb_from_raw_events_and_the_rollup(demo_lake):
+    con = duckdb.connect()
+    con.sql("SET TimeZone='UTC'")
+    def month_cost(first: str, last: str) -> float:
+        return con.sql(f"SELECT sum(cost_usd) FROM read_parquet('{demo_lake.events_dir}/*/*.parquet') "
+                       f"WHERE CAST(ts AS DATE) BETWEEN DATE '{first}' AND DATE '{last}'").fetchall()[0][0]
+    march, february = month_cost("2026-03-01", "2026-03-31"), month_cost("2026-02-01", "2026-02-28")
+    for source in (analytics.scan(demo_lake), analytics.daily(demo_lake)):
+        report = analytics.monthly_report(source, dt.date(2026, 3, 15))
+        assert report.month == "2026-03"
+        assert report.cost_usd == pytest.approx(march, rel=1e-12)
+        assert report.previous_cost_usd == pytest.approx(february, rel=1e-12)
+        assert report.change_pct == pytest.approx(march / february - 1)
+        assert report.daily.height == 31 and report.daily[s.COST].sum() == pytest.approx(march)
+        for table in (report.by_provider, report.by_model, report.by_project, report.by_stage):
+            assert table[s.COST].sum() == pytest.approx(march)
+        assert report.top_jobs.height == 10
+
+
+def test_cache_savings_equal_genai_prices_own_figures(demo_lake, raw, book):
+    stats = analytics.token_stats(analytics.scan(demo_lake), book)
+    cached = raw.filter(pl.col(s.CACHE_READ_TOKENS) > 0)
+    expected = 0.0
+    for r in cached.iter_rows(named=True):
+        total_input = r[s.INPUT_TOKENS] + r[s.CACHE_READ_TOKENS] + r[s.CACHE_WRITE_TOKENS]
+        def price(read: int) -> float:
+            return float(calc_price(Usage(input_tokens=total_input, cache_read_tokens=read,
+                                          cache_write_tokens=r[s.CACHE_WRITE_TOKENS], output_tokens=r[s.OUTPUT_TOKENS]),
+                                    r[s.MODEL], provider_id=r[s.PROVIDER], genai_request_timestamp=r[s.TS]).total_price)
+        expected += price(0) - price(r[s.CACHE_READ_TOKENS])
+    assert stats.cache_savings_usd == pytest.approx(expected, rel=1e-9) and expected > 0
+    llm = raw.filter(pl.col(s.SERVICE) == "llm")
+    inputs = llm[s.INPUT_TOKENS].sum() + llm[s.CACHE_READ_TOKENS].sum() + llm[s.CACHE_WRITE_TOKENS].sum()
+    assert stats.cache_hit_rate == pytest.approx(llm[s.CACHE_READ_TOKENS].sum() / inputs)
+    assert stats.cached_call_share == pytest.approx(cached.height / llm.height)
+    assert stats.by_model[analytics.measures.CALLS].sum() == llm.height

@@ -15,6 +15,7 @@ Examples:
 from analytics import measures
 from analytics.breakdown import breakdown, compare
 from analytics.export import to_csv, to_json
+from analytics.forecast import Forecast, forecast, forecast_by
 from analytics.reports import JobReport, MonthlyReport, TokenStats, job_report, jobs, monthly_report, token_stats
 from analytics.rollup import daily, refresh
 from analytics.scan import scan
@@ -22,4 +23,4 @@ from analytics.summary import Totals, totals, unpriced_models
 
 __all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
            "to_csv", "to_json", "job_report", "JobReport", "jobs", "monthly_report", "MonthlyReport",
-           "token_stats", "TokenStats"]
+           "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast"]

@@ -13,7 +13,10 @@ Examples:
 """
 
 from analytics import measures
+from analytics.alerts import Alert, budget_alerts, estimate_alert
 from analytics.breakdown import breakdown, compare
+from analytics.budgets import Budget, BudgetError, Decision, can_execute
+from analytics.budgets import status as budget_status
 from analytics.export import to_csv, to_json
 from analytics.forecast import Forecast, forecast, forecast_by
 from analytics.reports import JobReport, MonthlyReport, TokenStats, job_report, jobs, monthly_report, token_stats
@@ -23,4 +26,5 @@ from analytics.summary import Totals, totals, unpriced_models
 
 __all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
            "to_csv", "to_json", "job_report", "JobReport", "jobs", "monthly_report", "MonthlyReport",
-           "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast"]
+           "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
+           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert"]

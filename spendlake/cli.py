@@ -215,6 +215,197 @@ def retention(
               + (f": {dropped[0]} … {dropped[-1]}" if dropped else ""))
 
 
+report = typer.Typer(help="Reports: monthly, job, jobs, budget, forecast, breakdown, tokens.", no_args_is_help=True)
+app.add_typer(report, name="report")
+budget = typer.Typer(help="Budgets: add, list, remove.", no_args_is_help=True)
+app.add_typer(budget, name="budget")
+
+
+def _day(text: str | None, name: str) -> dt.date:
+    if text is None:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{name} {text!r}: write a date as YYYY-MM-DD") from None
+
+
+def _emit_report(result, fmt: Format, title: str) -> None:
+    """A report dataclass: its figures, then each of its tables (or all of it as JSON / CSV)."""
+    if fmt is Format.json:
+        out.print_json(result.to_json())
+    elif fmt is Format.csv:
+        sys.stdout.write(result.to_csv())
+    else:
+        figures = {k: v for k, v in result.to_dict().items() if not isinstance(v, list)}
+        _emit(pl.DataFrame([{k: str(v) if isinstance(v, (dt.date, dt.datetime)) else v for k, v in figures.items()}]),
+              fmt, title)
+        for name, table in result._tables().items():
+            if table.height:
+                _emit(table, fmt, name.replace("_", " "))
+
+
+@report.command("monthly")
+def report_monthly(month: Annotated[Optional[str], typer.Option(help="Any day of the month (YYYY-MM-DD); default this month.")] = None,
+                   top: int = 10, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """A calendar month: totals, change vs the month before, breakdowns, top runs."""
+    import analytics
+    day = _day(month, "--month")
+    _emit_report(analytics.monthly_report(analytics.daily(_lake(lake)), day, top=top), fmt, f"month of {day:%Y-%m}")
+
+
+@report.command("job")
+def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(help="The run's estimate in USD.")] = None,
+               lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """One run: stages, providers, models, tokens, latency, failures, estimate vs actual."""
+    import analytics
+    result = analytics.job_report(analytics.scan(_lake(lake)), job_id, estimate_usd=estimate)
+    if result.calls == 0:
+        from ingest.errors import SpendlakeError
+        raise SpendlakeError(f"no events for job {job_id!r}; list runs with: spendlake report jobs")
+    _emit_report(result, fmt, f"job {job_id}")
+
+
+@report.command("jobs")
+def report_jobs(start: Annotated[Optional[str], typer.Option("--from")] = None,
+                end: Annotated[Optional[str], typer.Option("--to")] = None, top: int = 20,
+                lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """The costliest runs in a date range."""
+    import analytics
+    events = analytics.daily(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    _emit(analytics.breakdown(events.filter(pl.col("job_id").is_not_null()), by=["job_id", "project"]).head(top)
+          .select("job_id", "project", "cost_usd", "calls", "failed_calls", "share"), fmt, "runs")
+
+
+@report.command("breakdown")
+def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to group by (repeat), or tag:<key>.")],
+                     period: Annotated[Optional[str], typer.Option(help="day, week or month.")] = None,
+                     start: Annotated[Optional[str], typer.Option("--from")] = None,
+                     end: Annotated[Optional[str], typer.Option("--to")] = None,
+                     top: Optional[int] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Cost, calls and tokens by any attribution and period (from the daily rollup)."""
+    import analytics
+    events = analytics.daily(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    try:
+        result = analytics.breakdown(events, by=by, period=period, top=top)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    keep = [c for c in ("period_start", *by, "cost_usd", "share", "calls", "failed_calls", "tokens", "characters",
+                        "images", "compute_seconds") if c in result.columns]
+    _emit(result.select(keep), fmt, "breakdown")
+
+
+@report.command("forecast")
+def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast per project, provider, …")] = None,
+                    period: str = "month", budget_usd: Annotated[Optional[float], typer.Option("--budget")] = None,
+                    today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Spend to the end of the period with 80/95 % intervals and the budget's exhaustion date."""
+    import analytics
+    events, day = analytics.daily(_lake(lake)), _day(today, "--today")
+    if by:
+        _emit(analytics.forecast_by(events, by, today=day, period=period), fmt, f"forecast by {by}")
+    else:
+        _emit_report(analytics.forecast(events, today=day, period=period, budget_usd=budget_usd), fmt, "forecast")
+
+
+@report.command("tokens")
+def report_tokens(start: Annotated[Optional[str], typer.Option("--from")] = None,
+                  end: Annotated[Optional[str], typer.Option("--to")] = None,
+                  lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Cache hit rate, what caching saved, reasoning share, tokens per call."""
+    import analytics
+    from ingest.pricing import PriceBook
+    target = _lake(lake)
+    events = analytics.scan(target, start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    _emit_report(analytics.token_stats(events, PriceBook.load(target.overrides_path)), fmt, "tokens")
+
+
+@report.command("budget")
+def report_budget(today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Every budget: spent, remaining, % used, forecast, days left."""
+    import analytics
+    from spendlake.store import load_budgets
+    target = _lake(lake)
+    state = analytics.budget_status(analytics.daily(target), load_budgets(target.root), today=_day(today, "--today"))
+    if fmt is Format.table:
+        state = state.select("name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state",
+                             "forecast_usd", "exhaustion_date", "days_left")
+    _emit(state.with_columns(pl.col("thresholds").cast(pl.List(pl.String)).list.join(","))
+          if "thresholds" in state.columns else state, fmt, "budgets")
+
+
+@budget.command("add")
+def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="USD per period.")],
+               period: str = "monthly",
+               scope: Annotated[str, typer.Option(help="overall, provider, model, project, user, agent, stage, tag")] = "overall",
+               value: Annotated[Optional[str], typer.Option(help="Which member of the scope (tag: key=value).")] = None,
+               thresholds: Annotated[str, typer.Option(help="Comma-separated fractions.")] = "0.5,0.8,0.9,1.0",
+               enforcement: Annotated[str, typer.Option(help="warn, require_confirmation or hard_stop")] = "warn",
+               start: Annotated[Optional[str], typer.Option("--from", help="Custom period start.")] = None,
+               end: Annotated[Optional[str], typer.Option("--to", help="Custom period end.")] = None,
+               lake: LakeOption = None) -> None:
+    """Add or replace a budget (validated before it is stored)."""
+    from analytics.budgets import Budget, BudgetError
+    from spendlake.store import load_budgets, save_budgets
+    target = _lake(lake)
+    try:
+        levels = tuple(float(x) for x in thresholds.split(","))
+    except ValueError:
+        raise BudgetError(f"budget {name!r}: thresholds {thresholds!r} must be numbers like 0.5,0.8,1.0") from None
+    new = Budget(name, limit, period, scope, value, levels, enforcement,  # type: ignore[arg-type]
+                 start and _day(start, "--from"), end and _day(end, "--to"))
+    budgets = [b for b in load_budgets(target.root) if b.name != name] + [new]
+    save_budgets(target.root, budgets)
+    out.print(f"budget {name!r}: ${limit:,.2f} {period} for {scope}{'=' + value if value else ''} ({enforcement})")
+
+
+@budget.command("list")
+def budget_list(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """The stored budgets."""
+    from spendlake.store import load_budgets
+    rows = [b.to_dict() | {"thresholds": ",".join(map(str, b.thresholds))} for b in load_budgets(_lake(lake).root)]
+    _emit(pl.DataFrame(rows) if rows else pl.DataFrame({"name": []}), fmt, "budgets")
+
+
+@budget.command("remove")
+def budget_remove(name: str, lake: LakeOption = None) -> None:
+    """Delete a budget by name."""
+    from ingest.errors import SpendlakeError
+    from spendlake.store import load_budgets, save_budgets
+    target = _lake(lake)
+    budgets = load_budgets(target.root)
+    if name not in [b.name for b in budgets]:
+        raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
+    save_budgets(target.root, [b for b in budgets if b.name != name])
+    out.print(f"budget {name!r} removed")
+
+
+@app.command()
+def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHOOK_URL",
+                                                         help="POST new alerts here as JSON (Slack-compatible).")] = None,
+          today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Evaluate every budget, record and print new alerts; exit 0 ok, 1 warning, 2 exceeded."""
+    import analytics
+    from analytics.alerts import budget_alerts, exit_code
+    from spendlake.store import load_alerts, load_budgets, record_alerts
+    target = _lake(lake)
+    budgets = load_budgets(target.root)
+    state = analytics.budget_status(analytics.daily(target), budgets, today=_day(today, "--today"))
+    new = budget_alerts(state, now=dt.datetime.now(dt.UTC), seen={a.key for a in load_alerts(target.root)})
+    record_alerts(target, new)
+    if fmt is Format.table:
+        out.print(f"{len(budgets)} budget(s) checked, {len(new)} new alert(s)")
+        for a in new:
+            out.print(f"[{'red' if a.kind == 'budget_exceeded' else 'yellow'}]{a.kind}[/]: {a.message}")
+    else:
+        _emit(pl.DataFrame([a.to_dict() for a in new]) if new else pl.DataFrame({"kind": []}), fmt)
+    if webhook and new:
+        from spendlake.webhook import post
+        post(webhook, new)
+        err.print(f"posted {len(new)} alert(s) to the webhook")
+    raise typer.Exit(exit_code(state))
+
+
 @app.command("app")
 def run_app(lake: LakeOption = None, port: int = 8501) -> None:
     """Open the Streamlit app on this lake."""

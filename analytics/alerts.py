@@ -1,0 +1,93 @@
+"""Alerts: each fires once per budget, threshold and period, with the figures that fired it.
+
+Kinds: budget_warning (a threshold below 100 % crossed), budget_exceeded (100 %),
+forecast_exceeded (the period's forecast passes the limit), task_estimate_high (a run's
+estimate was refused or warned by `can_execute`), anomaly (a day far off its baseline).
+
+Examples:
+    >>> import datetime as dt, polars as pl
+    >>> from analytics.budgets import Budget, status
+    >>> events = pl.LazyFrame({"ts": [dt.datetime(2026, 1, 5, tzinfo=dt.UTC)], "cost_usd": [85.0]})
+    >>> st = status(events, [Budget("all", limit_usd=100)], today=dt.date(2026, 1, 5), with_forecast=False)
+    >>> fired = budget_alerts(st, now=dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC))
+    >>> [(a.kind, a.threshold) for a in fired]  # 50 % and 80 % crossed at once: the higher one speaks
+    [('budget_warning', 0.8)]
+    >>> budget_alerts(st, now=dt.datetime(2026, 1, 5, 13, tzinfo=dt.UTC), seen={a.key for a in fired})
+    []
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import polars as pl
+
+AlertKind = Literal["budget_warning", "budget_exceeded", "forecast_exceeded", "task_estimate_high", "anomaly"]
+BUDGET_KINDS = ("budget_warning", "budget_exceeded")
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    subject: str          # the budget's name, or the scope an anomaly is about
+    period_start: str     # ISO date of the period (or day) it belongs to
+    threshold: float | None
+    fired_at: str         # ISO 8601 UTC
+    spent_usd: float | None
+    limit_usd: float | None
+    forecast_usd: float | None
+    message: str
+
+    @property
+    def key(self) -> tuple:
+        """What makes an alert the same alert: it fires once per key."""
+        return (self.kind, self.subject, self.period_start, self.threshold)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Alert:
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+
+
+def budget_alerts(budget_status: pl.DataFrame, *, now: dt.datetime, seen: Iterable[tuple] = ()) -> list[Alert]:
+    """New alerts for a `budgets.status` table; alerts whose key is in `seen` are not repeated."""
+    seen = set(seen)
+    fired: list[Alert] = []
+    stamp = now.astimezone(dt.UTC).isoformat()
+    for r in budget_status.iter_rows(named=True):
+        period = r["period_start"].isoformat()
+        scope = "overall" if r["scope"] == "overall" else f"{r['scope']}={r['value']}"
+        # the highest threshold crossed fires, once; thresholds below one that already fired stay quiet
+        done = [k[3] for k in seen if k[1] == r["name"] and k[2] == period and k[0] in BUDGET_KINDS]
+        crossed = [t for t in r["thresholds"] if r["pct"] >= t and t > max(done, default=0)]
+        for t in crossed[-1:]:
+            kind: AlertKind = "budget_exceeded" if t >= 1 else "budget_warning"
+            fired.append(Alert(kind, r["name"], period, t, stamp, r["spent_usd"], r["limit_usd"], r["forecast_usd"],
+                               f"{r['name']} ({scope}, {r['period']}): ${r['spent_usd']:,.2f} of ${r['limit_usd']:,.2f} "
+                               f"spent ({r['pct']:.0%}), crossing {t:.0%}"))
+        if r["forecast_usd"] is not None and r["forecast_usd"] > r["limit_usd"] and r["pct"] < 1:
+            when = f", runs out {r['exhaustion_date']}" if r["exhaustion_date"] else ""
+            fired.append(Alert("forecast_exceeded", r["name"], period, None, stamp, r["spent_usd"], r["limit_usd"],
+                               r["forecast_usd"], f"{r['name']} ({scope}): forecast ${r['forecast_usd']:,.2f} for the "
+                               f"period passes the ${r['limit_usd']:,.2f} limit{when}"))
+    return [a for a in fired if a.key not in seen]
+
+
+def exit_code(budget_status: pl.DataFrame) -> int:
+    """0 when every budget is ok, 1 when one is past a warning threshold, 2 when one is exceeded."""
+    states = set(budget_status["state"])
+    return 2 if "exceeded" in states else 1 if "warning" in states else 0
+
+
+def estimate_alert(decision, subject: str, estimate_usd: float, *, now: dt.datetime) -> Alert | None:
+    """A task_estimate_high alert when `can_execute` did not simply allow a run (`decision` is its answer)."""
+    if decision.action == "allow":
+        return None
+    return Alert("task_estimate_high", subject, now.astimezone(dt.UTC).date().isoformat(), None,
+                 now.astimezone(dt.UTC).isoformat(), None, None, None,
+                 f"run {subject} estimated at ${estimate_usd:,.2f}: {decision.action} ({decision.reason})")

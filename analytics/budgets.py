@@ -1,0 +1,226 @@
+"""Budgets: what a scope may spend per period, how far it has got, and whether a run may start.
+
+A call falls under every budget whose scope matches it (overall always does); each budget
+decides on its own, and the strictest decision wins: block > confirm > warn > allow.
+
+Examples:
+    >>> import datetime as dt, polars as pl
+    >>> b = Budget("research", limit_usd=100, scope="project", value="research-agent", enforcement="hard_stop")
+    >>> events = pl.LazyFrame({"ts": [dt.datetime(2026, 1, 5, tzinfo=dt.UTC)], "project": ["research-agent"],
+    ...                        "cost_usd": [95.0]})
+    >>> d = can_execute(events, [b], 10.0, {"project": "research-agent"}, today=dt.date(2026, 1, 6))
+    >>> d.action, d.reason
+    ('block', 'research: $95.00 spent + $10.00 estimated = $105.00 > $100.00 limit (monthly, hard_stop)')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from analytics.measures import day_column, dimension, measures, period_bounds
+from ingest import schema as s
+from ingest.errors import SpendlakeError
+
+BudgetPeriod = Literal["daily", "weekly", "monthly", "custom"]
+Enforcement = Literal["warn", "require_confirmation", "hard_stop"]
+Action = Literal["allow", "warn", "confirm", "block"]
+SCOPES = ("overall", s.PROVIDER, s.MODEL, s.PROJECT, s.USER, s.AGENT, s.STAGE, "tag")
+PERIODS = ("daily", "weekly", "monthly", "custom")
+ENFORCEMENTS = ("warn", "require_confirmation", "hard_stop")
+ACTIONS: tuple[Action, ...] = ("allow", "warn", "confirm", "block")  # in order of strictness
+_ON_EXCEEDED: dict[str, Action] = {"warn": "warn", "require_confirmation": "confirm", "hard_stop": "block"}
+_CALENDAR = {"daily": "day", "weekly": "week", "monthly": "month"}
+
+
+class BudgetError(SpendlakeError):
+    """A budget that cannot be right (negative limit, thresholds out of order, unknown scope…)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`limit_usd` per period for one scope. `value` names the scope's member (a project, a model…);
+    a tag scope's value is `key=value`. A custom period needs `start` and `end` (inclusive)."""
+
+    name: str
+    limit_usd: float
+    period: BudgetPeriod = "monthly"
+    scope: str = "overall"
+    value: str | None = None
+    thresholds: tuple[float, ...] = (0.5, 0.8, 0.9, 1.0)
+    enforcement: Enforcement = "warn"
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.name or not self.name.strip():
+            problems.append("name is missing")
+        if not isinstance(self.limit_usd, (int, float)) or math.isnan(self.limit_usd) or self.limit_usd <= 0:
+            problems.append(f"limit_usd={self.limit_usd!r} must be a positive amount")
+        if self.period not in PERIODS:
+            problems.append(f"period={self.period!r} is not one of {', '.join(PERIODS)}")
+        if self.scope not in SCOPES:
+            problems.append(f"scope={self.scope!r} is not one of {', '.join(SCOPES)}")
+        elif self.scope == "overall" and self.value:
+            problems.append("an overall budget takes no value")
+        elif self.scope != "overall" and not self.value:
+            problems.append(f"scope={self.scope} needs a value (which {self.scope})")
+        elif self.scope == "tag" and "=" not in (self.value or ""):
+            problems.append(f"tag value {self.value!r} must be key=value")
+        if self.enforcement not in ENFORCEMENTS:
+            problems.append(f"enforcement={self.enforcement!r} is not one of {', '.join(ENFORCEMENTS)}")
+        t = list(self.thresholds)
+        if not t or any(not 0 < x <= 1 for x in t) or t != sorted(set(t)):
+            problems.append(f"thresholds={t} must rise strictly, each above 0 and at most 1 (e.g. 0.5, 0.8, 1.0)")
+        if self.period == "custom" and (self.start is None or self.end is None or self.end < self.start):
+            problems.append("a custom period needs start ≤ end")
+        if problems:
+            raise BudgetError(f"budget {self.name!r}: " + "; ".join(problems))
+
+    def bounds(self, today: dt.date) -> tuple[dt.date, dt.date]:
+        if self.period == "custom":
+            return self.start, self.end  # type: ignore[return-value]
+        return period_bounds(today, _CALENDAR[self.period])  # type: ignore[arg-type]
+
+    def matches(self) -> pl.Expr:
+        """Which events count against this budget."""
+        if self.scope == "overall":
+            return pl.lit(True)
+        if self.scope == "tag":
+            key, _, wanted = (self.value or "").partition("=")
+            return dimension(f"tag:{key}") == wanted
+        return pl.col(self.scope) == self.value
+
+    def covers(self, attribution: Mapping[str, str | None]) -> bool:
+        """Whether a call with this attribution falls under the budget."""
+        if self.scope == "overall":
+            return True
+        if self.scope == "tag":
+            key, _, wanted = (self.value or "").partition("=")
+            tags = attribution.get("tags") or {}
+            return isinstance(tags, Mapping) and str(tags.get(key)) == wanted
+        return attribution.get(self.scope) == self.value
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["thresholds"] = list(self.thresholds)
+        d["start"], d["end"] = (x.isoformat() if x else None for x in (self.start, self.end))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Budget:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise BudgetError(f"budget {d.get('name')!r}: unknown fields {unknown}")
+        try:
+            if "thresholds" in known:
+                known["thresholds"] = tuple(float(x) for x in known["thresholds"])
+            if "limit_usd" in known:
+                known["limit_usd"] = float(known["limit_usd"])
+            for k in ("start", "end"):
+                if known.get(k):
+                    known[k] = dt.date.fromisoformat(str(known[k]))
+        except (TypeError, ValueError) as e:
+            raise BudgetError(f"budget {d.get('name')!r}: {e}") from None
+        return cls(**known)
+
+
+def spent(events: pl.LazyFrame, budgets: Sequence[Budget], today: dt.date) -> list[float]:
+    """What each budget's scope spent in its current period (one scan for all budgets)."""
+    if not budgets:
+        return []
+    frame = measures(events)
+    day = day_column(frame)
+    exprs = []
+    for i, b in enumerate(budgets):
+        start, end = b.bounds(today)
+        exprs.append(pl.col(s.COST).filter(b.matches() & day.is_between(start, end)).sum().alias(f"b{i}"))
+    row = frame.select(exprs).collect().row(0)
+    return [float(v or 0.0) for v in row]
+
+
+def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | None = None,
+           with_forecast: bool = True) -> pl.DataFrame:
+    """Spent, remaining, % used, state, forecast period total and days left, per budget.
+
+    `state` is ok, warning (a threshold below 100 % crossed) or exceeded.
+    """
+    today = today or dt.datetime.now(dt.UTC).date()
+    rows = []
+    for b, used in zip(budgets, spent(events, budgets, today)):
+        start, end = b.bounds(today)
+        pct = used / b.limit_usd
+        crossed = [t for t in b.thresholds if pct >= t]
+        expected, exhaustion = None, None
+        if with_forecast and b.period in ("weekly", "monthly") and start <= today <= end:
+            from analytics.forecast import forecast
+            f = forecast(events.filter(b.matches()), today=today, period=_CALENDAR[b.period],
+                         budget_usd=b.limit_usd)
+            expected, exhaustion = f.expected_total_usd, f.exhaustion_date
+        rows.append({
+            "name": b.name, "scope": b.scope, "value": b.value, "period": b.period, "period_start": start,
+            "period_end": end, "limit_usd": b.limit_usd, "spent_usd": used, "remaining_usd": b.limit_usd - used,
+            "pct": pct, "state": "exceeded" if pct >= 1 else "warning" if crossed else "ok",
+            "threshold": crossed[-1] if crossed else None, "thresholds": list(b.thresholds), "forecast_usd": expected, "exhaustion_date": exhaustion,
+            "days_left": max(0, (end - today).days), "enforcement": b.enforcement})
+    return pl.DataFrame(rows, schema=STATUS_SCHEMA)
+
+
+STATUS_SCHEMA = pl.Schema({
+    "name": pl.String, "scope": pl.String, "value": pl.String, "period": pl.String, "period_start": pl.Date,
+    "period_end": pl.Date, "limit_usd": pl.Float64, "spent_usd": pl.Float64, "remaining_usd": pl.Float64,
+    "pct": pl.Float64, "state": pl.String, "threshold": pl.Float64, "thresholds": pl.List(pl.Float64), "forecast_usd": pl.Float64,
+    "exhaustion_date": pl.Date, "days_left": pl.Int64, "enforcement": pl.String})
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    budgets: list[dict] = field(default_factory=list)  # each matching budget: name, spent, limit, action
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the run may start without asking (allow or warn)."""
+        return self.action in ("allow", "warn")
+
+    def to_dict(self) -> dict:
+        return {"action": self.action, "allowed": self.allowed, "reason": self.reason, "budgets": self.budgets}
+
+
+def can_execute(events: pl.LazyFrame, budgets: Sequence[Budget], estimate_usd: float,
+                attribution: Mapping[str, str | None] | None = None, *, today: dt.date | None = None) -> Decision:
+    """Whether a run estimated at `estimate_usd` with this attribution may start, and why.
+
+    A budget whose spend plus the estimate would pass its limit answers with its enforcement
+    (warn, confirm, block); one that would only cross a lower threshold answers warn.
+    """
+    if estimate_usd is None or math.isnan(estimate_usd) or estimate_usd < 0:
+        raise BudgetError(f"estimate_usd={estimate_usd!r} must be an amount ≥ 0")
+    today = today or dt.datetime.now(dt.UTC).date()
+    matching = [b for b in budgets if b.covers(attribution or {})]
+    verdicts = []
+    for b, used in zip(matching, spent(events, matching, today)):
+        after = used + estimate_usd
+        if after > b.limit_usd:
+            action: Action = _ON_EXCEEDED[b.enforcement]
+            why = (f"{b.name}: ${used:,.2f} spent + ${estimate_usd:,.2f} estimated = ${after:,.2f} > "
+                   f"${b.limit_usd:,.2f} limit ({b.period}, {b.enforcement})")
+        elif any(used / b.limit_usd < t <= after / b.limit_usd for t in b.thresholds):
+            action = "warn"
+            why = f"{b.name}: this run takes spend to {after / b.limit_usd:.0%} of ${b.limit_usd:,.2f}"
+        else:
+            action, why = "allow", f"{b.name}: within budget ({after / b.limit_usd:.0%} after this run)"
+        verdicts.append((ACTIONS.index(action), why, {"name": b.name, "spent_usd": used, "limit_usd": b.limit_usd,
+                                                      "after_usd": after, "action": action}))
+    if not verdicts:
+        return Decision("allow", "no budget covers this run")
+    strictest = max(verdicts, key=lambda v: v[0])
+    return Decision(ACTIONS[strictest[0]], strictest[1], [v[2] for v in verdicts])

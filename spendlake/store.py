@@ -1,0 +1,82 @@
+"""Small tables kept beside the lake: budgets (JSON, written atomically) and alerts (JSON Lines).
+
+Examples:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from analytics.budgets import Budget
+    >>> root = Path(tempfile.mkdtemp())
+    >>> save_budgets(root, [Budget("all", limit_usd=500)])
+    >>> [b.name for b in load_budgets(root)]
+    ['all']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from analytics.alerts import Alert
+from analytics.budgets import Budget, BudgetError
+from ingest.lake import Lake
+
+BUDGETS = "budgets.json"
+ALERTS = "alerts.jsonl"
+
+
+def load_budgets(root: Path) -> list[Budget]:
+    """The budgets stored in the lake folder; every entry is validated (errors name it)."""
+    path = Path(root) / BUDGETS
+    if not path.exists():
+        return []
+    try:
+        entries = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BudgetError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(entries, list):
+        raise BudgetError(f"{path}: expected a list of budgets")
+    budgets = [Budget.from_dict(e) for e in entries]
+    _unique(budgets)
+    return budgets
+
+
+def save_budgets(root: Path, budgets: Iterable[Budget]) -> None:
+    """Replace the stored budgets (temp file + rename: readers see the old or the new list, whole)."""
+    budgets = list(budgets)
+    _unique(budgets)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".budgets-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump([b.to_dict() for b in budgets], f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, root / BUDGETS)
+
+
+def _unique(budgets: list[Budget]) -> None:
+    names = [b.name for b in budgets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise BudgetError(f"budget names must be unique: {', '.join(twice)}")
+
+
+def load_alerts(root: Path) -> list[Alert]:
+    """Every alert recorded so far, oldest first."""
+    path = Path(root) / ALERTS
+    if not path.exists():
+        return []
+    return [Alert.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def record_alerts(lake: Lake, alerts: Iterable[Alert]) -> None:
+    """Append alerts to the history (under the lake's lock, so concurrent checks do not interleave)."""
+    lines = "".join(json.dumps(a.to_dict()) + "\n" for a in alerts)
+    if not lines:
+        return
+    with lake.lock(), open(lake.root / ALERTS, "a") as f:
+        f.write(lines)
+        f.flush()
+        os.fsync(f.fileno())

@@ -13,7 +13,8 @@ Examples:
 """
 
 from analytics import measures
-from analytics.alerts import Alert, budget_alerts, estimate_alert
+from analytics.alerts import Alert, anomaly_alerts, budget_alerts, estimate_alert
+from analytics.anomalies import anomalies
 from analytics.breakdown import breakdown, compare
 from analytics.budgets import Budget, BudgetError, Decision, can_execute
 from analytics.budgets import status as budget_status
@@ -27,4 +28,4 @@ from analytics.summary import Totals, totals, unpriced_models
 __all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
            "to_csv", "to_json", "job_report", "JobReport", "jobs", "monthly_report", "MonthlyReport",
            "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
-           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert"]
+           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts"]

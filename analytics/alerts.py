@@ -91,3 +91,18 @@ def estimate_alert(decision, subject: str, estimate_usd: float, *, now: dt.datet
     return Alert("task_estimate_high", subject, now.astimezone(dt.UTC).date().isoformat(), None,
                  now.astimezone(dt.UTC).isoformat(), None, None, None,
                  f"run {subject} estimated at ${estimate_usd:,.2f}: {decision.action} ({decision.reason})")
+
+
+def anomaly_alerts(found: pl.DataFrame, *, now: dt.datetime, since: dt.date, seen: Iterable[tuple] = ()) -> list[Alert]:
+    """Anomaly alerts for spikes found by `anomalies.anomalies` on or after `since`, once per scope and day."""
+    seen = set(seen)
+    by = found.columns[0]
+    fired = []
+    for r in found.filter((pl.col("date") >= since) & (pl.col("direction") == "spike")).iter_rows(named=True):
+        when = r["date"].isoformat() + (f" {r['hour']:02d}:00" if "hour" in r else "")
+        alert = Alert("anomaly", f"{by}={r[by]}", when, None, now.astimezone(dt.UTC).isoformat(), r["cost_usd"], None,
+                      None, f"{by} {r[by]} spent ${r['cost_usd']:,.2f} on {when} against a usual ${r['baseline_usd']:,.2f}"
+                      + (f", driven by {r['driver']} (+${r['driver_excess_usd']:,.2f})" if r["driver"] else ""))
+        if alert.key not in seen:
+            fired.append(alert)
+    return fired

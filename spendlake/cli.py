@@ -308,6 +308,22 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
         _emit_report(analytics.forecast(events, today=day, period=period, budget_usd=budget_usd), fmt, "forecast")
 
 
+@report.command("anomalies")
+def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(help="day or hour")] = "day",
+                     start: Annotated[Optional[str], typer.Option("--from")] = None,
+                     end: Annotated[Optional[str], typer.Option("--to")] = None,
+                     lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Days (or hours) whose cost departs from their usual level, with what drove them."""
+    import analytics
+    target = _lake(lake)
+    span = dict(start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    events = analytics.scan(target, **span) if grain == "hour" else analytics.daily(target, **span)
+    try:
+        _emit(analytics.anomalies(events, by=by, grain=grain), fmt, f"anomalies by {by}")
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 @report.command("tokens")
 def report_tokens(start: Annotated[Optional[str], typer.Option("--from")] = None,
                   end: Annotated[Optional[str], typer.Option("--to")] = None,
@@ -383,15 +399,23 @@ def budget_remove(name: str, lake: LakeOption = None) -> None:
 @app.command()
 def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHOOK_URL",
                                                          help="POST new alerts here as JSON (Slack-compatible).")] = None,
+          anomalies: Annotated[bool, typer.Option(help="Also alert on cost spikes of yesterday and today.")] = True,
           today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
-    """Evaluate every budget, record and print new alerts; exit 0 ok, 1 warning, 2 exceeded."""
+    """Evaluate every budget and recent anomalies, record and print new alerts; exit 0 ok, 1 warning, 2 exceeded."""
     import analytics
     from analytics.alerts import budget_alerts, exit_code
     from spendlake.store import load_alerts, load_budgets, record_alerts
     target = _lake(lake)
     budgets = load_budgets(target.root)
     state = analytics.budget_status(analytics.daily(target), budgets, today=_day(today, "--today"))
-    new = budget_alerts(state, now=dt.datetime.now(dt.UTC), seen={a.key for a in load_alerts(target.root)})
+    now, seen = dt.datetime.now(dt.UTC), {a.key for a in load_alerts(target.root)}
+    new = budget_alerts(state, now=now, seen=seen)
+    if anomalies:  # spikes of yesterday and today, per project and per model
+        day = _day(today, "--today")
+        recent = analytics.daily(target, start=day - dt.timedelta(days=120), end=day)
+        for by in ("project", "model"):
+            new += analytics.anomaly_alerts(analytics.anomalies(recent, by=by), now=now,
+                                            since=day - dt.timedelta(days=1), seen=seen)
     record_alerts(target, new)
     if fmt is Format.table:
         out.print(f"{len(budgets)} budget(s) checked, {len(new)} new alert(s)")

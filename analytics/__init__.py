@@ -20,6 +20,7 @@ from analytics.budgets import Budget, BudgetError, Decision, can_execute
 from analytics.budgets import status as budget_status
 from analytics.export import to_csv, to_json
 from analytics.forecast import Forecast, forecast, forecast_by
+from analytics.optimize import suggestions
 from analytics.reports import JobReport, MonthlyReport, TokenStats, job_report, jobs, monthly_report, token_stats
 from analytics.rollup import daily, refresh
 from analytics.scan import scan
@@ -28,4 +29,4 @@ from analytics.summary import Totals, totals, unpriced_models
 __all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
            "to_csv", "to_json", "job_report", "JobReport", "jobs", "monthly_report", "MonthlyReport",
            "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
-           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts"]
+           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions"]

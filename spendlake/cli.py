@@ -324,6 +324,19 @@ def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(hel
         raise typer.BadParameter(str(e)) from None
 
 
+@report.command("optimize")
+def report_optimize(days: Annotated[int, typer.Option(help="Days of history to learn from.")] = 30,
+                    today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Ways to spend less, each priced from your own usage: savings per month, trade-off, action."""
+    import analytics
+    from ingest.pricing import PriceBook
+    target = _lake(lake)
+    day = _day(today, "--today")
+    events = analytics.scan(target, start=day - dt.timedelta(days=days - 1), end=day)
+    _emit(analytics.suggestions(events, PriceBook.load(target.overrides_path), today=day, days=days), fmt,
+          "suggestions")
+
+
 @report.command("tokens")
 def report_tokens(start: Annotated[Optional[str], typer.Option("--from")] = None,
                   end: Annotated[Optional[str], typer.Option("--to")] = None,

@@ -1,0 +1,80 @@
+"""Every suggestion's saving, recomputed independently (genai-prices' own calc_price, plain sums)."""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from genai_prices import Usage, calc_price
+
+import analytics
+from analytics.optimize import BATCH_DISCOUNT, suggestions
+from ingest import schema as s
+from ingest.demo import write_demo
+from ingest.lake import Lake
+
+TODAY = dt.date(2026, 3, 31)
+START = TODAY - dt.timedelta(days=29)
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory, book):
+    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
+    write_demo(lake, TODAY, days=45)
+    window = analytics.scan(lake, start=START, end=TODAY).collect()
+    return suggestions(analytics.scan(lake), book, today=TODAY, days=30), window
+
+
+def calc(rows: pl.DataFrame, provider: str | None = None, model: str | None = None, output_cap: int | None = None) -> float:
+    total = 0.0
+    for r in rows.iter_rows(named=True):
+        output = min(r[s.OUTPUT_TOKENS], output_cap) if output_cap is not None else r[s.OUTPUT_TOKENS]
+        usage = Usage(input_tokens=r[s.INPUT_TOKENS] + r[s.CACHE_READ_TOKENS] + r[s.CACHE_WRITE_TOKENS],
+                      cache_read_tokens=r[s.CACHE_READ_TOKENS], cache_write_tokens=r[s.CACHE_WRITE_TOKENS],
+                      output_tokens=output)
+        total += float(calc_price(usage, model or r[s.MODEL], provider_id=provider or r[s.PROVIDER],
+                                  genai_request_timestamp=r[s.TS]).total_price)
+    return total
+
+
+def test_the_demo_yields_at_least_three_kinds_each_with_a_tradeoff_and_action(found):
+    result, _ = found
+    assert result["kind"].n_unique() >= 3
+    assert result.filter((pl.col("tradeoff").str.len_chars() < 20) | (pl.col("action").str.len_chars() < 10)).height == 0
+    assert (result["savings_monthly_usd"] <= result["current_monthly_usd"]).all()
+    assert result["savings_monthly_usd"].is_sorted(descending=True)
+
+
+def test_model_changes_save_what_genai_prices_says(found):
+    result, window = found
+    for r in result.filter(pl.col("kind").is_in(["model_downgrade", "provider_switch"])).iter_rows(named=True):
+        provider, model = r["scope"].split("/")
+        target = r["action"].split(" to ")[-1].split(" ")[0] if r["kind"] == "model_downgrade" else \
+            r["action"].removeprefix("try ").split(" ")[0]
+        alt_provider, alt_model = (provider, target) if "/" not in target else target.split("/")
+        used = window.filter((pl.col(s.PROVIDER) == provider) & (pl.col(s.MODEL) == model))
+        now, then = calc(used), calc(used, alt_provider, alt_model)
+        assert r["current_monthly_usd"] == pytest.approx(now, rel=1e-9)
+        assert r["savings_monthly_usd"] == pytest.approx(now - then, rel=1e-9), r
+
+
+def test_batch_output_cap_and_failure_savings_add_up(found):
+    result, window = found
+    by_kind = {k: g for (k,), g in result.partition_by("kind", as_dict=True).items()}
+    for r in by_kind["batch_api"].iter_rows(named=True):
+        provider, operation = r["scope"].split(" ")
+        offline = window.filter((pl.col(s.PROVIDER) == provider) & (pl.col(s.OPERATION) == operation)
+                                & pl.col(s.JOB_ID).is_not_null() & (pl.col(s.SERVICE) == "llm"))
+        assert r["savings_monthly_usd"] == pytest.approx(calc(offline) * BATCH_DISCOUNT[provider], rel=1e-9)
+    for r in by_kind["output_cap"].iter_rows(named=True):
+        name, operation = r["scope"].split(" ")
+        provider, model = name.split("/")
+        used = window.filter((pl.col(s.PROVIDER) == provider) & (pl.col(s.MODEL) == model)
+                             & (pl.col(s.OPERATION) == operation) & (pl.col(s.SERVICE) == "llm"))
+        cap = int(used[s.OUTPUT_TOKENS].quantile(0.75))
+        assert f"max_tokens ≈ {cap:,}" in r["action"]
+        assert r["savings_monthly_usd"] == pytest.approx(calc(used) - calc(used, output_cap=cap), rel=1e-9)
+    for r in by_kind["failure_waste"].iter_rows(named=True):
+        provider, model = r["scope"].split("/", 1)
+        used = window.filter((pl.col(s.PROVIDER) == provider) & (pl.col(s.MODEL) == model))
+        waste = used.filter(~pl.col(s.SUCCESS))[s.COST].sum() + (used[s.COST] * used[s.RETRIES]).sum()
+        assert r["savings_monthly_usd"] == pytest.approx(waste, rel=1e-9)

@@ -19,6 +19,7 @@ from analytics.breakdown import breakdown, compare
 from analytics.budgets import Budget, BudgetError, Decision, can_execute
 from analytics.budgets import status as budget_status
 from analytics.export import to_csv, to_json
+from analytics.estimate import Estimate, Step, approx_tokens, compare_models, estimate, video_pipeline
 from analytics.forecast import Forecast, forecast, forecast_by
 from analytics.optimize import suggestions
 from analytics.reports import JobReport, MonthlyReport, TokenStats, job_report, jobs, monthly_report, token_stats
@@ -29,4 +30,5 @@ from analytics.summary import Totals, totals, unpriced_models
 __all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
            "to_csv", "to_json", "job_report", "JobReport", "jobs", "monthly_report", "MonthlyReport",
            "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
-           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions"]
+           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions", "Estimate", "Step", "estimate", "compare_models",
+           "video_pipeline", "approx_tokens"]

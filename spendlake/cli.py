@@ -259,7 +259,10 @@ def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(he
                lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """One run: stages, providers, models, tokens, latency, failures, estimate vs actual."""
     import analytics
-    result = analytics.job_report(analytics.scan(_lake(lake)), job_id, estimate_usd=estimate)
+    from spendlake.store import estimate_for
+    target = _lake(lake)
+    estimate = estimate if estimate is not None else estimate_for(target.root, job_id)
+    result = analytics.job_report(analytics.scan(target), job_id, estimate_usd=estimate)
     if result.calls == 0:
         from ingest.errors import SpendlakeError
         raise SpendlakeError(f"no events for job {job_id!r}; list runs with: spendlake report jobs")
@@ -407,6 +410,46 @@ def budget_remove(name: str, lake: LakeOption = None) -> None:
         raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
     save_budgets(target.root, [b for b in budgets if b.name != name])
     out.print(f"budget {name!r} removed")
+
+
+@app.command()
+def estimate(
+    stories: Annotated[int, typer.Option(help="Video template: stories to find.")] = 3,
+    images: Annotated[int, typer.Option(help="Video template: images to draw.")] = 6,
+    dialogue_chars: Annotated[int, typer.Option(help="Video template: characters of dialogue to voice.")] = 2600,
+    project: Annotated[Optional[str], typer.Option(help="Project the run belongs to (for budgets).")] = None,
+    job: Annotated[Optional[str], typer.Option(help="Record the estimate against this job id.")] = None,
+    compare: Annotated[Optional[list[str]], typer.Option(help="Also price the LLM steps on PROVIDER/MODEL.")] = None,
+    lake: LakeOption = None, fmt: FormatOption = Format.table,
+) -> None:
+    """Estimate a run of the video pipeline (calibrated by your history), check it against budgets."""
+    import analytics
+    from analytics.estimate import compare_models, estimate as price_plan, video_pipeline
+    from ingest.pricing import PriceBook
+    from spendlake.store import load_budgets, record_estimate
+    target = _lake(lake)
+    book = PriceBook.load(target.overrides_path)
+    plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
+    history = analytics.scan(target, start=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90))
+    result = price_plan(plan, book, history=history)
+    _emit_report(result, fmt, "estimate")
+    if result.expected_usd is None:
+        from ingest.errors import PricingError
+        raise PricingError(f"{result.unpriced_steps} step(s) have no price; see: spendlake prices --unpriced")
+    decision = analytics.can_execute(analytics.daily(target), load_budgets(target.root), result.high_usd,
+                                     {"project": project} if project else {})
+    if fmt is Format.table:
+        out.print(f"budget check at the high estimate ${result.high_usd:,.2f}: [bold]{decision.action}[/] — {decision.reason}")
+        if compare:
+            models = [tuple(m.split("/", 1)) for m in compare]
+            _emit(compare_models(plan, book, models, history=history), fmt, "models compared")
+    alert = analytics.estimate_alert(decision, job or "unnamed run", result.high_usd, now=dt.datetime.now(dt.UTC))
+    if alert:
+        from spendlake.store import record_alerts
+        record_alerts(target, [alert])
+    if job:
+        record_estimate(target, job, result.to_dict())
+        err.print(f"estimate recorded for job {job}")
 
 
 @app.command()

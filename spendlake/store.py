@@ -24,6 +24,7 @@ from ingest.lake import Lake
 
 BUDGETS = "budgets.json"
 ALERTS = "alerts.jsonl"
+ESTIMATES = "estimates.jsonl"
 
 
 def load_budgets(root: Path) -> list[Budget]:
@@ -80,3 +81,25 @@ def record_alerts(lake: Lake, alerts: Iterable[Alert]) -> None:
         f.write(lines)
         f.flush()
         os.fsync(f.fileno())
+
+
+def record_estimate(lake: Lake, job_id: str, estimate: dict) -> None:
+    """Keep a run's estimate (its `to_dict()` figures) so its report can show estimate vs actual."""
+    line = json.dumps({"job_id": job_id, **{k: v for k, v in estimate.items() if not isinstance(v, list)}}) + "\n"
+    with lake.lock(), open(lake.root / ESTIMATES, "a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def estimate_for(root: Path, job_id: str) -> float | None:
+    """The latest expected cost recorded for a run, if any."""
+    path = Path(root) / ESTIMATES
+    if not path.exists():
+        return None
+    found = None
+    for line in path.read_text().splitlines():
+        entry = json.loads(line) if line.strip() else {}
+        if entry.get("job_id") == job_id:
+            found = entry.get("expected_usd")
+    return found

@@ -18,7 +18,7 @@ from analytics.anomalies import anomalies
 from analytics.breakdown import breakdown, compare
 from analytics.budgets import Budget, BudgetError, Decision, can_execute
 from analytics.budgets import status as budget_status
-from analytics.export import to_csv, to_json
+from analytics.export import focus, to_csv, to_json
 from analytics.estimate import Estimate, Step, approx_tokens, compare_models, estimate, video_pipeline
 from analytics.forecast import Forecast, forecast, forecast_by
 from analytics.optimize import suggestions
@@ -31,4 +31,4 @@ __all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals
            "to_csv", "to_json", "job_report", "JobReport", "jobs", "monthly_report", "MonthlyReport",
            "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
            "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions", "Estimate", "Step", "estimate", "compare_models",
-           "video_pipeline", "approx_tokens"]
+           "video_pipeline", "approx_tokens", "focus"]

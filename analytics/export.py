@@ -32,3 +32,87 @@ def to_csv(frame: pl.DataFrame) -> str:
 def to_json(frame: pl.DataFrame) -> str:
     """A JSON array of row objects (dates and times as ISO 8601)."""
     return frame.write_json()
+
+
+# FOCUS (FinOps Open Cost and Usage Specification, https://focus.finops.org) for FinOps tools:
+# one row per day, provider, model, project, stage and charge kind (input tokens, output tokens, …).
+CHARGE_KINDS = {  # charge column → (description, consumed unit, pricing unit)
+    "input_tokens": ("input tokens", "Tokens", "1M Tokens"),
+    "cache_read_tokens": ("cache read tokens", "Tokens", "1M Tokens"),
+    "cache_write_tokens": ("cache write tokens (5 min)", "Tokens", "1M Tokens"),
+    "cache_write_1h_tokens": ("cache write tokens (1 hour, premium over 5 min)", "Tokens", "1M Tokens"),
+    "output_tokens": ("output tokens", "Tokens", "1M Tokens"),
+    "reasoning_tokens": ("reasoning tokens (premium over output)", "Tokens", "1M Tokens"),
+    "characters": ("characters", "Characters", "1K Characters"),
+    "images": ("images", "Images", "Images"),
+    "audio_seconds": ("audio", "Seconds", "Minutes"),
+    "compute_seconds": ("compute", "Seconds", "Hours"),
+    "quantity": ("units", "Units", "Units"),
+    "request": ("requests", "Requests", "Requests"),
+}
+PRICING_PER = {"1M Tokens": 1e6, "1K Characters": 1e3, "Minutes": 60, "Hours": 3600}
+FOCUS_KEYS = ("provider", "model", "service", "project", "stage")
+
+
+def focus(events: pl.LazyFrame, book) -> pl.DataFrame:
+    """The events as FOCUS 1.2 cost rows (custom columns prefixed `x_`).
+
+    The computed cost of each event is split by charge kind with the price book; a reported
+    cost scales its event's parts so that BilledCost adds up to the cost that counts.
+    Unpriced events appear as one row per kind with null costs, never as $0.
+
+    Examples:
+        >>> import datetime as dt, polars as pl
+        >>> from ingest import schema
+        >>> from ingest.pricing import PriceBook
+        >>> raw = pl.DataFrame({"ts": ["2026-01-05T10:00:00Z"], "provider": ["openai"], "model": ["gpt-4o"],
+        ...                     "service": ["llm"], "input_tokens": [1_000_000], "output_tokens": [100_000]})
+        >>> ev = PriceBook.load().price(schema.validate(raw).events)
+        >>> focus(ev.lazy(), PriceBook.load()).select("ChargeDescription", "ConsumedQuantity", "BilledCost").rows()
+        [('gpt-4o input tokens', 1000000.0, 2.5), ('gpt-4o output tokens', 100000.0, 1.0)]
+    """
+    from ingest import schema as s
+
+    frame = events.select(s.COLUMNS).collect()
+    parts = book.charges(frame)
+    scale = pl.when(pl.col(s.COMPUTED_COST) > 0).then(pl.col(s.COST) / pl.col(s.COMPUTED_COST)).otherwise(1.0)
+    kinds = [k for k in CHARGE_KINDS if f"charge_{k}" in parts.columns]
+    long = parts.with_columns(scale.alias("_scale"), pl.col(s.TS).dt.date().alias("_day"),
+                              pl.lit(1).alias("request")).unpivot(
+        index=["_day", *FOCUS_KEYS, "_scale", s.COST_SOURCE, s.TS], on=[f"charge_{k}" for k in kinds],
+        variable_name="_kind", value_name="_list")
+    quantities = parts.with_columns(pl.lit(1).alias("request")).select([pl.col(k).cast(pl.Float64) for k in kinds])
+    long = long.with_columns(pl.concat([quantities[k] for k in kinds]).alias("_quantity"),
+                             pl.col("_kind").str.strip_prefix("charge_"))
+    fee = pl.col("_kind") == "request"  # a request row only where the model charges per request
+    long = long.filter((pl.col("_quantity").fill_null(0) > 0) & (~fee | (pl.col("_list").fill_null(0) > 0)))
+    daily = long.group_by("_day", *FOCUS_KEYS, "_kind").agg(
+        pl.col("_quantity").sum(), pl.col("_list").sum().alias("_list_sum"),
+        (pl.col("_list") * pl.col("_scale")).sum().alias("_billed"),
+        pl.col("_list").null_count().alias("_unpriced"))
+    unit = pl.col("_kind").replace_strict({k: v[2] for k, v in CHARGE_KINDS.items()})
+    start = pl.col("_day").cast(pl.Datetime("us", "UTC"))
+    billed = pl.when(pl.col("_unpriced") == 0).then(pl.col("_billed"))
+    return daily.sort("_day", *FOCUS_KEYS, "_kind", nulls_last=True).select(
+        billed.alias("BilledCost"), billed.alias("EffectiveCost"),
+        pl.when(pl.col("_unpriced") == 0).then(pl.col("_list_sum")).alias("ListCost"),
+        billed.alias("ContractedCost"),
+        pl.lit("USD").alias("BillingCurrency"),
+        pl.col("project").fill_null("unattributed").alias("SubAccountId"),
+        start.alias("ChargePeriodStart"), (start + pl.duration(days=1)).alias("ChargePeriodEnd"),
+        pl.col("_day").dt.month_start().cast(pl.Datetime("us", "UTC")).alias("BillingPeriodStart"),
+        (pl.col("_day").dt.month_end() + pl.duration(days=1)).cast(pl.Datetime("us", "UTC")).alias("BillingPeriodEnd"),
+        pl.lit("Usage").alias("ChargeCategory"), pl.lit(None, pl.String).alias("ChargeClass"),
+        pl.lit("Usage-Based").alias("ChargeFrequency"),
+        pl.concat_str(pl.col("model"), pl.lit(" "),
+                      pl.col("_kind").replace_strict({k: v[0] for k, v in CHARGE_KINDS.items()})).alias("ChargeDescription"),
+        pl.col("_quantity").alias("ConsumedQuantity"),
+        pl.col("_kind").replace_strict({k: v[1] for k, v in CHARGE_KINDS.items()}).alias("ConsumedUnit"),
+        (pl.col("_quantity") / unit.replace_strict(PRICING_PER, default=1.0, return_dtype=pl.Float64)).alias("PricingQuantity"),
+        unit.alias("PricingUnit"),
+        pl.col("provider").alias("ProviderName"), pl.col("provider").alias("PublisherName"),
+        pl.col("provider").alias("InvoiceIssuerName"), pl.col("model").alias("ServiceName"),
+        pl.lit("AI and Machine Learning").alias("ServiceCategory"),
+        pl.concat_str("provider", "model", "_kind", separator="/").alias("SkuId"),
+        pl.col("service").alias("x_Service"), pl.col("stage").alias("x_Stage"), pl.col("_kind").alias("x_ChargeKind"),
+    )

@@ -303,6 +303,35 @@ class PriceBook:
         if events.height == 0:
             return events
         events = events.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
+        keyed = self._rated(events)
+        used_without_price = pl.any_horizontal(
+            [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
+        computed = pl.sum_horizontal(pl.col(f"_k_{REQUEST}").fill_null(0.0),
+                                     *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
+        priced = pl.col("_rate").is_not_null() & ~used_without_price
+        priced_by_book = keyed.select(pl.when(priced).then(computed).alias("_computed"), s.PRICE_VERSION).collect()
+        return events.drop(s.PRICE_VERSION).hstack(priced_by_book).with_columns(
+            # every expression here sees the reported cost_usd of the input
+            pl.coalesce(s.COST, "_computed").alias(s.COST),
+            pl.col("_computed").alias(s.COMPUTED_COST),
+            pl.when(pl.col(s.COST).is_not_null()).then(pl.lit("reported"))
+            .when(pl.col("_computed").is_not_null()).then(pl.lit("computed"))
+            .otherwise(pl.lit("unpriced")).alias(s.COST_SOURCE),
+        ).select(s.COLUMNS)
+
+    def charges(self, events: pl.DataFrame) -> pl.DataFrame:
+        """What each priced column (and the per-request fee) of each event costs: `charge_<column>`
+        and `charge_request`, null where that part has no price. They add up to `computed_cost_usd`."""
+        events = events.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
+        if events.height == 0:
+            return events.with_columns(*[pl.lit(None, pl.Float64).alias(f"charge_{c}") for c in COEFFICIENT_COLUMNS])
+        parts = self._rated(events).select(
+            *[(pl.col(c) * pl.col(f"_k_{c}")).alias(f"charge_{c}") for c in PRICED_COLUMNS],
+            pl.col(f"_k_{REQUEST}").alias(f"charge_{REQUEST}")).collect()
+        return events.hstack(parts)
+
+    def _rated(self, events: pl.DataFrame) -> pl.LazyFrame:
+        """The priced columns of each event beside their coefficients (`_k_<column>`), its rate row and price version."""
         pair_columns = [s.PROVIDER, s.MODEL, s.UNIT]
         day = pl.col(s.TS).dt.date().alias("_day")
         keys = events.lazy().select(*pair_columns, day).unique().collect()
@@ -340,21 +369,7 @@ class PriceBook:
             *[(total_input > pl.col("_thresholds").list.get(i, null_on_oob=True)).fill_null(False).cast(pl.UInt32)
               for i in range(deepest)])
         keyed = keyed.with_columns((pl.col("_first_rate") + tier).alias("_rate"))
-        keyed = keyed.with_columns(pl.lit(rates[c]).gather(pl.col("_rate")).alias(f"_k_{c}") for c in COEFFICIENT_COLUMNS)
-        used_without_price = pl.any_horizontal(
-            [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
-        computed = pl.sum_horizontal(pl.col(f"_k_{REQUEST}").fill_null(0.0),
-                                     *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
-        priced = pl.col("_rate").is_not_null() & ~used_without_price
-        priced_by_book = keyed.select(pl.when(priced).then(computed).alias("_computed"), s.PRICE_VERSION).collect()
-        return events.drop(s.PRICE_VERSION).hstack(priced_by_book).with_columns(
-            # every expression here sees the reported cost_usd of the input
-            pl.coalesce(s.COST, "_computed").alias(s.COST),
-            pl.col("_computed").alias(s.COMPUTED_COST),
-            pl.when(pl.col(s.COST).is_not_null()).then(pl.lit("reported"))
-            .when(pl.col("_computed").is_not_null()).then(pl.lit("computed"))
-            .otherwise(pl.lit("unpriced")).alias(s.COST_SOURCE),
-        ).select(s.COLUMNS)
+        return keyed.with_columns(pl.lit(rates[c]).gather(pl.col("_rate")).alias(f"_k_{c}") for c in COEFFICIENT_COLUMNS)
 
 
 def write_overrides(path: Path, rules: list[Rule]) -> None:

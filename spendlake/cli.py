@@ -51,7 +51,8 @@ def _emit(frame: pl.DataFrame, fmt: Format, title: str = "") -> None:
     if fmt is Format.json:
         out.print_json(frame.write_json())
     elif fmt is Format.csv:
-        sys.stdout.write(frame.write_csv())
+        from analytics.export import to_csv
+        sys.stdout.write(to_csv(frame))
     else:
         table = Table(title=title or None)
         for c in frame.columns:
@@ -215,7 +216,8 @@ def retention(
               + (f": {dropped[0]} … {dropped[-1]}" if dropped else ""))
 
 
-report = typer.Typer(help="Reports: monthly, job, jobs, budget, forecast, breakdown, tokens.", no_args_is_help=True)
+report = typer.Typer(help="Reports: monthly, job, jobs, breakdown, budget, forecast, anomalies, optimize, tokens, focus.",
+                     no_args_is_help=True)
 app.add_typer(report, name="report")
 budget = typer.Typer(help="Budgets: add, list, remove.", no_args_is_help=True)
 app.add_typer(budget, name="budget")
@@ -338,6 +340,22 @@ def report_optimize(days: Annotated[int, typer.Option(help="Days of history to l
     events = analytics.scan(target, start=day - dt.timedelta(days=days - 1), end=day)
     _emit(analytics.suggestions(events, PriceBook.load(target.overrides_path), today=day, days=days), fmt,
           "suggestions")
+
+
+@report.command("focus")
+def report_focus(start: Annotated[Optional[str], typer.Option("--from")] = None,
+                 end: Annotated[Optional[str], typer.Option("--to")] = None,
+                 lake: LakeOption = None, fmt: FormatOption = Format.csv) -> None:
+    """Costs as FOCUS 1.2 rows (one per day, model, project, stage and charge kind) for FinOps tools."""
+    import analytics
+    from ingest.pricing import PriceBook
+    target = _lake(lake)
+    events = analytics.scan(target, start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    rows = analytics.focus(events, PriceBook.load(target.overrides_path))
+    if fmt is Format.csv:
+        sys.stdout.write(analytics.to_csv(rows))
+    else:
+        _emit(rows, fmt, "FOCUS")
 
 
 @report.command("tokens")

@@ -93,3 +93,21 @@ def test_cache_savings_equal_genai_prices_own_figures(demo_lake, raw, book):
     assert stats.cache_hit_rate == pytest.approx(llm[s.CACHE_READ_TOKENS].sum() / inputs)
     assert stats.cached_call_share == pytest.approx(cached.height / llm.height)
     assert stats.by_model[analytics.measures.CALLS].sum() == llm.height
+
+
+def test_the_focus_export_adds_up_to_the_cost_by_provider_and_kind(demo_lake, raw, book):
+    rows = analytics.focus(analytics.scan(demo_lake), book)
+    assert rows["BilledCost"].sum() == pytest.approx(raw[s.COST].sum(), rel=1e-9)
+    by_provider = rows.group_by("ProviderName").agg(pl.col("BilledCost").sum())
+    for provider, cost in by_provider.iter_rows():
+        assert cost == pytest.approx(raw.filter(pl.col(s.PROVIDER) == provider)[s.COST].sum(), rel=1e-9)
+    tokens = rows.filter(pl.col("x_ChargeKind") == s.CACHE_READ_TOKENS)["ConsumedQuantity"].sum()
+    assert tokens == raw[s.CACHE_READ_TOKENS].sum()
+    assert set(rows["ConsumedUnit"]) == {"Tokens", "Characters", "Images", "Seconds"}
+    assert rows.filter(pl.col("ChargePeriodEnd") - pl.col("ChargePeriodStart") != dt.timedelta(days=1)).height == 0
+    required = {"BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency", "ChargePeriodStart",
+                "ChargePeriodEnd", "BillingPeriodStart", "BillingPeriodEnd", "ChargeCategory", "ChargeDescription",
+                "ConsumedQuantity", "ConsumedUnit", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
+                "InvoiceIssuerName", "ServiceName", "ServiceCategory", "SkuId", "SubAccountId"}
+    assert required <= set(rows.columns)
+    assert analytics.to_csv(rows).startswith("BilledCost,EffectiveCost")

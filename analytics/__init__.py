@@ -23,11 +23,11 @@ from analytics.estimate import Estimate, Step, approx_tokens, compare_models, es
 from analytics.forecast import Forecast, forecast, forecast_by
 from analytics.optimize import suggestions
 from analytics.reports import JobReport, MonthlyReport, TokenStats, job_report, jobs, monthly_report, token_stats
-from analytics.rollup import daily, refresh
+from analytics.rollup import daily, daily_jobs, refresh
 from analytics.scan import scan
 from analytics.summary import Totals, totals, unpriced_models
 
-__all__ = ["scan", "daily", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
+__all__ = ["scan", "daily", "daily_jobs", "refresh", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
            "to_csv", "to_json", "job_report", "JobReport", "jobs", "monthly_report", "MonthlyReport",
            "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
            "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions", "Estimate", "Step", "estimate", "compare_models",

@@ -25,8 +25,11 @@ PERIOD_START = "period_start"
 
 
 def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Period | None = None,
-              top: int | None = None, metric: str = s.COST) -> pl.DataFrame:
+              top: int | None = None, metric: str = s.COST, values: Sequence[str] | None = None) -> pl.DataFrame:
     """Measures summed by `by` (attribution columns or `tag:<key>`) and, if given, by period.
+
+    `values` names the measures to sum (default: all of them); asking for fewer reads fewer
+    columns from raw events.
 
     `share` is each row's part of its period's `metric`. With `top`, the `top` groups
     largest in `metric` over the whole range keep their names and the rest are summed as
@@ -34,19 +37,21 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
     then largest first. Works on raw events and on the daily rollup alike.
     """
     keys = [by] if isinstance(by, str) else list(by)
-    if metric not in MEASURES:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(MEASURES)}")
+    wanted = list(dict.fromkeys([metric, *(values if values is not None else MEASURES)]))
+    unknown = [m for m in wanted if m not in MEASURES]
+    if unknown:
+        raise ValueError(f"unknown measure(s) {unknown}; choose from {', '.join(MEASURES)}")
     frame = measures(events)
     groups = [dimension(k) for k in keys]
     if period is not None:
         groups = [period_start(day_column(frame), period).alias(PERIOD_START), *groups]
     names = [PERIOD_START] * (period is not None) + keys
     if not names:
-        result = frame.select(sums()).collect()
+        result = frame.select(sums(wanted)).collect()
     else:
-        result = frame.group_by(groups).agg(sums()).collect()
+        result = frame.group_by(groups).agg(sums(wanted)).collect()
     if top is not None and keys:
-        result = _top(result, keys, names, top, metric)
+        result = _top(result, keys, names, top, metric, wanted)
     within = [pl.col(PERIOD_START)] if period is not None else []
     total = pl.col(metric).sum().over(within) if within else pl.col(metric).sum()
     result = result.with_columns(pl.when(total != 0).then(pl.col(metric) / total).alias("share"))
@@ -55,7 +60,8 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
     return result.sort(order, descending=descending, nulls_last=True)
 
 
-def _top(result: pl.DataFrame, keys: list[str], names: list[str], top: int, metric: str) -> pl.DataFrame:
+def _top(result: pl.DataFrame, keys: list[str], names: list[str], top: int, metric: str,
+         wanted: list[str]) -> pl.DataFrame:
     if top < 1:
         raise ValueError("top must be at least 1")
     ranked = result.group_by(keys).agg(pl.col(metric).sum()).sort([metric, *keys], descending=[True] + [False] * len(keys),
@@ -64,7 +70,7 @@ def _top(result: pl.DataFrame, keys: list[str], names: list[str], top: int, metr
     marked = result.join(kept, on=keys, how="left", nulls_equal=True)
     renamed = marked.with_columns(
         *[pl.when(pl.col("_kept")).then(pl.col(k).cast(pl.String)).otherwise(pl.lit(OTHER)).alias(k) for k in keys])
-    return renamed.group_by(names).agg(sums())
+    return renamed.group_by(names).agg(sums(wanted))
 
 
 def compare(events: pl.LazyFrame, by: str | Sequence[str] = (), *, start: dt.date, end: dt.date,

@@ -83,7 +83,7 @@ class JobReport(_Report):
 
 def job_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None = None) -> JobReport:
     """Everything about one run: per stage, provider and model; tokens, latency, failures, estimate vs actual."""
-    job = events.filter(pl.col(s.JOB_ID) == job_id)
+    job = events.filter(pl.col(s.JOB_ID) == job_id).collect().lazy()  # one scan; the rest works on the run's rows
     frame = measures(job).with_columns((pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).alias(RETRY_COST))
     head = frame.select(
         pl.col(s.COST).sum(), pl.col(CALLS).sum(), pl.col(FAILED_CALLS).sum(), pl.col(FAILED_COST).sum(),
@@ -136,10 +136,12 @@ class MonthlyReport(_Report):
     top_jobs: pl.DataFrame = field(repr=False)
 
 
-def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10) -> MonthlyReport:
+def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
+                   runs: pl.LazyFrame | None = None) -> MonthlyReport:
     """A calendar month (the one holding `month`): totals, change vs the month before, breakdowns, top runs.
 
-    `events` may be raw events or the daily rollup (top runs need `job_id`, which both have).
+    `events` may be raw events or the daily rollup; top runs come from `runs` (the jobs
+    rollup) when given, else from `events` (which then must be raw events).
     """
     start, end = period_bounds(month, "month")
     before_start, before_end = period_bounds(start - dt.timedelta(days=1), "month")
@@ -159,8 +161,15 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10) -> Mo
         by_model=breakdown(this, by=[s.MODEL]).select(s.MODEL, *columns),
         by_project=breakdown(this, by=s.PROJECT).select(s.PROJECT, *columns),
         by_stage=breakdown(this, by=s.STAGE).select(s.STAGE, *columns),
-        top_jobs=breakdown(this.filter(pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, top=None).select(
+        top_jobs=breakdown(_in_month(runs if runs is not None else events, start, end).filter(
+            pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID).select(
             s.JOB_ID, s.COST, CALLS, FAILED_CALLS, "share").head(top))
+
+
+def _in_month(frame: pl.LazyFrame, start: dt.date, end: dt.date) -> pl.LazyFrame:
+    frame = measures(frame)
+    day = pl.col(s.DATE) if s.DATE in frame.collect_schema() else pl.col(s.TS).dt.date()
+    return frame.filter(day.is_between(start, end))
 
 
 @dataclass(frozen=True)

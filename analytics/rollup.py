@@ -1,12 +1,15 @@
-"""The daily rollup: measures summed per UTC day and attribution, kept beside the events.
+"""Rollups: measures summed per UTC day and attribution, kept beside the events.
 
-    <lake>/rollups/daily/<YYYY-MM-DD>-<signature>.parquet
+    <lake>/rollups/daily/<YYYY-MM>-<signature>.parquet   by provider, model, service, operation,
+                                                         project, stage, agent, user, cost source, tags
+    <lake>/rollups/jobs/<YYYY-MM>-<signature>.parquet    runs only: by job, project and stage, sorted by job
 
-The signature is a hash of the names of the day's data files. Every change to a partition
-(append, compaction, reprice) gives it new file names, so a rollup built from other files
-is stale by construction: `daily` rebuilds stale and missing days before it answers and
-ignores rollups of dropped partitions, so it is never silently wrong. `refresh` does the
-same work ahead of time (import, compaction, reprice and retention call it).
+One file per month and rollup. A day's signature is a hash of the names of its data files;
+every change to a partition (append, compaction, reprice) gives it new names, and retention
+removes it, so a rollup built from other files is stale by construction. `daily` and `jobs`
+bring the months they read up to date before answering, rebuilding only the days whose
+signature changed, so a rollup is never silently wrong. `refresh` does the same ahead of
+time (import, compaction, reprice and retention call it).
 
 Examples:
     >>> import tempfile, datetime as dt
@@ -25,72 +28,135 @@ import datetime as dt
 import hashlib
 import os
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 import polars as pl
 
-from analytics.measures import CALLS, MEASURES, measures, sums
+from analytics.measures import FAILED_COST, MEASURES, measures, sums
 from ingest import schema as s
 from ingest.lake import Lake
 
-KEYS = (s.PROVIDER, s.MODEL, s.SERVICE, s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE, s.AGENT, s.USER,
-        s.COST_SOURCE, s.TAGS)
-SCHEMA = pl.Schema({s.DATE: pl.Date, **{k: pl.String for k in KEYS}, **{m: pl.Int64 for m in MEASURES}}
-                   | {m: pl.Float64 for m in (s.COST, "failed_cost_usd", s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)})
+ROLLUPS: dict[str, tuple[str, ...]] = {
+    "daily": (s.PROVIDER, s.MODEL, s.SERVICE, s.OPERATION, s.PROJECT, s.STAGE, s.AGENT, s.USER, s.COST_SOURCE, s.TAGS),
+    "jobs": (s.JOB_ID, s.PROJECT, s.STAGE),
+}
+FLOATS = (s.COST, FAILED_COST, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)
+SIGNATURE = "_signature"
 
 
-def rollup_dir(lake: Lake) -> Path:
-    return lake.root / "rollups" / "daily"
+def schema_of(name: str) -> pl.Schema:
+    return pl.Schema({s.DATE: pl.Date, **{k: pl.String for k in ROLLUPS[name]},
+                      **{m: pl.Float64 if m in FLOATS else pl.Int64 for m in MEASURES}})
+
+
+def rollup_dir(lake: Lake, name: str = "daily") -> Path:
+    return lake.root / "rollups" / name
 
 
 def daily(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = None,
           end: dt.date | None = None) -> pl.LazyFrame:
-    """The rollup rows of days in [start, end], rebuilding any that are stale first."""
+    """The daily rollup of days in [start, end], brought up to date first."""
+    return _read(lake, "daily", start, end)
+
+
+def daily_jobs(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = None,
+               end: dt.date | None = None) -> pl.LazyFrame:
+    """The per-run rollup (day × job × project × stage, events with a job id only) of days in [start, end]."""
+    return _read(lake, "jobs", start, end)
+
+
+def refresh(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None) -> None:
+    """Bring every rollup of the months touching [start, end] up to date."""
+    for name in ROLLUPS:
+        _refresh(lake, name, start, end)
+
+
+def _read(lake: Lake | str | os.PathLike[str], name: str, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
     lake = lake if isinstance(lake, Lake) else Lake(lake)
-    current = refresh(lake, start=start, end=end)
-    if not current:
-        return pl.LazyFrame(schema=SCHEMA)
-    return pl.scan_parquet(current, schema=SCHEMA, hive_partitioning=False)
+    files = _refresh(lake, name, start, end)
+    schema = schema_of(name)
+    if not files:
+        return pl.LazyFrame(schema=schema)
+    frame = pl.scan_parquet(files, hive_partitioning=False).select(schema.names())
+    if start is not None or end is not None:
+        frame = frame.filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
+    return frame
 
 
-def refresh(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None) -> list[Path]:
-    """Bring the rollup of days in [start, end] up to date; returns the current rollup files."""
-    folder = rollup_dir(lake)
-    existing = {p.name: p for p in folder.glob("*.parquet")} if folder.exists() else {}
+def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) -> list[Path]:
+    """Rebuild the stale days of each month in range; returns the current file of each month."""
+    first = start.replace(day=1) if start else None
+    last = _month_end(end) if end else None
+    months: dict[str, dict[dt.date, str]] = defaultdict(dict)
+    for day, files in lake.files_by_day(start=first, end=last).items():
+        if files:
+            months[day.strftime("%Y-%m")][day] = _hash(p.name for p in files)
+    folder = rollup_dir(lake, name)
+    existing: dict[str, list[Path]] = defaultdict(list)
+    if folder.exists():
+        for p in folder.glob("*.parquet"):
+            existing[p.name[:7]].append(p)
     current = []
-    for day, files in lake.files_by_day(start=start, end=end).items():
-        if not files:
-            continue
-        name = f"{day.isoformat()}-{_signature(files)}.parquet"
-        if name not in existing:
+    for month, signatures in sorted(months.items()):
+        target = folder / f"{month}-{_hash(f'{d}:{sig}' for d, sig in sorted(signatures.items()))}.parquet"
+        if not target.exists():
             try:
-                _build(lake, day, files, folder / name)
-            except FileNotFoundError:  # a rewrite replaced the files meanwhile: take the new ones
-                return refresh(lake, start=start, end=end)
-        current.append(folder / name)
-    keep = {p.name for p in current}
-    for name, path in existing.items():  # stale, or of a partition retention dropped
-        day = name[:10]
-        in_range = (start is None or day >= start.isoformat()) and (end is None or day <= end.isoformat())
-        if in_range and name not in keep:
-            path.unlink(missing_ok=True)
+                _rebuild(lake, name, signatures, existing.get(month, []), target)
+            except (FileNotFoundError, pl.exceptions.ComputeError):  # files replaced meanwhile: start again
+                return _refresh(lake, name, start, end)
+        current.append(target)
+    for month, paths in existing.items():  # stale files, and months retention dropped
+        in_range = (first is None or month >= first.strftime("%Y-%m")) and (last is None or month <= last.strftime("%Y-%m"))
+        for p in paths:
+            if in_range and p not in current:
+                p.unlink(missing_ok=True)
     return current
 
 
-def _signature(files: list[Path]) -> str:
-    return hashlib.blake2b("\n".join(sorted(p.name for p in files)).encode(), digest_size=8).hexdigest()
-
-
-def _build(lake: Lake, day: dt.date, files: list[Path], target: Path) -> None:
-    events = pl.scan_parquet(files, schema=s.POLARS_SCHEMA, hive_partitioning=False, missing_columns="insert",
-                             extra_columns="ignore")
-    rows = measures(events).group_by(KEYS).agg(sums()).with_columns(pl.lit(day).alias(s.DATE))
-    table = rows.collect().select(SCHEMA.names()).cast(SCHEMA).sort(s.COST, descending=True)
+def _rebuild(lake: Lake, name: str, signatures: dict[dt.date, str], old: list[Path], target: Path) -> None:
+    """Write a month's rollup: rows of unchanged days are kept from the old file, changed days are re-read."""
+    schema = schema_of(name)
+    kept = pl.DataFrame(schema=schema | {SIGNATURE: pl.String})
+    if old:
+        previous = max(old, key=lambda p: p.stat().st_mtime)
+        valid = pl.DataFrame({s.DATE: list(signatures), SIGNATURE: list(signatures.values())},
+                             schema={s.DATE: pl.Date, SIGNATURE: pl.String})
+        try:
+            kept = pl.read_parquet(previous).join(valid, on=[s.DATE, SIGNATURE], how="semi")
+        except (FileNotFoundError, pl.exceptions.PolarsError):
+            pass  # another process replaced it: rebuild everything from the events
+    done = set(kept[s.DATE].unique().to_list())
+    stale = [d for d in signatures if d not in done]
+    fresh = []
+    if stale:
+        listing = lake.files_by_day(start=min(stale), end=max(stale))
+        files = []
+        for d in stale:
+            if _hash(p.name for p in listing.get(d, [])) != signatures[d]:
+                raise FileNotFoundError(d)  # changed since we looked: the caller starts again
+            files += listing[d]
+        events = pl.scan_parquet(files, schema=s.POLARS_SCHEMA, hive_partitioning=False, missing_columns="insert",
+                                 extra_columns="ignore")
+        day = pl.col(s.TS).dt.date().alias(s.DATE)
+        if name == "jobs":
+            events = events.filter(pl.col(s.JOB_ID).is_not_null())
+        rows = measures(events).group_by(day, *ROLLUPS[name]).agg(sums()).collect()
+        fresh.append(rows.select(schema.names()).cast(schema).with_columns(
+            pl.col(s.DATE).replace_strict(signatures, return_dtype=pl.String).alias(SIGNATURE)))
+    # runs sorted by id in small row groups: a look-up of one run reads one group (statistics)
+    order = [s.JOB_ID, s.DATE] if name == "jobs" else [s.DATE, s.COST]
+    table = pl.concat([kept, *fresh]).sort(order, descending=[False, name != "jobs"])
     target.parent.mkdir(parents=True, exist_ok=True)
     lake.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = lake.tmp_dir / f"rollup-{uuid.uuid4().hex}.parquet"
-    table.write_parquet(tmp, compression="zstd")
+    table.write_parquet(tmp, compression="zstd", row_group_size=50_000)
     os.replace(tmp, target)  # a lost rollup is rebuilt, so no fsync: only whole files matter
 
 
-__all__ = ["daily", "refresh", "KEYS", "CALLS"]
+def _hash(parts) -> str:
+    return hashlib.blake2b("\n".join(sorted(parts)).encode(), digest_size=8).hexdigest()
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)

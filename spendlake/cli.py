@@ -253,7 +253,9 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="Any day of
     """A calendar month: totals, change vs the month before, breakdowns, top runs."""
     import analytics
     day = _day(month, "--month")
-    _emit_report(analytics.monthly_report(analytics.daily(_lake(lake)), day, top=top), fmt, f"month of {day:%Y-%m}")
+    target = _lake(lake)
+    _emit_report(analytics.monthly_report(analytics.daily(target), day, top=top, runs=analytics.daily_jobs(target)),
+                 fmt, f"month of {day:%Y-%m}")
 
 
 @report.command("job")
@@ -277,7 +279,7 @@ def report_jobs(start: Annotated[Optional[str], typer.Option("--from")] = None,
                 lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """The costliest runs in a date range."""
     import analytics
-    events = analytics.daily(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    events = analytics.daily_jobs(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
     _emit(analytics.breakdown(events.filter(pl.col("job_id").is_not_null()), by=["job_id", "project"]).head(top)
           .select("job_id", "project", "cost_usd", "calls", "failed_calls", "share"), fmt, "runs")
 

@@ -64,8 +64,8 @@ def test_the_monthly_report_matches_duckdb_from_raw_events_and_the_rollup(demo_l
         return con.sql(f"SELECT sum(cost_usd) FROM read_parquet('{demo_lake.events_dir}/*/*.parquet') "
                        f"WHERE CAST(ts AS DATE) BETWEEN DATE '{first}' AND DATE '{last}'").fetchall()[0][0]
     march, february = month_cost("2026-03-01", "2026-03-31"), month_cost("2026-02-01", "2026-02-28")
-    for source in (analytics.scan(demo_lake), analytics.daily(demo_lake)):
-        report = analytics.monthly_report(source, dt.date(2026, 3, 15))
+    for source, runs in ((analytics.scan(demo_lake), None), (analytics.daily(demo_lake), analytics.daily_jobs(demo_lake))):
+        report = analytics.monthly_report(source, dt.date(2026, 3, 15), runs=runs)
         assert report.month == "2026-03"
         assert report.cost_usd == pytest.approx(march, rel=1e-12)
         assert report.previous_cost_usd == pytest.approx(february, rel=1e-12)

@@ -2,7 +2,7 @@
 
     <lake>/rollups/daily/<YYYY-MM>-<signature>.parquet   by provider, model, service, operation,
                                                          project, stage, agent, user, cost source, tags
-    <lake>/rollups/jobs/<YYYY-MM>-<signature>.parquet    runs only: by job, project and stage, sorted by job
+    <lake>/rollups/jobs/<YYYY-MM>-<signature>.parquet    runs only: by job and project, sorted by job
 
 One file per month and rollup. A day's signature is a hash of the names of its data files;
 every change to a partition (append, compaction, reprice) gives it new names, and retention
@@ -39,7 +39,7 @@ from ingest.lake import Lake
 
 ROLLUPS: dict[str, tuple[str, ...]] = {
     "daily": (s.PROVIDER, s.MODEL, s.SERVICE, s.OPERATION, s.PROJECT, s.STAGE, s.AGENT, s.USER, s.COST_SOURCE, s.TAGS),
-    "jobs": (s.JOB_ID, s.PROJECT, s.STAGE),
+    "jobs": (s.JOB_ID, s.PROJECT),  # a run's stages are a drill-down: raw events answer them
 }
 FLOATS = (s.COST, FAILED_COST, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)
 SIGNATURE = "_signature"
@@ -62,7 +62,7 @@ def daily(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = None,
 
 def daily_jobs(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = None,
                end: dt.date | None = None) -> pl.LazyFrame:
-    """The per-run rollup (day × job × project × stage, events with a job id only) of days in [start, end]."""
+    """The per-run rollup (day × job × project, events with a job id only) of days in [start, end]."""
     return _read(lake, "jobs", start, end)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from ingest import schema as s  # noqa: E402
 from ingest.demo import demo_events  # noqa: E402
 from ingest.lake import Lake  # noqa: E402
 from ingest.pricing import PriceBook  # noqa: E402
+from lake_core import median_time  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 END = dt.date(2026, 6, 30)
@@ -116,13 +116,8 @@ def questions(lake: Lake, job: str) -> dict[str, dict[str, object]]:
 
 
 def timed(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    """Median milliseconds after a warm-up run."""
+    return median_time(fn, repeat) * 1000
 
 
 def peak_rss_mb(lake: Lake, name: str, job: str) -> float:

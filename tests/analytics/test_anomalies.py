@@ -7,18 +7,10 @@ import pytest
 
 import analytics
 from ingest import schema as s
-from ingest.demo import SPIKE_DAYS_AGO, write_demo
-from ingest.lake import Lake
+from ingest.demo import SPIKE_DAYS_AGO
 
 END = dt.date(2026, 3, 31)
 SPIKE = END - dt.timedelta(days=SPIKE_DAYS_AGO)
-
-
-@pytest.fixture(scope="module")
-def demo_lake(tmp_path_factory):
-    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
-    write_demo(lake, END, days=120)
-    return lake
 
 
 @pytest.mark.parametrize("by, driver", [(s.PROJECT, "model=claude-opus-4-5"), (s.MODEL, "project=research-agent")])

@@ -20,14 +20,6 @@ from tests.helpers import events
 TODAY = dt.date(2026, 3, 31)
 
 
-@pytest.fixture(scope="module")
-def demo_lake(tmp_path_factory):
-    from ingest.lake import Lake
-    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
-    write_demo(lake, TODAY, days=60)
-    return lake
-
-
 def test_cost_by_model_for_a_month_matches_duckdb(demo_lake):
     ours = analytics.breakdown(analytics.scan(demo_lake, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31)),
                                by=[s.PROVIDER, s.MODEL])

@@ -11,18 +11,9 @@ from typer.testing import CliRunner
 import analytics
 from analytics import Step, compare_models, estimate, video_pipeline
 from ingest import schema as s
-from ingest.demo import write_demo
-from ingest.lake import Lake
 from spendlake.cli import app
 
 AT = dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def demo_lake(tmp_path_factory):
-    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
-    write_demo(lake, AT.date(), days=20)
-    return lake
 
 
 def test_a_plan_is_priced_call_by_call_times_its_count(book):

@@ -9,18 +9,9 @@ import pytest
 
 import analytics
 from ingest import schema as s
-from ingest.demo import write_demo
-from ingest.lake import Lake
 
 END = dt.date(2026, 3, 31)
 TODAY = dt.date(2026, 3, 12)
-
-
-@pytest.fixture(scope="module")
-def demo_lake(tmp_path_factory):
-    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
-    write_demo(lake, END, days=120)
-    return lake
 
 
 def test_the_real_month_total_falls_in_the_forecast_interval(demo_lake):

@@ -9,19 +9,15 @@ from genai_prices import Usage, calc_price
 import analytics
 from analytics.optimize import BATCH_DISCOUNT, suggestions
 from ingest import schema as s
-from ingest.demo import write_demo
-from ingest.lake import Lake
 
 TODAY = dt.date(2026, 3, 31)
 START = TODAY - dt.timedelta(days=29)
 
 
 @pytest.fixture(scope="module")
-def found(tmp_path_factory, book):
-    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
-    write_demo(lake, TODAY, days=45)
-    window = analytics.scan(lake, start=START, end=TODAY).collect()
-    return suggestions(analytics.scan(lake), book, today=TODAY, days=30), window
+def found(demo_lake, book):
+    window = analytics.scan(demo_lake, start=START, end=TODAY).collect()
+    return suggestions(analytics.scan(demo_lake), book, today=TODAY, days=30), window
 
 
 def calc(rows: pl.DataFrame, provider: str | None = None, model: str | None = None, output_cap: int | None = None) -> float:

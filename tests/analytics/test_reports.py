@@ -11,17 +11,8 @@ from genai_prices import Usage, calc_price
 
 import analytics
 from ingest import schema as s
-from ingest.demo import write_demo
-from ingest.lake import Lake
 
 TODAY = dt.date(2026, 3, 31)
-
-
-@pytest.fixture(scope="module")
-def demo_lake(tmp_path_factory):
-    lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
-    write_demo(lake, TODAY, days=70)
-    return lake
 
 
 @pytest.fixture(scope="module")

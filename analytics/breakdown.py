@@ -25,7 +25,8 @@ PERIOD_START = "period_start"
 
 
 def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Period | None = None,
-              top: int | None = None, metric: str = s.COST, values: Sequence[str] | None = None) -> pl.DataFrame:
+              top: int | None = None, metric: str = s.COST, values: Sequence[str] | None = None,
+              limit: int | None = None) -> pl.DataFrame:
     """Measures summed by `by` (attribution columns or `tag:<key>`) and, if given, by period.
 
     `values` names the measures to sum (default: all of them); asking for fewer reads fewer
@@ -34,7 +35,8 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
     `share` is each row's part of its period's `metric`. With `top`, the `top` groups
     largest in `metric` over the whole range keep their names and the rest are summed as
     "other", so every breakdown adds up to the same total. Rows are ordered by period,
-    then largest first. Works on raw events and on the daily rollup alike.
+    then largest first. `limit` keeps only the first rows of that order (without a period:
+    the largest; the rest are dropped, not summed). Works on raw events and on rollups alike.
     """
     keys = [by] if isinstance(by, str) else list(by)
     wanted = list(dict.fromkeys([metric, *(values if values is not None else MEASURES)]))
@@ -57,7 +59,10 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
     result = result.with_columns(pl.when(total != 0).then(pl.col(metric) / total).alias("share"))
     order = ([PERIOD_START] if period is not None else []) + [metric] + keys
     descending = [False] * (period is not None) + [True] + [False] * len(keys)
-    return result.sort(order, descending=descending, nulls_last=True)
+    if limit is not None and period is None and result.height > limit:  # a top-k is cheaper than a full sort
+        result = result.filter(pl.col(metric).is_not_null()).top_k(limit, by=metric)
+    result = result.sort(order, descending=descending, nulls_last=True)
+    return result.head(limit) if limit is not None else result
 
 
 def _top(result: pl.DataFrame, keys: list[str], names: list[str], top: int, metric: str,

@@ -162,8 +162,8 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
         by_project=breakdown(this, by=s.PROJECT).select(s.PROJECT, *columns),
         by_stage=breakdown(this, by=s.STAGE).select(s.STAGE, *columns),
         top_jobs=breakdown(_in_month(runs if runs is not None else events, start, end).filter(
-            pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID).select(
-            s.JOB_ID, s.COST, CALLS, FAILED_CALLS, "share").head(top))
+            pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, values=[s.COST, CALLS, FAILED_CALLS], limit=top).select(
+            s.JOB_ID, s.COST, CALLS, FAILED_CALLS, "share"))
 
 
 def _in_month(frame: pl.LazyFrame, start: dt.date, end: dt.date) -> pl.LazyFrame:

@@ -94,9 +94,9 @@ def questions(lake: Lake, job: str) -> dict[str, dict[str, object]]:
         },
         "top 20 jobs in a month": {
             "rollup": lambda: analytics.breakdown(analytics.daily_jobs(lake, start=m0, end=m1).filter(
-                pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, values=[s.COST]).head(20),
+                pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, values=[s.COST], limit=20),
             "raw": lambda: analytics.breakdown(raw(start=m0, end=m1).filter(pl.col(s.JOB_ID).is_not_null()),
-                                               by=s.JOB_ID, values=[s.COST]).head(20),
+                                               by=s.JOB_ID, values=[s.COST], limit=20),
             "duckdb": f"SELECT job_id, sum(cost_usd) AS cost FROM {src} WHERE date BETWEEN DATE '{m0}' AND "
                       f"DATE '{m1}' AND job_id IS NOT NULL GROUP BY ALL ORDER BY cost DESC LIMIT 20",
         },

@@ -280,7 +280,7 @@ def report_jobs(start: Annotated[Optional[str], typer.Option("--from")] = None,
     """The costliest runs in a date range."""
     import analytics
     events = analytics.daily_jobs(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
-    _emit(analytics.breakdown(events.filter(pl.col("job_id").is_not_null()), by=["job_id", "project"]).head(top)
+    _emit(analytics.breakdown(events.filter(pl.col("job_id").is_not_null()), by=["job_id", "project"], limit=top)
           .select("job_id", "project", "cost_usd", "calls", "failed_calls", "share"), fmt, "runs")
 
 

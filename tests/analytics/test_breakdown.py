@@ -111,3 +111,9 @@ def test_the_rollup_stays_equal_to_raw_events_through_every_change(lake, tmp_pat
     raw_jobs = lake.scan().filter(pl.col(s.JOB_ID).is_not_null()).group_by(s.JOB_ID).agg(
         pl.col(s.COST).sum()).collect().sort(s.JOB_ID)
     assert jobs.collect()[s.COST].to_list() == pytest.approx(raw_jobs[s.COST].to_list())
+
+
+def test_a_limit_keeps_the_largest_rows_in_order(demo_lake):
+    full = analytics.breakdown(analytics.daily_jobs(demo_lake), by=s.JOB_ID, values=[s.COST])
+    limited = analytics.breakdown(analytics.daily_jobs(demo_lake), by=s.JOB_ID, values=[s.COST], limit=20)
+    assert limited.equals(full.head(20)) and full.height > 1000

@@ -45,6 +45,10 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
         raise ValueError(f"unknown measure(s) {unknown}; choose from {', '.join(MEASURES)}")
     frame = measures(events)
     groups = [dimension(k) for k in keys]
+    absent = [k for k in keys if not k.startswith("tag:") and k not in frame.collect_schema()]
+    if absent:
+        raise ValueError(f"this table has no {', '.join(absent)} column: group runs with the per-run rollup "
+                         "(daily_jobs) or raw events (scan)")
     if period is not None:
         groups = [period_start(day_column(frame), period).alias(PERIOD_START), *groups]
     names = [PERIOD_START] * (period is not None) + keys

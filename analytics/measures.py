@@ -104,6 +104,8 @@ def period_bounds(today: dt.date, period: Period) -> tuple[dt.date, dt.date]:
     if period == "week":
         start = today - dt.timedelta(days=today.weekday())
         return start, start + dt.timedelta(days=6)
+    if period != "month":
+        raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
     start = today.replace(day=1)
     following = (start + dt.timedelta(days=32)).replace(day=1)
     return start, following - dt.timedelta(days=1)

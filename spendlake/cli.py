@@ -292,7 +292,8 @@ def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to grou
                      top: Optional[int] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Cost, calls and tokens by any attribution and period (from the daily rollup)."""
     import analytics
-    events = analytics.daily(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    rollup = analytics.daily_jobs if "job_id" in by else analytics.daily
+    events = rollup(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
     try:
         result = analytics.breakdown(events, by=by, period=period, top=top)
     except ValueError as e:
@@ -461,6 +462,8 @@ def estimate(
     if fmt is Format.table:
         out.print(f"budget check at the high estimate ${result.high_usd:,.2f}: [bold]{decision.action}[/] — {decision.reason}")
         if compare:
+            if any("/" not in m for m in compare):
+                raise typer.BadParameter("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5")
             models = [tuple(m.split("/", 1)) for m in compare]
             _emit(compare_models(plan, book, models, history=history), fmt, "models compared")
     alert = analytics.estimate_alert(decision, job or "unnamed run", result.high_usd, now=dt.datetime.now(dt.UTC))
@@ -520,7 +523,7 @@ def main() -> None:
     from ingest.errors import SpendlakeError
     try:
         app()
-    except SpendlakeError as e:
+    except (SpendlakeError, ValueError) as e:  # analytics raises ValueError for options it cannot take
         err.print(f"[red]error:[/] {e}")
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - a user sees a message, not a traceback

@@ -122,3 +122,18 @@ def test_bad_budgets_and_dead_webhooks_are_one_clear_message(tmp_path, monkeypat
         main()
     assert exit.value.code == 1 and "failed after 4 attempt(s)" in capsys.readouterr().err
     assert load_alerts(root)  # recorded even though the webhook was down
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "forecast", "--period", "year"], "unknown period 'year'"),
+    (["report", "breakdown", "--by", "galaxy"], "cannot group by 'galaxy'"),
+    (["report", "breakdown", "--by", "job_id", "--by", "model"], "this table has no model column"),
+    (["report", "anomalies", "--grain", "minute"], "grain must be day or hour"),
+])
+def test_wrong_report_options_are_one_clear_message(root, monkeypatch, capsys, args, message):
+    monkeypatch.setattr("sys.argv", ["spendlake", *args, "--lake", str(root)])
+    with pytest.raises(SystemExit) as exit:
+        main()
+    assert exit.value.code != 0
+    said = capsys.readouterr().err
+    assert message in " ".join(said.replace("│", " ").split()) and "Traceback" not in said

@@ -20,12 +20,14 @@ def found(demo_lake, book):
     return suggestions(analytics.scan(demo_lake), book, today=TODAY, days=30), window
 
 
-def calc(rows: pl.DataFrame, provider: str | None = None, model: str | None = None, output_cap: int | None = None) -> float:
+def calc(rows: pl.DataFrame, provider: str | None = None, model: str | None = None, output_cap: int | None = None,
+         cached_share: float = 0.0) -> float:
     total = 0.0
     for r in rows.iter_rows(named=True):
         output = min(r[s.OUTPUT_TOKENS], output_cap) if output_cap is not None else r[s.OUTPUT_TOKENS]
+        moved = int(r[s.INPUT_TOKENS] * cached_share)
         usage = Usage(input_tokens=r[s.INPUT_TOKENS] + r[s.CACHE_READ_TOKENS] + r[s.CACHE_WRITE_TOKENS],
-                      cache_read_tokens=r[s.CACHE_READ_TOKENS], cache_write_tokens=r[s.CACHE_WRITE_TOKENS],
+                      cache_read_tokens=r[s.CACHE_READ_TOKENS] + moved, cache_write_tokens=r[s.CACHE_WRITE_TOKENS],
                       output_tokens=output)
         total += float(calc_price(usage, model or r[s.MODEL], provider_id=provider or r[s.PROVIDER],
                                   genai_request_timestamp=r[s.TS]).total_price)
@@ -53,7 +55,7 @@ def test_model_changes_save_what_genai_prices_says(found):
         assert r["savings_monthly_usd"] == pytest.approx(now - then, rel=1e-9), r
 
 
-def test_batch_output_cap_and_failure_savings_add_up(found):
+def test_batch_caching_output_cap_and_failure_savings_add_up(found):
     result, window = found
     by_kind = {k: g for (k,), g in result.partition_by("kind", as_dict=True).items()}
     for r in by_kind["batch_api"].iter_rows(named=True):
@@ -69,6 +71,12 @@ def test_batch_output_cap_and_failure_savings_add_up(found):
         cap = int(used[s.OUTPUT_TOKENS].quantile(0.75))
         assert f"max_tokens ≈ {cap:,}" in r["action"]
         assert r["savings_monthly_usd"] == pytest.approx(calc(used) - calc(used, output_cap=cap), rel=1e-9)
+    for r in by_kind["prompt_caching"].iter_rows(named=True):  # half of each input served from the cache
+        name, operation = r["scope"].split(" ")
+        provider, model = name.split("/")
+        used = window.filter((pl.col(s.PROVIDER) == provider) & (pl.col(s.MODEL) == model)
+                             & (pl.col(s.OPERATION) == operation) & (pl.col(s.SERVICE) == "llm"))
+        assert r["savings_monthly_usd"] == pytest.approx(calc(used) - calc(used, cached_share=0.5), rel=1e-9)
     for r in by_kind["failure_waste"].iter_rows(named=True):
         provider, model = r["scope"].split("/", 1)
         used = window.filter((pl.col(s.PROVIDER) == provider) & (pl.col(s.MODEL) == model))

@@ -29,6 +29,8 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
               limit: int | None = None) -> pl.DataFrame:
     """Measures summed by `by` (attribution columns or `tag:<key>`) and, if given, by period.
 
+    A custom period is the range scanned: `breakdown(analytics.scan(lake, start=…, end=…), …)`.
+
     `values` names the measures to sum (default: all of them); asking for fewer reads fewer
     columns from raw events.
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from analytics.measures import MEASURES, Period, day_column, dimension, measures, period_start, sums
+from analytics.measures import MEASURES, TAG_PREFIX, Period, day_column, dimension, measures, period_start, sums
 from ingest import schema as s
 
 OTHER = "other"
@@ -47,7 +47,7 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
         raise ValueError(f"unknown measure(s) {unknown}; choose from {', '.join(MEASURES)}")
     frame = measures(events)
     groups = [dimension(k) for k in keys]
-    absent = [k for k in keys if not k.startswith("tag:") and k not in frame.collect_schema()]
+    absent = [k for k in keys if not k.startswith(TAG_PREFIX) and k not in frame.collect_schema()]
     if absent:
         raise ValueError(f"this table has no {', '.join(absent)} column: group runs with the per-run rollup "
                          "(daily_jobs) or raw events (scan)")
@@ -105,13 +105,9 @@ def compare(events: pl.LazyFrame, by: str | Sequence[str] = (), *, start: dt.dat
     window = pl.when(day.is_between(start, end)).then(pl.lit("current")).when(
         day.is_between(start - length, start - dt.timedelta(days=1))).then(pl.lit("previous"))
     per = frame.with_columns(window.alias("_window")).filter(pl.col("_window").is_not_null())
-    if keys:
-        per = per.group_by([dimension(k) for k in keys]).agg(
-            pl.col(metric).filter(pl.col("_window") == "current").sum().alias(metric),
-            pl.col(metric).filter(pl.col("_window") == "previous").sum().alias(f"previous_{metric}"))
-    else:
-        per = per.select(pl.col(metric).filter(pl.col("_window") == "current").sum().alias(metric),
-                         pl.col(metric).filter(pl.col("_window") == "previous").sum().alias(f"previous_{metric}"))
+    both = [pl.col(metric).filter(pl.col("_window") == "current").sum().alias(metric),
+            pl.col(metric).filter(pl.col("_window") == "previous").sum().alias(f"previous_{metric}")]
+    per = per.group_by([dimension(k) for k in keys]).agg(both) if keys else per.select(both)
     previous = pl.col(f"previous_{metric}")
     return per.with_columns((pl.col(metric) - previous).alias("change"),
                             pl.when(previous != 0).then(pl.col(metric) / previous - 1).alias("change_pct")

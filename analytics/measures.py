@@ -30,8 +30,6 @@ FAILED_CALLS = "failed_calls"
 FAILED_COST = "failed_cost_usd"
 TOKENS = "tokens"
 UNPRICED = "unpriced_events"
-SUMMED = (s.COST, *s.TOKEN_COLUMNS, s.CHARACTERS, s.IMAGES, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY,
-          s.RETRIES)
 MEASURES = (s.COST, CALLS, FAILED_CALLS, FAILED_COST, s.RETRIES, UNPRICED, TOKENS, *s.TOKEN_COLUMNS,
             s.CHARACTERS, s.IMAGES, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)
 # What a breakdown can group by: attribution columns, plus any tag as "tag:<key>"

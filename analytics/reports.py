@@ -28,7 +28,7 @@ import polars as pl
 
 from analytics.breakdown import breakdown
 from analytics.export import to_csv
-from analytics.measures import CALLS, FAILED_CALLS, FAILED_COST, TOKENS, measures, period_bounds
+from analytics.measures import CALLS, FAILED_CALLS, FAILED_COST, TOKENS, day_column, measures, period_bounds
 from ingest import schema as s
 from ingest.pricing import PriceBook
 
@@ -145,11 +145,9 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
     """
     start, end = period_bounds(month, "month")
     before_start, before_end = period_bounds(start - dt.timedelta(days=1), "month")
-    frame = measures(events)
-    day = pl.col(s.DATE) if s.DATE in frame.collect_schema() else pl.col(s.TS).dt.date()
-    this = frame.filter(day.is_between(start, end))
+    this = _in_range(events, start, end)
     total = breakdown(this)
-    previous = frame.filter(day.is_between(before_start, before_end)).select(pl.col(s.COST).sum()).collect().item() or 0.0
+    previous = _in_range(events, before_start, before_end).select(pl.col(s.COST).sum()).collect().item() or 0.0
     cost = total[s.COST].item() or 0.0
     columns = [c for c in TABLE_COLUMNS if c != "share"] + ["share"]
     return MonthlyReport(
@@ -161,15 +159,14 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
         by_model=breakdown(this, by=[s.MODEL]).select(s.MODEL, *columns),
         by_project=breakdown(this, by=s.PROJECT).select(s.PROJECT, *columns),
         by_stage=breakdown(this, by=s.STAGE).select(s.STAGE, *columns),
-        top_jobs=breakdown(_in_month(runs if runs is not None else events, start, end).filter(
+        top_jobs=breakdown(_in_range(runs if runs is not None else events, start, end).filter(
             pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, values=[s.COST, CALLS, FAILED_CALLS], limit=top).select(
             s.JOB_ID, s.COST, CALLS, FAILED_CALLS, "share"))
 
 
-def _in_month(frame: pl.LazyFrame, start: dt.date, end: dt.date) -> pl.LazyFrame:
+def _in_range(frame: pl.LazyFrame, start: dt.date, end: dt.date) -> pl.LazyFrame:
     frame = measures(frame)
-    day = pl.col(s.DATE) if s.DATE in frame.collect_schema() else pl.col(s.TS).dt.date()
-    return frame.filter(day.is_between(start, end))
+    return frame.filter(day_column(frame).is_between(start, end))
 
 
 @dataclass(frozen=True)

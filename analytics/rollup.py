@@ -29,24 +29,34 @@ import hashlib
 import os
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from analytics.measures import FAILED_COST, MEASURES, measures, sums
+from analytics.measures import FAILED_COST, MEASURES, measures, period_bounds, sums
 from ingest import schema as s
 from ingest.lake import Lake
 
-ROLLUPS: dict[str, tuple[str, ...]] = {
-    "daily": (s.PROVIDER, s.MODEL, s.SERVICE, s.OPERATION, s.PROJECT, s.STAGE, s.AGENT, s.USER, s.COST_SOURCE, s.TAGS),
-    "jobs": (s.JOB_ID, s.PROJECT),  # a run's stages are a drill-down: raw events answer them
+@dataclass(frozen=True)
+class Rollup:
+    keys: tuple[str, ...]
+    rows: pl.Expr  # which events it sums
+    order: tuple[str, ...]  # how its files are sorted
+
+
+ROLLUPS: dict[str, Rollup] = {
+    "daily": Rollup((s.PROVIDER, s.MODEL, s.SERVICE, s.OPERATION, s.PROJECT, s.STAGE, s.AGENT, s.USER, s.COST_SOURCE,
+                     s.TAGS), pl.lit(True), (s.DATE,)),
+    # runs only; a run's stages are a drill-down that raw events answer
+    "jobs": Rollup((s.JOB_ID, s.PROJECT), pl.col(s.JOB_ID).is_not_null(), (s.JOB_ID, s.DATE)),
 }
 FLOATS = (s.COST, FAILED_COST, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)
 SIGNATURE = "_signature"
 
 
 def schema_of(name: str) -> pl.Schema:
-    return pl.Schema({s.DATE: pl.Date, **{k: pl.String for k in ROLLUPS[name]},
+    return pl.Schema({s.DATE: pl.Date, **{k: pl.String for k in ROLLUPS[name].keys},
                       **{m: pl.Float64 if m in FLOATS else pl.Int64 for m in MEASURES}})
 
 
@@ -87,22 +97,23 @@ def _read(lake: Lake | str | os.PathLike[str], name: str, start: dt.date | None,
 def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) -> list[Path]:
     """Rebuild the stale days of each month in range; returns the current file of each month."""
     first = start.replace(day=1) if start else None
-    last = _month_end(end) if end else None
-    months: dict[str, dict[dt.date, str]] = defaultdict(dict)
+    last = period_bounds(end, "month")[1] if end else None
+    months: dict[str, dict[dt.date, list[Path]]] = defaultdict(dict)
     for day, files in lake.files_by_day(start=first, end=last).items():
         if files:
-            months[day.strftime("%Y-%m")][day] = _hash(p.name for p in files)
+            months[day.strftime("%Y-%m")][day] = files
     folder = rollup_dir(lake, name)
     existing: dict[str, list[Path]] = defaultdict(list)
     if folder.exists():
         for p in folder.glob("*.parquet"):
             existing[p.name[:7]].append(p)
     current = []
-    for month, signatures in sorted(months.items()):
-        target = folder / f"{month}-{_hash(f'{d}:{sig}' for d, sig in sorted(signatures.items()))}.parquet"
+    for month, days in sorted(months.items()):
+        signatures = {d: _hash(p.name for p in files) for d, files in days.items()}
+        target = folder / f"{month}-{_hash(f'{d}:{sig}' for d, sig in signatures.items())}.parquet"
         if not target.exists():
             try:
-                _rebuild(lake, name, signatures, existing.get(month, []), target)
+                _rebuild(lake, name, days, signatures, existing.get(month, []), target)
             except (FileNotFoundError, pl.exceptions.ComputeError):  # files replaced meanwhile: start again
                 return _refresh(lake, name, start, end)
         current.append(target)
@@ -114,9 +125,10 @@ def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) 
     return current
 
 
-def _rebuild(lake: Lake, name: str, signatures: dict[dt.date, str], old: list[Path], target: Path) -> None:
+def _rebuild(lake: Lake, name: str, days: dict[dt.date, list[Path]], signatures: dict[dt.date, str],
+             old: list[Path], target: Path) -> None:
     """Write a month's rollup: rows of unchanged days are kept from the old file, changed days are re-read."""
-    schema = schema_of(name)
+    rollup, schema = ROLLUPS[name], schema_of(name)
     kept = pl.DataFrame(schema=schema | {SIGNATURE: pl.String})
     if old:
         previous = max(old, key=lambda p: p.stat().st_mtime)
@@ -127,26 +139,15 @@ def _rebuild(lake: Lake, name: str, signatures: dict[dt.date, str], old: list[Pa
         except (FileNotFoundError, pl.exceptions.PolarsError):
             pass  # another process replaced it: rebuild everything from the events
     done = set(kept[s.DATE].unique().to_list())
-    stale = [d for d in signatures if d not in done]
+    files = [f for d, paths in days.items() if d not in done for f in paths]
     fresh = []
-    if stale:
-        listing = lake.files_by_day(start=min(stale), end=max(stale))
-        files = []
-        for d in stale:
-            if _hash(p.name for p in listing.get(d, [])) != signatures[d]:
-                raise FileNotFoundError(d)  # changed since we looked: the caller starts again
-            files += listing[d]
+    if files:  # a file deleted since it was listed raises, and the caller starts again
         events = pl.scan_parquet(files, schema=s.POLARS_SCHEMA, hive_partitioning=False, missing_columns="insert",
-                                 extra_columns="ignore")
-        day = pl.col(s.TS).dt.date().alias(s.DATE)
-        if name == "jobs":
-            events = events.filter(pl.col(s.JOB_ID).is_not_null())
-        rows = measures(events).group_by(day, *ROLLUPS[name]).agg(sums()).collect()
+                                 extra_columns="ignore").filter(rollup.rows)
+        rows = measures(events).group_by(pl.col(s.TS).dt.date().alias(s.DATE), *rollup.keys).agg(sums()).collect()
         fresh.append(rows.select(schema.names()).cast(schema).with_columns(
             pl.col(s.DATE).replace_strict(signatures, return_dtype=pl.String).alias(SIGNATURE)))
-    # runs sorted by id in small row groups: a look-up of one run reads one group (statistics)
-    order = [s.JOB_ID, s.DATE] if name == "jobs" else [s.DATE, s.COST]
-    table = pl.concat([kept, *fresh]).sort(order, descending=[False, name != "jobs"])
+    table = pl.concat([kept, *fresh]).sort(rollup.order)
     target.parent.mkdir(parents=True, exist_ok=True)
     lake.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = lake.tmp_dir / f"rollup-{uuid.uuid4().hex}.parquet"
@@ -156,7 +157,3 @@ def _rebuild(lake: Lake, name: str, signatures: dict[dt.date, str], old: list[Pa
 
 def _hash(parts) -> str:
     return hashlib.blake2b("\n".join(sorted(parts)).encode(), digest_size=8).hexdigest()
-
-
-def _month_end(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)

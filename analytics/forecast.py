@@ -94,14 +94,9 @@ def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Peri
     ], how="diagonal")
     expected_total = spent + sum(mean)
     exhaustion = None
-    if budget_usd is not None:
-        running = spent
-        if running >= budget_usd:
-            exhaustion = _first_day_over(observed, budget_usd)
-        for day, value in zip(future, mean):
-            if exhaustion is None and running + value >= budget_usd:
-                exhaustion = day
-            running += value
+    if budget_usd is not None:  # the first day the spend so far plus the expected spend reaches the budget
+        over = daily.filter(pl.coalesce("actual", "expected").cum_sum() >= budget_usd)
+        exhaustion = over[s.DATE][0] if over.height else None
     return Forecast(
         period_start=start, period_end=end, today=today, spent_usd=spent, expected_total_usd=expected_total,
         total_low80_usd=totals[0], total_high80_usd=totals[1], total_low95_usd=totals[2], total_high95_usd=totals[3],
@@ -117,20 +112,12 @@ def forecast_by(events: pl.LazyFrame, by: str, *, today: dt.date | None = None, 
     frame = measures(events)
     leaders = frame.filter(day_column(frame).is_between(start, today)).group_by(dimension(by)).agg(
         pl.col(s.COST).sum()).sort(s.COST, descending=True).head(top).collect()[by].to_list()
+    fields = ("spent_usd", "expected_total_usd", "total_low80_usd", "total_high80_usd", "run_rate_total_usd", "model")
     rows = []
     for value in leaders:
         f = forecast(frame.filter(dimension(by) == value), today=today, period=period)
-        rows.append({by: value, "spent_usd": f.spent_usd, "expected_total_usd": f.expected_total_usd,
-                     "total_low80_usd": f.total_low80_usd, "total_high80_usd": f.total_high80_usd,
-                     "run_rate_total_usd": f.run_rate_total_usd, "model": f.model})
-    return pl.DataFrame(rows, schema={by: pl.String, "spent_usd": pl.Float64, "expected_total_usd": pl.Float64,
-                                      "total_low80_usd": pl.Float64, "total_high80_usd": pl.Float64,
-                                      "run_rate_total_usd": pl.Float64, "model": pl.String})
-
-
-def _first_day_over(observed: pl.DataFrame, budget: float) -> dt.date | None:
-    over = observed.with_columns(pl.col(s.COST).cum_sum().alias("_c")).filter(pl.col("_c") >= budget)
-    return over[s.DATE][0] if over.height else None
+        rows.append({by: value, **{k: getattr(f, k) for k in fields}})
+    return pl.DataFrame(rows, schema={by: pl.String, **{k: pl.String if k == "model" else pl.Float64 for k in fields}})
 
 
 def _run_rate(history: list[float], elapsed: int) -> tuple[float, float]:
@@ -195,7 +182,7 @@ def _backtest(history: list[float]) -> pl.DataFrame:
             if actual <= 0:
                 continue
             if model == "run_rate":
-                predicted = _run_rate(history[:origin], 8)[0] * BACKTEST_HORIZON
+                predicted = _run_rate(history[:origin], elapsed=1)[0] * BACKTEST_HORIZON  # the last week's rate
             else:
                 predicted = sum(max(0.0, float(v)) for v in _fit(model, history[:origin]).forecast(BACKTEST_HORIZON))
             errors.append(abs(predicted - actual) / actual)

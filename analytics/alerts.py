@@ -63,9 +63,9 @@ def budget_alerts(budget_status: pl.DataFrame, *, now: dt.datetime, seen: Iterab
         period = r["period_start"].isoformat()
         scope = "overall" if r["scope"] == "overall" else f"{r['scope']}={r['value']}"
         # the highest threshold crossed fires, once; thresholds below one that already fired stay quiet
-        done = [k[3] for k in seen if k[1] == r["name"] and k[2] == period and k[0] in BUDGET_KINDS]
-        crossed = [t for t in r["thresholds"] if r["pct"] >= t and t > max(done, default=0)]
-        for t in crossed[-1:]:
+        done = max((k[3] for k in seen if k[1] == r["name"] and k[2] == period and k[0] in BUDGET_KINDS), default=0)
+        t = r["threshold"]
+        if t is not None and t > done:
             kind: AlertKind = "budget_exceeded" if t >= 1 else "budget_warning"
             fired.append(Alert(kind, r["name"], period, t, stamp, r["spent_usd"], r["limit_usd"], r["forecast_usd"],
                                f"{r['name']} ({scope}, {r['period']}): ${r['spent_usd']:,.2f} of ${r['limit_usd']:,.2f} "

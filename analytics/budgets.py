@@ -150,7 +150,8 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
            with_forecast: bool = True) -> pl.DataFrame:
     """Spent, remaining, % used, state, forecast period total and days left, per budget.
 
-    `state` is ok, warning (a threshold below 100 % crossed) or exceeded.
+    `state` is ok, warning (a threshold below 100 % crossed) or exceeded; `threshold` is the
+    highest threshold crossed.
     """
     today = today or dt.datetime.now(dt.UTC).date()
     rows = []
@@ -168,7 +169,7 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
             "name": b.name, "scope": b.scope, "value": b.value, "period": b.period, "period_start": start,
             "period_end": end, "limit_usd": b.limit_usd, "spent_usd": used, "remaining_usd": b.limit_usd - used,
             "pct": pct, "state": "exceeded" if pct >= 1 else "warning" if crossed else "ok",
-            "threshold": crossed[-1] if crossed else None, "thresholds": list(b.thresholds), "forecast_usd": expected, "exhaustion_date": exhaustion,
+            "threshold": crossed[-1] if crossed else None, "forecast_usd": expected, "exhaustion_date": exhaustion,
             "days_left": max(0, (end - today).days), "enforcement": b.enforcement})
     return pl.DataFrame(rows, schema=STATUS_SCHEMA)
 
@@ -176,7 +177,7 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
 STATUS_SCHEMA = pl.Schema({
     "name": pl.String, "scope": pl.String, "value": pl.String, "period": pl.String, "period_start": pl.Date,
     "period_end": pl.Date, "limit_usd": pl.Float64, "spent_usd": pl.Float64, "remaining_usd": pl.Float64,
-    "pct": pl.Float64, "state": pl.String, "threshold": pl.Float64, "thresholds": pl.List(pl.Float64), "forecast_usd": pl.Float64,
+    "pct": pl.Float64, "state": pl.String, "threshold": pl.Float64, "forecast_usd": pl.Float64,
     "exhaustion_date": pl.Date, "days_left": pl.Int64, "enforcement": pl.String})
 
 

@@ -383,8 +383,7 @@ def report_budget(today: Optional[str] = None, lake: LakeOption = None, fmt: For
     if fmt is Format.table:
         state = state.select("name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state",
                              "forecast_usd", "exhaustion_date", "days_left")
-    _emit(state.with_columns(pl.col("thresholds").cast(pl.List(pl.String)).list.join(","))
-          if "thresholds" in state.columns else state, fmt, "budgets")
+    _emit(state, fmt, "budgets")
 
 
 @budget.command("add")

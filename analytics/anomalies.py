@@ -31,6 +31,7 @@ from ingest import schema as s
 Grain = Literal["day", "hour"]
 DRIVERS = (s.MODEL, s.PROJECT, s.OPERATION, s.AGENT, s.USER, s.PROVIDER, s.STAGE)
 MAD_SCALE = 1.4826
+WEEKEND = (pl.col(s.DATE).dt.weekday() >= 6).alias("_weekend")  # the kind of day a baseline compares with
 SCALE_FLOOR = 0.25  # the spread is at least 25 % of the baseline (or of the scope's usual spend): lumpy series stay quiet
 
 
@@ -47,15 +48,15 @@ def anomalies(events: pl.LazyFrame, *, by: str = s.PROJECT, grain: Grain = "day"
     slot_keys = _slot(frame, grain)
     per = frame.group_by([dimension(by), *slot_keys]).agg(pl.col(s.COST).sum()).collect()
     if per.height == 0:
-        return _empty(by, grain)
+        return pl.DataFrame(schema=_schema(by, grain))
     scored = _score(_complete(per, by, grain), by, grain, window)
     flagged = scored.filter((pl.col("z").abs() > threshold) & (pl.col("excess_usd").abs() >= min_usd))
     if flagged.height == 0:
-        return _empty(by, grain)
+        return pl.DataFrame(schema=_schema(by, grain))
     flagged = flagged.with_columns(pl.when(pl.col("excess_usd") > 0).then(pl.lit("spike")).otherwise(pl.lit("drop"))
                                    .alias("direction"))
     return _drivers(frame, flagged, by, grain, drivers, window).sort(
-        pl.col("z").abs(), descending=True).select(_columns(by, grain))
+        pl.col("z").abs(), descending=True).select(list(_schema(by, grain)))
 
 
 def _slot(frame: pl.LazyFrame, grain: Grain) -> list[pl.Expr]:
@@ -83,9 +84,9 @@ def _score(full: pl.DataFrame, by: str, grain: Grain, window: int) -> pl.DataFra
     import numpy as np
     from numpy.lib.stride_tricks import sliding_window_view
 
-    order = [s.DATE] + (["hour"] if grain == "hour" else [])
-    group = [by, "_weekend"] + (["hour"] if grain == "hour" else [])
-    ordered = full.with_columns((pl.col(s.DATE).dt.weekday() >= 6).alias("_weekend")).sort(order)
+    order = [s.DATE] + _hour(grain)
+    group = [by, "_weekend"] + _hour(grain)
+    ordered = full.with_columns(WEEKEND).sort(order)
     parts = []
     for part in ordered.partition_by(group, maintain_order=True):
         cost = part[s.COST].to_numpy()
@@ -110,23 +111,23 @@ def _score(full: pl.DataFrame, by: str, grain: Grain, window: int) -> pl.DataFra
 def _drivers(frame: pl.LazyFrame, flagged: pl.DataFrame, by: str, grain: Grain, drivers: list[str],
              window: int) -> pl.DataFrame:
     """For each flagged point, the value of another dimension whose own cost moved the most."""
-    keys = [by, s.DATE] + (["hour"] if grain == "hour" else [])
+    keys = [by, s.DATE] + _hour(grain)
     days = flagged.select(by, s.DATE).unique()
     start = days[s.DATE].min()
     lookback = start - dt.timedelta(days=window * 7)  # enough same-kind days for each driver's typical cost
     scope = frame.filter(day_column(frame) >= lookback).filter(dimension(by).is_in(days[by].implode()))
     calendar = pl.DataFrame({s.DATE: pl.date_range(lookback, flagged[s.DATE].max(), eager=True)})
-    same_kind = calendar.group_by((pl.col(s.DATE).dt.weekday() >= 6).alias("_weekend")).agg(
+    same_kind = calendar.group_by(WEEKEND).agg(
         pl.len().cast(pl.Float64).alias("_days"))
     best: dict[tuple, tuple[str, float]] = {}
     for d in drivers:
         per = scope.group_by([dimension(by), *_slot(frame, grain), pl.col(d)]).agg(pl.col(s.COST).sum()).collect()
         if per.height == 0:
             continue
-        per = per.with_columns((pl.col(s.DATE).dt.weekday() >= 6).alias("_weekend"))
-        group = [by, d, "_weekend"] + (["hour"] if grain == "hour" else [])
+        per = per.with_columns(WEEKEND)
+        group = [by, d, "_weekend"] + _hour(grain)
         totals = per.group_by(group).agg(pl.col(s.COST).sum().alias("_total"))
-        point = flagged.select(keys).with_columns((pl.col(s.DATE).dt.weekday() >= 6).alias("_weekend")).join(
+        point = flagged.select(keys).with_columns(WEEKEND).join(
             per, on=keys + ["_weekend"], how="left", nulls_equal=True)
         # typical: the value's mean over the other same-kind days of the look-back, zero days included
         point = point.join(totals, on=group, how="left", nulls_equal=True).join(
@@ -143,13 +144,12 @@ def _drivers(frame: pl.LazyFrame, flagged: pl.DataFrame, by: str, grain: Grain, 
     return flagged.join(named, on=keys, how="left", nulls_equal=True)
 
 
-def _columns(by: str, grain: Grain) -> list[str]:
-    return [by, s.DATE, *(["hour"] if grain == "hour" else []), s.COST, "baseline_usd", "excess_usd", "z",
-            "direction", "driver", "driver_excess_usd"]
+def _hour(grain: Grain) -> list[str]:
+    return ["hour"] if grain == "hour" else []
 
 
-def _empty(by: str, grain: Grain) -> pl.DataFrame:
-    schema = {by: pl.String, s.DATE: pl.Date, **({"hour": pl.Int8} if grain == "hour" else {}), s.COST: pl.Float64,
-              "baseline_usd": pl.Float64, "excess_usd": pl.Float64, "z": pl.Float64, "direction": pl.String,
-              "driver": pl.String, "driver_excess_usd": pl.Float64}
-    return pl.DataFrame(schema=schema)
+def _schema(by: str, grain: Grain) -> dict[str, pl.DataType]:
+    """The result's columns, in order."""
+    return {by: pl.String, s.DATE: pl.Date, **{h: pl.Int8 for h in _hour(grain)}, s.COST: pl.Float64,
+            "baseline_usd": pl.Float64, "excess_usd": pl.Float64, "z": pl.Float64, "direction": pl.String,
+            "driver": pl.String, "driver_excess_usd": pl.Float64}

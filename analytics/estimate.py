@@ -106,7 +106,11 @@ def estimate(plan: Sequence[Step], book: PriceBook, *, history: pl.LazyFrame | N
                      "operation": step.operation or step.stage, "count": step.count, "basis": basis})
     if not calls:
         return Estimate(0.0, 0.0, 0.0, 0, pl.DataFrame())
-    priced = book.price(_events(calls))
+    checked = s.validate(pl.DataFrame(calls), record_numbers=pl.Series([int(c[s.EVENT_ID].split(":")[0]) + 1
+                                                                        for c in calls]), label="step")
+    if checked.rejected.height:
+        raise ValueError("; ".join(checked.rejected["error"].unique(maintain_order=True)))
+    priced = book.price(checked.events)
     per_call = priced.select(pl.col(s.EVENT_ID).str.split_exact(":", 1).struct.rename_fields(["_step", "_level"]),
                              s.COMPUTED_COST).unnest(s.EVENT_ID).with_columns(pl.col("_step").cast(pl.Int64)).pivot(
         "_level", index="_step", values=s.COMPUTED_COST)
@@ -176,13 +180,3 @@ def _from_history(step: Step, history: pl.LazyFrame) -> tuple[str, tuple[dict, d
 def _quantile(values: pl.Series, q: float, column: str) -> float:
     v = values.fill_null(0).quantile(q, interpolation="linear") or 0.0
     return round(v) if column in s.COUNT_COLUMNS else v
-
-
-def _events(calls: list[dict]) -> pl.DataFrame:
-    frame = pl.DataFrame(calls)
-    return frame.with_columns(
-        *[pl.lit(None, s.POLARS_SCHEMA[c]).alias(c) for c in s.COLUMNS if c not in frame.columns],
-        *[pl.col(c).cast(s.POLARS_SCHEMA[c]) for c in USAGE],
-        pl.col(s.TS).cast(s.POLARS_SCHEMA[s.TS]),
-    ).with_columns(*[pl.col(c).fill_null(0) for c in s.TOKEN_COLUMNS], pl.col(s.SUCCESS).fill_null(True),
-                   pl.col(s.CACHE_HIT).fill_null(False), pl.col(s.RETRIES).fill_null(0))

@@ -28,6 +28,8 @@ def test_a_plan_is_priced_call_by_call_times_its_count(book):
     assert e.low_usd < e.expected_usd < e.high_usd and set(e.steps["basis"]) == {"plan"}
     with pytest.raises(ValueError, match="must be ≥ 0"):
         Step("openai", "gpt-4o", input_tokens=-1)
+    with pytest.raises(ValueError, match="step 2: service='hologram' is not a known service"):
+        estimate([plan[0], Step("openai", "gpt-4o", service="hologram")], book, at=AT)
 
 
 def test_history_calibrates_each_step_at_its_own_percentiles(demo_lake, book):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from ingest import schema as s
+
 FORMULA = r"^[=+\-@\t\r]"
 
 
@@ -71,19 +73,14 @@ def focus(events: pl.LazyFrame, book) -> pl.DataFrame:
         >>> focus(ev.lazy(), PriceBook.load()).select("ChargeDescription", "ConsumedQuantity", "BilledCost").rows()
         [('gpt-4o input tokens', 1000000.0, 2.5), ('gpt-4o output tokens', 100000.0, 1.0)]
     """
-    from ingest import schema as s
-
     frame = events.select(s.COLUMNS).collect()
     parts = book.charges(frame)
     scale = pl.when(pl.col(s.COMPUTED_COST) > 0).then(pl.col(s.COST) / pl.col(s.COMPUTED_COST)).otherwise(1.0)
     kinds = [k for k in CHARGE_KINDS if f"charge_{k}" in parts.columns]
-    long = parts.with_columns(scale.alias("_scale"), pl.col(s.TS).dt.date().alias("_day"),
-                              pl.lit(1).alias("request")).unpivot(
-        index=["_day", *FOCUS_KEYS, "_scale", s.COST_SOURCE, s.TS], on=[f"charge_{k}" for k in kinds],
-        variable_name="_kind", value_name="_list")
-    quantities = parts.with_columns(pl.lit(1).alias("request")).select([pl.col(k).cast(pl.Float64) for k in kinds])
-    long = long.with_columns(pl.concat([quantities[k] for k in kinds]).alias("_quantity"),
-                             pl.col("_kind").str.strip_prefix("charge_"))
+    base = parts.with_columns(scale.alias("_scale"), pl.col(s.TS).dt.date().alias("_day"), pl.lit(1).alias("request"))
+    long = pl.concat([  # one row per event and charge kind: what it cost and how much was used
+        base.select("_day", *FOCUS_KEYS, "_scale", pl.lit(k).alias("_kind"), pl.col(f"charge_{k}").alias("_list"),
+                    pl.col(k).cast(pl.Float64).alias("_quantity")) for k in kinds])
     fee = pl.col("_kind") == "request"  # a request row only where the model charges per request
     long = long.filter((pl.col("_quantity").fill_null(0) > 0) & (~fee | (pl.col("_list").fill_null(0) > 0)))
     daily = long.group_by("_day", *FOCUS_KEYS, "_kind").agg(

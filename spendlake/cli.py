@@ -34,6 +34,8 @@ class Format(str, Enum):
 
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+FromOption = Annotated[Optional[str], typer.Option("--from", help="First day (YYYY-MM-DD, UTC).")]
+ToOption = Annotated[Optional[str], typer.Option("--to", help="Last day (YYYY-MM-DD, UTC).")]
 
 
 def _lake(option: str | None):
@@ -232,6 +234,11 @@ def _day(text: str | None, name: str) -> dt.date:
         raise typer.BadParameter(f"{name} {text!r}: write a date as YYYY-MM-DD") from None
 
 
+def _span(start: str | None, end: str | None) -> dict[str, dt.date | None]:
+    """--from/--to as the start/end keywords of scans and rollups."""
+    return {"start": start and _day(start, "--from"), "end": end and _day(end, "--to")}
+
+
 def _emit_report(result, fmt: Format, title: str) -> None:
     """A report dataclass: its figures, then each of its tables (or all of it as JSON / CSV)."""
     if fmt is Format.json:
@@ -274,12 +281,11 @@ def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(he
 
 
 @report.command("jobs")
-def report_jobs(start: Annotated[Optional[str], typer.Option("--from")] = None,
-                end: Annotated[Optional[str], typer.Option("--to")] = None, top: int = 20,
+def report_jobs(start: FromOption = None, end: ToOption = None, top: int = 20,
                 lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """The costliest runs in a date range."""
     import analytics
-    events = analytics.daily_jobs(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    events = analytics.daily_jobs(_lake(lake), **_span(start, end))
     _emit(analytics.breakdown(events.filter(pl.col("job_id").is_not_null()), by=["job_id", "project"], limit=top)
           .select("job_id", "project", "cost_usd", "calls", "failed_calls", "share"), fmt, "runs")
 
@@ -287,13 +293,12 @@ def report_jobs(start: Annotated[Optional[str], typer.Option("--from")] = None,
 @report.command("breakdown")
 def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to group by (repeat), or tag:<key>.")],
                      period: Annotated[Optional[str], typer.Option(help="day, week or month.")] = None,
-                     start: Annotated[Optional[str], typer.Option("--from")] = None,
-                     end: Annotated[Optional[str], typer.Option("--to")] = None,
+                     start: FromOption = None, end: ToOption = None,
                      top: Optional[int] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Cost, calls and tokens by any attribution and period (from the daily rollup)."""
     import analytics
     rollup = analytics.daily_jobs if "job_id" in by else analytics.daily
-    events = rollup(_lake(lake), start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    events = rollup(_lake(lake), **_span(start, end))
     try:
         result = analytics.breakdown(events, by=by, period=period, top=top)
     except ValueError as e:
@@ -318,13 +323,12 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
 
 @report.command("anomalies")
 def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(help="day or hour")] = "day",
-                     start: Annotated[Optional[str], typer.Option("--from")] = None,
-                     end: Annotated[Optional[str], typer.Option("--to")] = None,
+                     start: FromOption = None, end: ToOption = None,
                      lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Days (or hours) whose cost departs from their usual level, with what drove them."""
     import analytics
     target = _lake(lake)
-    span = dict(start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    span = _span(start, end)
     events = analytics.scan(target, **span) if grain == "hour" else analytics.daily(target, **span)
     try:
         _emit(analytics.anomalies(events, by=by, grain=grain), fmt, f"anomalies by {by}")
@@ -346,14 +350,13 @@ def report_optimize(days: Annotated[int, typer.Option(help="Days of history to l
 
 
 @report.command("focus")
-def report_focus(start: Annotated[Optional[str], typer.Option("--from")] = None,
-                 end: Annotated[Optional[str], typer.Option("--to")] = None,
+def report_focus(start: FromOption = None, end: ToOption = None,
                  lake: LakeOption = None, fmt: FormatOption = Format.csv) -> None:
     """Costs as FOCUS 1.2 rows (one per day, model, project, stage and charge kind) for FinOps tools."""
     import analytics
     from ingest.pricing import PriceBook
     target = _lake(lake)
-    events = analytics.scan(target, start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    events = analytics.scan(target, **_span(start, end))
     rows = analytics.focus(events, PriceBook.load(target.overrides_path))
     if fmt is Format.csv:
         sys.stdout.write(analytics.to_csv(rows))
@@ -362,14 +365,13 @@ def report_focus(start: Annotated[Optional[str], typer.Option("--from")] = None,
 
 
 @report.command("tokens")
-def report_tokens(start: Annotated[Optional[str], typer.Option("--from")] = None,
-                  end: Annotated[Optional[str], typer.Option("--to")] = None,
+def report_tokens(start: FromOption = None, end: ToOption = None,
                   lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Cache hit rate, what caching saved, reasoning share, tokens per call."""
     import analytics
     from ingest.pricing import PriceBook
     target = _lake(lake)
-    events = analytics.scan(target, start=start and _day(start, "--from"), end=end and _day(end, "--to"))
+    events = analytics.scan(target, **_span(start, end))
     _emit_report(analytics.token_stats(events, PriceBook.load(target.overrides_path)), fmt, "tokens")
 
 
@@ -404,8 +406,7 @@ def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="
         levels = tuple(float(x) for x in thresholds.split(","))
     except ValueError:
         raise BudgetError(f"budget {name!r}: thresholds {thresholds!r} must be numbers like 0.5,0.8,1.0") from None
-    new = Budget(name, limit, period, scope, value, levels, enforcement,  # type: ignore[arg-type]
-                 start and _day(start, "--from"), end and _day(end, "--to"))
+    new = Budget(name, limit, period, scope, value, levels, enforcement, **_span(start, end))  # type: ignore[arg-type]
     budgets = [b for b in load_budgets(target.root) if b.name != name] + [new]
     save_budgets(target.root, budgets)
     out.print(f"budget {name!r}: ${limit:,.2f} {period} for {scope}{'=' + value if value else ''} ({enforcement})")

@@ -66,40 +66,36 @@ def _unique(budgets: list[Budget]) -> None:
 
 def load_alerts(root: Path) -> list[Alert]:
     """Every alert recorded so far, oldest first."""
-    path = Path(root) / ALERTS
-    if not path.exists():
-        return []
-    return [Alert.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    return [Alert.from_dict(entry) for entry in _read_lines(Path(root) / ALERTS)]
 
 
 def record_alerts(lake: Lake, alerts: Iterable[Alert]) -> None:
-    """Append alerts to the history (under the lake's lock, so concurrent checks do not interleave)."""
-    lines = "".join(json.dumps(a.to_dict()) + "\n" for a in alerts)
-    if not lines:
-        return
-    with lake.lock(), open(lake.root / ALERTS, "a") as f:
-        f.write(lines)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append alerts to the history."""
+    _append_lines(lake, ALERTS, [a.to_dict() for a in alerts])
 
 
 def record_estimate(lake: Lake, job_id: str, estimate: dict) -> None:
     """Keep a run's estimate (its `to_dict()` figures) so its report can show estimate vs actual."""
-    line = json.dumps({"job_id": job_id, **{k: v for k, v in estimate.items() if not isinstance(v, list)}}) + "\n"
-    with lake.lock(), open(lake.root / ESTIMATES, "a") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    _append_lines(lake, ESTIMATES, [{"job_id": job_id, **{k: v for k, v in estimate.items() if not isinstance(v, list)}}])
 
 
 def estimate_for(root: Path, job_id: str) -> float | None:
     """The latest expected cost recorded for a run, if any."""
-    path = Path(root) / ESTIMATES
+    found = [e.get("expected_usd") for e in _read_lines(Path(root) / ESTIMATES) if e.get("job_id") == job_id]
+    return found[-1] if found else None
+
+
+def _read_lines(path: Path) -> list[dict]:
     if not path.exists():
-        return None
-    found = None
-    for line in path.read_text().splitlines():
-        entry = json.loads(line) if line.strip() else {}
-        if entry.get("job_id") == job_id:
-            found = entry.get("expected_usd")
-    return found
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append_lines(lake: Lake, name: str, entries: list[dict]) -> None:
+    """Append JSON lines under the lake's lock (concurrent writers do not interleave), synced to disk."""
+    if not entries:
+        return
+    with lake.lock(), open(lake.root / name, "a") as f:
+        f.write("".join(json.dumps(e) + "\n" for e in entries))
+        f.flush()
+        os.fsync(f.fileno())

@@ -110,6 +110,24 @@ def job_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None 
         by_stage=by_stage, by_provider=table(s.PROVIDER), by_model=table(s.MODEL), failures=failures)
 
 
+def top_runs(runs: pl.LazyFrame, top: int = 20) -> pl.DataFrame:
+    """The `top` costliest runs of a table with one row per run (`analytics.runs(lake, start=…, end=…)`),
+    each with its share of all the runs' cost; ties go to the smaller job id.
+
+    Examples:
+        >>> runs = pl.LazyFrame({"job_id": ["a", "b", "c"], "project": ["p", "p", "q"], "cost_usd": [1.0, 2.0, 1.0],
+        ...                      "calls": [1, 2, 3], "failed_calls": [0, 0, 1]})
+        >>> top_runs(runs, 2).select("job_id", "share").rows()
+        [('b', 0.5), ('a', 0.25)]
+    """
+    # two reads: the cost column alone gives the total and the cost a run needs to make the top;
+    # then only runs at or above it are read whole (a month holds one row per run: 10⁵ and more)
+    total, floor = runs.select(pl.col(s.COST).sum(), pl.col(s.COST).top_k(top).min().alias("floor")).collect().row(0)
+    found = runs.filter(pl.col(s.COST) >= floor).select(s.JOB_ID, s.PROJECT, s.COST, CALLS, FAILED_CALLS).collect()
+    return found.sort([s.COST, s.JOB_ID], descending=[True, False]).head(top).with_columns(
+        (pl.col(s.COST) / total if total else pl.lit(None, pl.Float64)).alias("share"))
+
+
 def jobs(events: pl.LazyFrame, *, top: int | None = None) -> pl.DataFrame:
     """Runs with their cost, calls, failures, time span and project, costliest first."""
     found = measures(events.filter(pl.col(s.JOB_ID).is_not_null())).group_by(s.JOB_ID).agg(
@@ -140,8 +158,9 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
                    runs: pl.LazyFrame | None = None) -> MonthlyReport:
     """A calendar month (the one holding `month`): totals, change vs the month before, breakdowns, top runs.
 
-    `events` may be raw events or the daily rollup; top runs come from `runs` (the jobs
-    rollup) when given, else from `events` (which then must be raw events).
+    `events` may be raw events or the daily rollup; top runs come from `runs` (one row per
+    run of the month: `analytics.runs(lake, start=…, end=…)`) when given, else from `events`
+    (which then must be raw events).
     """
     start, end = period_bounds(month, "month")
     before_start, before_end = period_bounds(start - dt.timedelta(days=1), "month")
@@ -159,9 +178,8 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
         by_model=breakdown(this, by=[s.MODEL]).select(s.MODEL, *columns),
         by_project=breakdown(this, by=s.PROJECT).select(s.PROJECT, *columns),
         by_stage=breakdown(this, by=s.STAGE).select(s.STAGE, *columns),
-        top_jobs=breakdown(_in_range(runs if runs is not None else events, start, end).filter(
-            pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, values=[s.COST, CALLS, FAILED_CALLS], limit=top).select(
-            s.JOB_ID, s.COST, CALLS, FAILED_CALLS, "share"))
+        top_jobs=top_runs(runs if runs is not None else this.filter(pl.col(s.JOB_ID).is_not_null()).group_by(
+            s.JOB_ID, s.PROJECT).agg(pl.col(s.COST, CALLS, FAILED_CALLS).sum()), top))
 
 
 def _in_range(frame: pl.LazyFrame, start: dt.date, end: dt.date) -> pl.LazyFrame:

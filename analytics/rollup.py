@@ -3,6 +3,8 @@
     <lake>/rollups/daily/<YYYY-MM>-<signature>.parquet   by provider, model, service, operation,
                                                          project, stage, agent, user, cost source, tags
     <lake>/rollups/jobs/<YYYY-MM>-<signature>.parquet    runs only: by job and project, sorted by job
+    <lake>/rollups/runs/<YYYY-MM>-<signature>.parquet    one row per run and month, costliest first
+                                                         (derived from the jobs file of the same name)
 
 One file per month and rollup. A day's signature is a hash of the names of its data files;
 every change to a partition (append, compaction, reprice) gives it new names, and retention
@@ -53,6 +55,7 @@ ROLLUPS: dict[str, Rollup] = {
 }
 FLOATS = (s.COST, FAILED_COST, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)
 SIGNATURE = "_signature"
+FIRST_DAY, LAST_DAY = "first_day", "last_day"
 
 
 def schema_of(name: str) -> pl.Schema:
@@ -76,10 +79,76 @@ def daily_jobs(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = N
     return _read(lake, "jobs", start, end)
 
 
+def runs(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = None,
+         end: dt.date | None = None) -> pl.LazyFrame:
+    """One row per run (job × project) with its first and last day in [start, end] and its measures summed there.
+
+    Whole months come from the month-grain run files, which hold one row per run already, so
+    "the costliest runs this month" is a top-k without a group-by; part months are summed from
+    the per-run daily rollup.
+
+    Examples:
+        >>> import tempfile
+        >>> from ingest.demo import write_demo
+        >>> lake = Lake(tempfile.mkdtemp())
+        >>> _ = write_demo(lake, dt.date(2026, 3, 31), days=3)
+        >>> found = runs(lake).collect()
+        >>> found.height == lake.scan().select(pl.col("job_id").drop_nulls().n_unique()).collect().item()
+        True
+    """
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    parts = []
+    for file in _refresh(lake, "jobs", start, end):
+        first = dt.date.fromisoformat(file.name[:7] + "-01")
+        if (start is None or start <= first) and (end is None or end >= period_bounds(first, "month")[1]):
+            parts.append(pl.scan_parquet(_month_of_runs(lake, file), hive_partitioning=False))
+        else:
+            days = pl.scan_parquet(file, hive_partitioning=False).filter(
+                pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
+            parts.append(_per_run(days))
+    if not parts:
+        return pl.LazyFrame(schema=_runs_schema())
+    return parts[0] if len(parts) == 1 else _per_run(pl.concat(parts), spans=True)
+
+
+def run_days(lake: Lake | str | os.PathLike[str], job_id: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last UTC day of a run's events, from the per-run rollup (None for an unknown run).
+
+    The jobs files are sorted by job id, so their row-group statistics let the reader skip all
+    but the row group holding the run: a drill-down can then scan those days only,
+    `job_report(scan(lake, start=first, end=last), job_id)`.
+    """
+    found = daily_jobs(lake).filter(pl.col(s.JOB_ID) == job_id).select(
+        pl.col(s.DATE).min().alias(FIRST_DAY), pl.col(s.DATE).max().alias(LAST_DAY)).collect().row(0)
+    return None if found[0] is None else found
+
+
 def refresh(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None) -> None:
     """Bring every rollup of the months touching [start, end] up to date."""
-    for name in ROLLUPS:
-        _refresh(lake, name, start, end)
+    _refresh(lake, "daily", start, end)
+    for file in _refresh(lake, "jobs", start, end):
+        _month_of_runs(lake, file)
+
+
+def _per_run(frame: pl.LazyFrame, *, spans: bool = False) -> pl.LazyFrame:
+    first, last = (FIRST_DAY, LAST_DAY) if spans else (s.DATE, s.DATE)
+    return frame.group_by(s.JOB_ID, s.PROJECT).agg(
+        pl.col(first).min().alias(FIRST_DAY), pl.col(last).max().alias(LAST_DAY), *sums())
+
+
+def _runs_schema() -> pl.Schema:
+    return pl.Schema({s.JOB_ID: pl.String, s.PROJECT: pl.String, FIRST_DAY: pl.Date, LAST_DAY: pl.Date,
+                      **{m: dtype for m, dtype in schema_of("jobs").items() if m in MEASURES}})
+
+
+def _month_of_runs(lake: Lake, jobs_file: Path) -> Path:
+    """The month-grain run file derived from a month's jobs file (written when missing)."""
+    target = rollup_dir(lake, "runs") / jobs_file.name
+    if not target.exists():
+        table = _per_run(pl.scan_parquet(jobs_file, hive_partitioning=False)).collect().sort(
+            [s.COST, s.JOB_ID], descending=[True, False], nulls_last=True)
+        _write(lake, table.select(_runs_schema().names()), target)
+    return target
 
 
 def _read(lake: Lake | str | os.PathLike[str], name: str, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
@@ -122,6 +191,8 @@ def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) 
         for p in paths:
             if in_range and p not in current:
                 p.unlink(missing_ok=True)
+                if name == "jobs":  # and the run file derived from it
+                    (rollup_dir(lake, "runs") / p.name).unlink(missing_ok=True)
     return current
 
 
@@ -147,7 +218,10 @@ def _rebuild(lake: Lake, name: str, days: dict[dt.date, list[Path]], signatures:
         rows = measures(events).group_by(pl.col(s.TS).dt.date().alias(s.DATE), *rollup.keys).agg(sums()).collect()
         fresh.append(rows.select(schema.names()).cast(schema).with_columns(
             pl.col(s.DATE).replace_strict(signatures, return_dtype=pl.String).alias(SIGNATURE)))
-    table = pl.concat([kept, *fresh]).sort(rollup.order)
+    _write(lake, pl.concat([kept, *fresh]).sort(rollup.order), target)
+
+
+def _write(lake: Lake, table: pl.DataFrame, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     lake.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = lake.tmp_dir / f"rollup-{uuid.uuid4().hex}.parquet"

@@ -6,7 +6,8 @@ Each lake holds a year of demo-shaped events (the demo's mix, replicated with fr
 job ids, one file per day) under bench/out/ and is reused by later runs. Questions:
 day × provider over the year, one month by model, top 20 jobs in a month, month-to-date
 total with the daily series, one job by stage. Each is answered three ways in the same
-run: Spendlake from the daily rollup, Spendlake from raw events (Polars streaming engine),
+run: Spendlake from the rollups (for the run drill-down: the run's days from the per-run
+rollup, then raw events of those days), Spendlake from raw events (Polars streaming engine),
 DuckDB from raw events. Warm cache, medians after a warm-up. Peak memory is the resident
 set of a fresh process answering the question from raw events. Also: one forecast fit
 with intervals, and a whole forecast (backtest included).
@@ -93,8 +94,7 @@ def questions(lake: Lake, job: str) -> dict[str, dict[str, object]]:
                       f"FROM {src} WHERE date BETWEEN DATE '{m0}' AND DATE '{m1}' GROUP BY ALL ORDER BY cost DESC",
         },
         "top 20 jobs in a month": {
-            "rollup": lambda: analytics.breakdown(analytics.daily_jobs(lake, start=m0, end=m1).filter(
-                pl.col(s.JOB_ID).is_not_null()), by=s.JOB_ID, values=[s.COST], limit=20),
+            "rollup": lambda: analytics.top_runs(analytics.runs(lake, start=m0, end=m1), 20),
             "raw": lambda: analytics.breakdown(raw(start=m0, end=m1).filter(pl.col(s.JOB_ID).is_not_null()),
                                                by=s.JOB_ID, values=[s.COST], limit=20),
             "duckdb": f"SELECT job_id, sum(cost_usd) AS cost FROM {src} WHERE date BETWEEN DATE '{m0}' AND "
@@ -107,7 +107,9 @@ def questions(lake: Lake, job: str) -> dict[str, dict[str, object]]:
                       f"DATE '{m1}' GROUP BY ALL ORDER BY date",
         },
         "one job by stage": {
-            "rollup": None,  # a drill-down: the per-run rollup keeps no stages, raw events answer it
+            # a drill-down: the per-run rollup names the run's days, raw events of those days answer it
+            "rollup": lambda: analytics.job_report(raw(start=(days := analytics.run_days(lake, job))[0], end=days[1]),
+                                                   job).by_stage,
             "raw": lambda: analytics.job_report(raw(), job).by_stage,
             "duckdb": f"SELECT stage, sum(cost_usd) AS cost, count(*) AS calls, quantile_cont(latency_ms, 0.95) "
                       f"FROM {src} WHERE job_id = '{job}' GROUP BY ALL ORDER BY cost DESC",

@@ -104,19 +104,21 @@ class Lake:
 
     def partitions(self) -> list[dt.date]:
         """The partition dates present, oldest first; a stray folder fails loudly."""
-        if not self.events_dir.exists():
+        try:
+            names = os.listdir(self.events_dir)  # plain names: dashboards list the partitions on every read
+        except FileNotFoundError:
             return []
         days = []
-        for d in self.events_dir.iterdir():
-            if d.name.startswith((".", "_")):
+        for name in names:
+            if name.startswith((".", "_")):
                 continue
             try:
-                if not d.name.startswith(PARTITION_PREFIX):
+                if not name.startswith(PARTITION_PREFIX):
                     raise ValueError
-                days.append(dt.date.fromisoformat(d.name.removeprefix(PARTITION_PREFIX)))
+                days.append(dt.date.fromisoformat(name[len(PARTITION_PREFIX):]))
             except ValueError:
-                raise LakeError(f"{d}: not a partition folder (expected {PARTITION_PREFIX}YYYY-MM-DD); "
-                                "move it out of the lake") from None
+                raise LakeError(f"{self.events_dir / name}: not a partition folder (expected "
+                                f"{PARTITION_PREFIX}YYYY-MM-DD); move it out of the lake") from None
         return sorted(days)
 
     def files(self, day: dt.date | None = None, *, start: dt.date | None = None,
@@ -142,10 +144,11 @@ class Lake:
     def _day_files(self, day: dt.date, replaced: set[Path]) -> list[Path]:
         folder = self.partition_dir(day)
         try:
-            names = sorted(e.name for e in os.scandir(folder) if e.name.startswith("part-") and e.name.endswith(".parquet"))
+            names = sorted(n for n in os.listdir(folder) if n.startswith("part-") and n.endswith(".parquet"))
         except FileNotFoundError:
             return []
-        return [p for p in (folder / n for n in names) if p not in replaced]
+        files = [folder / n for n in names]
+        return [p for p in files if p not in replaced] if replaced else files
 
     def _replaced(self) -> set[Path]:
         replaced: set[Path] = set()

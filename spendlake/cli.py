@@ -261,8 +261,9 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="Any day of
     import analytics
     day = _day(month, "--month")
     target = _lake(lake)
-    _emit_report(analytics.monthly_report(analytics.daily(target), day, top=top, runs=analytics.daily_jobs(target)),
-                 fmt, f"month of {day:%Y-%m}")
+    first, last = analytics.measures.period_bounds(day, "month")
+    runs = analytics.runs(target, start=first, end=last)
+    _emit_report(analytics.monthly_report(analytics.daily(target), day, top=top, runs=runs), fmt, f"month of {day:%Y-%m}")
 
 
 @report.command("job")
@@ -273,10 +274,11 @@ def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(he
     from spendlake.store import estimate_for
     target = _lake(lake)
     estimate = estimate if estimate is not None else estimate_for(target.root, job_id)
-    result = analytics.job_report(analytics.scan(target), job_id, estimate_usd=estimate)
-    if result.calls == 0:
+    days = analytics.run_days(target, job_id)  # the run's days only: a drill-down, not a scan of the lake
+    if days is None:
         from ingest.errors import SpendlakeError
         raise SpendlakeError(f"no events for job {job_id!r}; list runs with: spendlake report jobs")
+    result = analytics.job_report(analytics.scan(target, start=days[0], end=days[1]), job_id, estimate_usd=estimate)
     _emit_report(result, fmt, f"job {job_id}")
 
 
@@ -285,9 +287,7 @@ def report_jobs(start: FromOption = None, end: ToOption = None, top: int = 20,
                 lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """The costliest runs in a date range."""
     import analytics
-    events = analytics.daily_jobs(_lake(lake), **_span(start, end))
-    _emit(analytics.breakdown(events.filter(pl.col("job_id").is_not_null()), by=["job_id", "project"], limit=top)
-          .select("job_id", "project", "cost_usd", "calls", "failed_calls", "share"), fmt, "runs")
+    _emit(analytics.top_runs(analytics.runs(_lake(lake), **_span(start, end)), top), fmt, "runs")
 
 
 @report.command("breakdown")

@@ -111,9 +111,42 @@ def test_the_rollup_stays_equal_to_raw_events_through_every_change(lake, tmp_pat
     raw_jobs = lake.scan().filter(pl.col(s.JOB_ID).is_not_null()).group_by(s.JOB_ID).agg(
         pl.col(s.COST).sum()).collect().sort(s.JOB_ID)
     assert jobs.collect()[s.COST].to_list() == pytest.approx(raw_jobs[s.COST].to_list())
+    assert analytics.runs(lake).collect().sort(s.JOB_ID)[s.COST].to_list() == pytest.approx(raw_jobs[s.COST].to_list())
+    assert len(list(rollup_dir(lake, "runs").glob("*.parquet"))) == 1  # older run files went with their jobs files
+
+
+def test_runs_sum_each_run_over_whole_and_part_months_as_raw_events_do(demo_lake):
+    start, end = dt.date(2026, 1, 20), dt.date(2026, 3, 31)  # part of January, February and March whole
+    raw = demo_lake.scan(start=start, end=end).filter(pl.col(s.JOB_ID).is_not_null()).group_by(s.JOB_ID).agg(
+        pl.col(s.COST).sum(), pl.len().alias("calls"), pl.col(s.DATE).min().alias("first_day"),
+        pl.col(s.DATE).max().alias("last_day")).collect().sort(s.JOB_ID)
+    found = analytics.runs(demo_lake, start=start, end=end).collect().sort(s.JOB_ID)
+    assert found[s.JOB_ID].to_list() == raw[s.JOB_ID].to_list()
+    assert found["calls"].to_list() == raw["calls"].to_list()
+    assert found[s.COST].to_list() == pytest.approx(raw[s.COST].to_list(), rel=1e-12)
+    assert found.select("first_day", "last_day").equals(raw.select("first_day", "last_day"))
+    spanning = raw.filter(pl.col("first_day").dt.month() != pl.col("last_day").dt.month())
+    for job, first, last in raw.select(s.JOB_ID, "first_day", "last_day").head(5).vstack(
+            spanning.select(s.JOB_ID, "first_day", "last_day")).iter_rows():
+        assert analytics.run_days(demo_lake, job) == (first, last)
+    assert analytics.run_days(demo_lake, "no-such-run") is None
+    top = analytics.top_runs(analytics.runs(demo_lake, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31)), 5)
+    assert top[s.JOB_ID].to_list() == analytics.breakdown(analytics.daily_jobs(
+        demo_lake, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31)), by=s.JOB_ID, limit=5)[s.JOB_ID].to_list()
 
 
 def test_a_limit_keeps_the_largest_rows_in_order(demo_lake):
     full = analytics.breakdown(analytics.daily_jobs(demo_lake), by=s.JOB_ID, values=[s.COST])
     limited = analytics.breakdown(analytics.daily_jobs(demo_lake), by=s.JOB_ID, values=[s.COST], limit=20)
     assert limited.equals(full.head(20)) and full.height > 1000
+
+
+def test_a_run_across_months_is_one_run_with_its_whole_span(lake):
+    lake.append(pl.concat([events(3, day=dt.date(2026, 1, 31), prefix="a", job_id="night", project="p"),
+                           events(2, day=dt.date(2026, 2, 1), prefix="b", job_id="night", project="p"),
+                           events(4, day=dt.date(2026, 2, 1), prefix="c", job_id="day", project="p")]))
+    found = analytics.runs(lake).collect().sort(s.JOB_ID)
+    assert found.select(s.JOB_ID, "calls", "first_day", "last_day").rows() == [
+        ("day", 4, dt.date(2026, 2, 1), dt.date(2026, 2, 1)), ("night", 5, dt.date(2026, 1, 31), dt.date(2026, 2, 1))]
+    assert analytics.runs(lake, start=dt.date(2026, 2, 1)).collect().sort(s.JOB_ID)["calls"].to_list() == [4, 2]
+    assert analytics.run_days(lake, "night") == (dt.date(2026, 1, 31), dt.date(2026, 2, 1))

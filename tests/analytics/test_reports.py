@@ -55,7 +55,11 @@ def test_the_monthly_report_matches_duckdb_from_raw_events_and_the_rollup(demo_l
         return con.sql(f"SELECT sum(cost_usd) FROM read_parquet('{demo_lake.events_dir}/*/*.parquet') "
                        f"WHERE CAST(ts AS DATE) BETWEEN DATE '{first}' AND DATE '{last}'").fetchall()[0][0]
     march, february = month_cost("2026-03-01", "2026-03-31"), month_cost("2026-02-01", "2026-02-28")
-    for source, runs in ((analytics.scan(demo_lake), None), (analytics.daily(demo_lake), analytics.daily_jobs(demo_lake))):
+    top = con.sql(f"SELECT job_id, sum(cost_usd) AS c FROM read_parquet('{demo_lake.events_dir}/*/*.parquet') "
+                  "WHERE CAST(ts AS DATE) BETWEEN DATE '2026-03-01' AND DATE '2026-03-31' AND job_id IS NOT NULL "
+                  "GROUP BY job_id ORDER BY c DESC, job_id LIMIT 10").fetchall()
+    rollup = (analytics.daily(demo_lake), analytics.runs(demo_lake, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31)))
+    for source, runs in ((analytics.scan(demo_lake), None), rollup):
         report = analytics.monthly_report(source, dt.date(2026, 3, 15), runs=runs)
         assert report.month == "2026-03"
         assert report.cost_usd == pytest.approx(march, rel=1e-12)
@@ -64,7 +68,8 @@ def test_the_monthly_report_matches_duckdb_from_raw_events_and_the_rollup(demo_l
         assert report.daily.height == 31 and report.daily[s.COST].sum() == pytest.approx(march)
         for table in (report.by_provider, report.by_model, report.by_project, report.by_stage):
             assert table[s.COST].sum() == pytest.approx(march)
-        assert report.top_jobs.height == 10
+        assert report.top_jobs[s.JOB_ID].to_list() == [job for job, _ in top]
+        assert report.top_jobs[s.COST].to_list() == pytest.approx([cost for _, cost in top], rel=1e-12)
 
 
 def test_cache_savings_equal_genai_prices_own_figures(demo_lake, raw, book):

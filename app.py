@@ -1,41 +1,61 @@
-"""Spendlake in the browser (`streamlit run app.py`). For now: the lake's totals; the full app is on its way."""
+"""Spendlake in the browser: `streamlit run app.py` (or `spendlake app`, or `./dev app` on demo data).
+
+This file holds what every page shares: sign-in when configured, the empty-lake offer of
+demo data, the sidebar filters, and errors shown as messages. Pages live in `pages/`.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-import analytics
 from ingest.demo import write_demo
 from ingest.errors import SpendlakeError
-from ingest.lake import Lake
-from spendlake.config import lake_path
+from spendlake import ui
 
 st.set_page_config(page_title="Spendlake", page_icon="💸", layout="wide")
-lake = Lake(lake_path())
 
 
-@st.cache_data(show_spinner=False)
-def lake_totals(root: str, version: tuple) -> dict:
-    return analytics.totals(analytics.scan(root)).to_dict()
+def signed_in() -> bool:
+    """Streamlit's OIDC sign-in (`st.login`) when `[auth]` is in secrets.toml; open otherwise."""
+    try:
+        configured = "auth" in st.secrets
+    except (FileNotFoundError, KeyError):  # no secrets file: sign-in is off
+        configured = False
+    if not configured or st.user.is_logged_in:
+        return True
+    st.title("Spendlake")
+    st.button("Sign in", on_click=st.login, type="primary")
+    return False
 
 
-st.title("Spendlake")
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
+    st.Page("pages/explore.py", title="Explore", icon="🔎"),
+    st.Page("pages/jobs.py", title="Jobs", icon="🧾"),
+    st.Page("pages/estimate.py", title="Estimate", icon="🧮"),
+    st.Page("pages/budgets.py", title="Budgets", icon="🎯"),
+    st.Page("pages/optimize.py", title="Optimize", icon="💡"),
+    st.Page("pages/prices.py", title="Prices", icon="🏷️"),
+    st.Page("pages/import_files.py", title="Import", icon="📥", url_path="import"),
+]
+
+if not signed_in():
+    st.stop()
+page = st.navigation(PAGES)
+lake = ui.lake()
 try:
-    totals = lake_totals(str(lake.root), lake.version())
-except SpendlakeError as e:
+    if not lake.partitions() and page.url_path != "import":
+        st.title("Spendlake")
+        st.info(f"The lake at `{lake.root}` is empty. Load 120 days of demo events to look around, "
+                "or import your own usage on the Import page.")
+        if st.button("Load demo data", type="primary"):
+            with st.spinner("Writing 120 days of demo events…"):
+                write_demo(lake)
+            st.rerun()
+        st.stop()
+    st.session_state["filters"] = ui.sidebar(lake)
+    page.run()
+except (SpendlakeError, ValueError) as e:
     st.error(str(e))
-    st.stop()
-
-if totals["events"] == 0:
-    st.info(f"The lake at `{lake.root}` is empty.")
-    if st.button("Load demo data"):
-        with st.spinner("Writing 120 days of demo events…"):
-            write_demo(lake)
-        st.rerun()
-    st.stop()
-
-left, middle, right = st.columns(3)
-left.metric("Total spend", f"${totals['cost_usd']:,.2f}")
-middle.metric("Events", f"{totals['events']:,}")
-right.metric("Unpriced events", f"{totals['unpriced_events']:,}")
-st.caption(f"From {totals['first'][:10]} to {totals['last'][:10]} (UTC) · lake `{lake.root}`")
+except Exception as e:  # noqa: BLE001 - a person sees what went wrong, not a traceback
+    st.error(f"Unexpected error: {type(e).__name__}: {e}")

@@ -185,6 +185,11 @@ class _LlmModel:
     time_of_day: bool
 
 
+GENAI_UNITS: Final = {"input_mtok": "input_token", "output_mtok": "output_token",
+                      "cache_read_mtok": "cache_read_token", "cache_write_mtok": "cache_write_token",
+                      "cache_write_1h_mtok": "cache_write_1h_token"}
+
+
 @dataclass
 class PriceBook:
     """Rates from genai-prices, the shipped catalog and the user's overrides (which win)."""
@@ -318,6 +323,44 @@ class PriceBook:
             .when(pl.col("_computed").is_not_null()).then(pl.lit("computed"))
             .otherwise(pl.lit("unpriced")).alias(s.COST_SOURCE),
         ).select(s.COLUMNS)
+
+    def rules(self, search: str | None = None, *, when: dt.datetime | None = None) -> pl.DataFrame:
+        """The price book as rows: overrides, the shipped catalog, and genai-prices' LLM rates in
+        force at `when` (per million tokens; a tiered rate shows its base and where it rises),
+        keeping those whose provider/model/unit contains `search`.
+
+        Examples:
+            >>> book = PriceBook.load()
+            >>> book.rules("anthropic/claude-sonnet-4-5/output").select("source", "price", "per").row(0)
+            ('genai-prices', '15', '1000000')
+        """
+        from genai_prices import data_snapshot
+        from genai_prices.types import TieredPrices
+        when = when or dt.datetime.now(dt.UTC)
+        needle = (search or "").lower()
+        rows = [(source, r.provider, r.model, r.unit, str(r.price), str(r.per), str(r.effective_from),
+                 str(r.effective_to or ""), "", r.source_url)
+                for source, rules in (("override", self.overrides), ("catalog", self.catalog)) for r in rules]
+        for provider in data_snapshot.get_snapshot().providers:
+            for model in provider.models:
+                price = model.get_prices(when)
+                for field_name, unit in GENAI_UNITS.items():
+                    value = getattr(price, field_name, None)
+                    if value is None:
+                        continue
+                    note = ""
+                    if isinstance(value, TieredPrices):
+                        note = "; ".join(f"{t.price} above {t.start:,} tokens" for t in value.tiers)
+                        value = value.base
+                    rows.append(("genai-prices", provider.id, model.id, unit, str(value), "1000000", "", "", note,
+                                 (provider.pricing_urls or [""])[0]))
+        names = ("source", "provider", "model", "unit", "price", "per", "effective_from", "effective_to", "note",
+                 "source_url")
+        table = pl.DataFrame(rows, schema={n: pl.String for n in names}, orient="row")
+        if needle:
+            table = table.filter(pl.concat_str("provider", "model", "unit", separator="/").str.to_lowercase()
+                                 .str.contains(needle, literal=True))
+        return table
 
     def charges(self, events: pl.DataFrame) -> pl.DataFrame:
         """What each priced column (and the per-request fee) of each event costs: `charge_<column>`

@@ -135,26 +135,18 @@ def status(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
 @app.command()
 def prices(
     unpriced: Annotated[bool, typer.Option("--unpriced", help="List models without a price, with event counts.")] = False,
-    search: Annotated[Optional[str], typer.Option(help="Show catalog and override rules matching this text.")] = None,
+    search: Annotated[Optional[str], typer.Option(help="Show rates whose provider/model/unit contains this text.")] = None,
     lake: LakeOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """The price book: unpriced models, or catalog and override rules."""
+    """The price book: unpriced models, or override, catalog and genai-prices rates."""
     target = _lake(lake)
     if unpriced:
         import analytics
         _emit(analytics.unpriced_models(analytics.scan(target)), fmt, "unpriced models")
         return
     from ingest.pricing import PriceBook
-    book = PriceBook.load(target.overrides_path)
-    rows = [{"source": source, "provider": r.provider, "model": r.model, "unit": r.unit, "price": str(r.price),
-             "per": str(r.per), "effective_from": str(r.effective_from), "effective_to": str(r.effective_to or ""),
-             "source_url": r.source_url}
-            for source, rules in (("override", book.overrides), ("catalog", book.catalog)) for r in rules
-            if not search or search.lower() in f"{r.provider}/{r.model}/{r.unit}".lower()]
-    _emit(pl.DataFrame(rows, schema={k: pl.String for k in ("source", "provider", "model", "unit", "price", "per",
-                                                            "effective_from", "effective_to", "source_url")}),
-          fmt, "price rules")
+    _emit(PriceBook.load(target.overrides_path).rules(search), fmt, "price rules")
 
 
 @app.command()
@@ -444,34 +436,28 @@ def estimate(
     lake: LakeOption = None, fmt: FormatOption = Format.table,
 ) -> None:
     """Estimate a run of the video pipeline (calibrated by your history), check it against budgets."""
-    import analytics
-    from analytics.estimate import compare_models, estimate as price_plan, video_pipeline
+    from analytics.estimate import compare_models, video_pipeline
     from ingest.pricing import PriceBook
-    from spendlake.store import load_budgets, record_estimate
+    from spendlake.checks import check_plan
     target = _lake(lake)
     book = PriceBook.load(target.overrides_path)
     plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
-    history = analytics.scan(target, start=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90))
-    result = price_plan(plan, book, history=history)
-    _emit_report(result, fmt, "estimate")
-    if result.expected_usd is None:
+    found = check_plan(target, plan, attribution={"project": project} if project else {}, job_id=job, book=book)
+    _emit_report(found.estimate, fmt, "estimate")
+    if found.decision is None:
         from ingest.errors import PricingError
-        raise PricingError(f"{result.unpriced_steps} step(s) have no price; see: spendlake prices --unpriced")
-    decision = analytics.can_execute(analytics.daily(target), load_budgets(target.root), result.high_usd,
-                                     {"project": project} if project else {})
+        raise PricingError(f"{found.estimate.unpriced_steps} step(s) have no price; see: spendlake prices --unpriced")
     if fmt is Format.table:
-        out.print(f"budget check at the high estimate ${result.high_usd:,.2f}: [bold]{decision.action}[/] — {decision.reason}")
+        out.print(f"budget check at the high estimate ${found.estimate.high_usd:,.2f}: "
+                  f"[bold]{found.decision.action}[/] — {found.decision.reason}")
         if compare:
             if any("/" not in m for m in compare):
                 raise typer.BadParameter("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5")
+            import analytics
+            history = analytics.scan(target, start=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90))
             models = [tuple(m.split("/", 1)) for m in compare]
             _emit(compare_models(plan, book, models, history=history), fmt, "models compared")
-    alert = analytics.estimate_alert(decision, job or "unnamed run", result.high_usd, now=dt.datetime.now(dt.UTC))
-    if alert:
-        from spendlake.store import record_alerts
-        record_alerts(target, [alert])
     if job:
-        record_estimate(target, job, result.to_dict())
         err.print(f"estimate recorded for job {job}")
 
 
@@ -481,32 +467,19 @@ def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHO
           anomalies: Annotated[bool, typer.Option(help="Also alert on cost spikes of yesterday and today.")] = True,
           today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Evaluate every budget and recent anomalies, record and print new alerts; exit 0 ok, 1 warning, 2 exceeded."""
-    import analytics
-    from analytics.alerts import budget_alerts, exit_code
-    from spendlake.store import load_alerts, load_budgets, record_alerts
-    target = _lake(lake)
-    budgets = load_budgets(target.root)
-    state = analytics.budget_status(analytics.daily(target), budgets, today=_day(today, "--today"))
-    now, seen = dt.datetime.now(dt.UTC), {a.key for a in load_alerts(target.root)}
-    new = budget_alerts(state, now=now, seen=seen)
-    if anomalies:  # spikes of yesterday and today, per project and per model
-        day = _day(today, "--today")
-        recent = analytics.daily(target, start=day - dt.timedelta(days=120), end=day)
-        for by in ("project", "model"):
-            new += analytics.anomaly_alerts(analytics.anomalies(recent, by=by), now=now,
-                                            since=day - dt.timedelta(days=1), seen=seen)
-    record_alerts(target, new)
+    from spendlake.checks import check as run
+    result = run(_lake(lake), today=_day(today, "--today"), anomalies=anomalies)
     if fmt is Format.table:
-        out.print(f"{len(budgets)} budget(s) checked, {len(new)} new alert(s)")
-        for a in new:
+        out.print(f"{result.budgets} budget(s) checked, {len(result.new)} new alert(s)")
+        for a in result.new:
             out.print(f"[{'red' if a.kind == 'budget_exceeded' else 'yellow'}]{a.kind}[/]: {a.message}")
     else:
-        _emit(pl.DataFrame([a.to_dict() for a in new]) if new else pl.DataFrame({"kind": []}), fmt)
-    if webhook and new:
+        _emit(pl.DataFrame([a.to_dict() for a in result.new]) if result.new else pl.DataFrame({"kind": []}), fmt)
+    if webhook and result.new:
         from spendlake.webhook import post
-        post(webhook, new)
-        err.print(f"posted {len(new)} alert(s) to the webhook")
-    raise typer.Exit(exit_code(state))
+        post(webhook, result.new)
+        err.print(f"posted {len(result.new)} alert(s) to the webhook")
+    raise typer.Exit(result.exit_code)
 
 
 @app.command("app")

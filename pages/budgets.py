@@ -1,0 +1,75 @@
+"""Budgets: create, edit and delete budgets; their status; the alert history; run the check now."""
+
+import polars as pl
+import streamlit as st
+
+from analytics.budgets import ENFORCEMENTS, PERIODS, SCOPES, Budget, BudgetError
+from spendlake import ui
+from spendlake.checks import check
+from spendlake.store import load_alerts, load_budgets, save_budgets
+
+lake, today = ui.lake(), ui.today()
+st.title("Budgets")
+
+budgets = load_budgets(lake.root)
+status = ui.budget_status(lake, today)
+if status.height:
+    for row in status.iter_rows(named=True):
+        where = f"{row['scope']}{'=' + row['value'] if row['value'] else ''}"
+        st.progress(min(row["pct"], 1.0), text=f"**{row['name']}** ({where}, {row['period']}, {row['enforcement']}): "
+                    f"{ui.money(row['spent_usd'])} of {ui.money(row['limit_usd'])} ({row['pct']:.0%}) · {row['state']}"
+                    + (f" · forecast {ui.money(row['forecast_usd'])}" if row["forecast_usd"] is not None else "")
+                    + (f" · runs out {row['exhaustion_date']}" if row["exhaustion_date"] else ""))
+    ui.table(status, "budget-status")
+else:
+    st.info("No budgets yet: add one below.")
+
+st.subheader("Add or edit a budget")
+names = [b.name for b in budgets]
+editing = st.selectbox("Edit", names, index=None, placeholder="a new budget", key="budget-edit")
+current = next((b for b in budgets if b.name == editing), Budget("new", 100.0))
+with st.form("budget-form"):
+    left, right = st.columns(2)
+    name = left.text_input("Name", value=editing or "")
+    limit = right.number_input("Limit (USD per period)", value=float(current.limit_usd), step=10.0)
+    period = left.selectbox("Period", PERIODS, index=PERIODS.index(current.period))
+    scope = right.selectbox("Scope", SCOPES, index=SCOPES.index(current.scope))
+    value = left.text_input("Which one (project, model…; tag as key=value)", value=current.value or "")
+    thresholds = right.text_input("Alert thresholds", value=", ".join(f"{t:g}" for t in current.thresholds))
+    enforcement = left.selectbox("Enforcement", ENFORCEMENTS, index=ENFORCEMENTS.index(current.enforcement))
+    dates = right.date_input("Custom period (from, to)", value=(current.start, current.end) if current.start else [])
+    if st.form_submit_button("Save budget", type="primary"):
+        try:
+            levels = tuple(float(x) for x in thresholds.replace(" ", "").split(",") if x)
+        except ValueError:
+            st.error(f"budget {name!r}: thresholds {thresholds!r} must be numbers like 0.5, 0.8, 1.0")
+            st.stop()
+        start, end = (dates[0], dates[-1]) if len(dates) else (None, None)
+        try:
+            new = Budget(name, limit, period, scope, value or None, levels, enforcement, start, end)
+        except BudgetError as e:
+            st.error(str(e))
+            st.stop()
+        save_budgets(lake.root, [b for b in budgets if b.name not in (name, editing)] + [new])
+        st.success(f"Budget {name!r} saved.")
+        st.rerun()
+
+if names:
+    st.subheader("Delete a budget")
+    doomed = st.selectbox("Budget to delete", names, index=None, key="budget-delete")
+    if st.button("Delete", disabled=doomed is None):
+        save_budgets(lake.root, [b for b in budgets if b.name != doomed])
+        st.rerun()
+
+st.subheader("Alerts")
+if st.button("Run the check now"):
+    result = check(lake, today=today)
+    st.session_state["checked"] = (len(result.new), result.exit_code)
+if "checked" in st.session_state:
+    new, code = st.session_state["checked"]
+    st.caption(f"Last check: {new} new alert(s); state {['ok', 'warning', 'exceeded'][code]}.")
+alerts = load_alerts(lake.root)
+if alerts:
+    ui.table(pl.DataFrame([a.to_dict() for a in reversed(alerts)]), "alerts")
+else:
+    st.caption("No alerts recorded yet.")

@@ -1,0 +1,68 @@
+"""Estimate: price a run before it starts (low / expected / high), compare models, check it against budgets,
+and record it against a job id so the run's report shows estimate vs actual."""
+
+import dataclasses
+
+import polars as pl
+import streamlit as st
+
+import analytics
+from analytics.estimate import Step
+from ingest import schema as s
+from spendlake import ui
+from spendlake.checks import check_plan
+from spendlake.store import load_budgets
+
+lake, today = ui.lake(), ui.today()
+st.title("Estimate a run")
+
+COLUMNS = ["provider", "model", "service", "count", "input_tokens", "output_tokens", "characters", "images",
+           "compute_seconds", "operation", "stage"]
+st.caption("Start from the video-pipeline template, then edit the steps: add or remove rows, change models and sizes.")
+left, middle, right = st.columns(3)
+stories = left.number_input("Stories", min_value=1, value=3, key="est-stories")
+images = middle.number_input("Images", min_value=0, value=6, key="est-images")
+dialogue = right.number_input("Dialogue characters", min_value=0, value=2600, step=100, key="est-dialogue")
+template = pl.DataFrame([{k: v for k, v in dataclasses.asdict(step).items() if k in COLUMNS}
+                         for step in analytics.video_pipeline(stories=stories, images=images, dialogue_chars=dialogue)
+                         if step.images or step.service != "image"]).select(COLUMNS)
+edited = st.data_editor(template, num_rows="dynamic", hide_index=True, width="stretch",
+                        key=f"est-plan-{stories}-{images}-{dialogue}")
+
+rows = [r for r in pl.DataFrame(edited).iter_rows(named=True) if r.get("provider") and r.get("model")]
+try:
+    plan = [Step(**{k: (v if v is not None else Step.__dataclass_fields__[k].default) for k, v in r.items()})
+            for r in rows]
+except (TypeError, ValueError) as e:
+    st.error(f"A step cannot be priced as written: {e}")
+    st.stop()
+
+known = ui.days(lake).filter(pl.col(s.SERVICE) == "llm").select(s.PROVIDER, s.MODEL).unique().sort(
+    s.PROVIDER, s.MODEL).collect().rows()
+compare = st.multiselect("Compare the LLM steps on", [f"{p}/{m}" for p, m in known], key="est-compare")
+result, compared = ui.estimate(lake, plan, today, [tuple(m.split("/", 1)) for m in compare])
+
+cols = st.columns(3)
+for col, label, value in zip(cols, ("Low", "Expected", "High"), (result.low_usd, result.expected_usd, result.high_usd)):
+    col.metric(label, ui.money(value))
+if result.unpriced_steps:
+    st.warning(f"{result.unpriced_steps} step(s) have no price: add one on the Prices page.")
+ui.table(result.steps, "estimate-steps")
+if compared is not None:
+    st.subheader("Models side by side")
+    ui.table(compared, "models-compared")
+
+st.subheader("Budget check")
+projects = ui.days(lake).select(s.PROJECT).unique().sort(s.PROJECT).collect()[s.PROJECT].drop_nulls().to_list()
+project = st.selectbox("Project of the run", projects, index=None, placeholder="no project", key="est-project")
+attribution = {s.PROJECT: project} if project else {}
+if result.high_usd is not None:
+    decision = analytics.can_execute(ui.days(lake), load_budgets(lake.root), result.high_usd, attribution, today=today)
+    show = {"allow": st.success, "warn": st.warning, "confirm": st.warning, "block": st.error}[decision.action]
+    show(f"**{decision.action}** at the high estimate {ui.money(result.high_usd)} — {decision.reason}")
+
+job = st.text_input("Record this estimate against job id", key="est-job")
+if st.button("Record estimate", disabled=not job or result.expected_usd is None):
+    found = check_plan(lake, plan, attribution=attribution, job_id=job)
+    st.success(f"Estimate {ui.money(found.estimate.expected_usd)} recorded for job {job}"
+               + (f"; alert raised: {found.alert.message}" if found.alert else ""))

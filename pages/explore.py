@@ -1,0 +1,62 @@
+"""Explore: any measure by any dimensions and period, with the change against the period before,
+and a click-through from a project to its runs to a run. The choice lives in the URL."""
+
+import datetime as dt
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+import analytics
+from analytics.measures import DIMENSIONS, MEASURES
+from ingest import schema as s
+from spendlake import ui
+
+lake, filters = ui.lake(), ui.filters()
+params = st.query_params
+st.title("Explore")
+
+PERIODS = ["none", "day", "week", "month"]
+left, middle, right, last = st.columns([3, 1, 2, 1])
+by = left.multiselect("Group by", DIMENSIONS, default=[d for d in params.get_all("by") if d in DIMENSIONS] or [s.PROVIDER],
+                      key="explore-by")
+period = middle.selectbox("Period", PERIODS, index=PERIODS.index(params.get("period", "none"))
+                          if params.get("period") in PERIODS else 0, key="explore-period")
+metric = right.selectbox("Measure", MEASURES, index=MEASURES.index(params.get("metric", s.COST))
+                         if params.get("metric") in MEASURES else 0, key="explore-metric")
+top = last.number_input("Top", min_value=1, max_value=100, value=int(params.get("top", 10)), key="explore-top")
+st.query_params.update({"by": by, "period": period, "metric": metric, "top": str(top)})
+
+frame = ui.days(lake, filters, start=filters.start, end=filters.end)
+result = analytics.breakdown(frame, by=by, period=None if period == "none" else period, top=top, metric=metric)
+label = " × ".join(by) or "all"
+if period != "none":
+    color = alt.Color(f"{by[0]}:N") if by else alt.value("steelblue")
+    chart = alt.Chart(result).mark_bar().encode(x=alt.X("period_start:T", title=None), y=alt.Y(f"{metric}:Q"), color=color,
+                                                tooltip=["period_start:T", *by, alt.Tooltip(f"{metric}:Q", format=",.2f"), "share:Q"])
+else:
+    chart = alt.Chart(result.with_columns(pl.concat_str(by, separator=" · ").alias(label)) if by
+                      else result.with_columns(pl.lit("all").alias(label))).mark_bar().encode(
+        y=alt.Y(f"{label}:N", sort="-x", title=None), x=alt.X(f"{metric}:Q"),
+        tooltip=[f"{label}:N", alt.Tooltip(f"{metric}:Q", format=",.2f"), alt.Tooltip("share:Q", format=".1%")])
+st.altair_chart(chart, width="stretch")
+ui.table(result, "breakdown")
+
+with st.expander(f"Change against the {(filters.end - filters.start).days + 1} days before"):
+    length = filters.end - filters.start + dt.timedelta(days=1)
+    both = ui.days(lake, filters, start=filters.start - length, end=filters.end)
+    ui.table(analytics.compare(both, by=by, start=filters.start, end=filters.end, metric=metric), "change")
+
+st.subheader("Drill down: project → runs → run")
+projects = analytics.breakdown(frame, by=s.PROJECT, values=[s.COST])[s.PROJECT].drop_nulls().to_list()
+project = st.selectbox("Project", projects, index=projects.index(params["project_drill"])
+                       if params.get("project_drill") in projects else None, placeholder="choose a project",
+                       key="explore-project")
+if project:
+    st.query_params["project_drill"] = project
+    runs = analytics.top_runs(analytics.runs(lake, start=filters.start, end=filters.end).filter(
+        pl.col(s.PROJECT) == project), 50)
+    ui.table(runs, "project-runs")
+    job = st.selectbox("Run", runs[s.JOB_ID].to_list(), index=None, placeholder="choose a run", key="explore-run")
+    if job:
+        st.page_link("pages/jobs.py", label=f"Open run {job}", icon="🧾", query_params={"job": job})

@@ -1,0 +1,48 @@
+"""Import: upload usage files (CSV, JSON Lines, Parquet, Spendlake cost logs); see what landed and download
+the records that went to quarantine, each with its reason."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+import analytics
+from ingest.importers import FORMATS, import_paths
+from spendlake import ui
+
+lake = ui.lake()
+st.title("Import usage")
+
+uploads = st.file_uploader("Files", type=["csv", "jsonl", "json", "parquet"], accept_multiple_files=True,
+                           key="import-files")
+left, right = st.columns(2)
+chosen = left.selectbox("Format", ["detect from content", *FORMATS], key="import-format")
+tz = right.text_input("Time zone of timestamps without one (e.g. Europe/Berlin)", key="import-tz")
+
+if st.button("Import", type="primary", disabled=not uploads):
+    bar = st.progress(0.0, text="Reading…")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for upload in uploads:
+            path = Path(folder) / Path(upload.name).name
+            path.write_bytes(upload.getvalue())
+            paths.append(path)
+        summary = import_paths(lake, paths, format=None if chosen.startswith("detect") else chosen, tz=tz or None,
+                               progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
+                                                                          text=f"{done:,} of {total:,} bytes"))
+    analytics.refresh(lake)
+    bar.progress(1.0, text="Done")
+    st.session_state["import-summary"] = summary
+
+summary = st.session_state.get("import-summary")
+if summary is not None:
+    cols = st.columns(4)
+    cols[0].metric("Imported", f"{summary.imported:,}")
+    cols[1].metric("Already in the lake", f"{summary.duplicates:,}")
+    cols[2].metric("Quarantined", f"{summary.quarantined:,}")
+    cols[3].metric("Without a price", f"{summary.unpriced:,}")
+    for message in summary.errors:
+        st.error(message)
+    for path in summary.quarantine_files:
+        st.download_button(f"Quarantined records: {path.name}", path.read_bytes(), path.name, "application/jsonl",
+                           key=f"quarantine-{path.name}")

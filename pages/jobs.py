@@ -1,0 +1,61 @@
+"""Jobs: find a run, then its report — stages, providers, models, tokens, latency, failures, estimate vs actual."""
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+import analytics
+from ingest import schema as s
+from spendlake import ui
+
+lake, filters = ui.lake(), ui.filters()
+st.title("Jobs")
+
+search = st.text_input("Search runs by id", value=st.query_params.get("q", ""), key="jobs-search")
+runs = analytics.runs(lake, start=filters.start, end=filters.end)
+if filters.projects:  # runs have no provider: the provider filter does not apply to them
+    runs = runs.filter(pl.col(s.PROJECT).is_in(filters.projects))
+if search:
+    runs = runs.filter(pl.col(s.JOB_ID).str.contains(search, literal=True))
+found = analytics.top_runs(runs, 200)
+st.caption(f"The {found.height} costliest runs from {filters.start} to {filters.end}"
+           + (f" matching “{search}”" if search else ""))
+ui.table(found, "runs")
+
+ids = found[s.JOB_ID].to_list()
+wanted = st.query_params.get("job")
+if wanted and wanted not in ids:
+    ids = [wanted, *ids]
+job = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else None, placeholder="choose a run",
+                   key="jobs-run")
+if not job:
+    st.stop()
+st.query_params.update({"job": job, "q": search})
+report = ui.job_report(lake, job)
+if report is None:
+    st.error(f"No events for run {job!r}.")
+    st.stop()
+
+st.header(f"Run {job}")
+cols = st.columns(5)
+cols[0].metric("Cost", ui.money(report.cost_usd))
+cols[1].metric("Calls", f"{report.calls:,}", delta=f"{report.failed_calls} failed" if report.failed_calls else None,
+               delta_color="inverse")
+cols[2].metric("Failed + retried", ui.money(report.failed_cost_usd + report.retry_cost_usd),
+               help=f"failed calls {ui.money(report.failed_cost_usd)}, retries {ui.money(report.retry_cost_usd)}")
+cols[3].metric("Latency p50 / p95", f"{report.latency_p50_ms or 0:,.0f} / {report.latency_p95_ms or 0:,.0f} ms")
+cols[4].metric("Estimate", ui.money(report.estimate_usd),
+               delta=None if report.estimate_error_pct is None else f"{report.estimate_error_pct:+.0%} actual vs estimate",
+               delta_color="off")
+st.caption(f"{report.started} → {report.finished} (UTC) · {report.tokens:,} tokens")
+
+st.altair_chart(alt.Chart(report.by_stage.with_row_index("order")).mark_bar().encode(
+    y=alt.Y(f"{s.STAGE}:N", sort=alt.SortField("order"), title=None), x=alt.X(f"{s.COST}:Q", title="USD"),
+    tooltip=[f"{s.STAGE}:N", alt.Tooltip(f"{s.COST}:Q", format="$,.4f"), "calls:Q", "latency_p95_ms:Q"]),
+    width="stretch")
+for name, frame in (("by stage", report.by_stage), ("by provider", report.by_provider),
+                    ("by model", report.by_model), ("failures", report.failures)):
+    st.subheader(name.capitalize())
+    ui.table(frame, f"run-{name.replace(' ', '-')}")
+st.subheader("Whole report")
+ui.report_downloads(report, f"run-{job}")

@@ -1,0 +1,98 @@
+"""Overview: month to date against budgets, the forecast to month end, daily spend, top spenders, anomalies, live."""
+
+import datetime as dt
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+import analytics
+from analytics.measures import period_bounds
+from ingest import schema as s
+from spendlake import ui
+
+lake, filters, today = ui.lake(), ui.filters(), ui.today()
+month_start, _ = period_bounds(today, "month")
+st.title("Overview")
+
+status = ui.budget_status(lake, today)
+overall = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))
+limit = overall["limit_usd"][0] if overall.height else None
+outlook = ui.forecast(lake, filters, today, limit)
+month = analytics.breakdown(ui.days(lake, filters, start=month_start, end=today),
+                            values=[s.COST, "calls", "unpriced_events"])
+unpriced = analytics.breakdown(ui.days(lake, filters), values=[s.COST, "unpriced_events"])["unpriced_events"][0]
+
+cols = st.columns(4)
+cols[0].metric("Month to date", ui.money(month[s.COST][0]), help=f"{month_start} to {today} (UTC)")
+cols[1].metric("Expected month total", ui.money(outlook.expected_total_usd),
+               help=f"80 % band {ui.money(outlook.total_low80_usd)} – {ui.money(outlook.total_high80_usd)}; "
+                    f"model {outlook.model}")
+cols[2].metric("Monthly budget", ui.money(limit),
+               delta=None if limit is None else f"{ui.money(limit - outlook.spent_usd)} left", delta_color="off")
+cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not this month") if limit else "no budget")
+if unpriced:
+    st.warning(f"{unpriced:,} events have no price and count as $0 until one is added.")
+    st.page_link("pages/prices.py", label="Fix prices", icon="🏷️")
+
+if status.height:
+    st.subheader("Budgets")
+    for row in status.iter_rows(named=True):
+        st.progress(min(row["pct"], 1.0), text=f"{row['name']} ({row['scope']}{'=' + row['value'] if row['value'] else ''}, "
+                    f"{row['period']}): {ui.money(row['spent_usd'])} of {ui.money(row['limit_usd'])} · {row['state']}")
+
+st.subheader("Forecast to month end")
+path = outlook.daily.with_columns(pl.coalesce("actual", "expected").cum_sum().alias("cumulative"),
+                                  pl.when(pl.col("actual").is_not_null()).then(pl.lit("spent")).otherwise(
+                                      pl.lit("expected")).alias("kind"))
+base = alt.Chart(path).encode(x=alt.X(f"{s.DATE}:T", title=None))
+layers = [base.mark_line(point=True).encode(y=alt.Y("cumulative:Q", title="USD, cumulative"), color="kind:N",
+                                             tooltip=[f"{s.DATE}:T", alt.Tooltip("cumulative:Q", format="$,.2f")])]
+band = pl.DataFrame({s.DATE: [outlook.period_end], "low": [outlook.total_low80_usd], "high": [outlook.total_high80_usd]})
+layers.append(alt.Chart(band).mark_errorbar(thickness=3).encode(x=f"{s.DATE}:T", y="low:Q", y2="high:Q",
+                                                                 tooltip=["low:Q", "high:Q"]))
+if limit:
+    layers.append(alt.Chart(pl.DataFrame({"budget": [limit]})).mark_rule(color="red", strokeDash=[4, 4]).encode(y="budget:Q"))
+if outlook.exhaustion_date:
+    layers.append(alt.Chart(pl.DataFrame({"runs out": [outlook.exhaustion_date]})).mark_rule(color="red").encode(
+        x="runs out:T", tooltip=["runs out:T"]))
+st.altair_chart(alt.layer(*layers), width="stretch")
+
+st.subheader("Daily spend by provider")
+daily = analytics.breakdown(ui.days(lake, filters, start=filters.start, end=filters.end), by=s.PROVIDER, period="day",
+                            values=[s.COST, "calls"])
+st.altair_chart(alt.Chart(daily).mark_bar().encode(
+    x=alt.X("period_start:T", title=None), y=alt.Y(f"{s.COST}:Q", title="USD"), color=f"{s.PROVIDER}:N",
+    tooltip=["period_start:T", f"{s.PROVIDER}:N", alt.Tooltip(f"{s.COST}:Q", format="$,.2f"), "calls:Q"]), width="stretch")
+
+left, right = st.columns(2)
+in_range = ui.days(lake, filters, start=filters.start, end=filters.end)
+with left:
+    st.subheader("Top projects")
+    ui.table(analytics.breakdown(in_range, by=s.PROJECT, values=[s.COST, "calls"], limit=10), "top-projects")
+with right:
+    st.subheader("Top models")
+    ui.table(analytics.breakdown(in_range, by=s.MODEL, values=[s.COST, "calls"], limit=10), "top-models")
+
+st.subheader("Anomalies")
+found = analytics.anomalies(ui.days(lake, filters, start=filters.end - dt.timedelta(days=120), end=filters.end))
+found = found.filter(pl.col(s.DATE) >= filters.start)
+if found.height:
+    ui.table(found, "anomalies")
+else:
+    st.caption("No day departs from its usual spend in this range.")
+
+
+@st.fragment(run_every="5s")
+def live() -> None:
+    """Today's spend and the latest events, refreshed every few seconds while jobs run."""
+    now = ui.today()
+    events = analytics.scan(lake, start=now, end=now, **filters.scan_filters)
+    st.metric("Spent today (UTC)", ui.money(analytics.totals(events).cost_usd))
+    latest = events.sort(s.TS, descending=True).head(10).select(
+        s.TS, s.PROJECT, s.JOB_ID, s.PROVIDER, s.MODEL, s.COST, s.SUCCESS).collect()
+    st.dataframe(latest, hide_index=True, width="stretch")
+
+
+st.subheader("Live")
+live()

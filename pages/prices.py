@@ -1,0 +1,67 @@
+"""Prices: search the price book, see which price priced an event, add an override, list unpriced models, reprice."""
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+import analytics
+from ingest import schema as s
+from ingest.errors import PricingError
+from ingest.pricing import UNIT_RATES, add_override, parse_rule
+from ingest.reprice import reprice
+from spendlake import ui
+
+lake, filters = ui.lake(), ui.filters()
+st.title("Prices")
+book = ui.book(lake)
+
+search = st.text_input("Search provider / model / unit", placeholder="e.g. gpt-4o or elevenlabs", key="price-search")
+rules = book.rules(search or None)
+st.caption(f"{rules.height:,} rates" + (" (first 500 shown)" if rules.height > 500 else "")
+           + "; overrides win over the catalog, which wins over genai-prices, from their start date.")
+ui.table(rules.head(500), "price-rules")
+
+st.subheader("Which price priced an event?")
+event_id = st.text_input("Event id", key="price-event")
+if event_id:
+    found = ui.events(lake, filters).filter(pl.col(s.EVENT_ID) == event_id).select(
+        s.EVENT_ID, s.TS, s.PROVIDER, s.MODEL, s.SERVICE, s.COST, s.COMPUTED_COST, s.COST_SOURCE, s.PRICE_VERSION).collect()
+    if found.height:
+        st.dataframe(found, hide_index=True, width="stretch")
+    else:
+        st.warning(f"No event {event_id!r} between {filters.start} and {filters.end}: widen the dates in the sidebar.")
+
+st.subheader("Models without a price")
+unpriced = analytics.unpriced_models(analytics.scan(lake))
+if unpriced.height:
+    ui.table(unpriced, "unpriced-models")
+else:
+    st.caption("Every event has a price.")
+
+st.subheader("Add an override (a negotiated rate)")
+with st.form("override"):
+    left, middle, right = st.columns(3)
+    provider = left.text_input("Provider", value=unpriced[s.PROVIDER][0] if unpriced.height else "")
+    model = middle.text_input("Model", value=unpriced[s.MODEL][0] if unpriced.height else "")
+    unit = right.selectbox("Unit", list(UNIT_RATES))
+    price = left.text_input("Price (USD)", value="")
+    per = middle.text_input("Per units", value="1000000")
+    start = right.date_input("From", value=dt.date(2000, 1, 1), min_value=dt.date(2000, 1, 1))
+    if st.form_submit_button("Add override", type="primary"):
+        try:
+            rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": price, "per": per,
+                               "effective_from": start.isoformat()})
+        except PricingError as e:
+            st.error(f"Override not added: {e}")
+            st.stop()
+        add_override(lake.overrides_path, rule)
+        st.success(f"Override added: {rule.provider}/{rule.model} {rule.unit} = ${rule.price} per {rule.per} "
+                   f"from {rule.effective_from}. Reprice to apply it to stored events.")
+
+if st.button("Reprice stored events"):
+    with st.spinner("Repricing…"):
+        report = reprice(lake, ui.book(lake))
+        analytics.refresh(lake)
+    st.success(f"Repriced {report.partitions} partition(s).")
+    ui.table(report.changes, "reprice-changes")

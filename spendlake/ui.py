@@ -1,0 +1,260 @@
+"""What every page of the app shares: the lake, cached reads keyed on its version, the sidebar
+filters (kept in the URL), tables that download as CSV and JSON, and errors as messages.
+
+Reads are cached on `(lake, version)`: the version changes with every new, compacted,
+repriced or dropped file, so a cached answer is never older than the lake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+import analytics
+from ingest import schema as s
+from ingest.lake import Lake
+from analytics.estimate import Step
+from ingest.pricing import PriceBook
+from spendlake.config import lake_path
+
+PAGES_DIR = "pages"
+
+
+def lake() -> Lake:
+    return Lake(lake_path())
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def version(target: Lake) -> tuple:
+    return target.version()
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The sidebar's choice: UTC dates (inclusive), projects and providers (empty = all)."""
+
+    start: dt.date
+    end: dt.date
+    projects: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+
+    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Rows of the chosen projects and providers (dates are chosen by the reader)."""
+        if self.projects:
+            frame = frame.filter(pl.col(s.PROJECT).is_in(self.projects))
+        if self.providers:
+            frame = frame.filter(pl.col(s.PROVIDER).is_in(self.providers))
+        return frame
+
+    @property
+    def scan_filters(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in ((s.PROJECT, self.projects), (s.PROVIDER, self.providers)) if v}
+
+
+# ---- cached reads (plain arguments only: Streamlit hashes them) -------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _daily(root: str, lake_version: tuple) -> pl.DataFrame:
+    return analytics.daily(root).collect()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _span(root: str, lake_version: tuple) -> tuple[dt.date | None, dt.date | None, list[str], list[str]]:
+    table = _daily(root, lake_version)
+    if table.height == 0:
+        return None, None, [], []
+    return (table[s.DATE].min(), table[s.DATE].max(), sorted(table[s.PROJECT].drop_nulls().unique().to_list()),
+            sorted(table[s.PROVIDER].drop_nulls().unique().to_list()))
+
+
+def days(target: Lake, filters: Filters | None = None, *, start: dt.date | None = None,
+         end: dt.date | None = None) -> pl.LazyFrame:
+    """The daily rollup (cached), narrowed to the filters' projects/providers and to [start, end]."""
+    frame = _daily(str(target.root), version(target)).lazy()
+    if filters is not None:
+        frame = filters.apply(frame)
+    if start is not None or end is not None:
+        frame = frame.filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
+    return frame
+
+
+def events(target: Lake, filters: Filters, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
+    """Raw events of the filters' dates (or [start, end]), projects and providers: for drill-downs."""
+    return analytics.scan(target, start=start or filters.start, end=end or filters.end, **filters.scan_filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def price_book(root: str, overrides_version: float) -> PriceBook:
+    return PriceBook.load(Lake(root).overrides_path)
+
+
+def book(target: Lake) -> PriceBook:
+    path = target.overrides_path
+    return price_book(str(target.root), path.stat().st_mtime if path.exists() else 0.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _forecast(root: str, lake_version: tuple, projects: tuple, providers: tuple, day: dt.date,
+              budget_usd: float | None) -> analytics.Forecast:
+    frame = Filters(day, day, projects, providers).apply(_daily(root, lake_version).lazy())
+    return analytics.forecast(frame, today=day, budget_usd=budget_usd)
+
+
+def forecast(target: Lake, filters: Filters, day: dt.date, budget_usd: float | None = None) -> analytics.Forecast:
+    """This month's forecast for the filters' projects and providers (cached)."""
+    return _forecast(str(target.root), version(target), filters.projects, filters.providers, day, budget_usd)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _budget_status(root: str, lake_version: tuple, budgets_version: float, day: dt.date) -> pl.DataFrame:
+    from spendlake.store import load_budgets
+    return analytics.budget_status(_daily(root, lake_version).lazy(), load_budgets(Lake(root).root), today=day)
+
+
+def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
+    """Every stored budget's status (cached until the lake or the budgets change)."""
+    from spendlake.store import BUDGETS
+    path = target.root / BUDGETS
+    return _budget_status(str(target.root), version(target), path.stat().st_mtime_ns if path.exists() else 0, day)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _suggestions(root: str, lake_version: tuple, overrides: float, projects: tuple, providers: tuple,
+                 day: dt.date, window: int) -> pl.DataFrame:
+    target = Lake(root)
+    frame = analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day,
+                           **Filters(day, day, projects, providers).scan_filters)
+    return analytics.suggestions(frame, book(target), today=day, days=window)
+
+
+def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) -> pl.DataFrame:
+    """Ways to spend less learned from the last `window` days of raw events (cached)."""
+    path = target.overrides_path
+    return _suggestions(str(target.root), version(target), path.stat().st_mtime if path.exists() else 0.0,
+                        filters.projects, filters.providers, day, window)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _job_report(root: str, lake_version: tuple, estimates_version: float, job_id: str) -> analytics.JobReport | None:
+    from spendlake.store import estimate_for
+    target = Lake(root)
+    days = analytics.run_days(target, job_id)
+    if days is None:
+        return None
+    return analytics.job_report(analytics.scan(target, start=days[0], end=days[1]), job_id,
+                                estimate_usd=estimate_for(target.root, job_id))
+
+
+def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
+    """One run's report, read from the run's own days only (None for an unknown run)."""
+    from spendlake.store import ESTIMATES
+    path = target.root / ESTIMATES
+    return _job_report(str(target.root), version(target), path.stat().st_mtime_ns if path.exists() else 0, job_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _estimate(root: str, lake_version: tuple, overrides: float, plan: tuple[Step, ...], day: dt.date,
+              models: tuple[tuple[str, str], ...]) -> tuple[analytics.Estimate, pl.DataFrame | None]:
+    from spendlake.checks import HISTORY_DAYS
+    target = Lake(root)
+    history = analytics.scan(target, start=day - dt.timedelta(days=HISTORY_DAYS), end=day)
+    at = dt.datetime.combine(day, dt.time(12), dt.UTC)
+    result = analytics.estimate(plan, book(target), history=history, at=at)
+    compared = analytics.compare_models(plan, book(target), models, history=history, at=at) if models else None
+    return result, compared
+
+
+def estimate(target: Lake, plan: list[Step], day: dt.date,
+             models: list[tuple[str, str]] = ()) -> tuple[analytics.Estimate, pl.DataFrame | None]:
+    """A plan's estimate calibrated by the last 90 days, and the plan on other models (cached)."""
+    path = target.overrides_path
+    return _estimate(str(target.root), version(target), path.stat().st_mtime if path.exists() else 0.0,
+                     tuple(plan), day, tuple(models))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _what_if(root: str, lake_version: tuple, overrides: float, project: str, provider: str, model: str,
+             day: dt.date, window: int) -> tuple[float, float | None]:
+    from analytics.optimize import reprice_as
+    target = Lake(root)
+    llm = analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day, project=project,
+                         service="llm").collect()
+    return float(llm[s.COST].sum()), reprice_as(llm, book(target), provider, model)
+
+
+def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
+            window: int = 30) -> tuple[float, float | None]:
+    """A project's LLM cost over the last `window` days, and the same calls priced on another model."""
+    path = target.overrides_path
+    return _what_if(str(target.root), version(target), path.stat().st_mtime if path.exists() else 0.0,
+                    project, provider, model, day, window)
+
+
+# ---- the sidebar --------------------------------------------------------------------------
+
+def sidebar(target: Lake) -> Filters:
+    """Date range, projects and providers; read from and written to the URL so a view can be shared."""
+    first, last, projects, providers = _span(str(target.root), version(target))
+    last = last or today()
+    first = first or last
+    params = st.query_params
+    start = _date(params.get("from")) or max(first, last - dt.timedelta(days=29))
+    end = _date(params.get("to")) or last
+    st.sidebar.header("Filters")
+    chosen = st.sidebar.date_input("Dates (UTC)", value=(start, end), min_value=min(first, start),
+                                   max_value=max(last, end, today()), key="dates")
+    if isinstance(chosen, tuple) and len(chosen) == 2:
+        start, end = chosen
+    picked_projects = st.sidebar.multiselect("Projects", projects, default=[p for p in params.get_all("project")
+                                                                             if p in projects], key="projects")
+    picked_providers = st.sidebar.multiselect("Providers", providers, default=[p for p in params.get_all("provider")
+                                                                               if p in providers], key="providers")
+    keep = {k: v for k, v in params.to_dict().items() if k not in ("from", "to", "project", "provider")}
+    st.query_params.from_dict(keep | {"from": start.isoformat(), "to": end.isoformat(),
+                                      "project": picked_projects, "provider": picked_providers})
+    st.sidebar.caption(f"Lake: `{target.root}`")
+    return Filters(start, end, tuple(picked_projects), tuple(picked_providers))
+
+
+def _date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+# ---- output -------------------------------------------------------------------------------
+
+def downloads(frame: pl.DataFrame, name: str) -> None:
+    """CSV and JSON downloads of a table (CSV cells neutralised against formula injection)."""
+    left, right, _ = st.columns([1, 1, 6])
+    left.download_button("CSV", analytics.to_csv(frame), f"{name}.csv", "text/csv", key=f"{name}-csv")
+    right.download_button("JSON", analytics.to_json(frame), f"{name}.json", "application/json", key=f"{name}-json")
+
+
+def table(frame: pl.DataFrame, name: str, **options) -> None:
+    """A table with its downloads."""
+    st.dataframe(frame, hide_index=True, width="stretch", **options)
+    downloads(frame, name)
+
+
+def report_downloads(report, name: str) -> None:
+    """A report dataclass as one CSV (a `table` column names each section) and as JSON."""
+    left, right, _ = st.columns([1, 1, 6])
+    left.download_button("CSV", report.to_csv(), f"{name}.csv", "text/csv", key=f"{name}-csv")
+    right.download_button("JSON", report.to_json(), f"{name}.json", "application/json", key=f"{name}-json")
+
+
+def money(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def filters() -> Filters:
+    """The sidebar's current choice (set by app.py before the page runs)."""
+    return st.session_state["filters"]

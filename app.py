@@ -1,7 +1,9 @@
 """Spendlake in the browser: `streamlit run app.py` (or `spendlake app`, or `./dev app` on demo data).
 
 This file holds what every page shares: sign-in when configured, the empty-lake offer of
-demo data, the sidebar filters, and errors shown as messages. Pages live in `pages/`.
+demo data, the sidebar filters, and errors shown as messages. Pages live in `app_pages/`: a folder
+named `pages/` would switch on Streamlit's older automatic pages, which run a page without this
+file when a session starts on a deep link.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ def signed_in() -> bool:
 
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
-    st.Page("pages/explore.py", title="Explore", icon="🔎"),
-    st.Page("pages/jobs.py", title="Jobs", icon="🧾"),
-    st.Page("pages/estimate.py", title="Estimate", icon="🧮"),
-    st.Page("pages/budgets.py", title="Budgets", icon="🎯"),
-    st.Page("pages/optimize.py", title="Optimize", icon="💡"),
-    st.Page("pages/prices.py", title="Prices", icon="🏷️"),
-    st.Page("pages/import_files.py", title="Import", icon="📥", url_path="import"),
+    st.Page("app_pages/overview.py", title="Overview", icon="📊", default=True),
+    st.Page("app_pages/explore.py", title="Explore", icon="🔎"),
+    st.Page("app_pages/jobs.py", title="Jobs", icon="🧾"),
+    st.Page("app_pages/estimate.py", title="Estimate", icon="🧮"),
+    st.Page("app_pages/budgets.py", title="Budgets", icon="🎯"),
+    st.Page("app_pages/optimize.py", title="Optimize", icon="💡"),
+    st.Page("app_pages/prices.py", title="Prices", icon="🏷️"),
+    st.Page("app_pages/import_files.py", title="Import", icon="📥", url_path="import"),
 ]
 
 if not signed_in():

@@ -20,8 +20,6 @@ from analytics.estimate import Step
 from ingest.pricing import PriceBook
 from spendlake.config import lake_path
 
-PAGES_DIR = "pages"
-
 
 def lake() -> Lake:
     return Lake(lake_path())

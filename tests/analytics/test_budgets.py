@@ -94,3 +94,11 @@ def test_a_forecast_over_the_limit_alerts_before_the_limit_is_reached():
     assert "runs out 2026-03-27" in alert.message
     assert json.loads(json.dumps(alert.to_dict()))["spent_usd"] == 55.0
     assert budget_alerts(st, now=NOW, seen={alert.key}) == []
+
+
+def test_passing_the_limit_is_exceeded_even_when_no_threshold_says_100_percent():
+    st = budget_status(EVENTS, [Budget("tight", 50, thresholds=(0.5, 0.9))], today=NOW.date(), with_forecast=False)
+    assert st["state"][0] == "exceeded"
+    warned = budget_alerts(st.with_columns(pl.lit(0.6).alias("pct"), pl.lit(0.5).alias("threshold")), now=NOW)
+    (alert,) = budget_alerts(st, now=NOW, seen={warned[0].key})
+    assert alert.kind == "budget_exceeded" and alert.threshold == 1.0

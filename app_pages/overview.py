@@ -32,8 +32,8 @@ cols[2].metric("Monthly budget", ui.money(limit),
                delta=None if limit is None else f"{ui.money(limit - outlook.spent_usd)} left", delta_color="off")
 cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not this month") if limit else "no budget")
 if unpriced:
-    st.warning(f"{unpriced:,} events have no price and count as $0 until one is added.")
-    st.page_link("pages/prices.py", label="Fix prices", icon="🏷️")
+    st.warning(f"{unpriced:,} event(s) have no price and count as $0 until one is added.")
+    st.page_link("app_pages/prices.py", label="Fix prices", icon="🏷️")
 
 if status.height:
     st.subheader("Budgets")
@@ -49,8 +49,9 @@ base = alt.Chart(path).encode(x=alt.X(f"{s.DATE}:T", title=None))
 layers = [base.mark_line(point=True).encode(y=alt.Y("cumulative:Q", title="USD, cumulative"), color="kind:N",
                                              tooltip=[f"{s.DATE}:T", alt.Tooltip("cumulative:Q", format="$,.2f")])]
 band = pl.DataFrame({s.DATE: [outlook.period_end], "low": [outlook.total_low80_usd], "high": [outlook.total_high80_usd]})
-layers.append(alt.Chart(band).mark_errorbar(thickness=3).encode(x=f"{s.DATE}:T", y="low:Q", y2="high:Q",
-                                                                 tooltip=["low:Q", "high:Q"]))
+layers.append(alt.Chart(band).mark_errorbar(thickness=3).encode(
+    x=f"{s.DATE}:T", y=alt.Y("low:Q", title="USD, cumulative"), y2="high:Q",
+    tooltip=[alt.Tooltip("low:Q", title="80 % low", format="$,.2f"), alt.Tooltip("high:Q", title="80 % high", format="$,.2f")]))
 if limit:
     layers.append(alt.Chart(pl.DataFrame({"budget": [limit]})).mark_rule(color="red", strokeDash=[4, 4]).encode(y="budget:Q"))
 if outlook.exhaustion_date:

@@ -59,4 +59,4 @@ if project:
     ui.table(runs, "project-runs")
     job = st.selectbox("Run", runs[s.JOB_ID].to_list(), index=None, placeholder="choose a run", key="explore-run")
     if job:
-        st.page_link("pages/jobs.py", label=f"Open run {job}", icon="🧾", query_params={"job": job})
+        st.page_link("app_pages/jobs.py", label=f"Open run {job}", icon="🧾", query_params={"job": job})

@@ -42,11 +42,11 @@ else:
 st.subheader("Add an override (a negotiated rate)")
 with st.form("override"):
     left, middle, right = st.columns(3)
-    provider = left.text_input("Provider", value=unpriced[s.PROVIDER][0] if unpriced.height else "")
-    model = middle.text_input("Model", value=unpriced[s.MODEL][0] if unpriced.height else "")
-    unit = right.selectbox("Unit", list(UNIT_RATES))
-    price = left.text_input("Price (USD)", value="")
-    per = middle.text_input("Per units", value="1000000")
+    provider = left.text_input("Provider", key="ov-provider", value=unpriced[s.PROVIDER][0] if unpriced.height else "")
+    model = middle.text_input("Model", key="ov-model", value=unpriced[s.MODEL][0] if unpriced.height else "")
+    unit = right.selectbox("Unit", list(UNIT_RATES), key="ov-unit")
+    price = left.text_input("Price (USD)", key="ov-price")
+    per = middle.text_input("Per units", value="1000000", key="ov-per")
     start = right.date_input("From", value=dt.date(2000, 1, 1), min_value=dt.date(2000, 1, 1))
     if st.form_submit_button("Add override", type="primary"):
         try:

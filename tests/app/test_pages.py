@@ -1,0 +1,245 @@
+"""Every page through Streamlit's AppTest: widgets set, buttons pressed, figures checked against
+`analytics` on the same lake (downloads are checked in the browser test)."""
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+import streamlit as st
+from polars.testing import assert_frame_equal
+from streamlit.testing.v1 import AppTest
+
+import analytics
+from analytics.budgets import Budget
+from ingest import schema as s
+from ingest.demo import write_demo
+from ingest.lake import Lake
+from ingest.pricing import PriceBook
+from spendlake.store import ESTIMATES, load_budgets, save_budgets
+from tests.helpers import events
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("app") / "lake"
+    write_demo(Lake(root), TODAY, days=120)
+    analytics.refresh(Lake(root))
+    return root
+
+
+@pytest.fixture
+def lake(demo_root, tmp_path, monkeypatch) -> Lake:
+    """A copy of the demo lake each test may change."""
+    root = tmp_path / "lake"
+    shutil.copytree(demo_root, root)
+    monkeypatch.setenv("SPENDLAKE_LAKE", str(root))
+    st.cache_data.clear()
+    return Lake(root)
+
+
+def open_app(page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def frame(at: AppTest, i: int) -> pl.DataFrame:
+    return pl.from_pandas(at.dataframe[i].value)
+
+
+def frame_with(at: AppTest, column: str) -> pl.DataFrame:
+    """The first table on the page that has this column."""
+    return next(frame(at, i) for i in range(len(at.dataframe)) if column in at.dataframe[i].value.columns)
+
+
+def dollars(text: str) -> float:
+    return float(text.removeprefix("$").replace(",", ""))
+
+
+def money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def test_overview_shows_month_to_date_forecast_budget_top_spenders_and_unpriced_events(lake):
+    save_budgets(lake.root, [Budget("all", 100.0)])
+    lake.append(events(2, day=TODAY, prefix="odd", model="mystery-model"))
+    at = open_app()
+    month = analytics.daily(lake, start=TODAY.replace(day=1), end=TODAY).select(pl.col(s.COST).sum()).collect().item()
+    outlook = analytics.forecast(analytics.daily(lake), today=TODAY, budget_usd=100.0)
+    assert metric(at, "Month to date") == money(month)
+    # a model's estimate: sums taken in another order may move the fit by a cent
+    assert dollars(metric(at, "Expected month total")) == pytest.approx(outlook.expected_total_usd, rel=1e-3)
+    assert metric(at, "Monthly budget") == "$100.00"
+    assert metric(at, "Budget runs out") == str(outlook.exhaustion_date)
+    assert "all (overall, monthly)" in at.get("progress")[0].proto.text
+    assert "2 event(s) have no price" in at.warning[0].value
+    top = analytics.breakdown(analytics.daily(lake, start=TODAY - dt.timedelta(days=29), end=TODAY), by=s.PROJECT,
+                              values=[s.COST, "calls"], limit=10)
+    assert_frame_equal(frame(at, 0), top, check_dtypes=False)
+    assert len(at.get("vega_lite_chart")) == 2
+
+
+def test_explore_groups_as_asked_keeps_the_view_in_the_url_and_drills_into_a_run(lake):
+    at = open_app("explore")
+    at.multiselect(key="explore-by").set_value([s.PROJECT, s.MODEL])
+    at.selectbox(key="explore-period").set_value("week")
+    at.run()
+    start = TODAY - dt.timedelta(days=29)
+    expected = analytics.breakdown(analytics.daily(lake, start=start, end=TODAY), by=[s.PROJECT, s.MODEL],
+                                   period="week", top=10)
+    assert_frame_equal(frame(at, 0), expected, check_dtypes=False)
+    assert at.query_params["by"] == [s.PROJECT, s.MODEL] and at.query_params["period"] == "week"
+    assert at.query_params["from"] == start.isoformat()
+    project = expected[s.PROJECT][0]
+    at.selectbox(key="explore-project").set_value(project).run()
+    runs = analytics.top_runs(analytics.runs(lake, start=start, end=TODAY).filter(pl.col(s.PROJECT) == project), 50)
+    shown = frame_with(at, s.JOB_ID)
+    assert shown[s.JOB_ID].to_list() == runs[s.JOB_ID].to_list()
+    at.selectbox(key="explore-run").set_value(runs[s.JOB_ID][0]).run()
+    assert at.page_link[-1].proto.query_string == f"job={runs[s.JOB_ID][0]}"
+
+
+def test_a_run_report_from_the_url_matches_the_library(lake):
+    job = analytics.top_runs(analytics.runs(lake, start=TODAY - dt.timedelta(days=29), end=TODAY), 1)[s.JOB_ID][0]
+    at = open_app("jobs", job=job)
+    report = analytics.job_report(analytics.scan(lake), job)
+    assert at.header[0].value == f"Run {job}"
+    assert metric(at, "Cost") == money(report.cost_usd)
+    by_stage = frame_with(at, s.STAGE)
+    assert by_stage[s.STAGE].to_list() == report.by_stage[s.STAGE].to_list()
+    assert by_stage[s.COST].to_list() == pytest.approx(report.by_stage[s.COST].to_list(), rel=1e-12)
+    at.text_input(key="jobs-search").set_value(job[:6]).run()
+    assert all(job[:6] in j for j in frame(at, 0)[s.JOB_ID].to_list())
+
+
+def test_the_estimate_follows_the_form_compares_models_checks_budgets_and_is_recorded(lake):
+    save_budgets(lake.root, [Budget("small", 0.5, enforcement="hard_stop")])
+    at = open_app("estimate")
+    at.number_input(key="est-stories").set_value(5).run()
+    history = analytics.scan(lake, start=TODAY - dt.timedelta(days=90), end=TODAY)
+    plan = analytics.video_pipeline(stories=5)
+    expected = analytics.estimate(plan, PriceBook.load(), history=history)
+    assert metric(at, "Expected") == money(expected.expected_usd)
+    assert metric(at, "High") == money(expected.high_usd)
+    at.multiselect(key="est-compare").set_value(["anthropic/claude-sonnet-4-5"]).run()
+    compared = frame_with(at, "unpriced_steps")
+    assert compared["expected_usd"][0] == pytest.approx(analytics.compare_models(
+        plan, PriceBook.load(), [("anthropic", "claude-sonnet-4-5")], history=history)["expected_usd"][0])
+    assert "block" in at.error[0].value and "small" in at.error[0].value  # over the hard-stop budget
+    at.text_input(key="est-job").set_value("video-77").run()
+    at.button[0].click().run()
+    recorded = [json.loads(line) for line in (lake.root / ESTIMATES).read_text().splitlines()]
+    assert recorded[-1]["job_id"] == "video-77" and "recorded for job video-77" in at.success[0].value
+
+
+def test_budgets_are_validated_saved_edited_deleted_and_checked(lake):
+    at = open_app("budgets")
+    assert "No budgets yet" in at.info[0].value
+    at.text_input[0].set_value("team")
+    at.number_input[0].set_value(-5.0)
+    at.text_input[2].set_value("0.9, 0.5")
+    at.button[0].click().run()
+    assert "limit_usd=-5.0 must be a positive amount" in at.error[0].value and "must rise strictly" in at.error[0].value
+    assert load_budgets(lake.root) == []
+    at.number_input[0].set_value(3.0)
+    at.text_input[2].set_value("0.5, 0.9")
+    at.button[0].click().run()
+    assert [(b.name, b.limit_usd, b.thresholds) for b in load_budgets(lake.root)] == [("team", 3.0, (0.5, 0.9))]
+    at.selectbox(key="budget-edit").set_value("team").run()
+    at.number_input[0].set_value(4.0)
+    at.button[0].click().run()
+    assert [b.limit_usd for b in load_budgets(lake.root)] == [4.0]
+    next(b for b in at.button if b.label == "Run the check now").click().run()
+    alerts = frame_with(at, "kind")
+    assert "budget_exceeded" in alerts["kind"].to_list()
+    at.selectbox(key="budget-delete").set_value("team").run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert load_budgets(lake.root) == []
+
+
+def test_a_stored_budget_file_that_is_wrong_is_a_message(lake):
+    (lake.root / "budgets.json").write_text(json.dumps([{"name": "x", "limit_usd": 5, "scope": "planet"}]))
+    at = open_app("budgets")
+    assert "scope='planet' is not one of" in at.error[0].value
+
+
+def test_optimize_lists_the_library_suggestions_and_prices_a_what_if(lake):
+    at = open_app("optimize")
+    found = analytics.suggestions(analytics.scan(lake, start=TODAY - dt.timedelta(days=29), end=TODAY),
+                                  PriceBook.load(), today=TODAY, days=30)
+    shown = frame(at, 0)
+    assert shown["scope"].to_list() == found["scope"].to_list()
+    assert metric(at, "Possible savings per month") == money(found["savings_monthly_usd"].sum())
+    project = analytics.breakdown(analytics.daily(lake).filter(pl.col(s.SERVICE) == "llm"), by=s.PROJECT)[s.PROJECT][0]
+    at.selectbox(key="opt-project").set_value(project).run()
+    llm = analytics.scan(lake, start=TODAY - dt.timedelta(days=29), end=TODAY, project=project, service="llm").collect()
+    moved = PriceBook.load().price(llm.with_columns(pl.lit("openai").alias(s.PROVIDER), pl.lit("gpt-4o-mini").alias(s.MODEL)))
+    assert metric(at, "LLM cost, last 30 days") == money(llm[s.COST].sum())
+    assert metric(at, "On openai/gpt-4o-mini") == money(moved[s.COMPUTED_COST].sum())
+
+
+def test_prices_search_explain_an_event_take_an_override_and_reprice(lake):
+    lake.append(events(3, day=TODAY, prefix="new", provider="acme", model="acme-1", output_tokens=0))
+    at = open_app("prices")
+    at.text_input(key="price-search").set_value("gpt-4o-mini").run()
+    assert all("gpt-4o-mini" in m for m in frame(at, 0)["model"].to_list())
+    event = lake.scan().filter(pl.col(s.MODEL) == "gpt-4o").select(s.EVENT_ID, s.PRICE_VERSION, s.TS).sort(s.TS).collect()
+    at.text_input(key="price-event").set_value(event[s.EVENT_ID][-1]).run()
+    assert frame(at, 1)[s.PRICE_VERSION][0] == event[s.PRICE_VERSION][-1]
+    unpriced = frame(at, 2)
+    assert unpriced.select(s.PROVIDER, s.MODEL, "events").rows() == [("acme", "acme-1", 3)]
+    at.text_input(key="ov-price").set_value("2")  # $2 per million input tokens (provider and model are prefilled)
+    at.button[0].click().run()
+    assert "Override added: acme/acme-1 input_token" in at.success[0].value
+    next(b for b in at.button if b.label == "Reprice stored events").click().run()
+    costs = lake.scan().filter(pl.col(s.MODEL) == "acme-1").select(s.INPUT_TOKENS, s.COST, s.COST_SOURCE).collect()
+    assert costs[s.COST].to_list() == pytest.approx([t * 2 / 1e6 for t in costs[s.INPUT_TOKENS]], rel=1e-12)
+    assert set(costs[s.COST_SOURCE]) == {"computed"}
+
+
+def test_import_lands_good_records_and_offers_the_bad_ones_for_download(lake):
+    good = [{"event_id": f"up{i}", "ts": f"{TODAY}T08:0{i}:00Z", "provider": "openai", "model": "gpt-4o",
+             "service": "llm", "input_tokens": 100, "output_tokens": 10} for i in range(3)]
+    bad = {"event_id": "bad1", "ts": f"{TODAY}T09:00:00Z", "provider": "openai", "model": "gpt-4o", "service": "llm",
+           "input_tokens": -5}
+    body = "\n".join(json.dumps(r) for r in [*good, bad]).encode()
+    at = open_app("import_files")
+    at.file_uploader(key="import-files").set_value(("calls.jsonl", body, "application/jsonl"))
+    at.run()
+    at.button[0].click().run()
+    assert metric(at, "Imported") == "3" and metric(at, "Quarantined") == "1"
+    assert "input_tokens" in at.error[0].value
+    assert lake.scan().filter(pl.col(s.EVENT_ID).str.starts_with("up")).select(pl.len()).collect().item() == 3
+    assert any(b.label.startswith("Quarantined records") for b in at.get("download_button"))
+
+
+def test_an_empty_lake_offers_demo_data_and_loads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPENDLAKE_LAKE", str(tmp_path / "lake"))
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert "is empty" in at.info[0].value
+    at.button[0].click().run()
+    assert not at.exception
+    assert metric(at, "Month to date").startswith("$")
+
+
+def test_a_broken_lake_is_a_message_not_a_traceback(lake):
+    (lake.events_dir / "stray").mkdir()
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert "not a partition folder" in at.error[0].value

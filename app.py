@@ -23,7 +23,7 @@ def signed_in() -> bool:
         configured = "auth" in st.secrets
     except (FileNotFoundError, KeyError):  # no secrets file: sign-in is off
         configured = False
-    if not configured or st.user.is_logged_in:
+    if not configured or st.user.get("is_logged_in", False):
         return True
     st.title("Spendlake")
     st.button("Sign in", on_click=st.login, type="primary")

@@ -45,13 +45,13 @@ BASIC = [s.COST, "calls"]                       # what the DuckDB queries comput
 MONTH_VALUES = [s.COST, "calls", s.INPUT_TOKENS]
 
 
-def build_lake(n: int) -> Lake:
-    """A year of events, `n` of them, one file per day (reused when already built)."""
-    lake = Lake(OUT / f"lake-{n // 1_000_000}M")
+def build_lake(n: int, end: dt.date = END) -> Lake:
+    """A year of events up to `end`, `n` of them, one file per day (reused when already built)."""
+    lake = Lake(OUT / (f"lake-{n // 1_000_000}M" + (f"-{end}" if end != END else "")))
     done = lake.root / "built.json"
     if done.exists():
         return lake
-    base = PriceBook.load().price(s.validate(demo_events(END, days=365, seed=5)).events)
+    base = PriceBook.load().price(s.validate(demo_events(end, days=365, seed=5)).events)
     reps = -(-n // base.height)
     start = time.perf_counter()
     written = 0

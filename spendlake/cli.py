@@ -486,9 +486,7 @@ def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHO
 def run_app(lake: LakeOption = None, port: int = 8501) -> None:
     """Open the Streamlit app on this lake."""
     env = os.environ | {"SPENDLAKE_LAKE": str(lake_path(lake).resolve())}
-    app_py = Path(__file__).resolve().parent.parent / "app.py"
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(app_py),
-                                      "--server.port", str(port)], env=env))
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "spendlake.serve", "--server.port", str(port)], env=env))
 
 
 def main() -> None:

@@ -29,12 +29,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(lake: Path, log: Path) -> Iterator[str]:
-    """`streamlit run app.py` on the lake; yields its URL once /_stcore/health answers."""
+    """The app's server on the lake, started as `spendlake app` starts it; yields its URL once
+    /_stcore/health answers."""
     port = free_port()
     env = os.environ | {"SPENDLAKE_LAKE": str(lake)}
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                                    "--server.port", str(port), "--server.headless", "true"],
+        process = subprocess.Popen([sys.executable, "-m", "spendlake.serve", "--server.port", str(port),
+                                    "--server.headless", "true"],
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -243,3 +243,14 @@ def test_a_broken_lake_is_a_message_not_a_traceback(lake):
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert "not a partition folder" in at.error[0].value
+
+
+def test_sign_in_is_required_only_when_configured(lake):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s3cret",
+                          "client_id": "spendlake", "client_secret": "x",
+                          "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign in"] and not at.metric  # nothing of the lake is shown
+    assert metric(open_app(), "Month to date").startswith("$")  # without [auth]: open

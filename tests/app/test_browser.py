@@ -1,0 +1,102 @@
+"""The app in a real browser: Debian's chromium driven by Playwright against `streamlit run` on a demo lake.
+
+Visits every page (screenshots saved under $SPENDLAKE_ARTIFACTS, default test-artifacts/), fills
+the estimate form, downloads a table as CSV and checks it, uploads a file, and watches the live
+panel pick up an event logged while the page is open.
+"""
+
+import datetime as dt
+import io
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+import analytics
+from ingest import schema as s
+from ingest.demo import write_demo
+from ingest.lake import Lake
+from ingest.pricing import PriceBook
+from tests.app.browser import CHROMIUM, CHROMIUM_ARGS, PAGES, open_page, streamlit_server, wait_idle
+from tests.helpers import events
+
+ARTIFACTS = Path(os.environ.get("SPENDLAKE_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser") / "lake"
+    write_demo(Lake(root), TODAY, days=60)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(root, ARTIFACTS / "streamlit.log") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        yield Lake(root), url, page
+        browser.close()
+
+
+def test_every_page_draws_without_an_error(served):
+    lake, url, page = served
+    for path, title in PAGES.items():
+        open_page(page, url, path)
+        page.screenshot(path=ARTIFACTS / f"page-{path or 'overview'}.png", full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0, title
+        assert page.locator('[data-testid="stAlertContentError"]').count() == 0, title
+
+
+def test_a_downloaded_csv_holds_the_table_on_screen(served):
+    lake, url, page = served
+    open_page(page, url, "")
+    with page.expect_download() as caught:
+        page.get_by_test_id("stDownloadButton").first.click()
+    got = pl.read_csv(io.BytesIO(Path(caught.value.path()).read_bytes()))
+    start = TODAY - dt.timedelta(days=29)
+    expected = analytics.breakdown(analytics.daily(lake, start=start, end=TODAY), by=s.PROJECT,
+                                   values=[s.COST, "calls"], limit=10)
+    assert caught.value.suggested_filename == "top-projects.csv"
+    assert got[s.PROJECT].to_list() == expected[s.PROJECT].to_list()
+    assert got[s.COST].to_list() == pytest.approx(expected[s.COST].to_list(), rel=1e-12)
+
+
+def test_the_estimate_form_prices_the_plan(served):
+    lake, url, page = served
+    open_page(page, url, "estimate")
+    stories = page.get_by_label("Stories")
+    stories.fill("7")
+    stories.press("Enter")
+    wait_idle(page)
+    history = analytics.scan(lake, start=TODAY - dt.timedelta(days=90), end=TODAY)
+    expected = analytics.estimate(analytics.video_pipeline(stories=7), PriceBook.load(), history=history)
+    shown = page.get_by_test_id("stMetric").filter(has_text="Expected").get_by_test_id("stMetricValue")
+    expect(shown).to_have_text(f"${expected.expected_usd:,.2f}", timeout=30_000)
+    page.screenshot(path=ARTIFACTS / "estimate-filled.png", full_page=True)
+
+
+def test_an_uploaded_file_is_imported(served, tmp_path):
+    lake, url, page = served
+    rows = [{"event_id": f"browser-{i}", "ts": f"{TODAY}T07:0{i}:00Z", "provider": "openai", "model": "gpt-4o",
+             "service": "llm", "input_tokens": 1000, "output_tokens": 50} for i in range(4)]
+    upload = tmp_path / "calls.jsonl"
+    upload.write_text("\n".join(json.dumps(r) for r in rows))
+    open_page(page, url, "import")
+    page.locator('input[type="file"]').set_input_files(upload)
+    page.get_by_role("button", name="Import", exact=True).click()
+    imported = page.get_by_test_id("stMetric").filter(has_text="Imported").get_by_test_id("stMetricValue")
+    expect(imported).to_have_text("4", timeout=60_000)
+    assert lake.scan().filter(pl.col(s.EVENT_ID).str.starts_with("browser-")).select(pl.len()).collect().item() == 4
+
+
+def test_the_live_panel_shows_an_event_logged_while_the_page_is_open(served):
+    lake, url, page = served
+    open_page(page, url, "")
+    before = analytics.totals(analytics.scan(lake, start=TODAY, end=TODAY)).cost_usd
+    lake.append(events(1, day=TODAY, prefix="live", input_tokens=10_000_000).with_columns(
+        pl.lit(dt.datetime.now(dt.UTC).replace(microsecond=0)).alias(s.TS)))
+    after = analytics.totals(analytics.scan(lake, start=TODAY, end=TODAY)).cost_usd
+    assert after > before
+    live = page.get_by_test_id("stMetric").filter(has_text="Spent today").get_by_test_id("stMetricValue")
+    expect(live).to_have_text(f"${after:,.2f}", timeout=30_000)  # the fragment reruns every 5 s

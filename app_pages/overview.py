@@ -92,7 +92,7 @@ def live() -> None:
     st.metric("Spent today (UTC)", ui.money(analytics.totals(events).cost_usd))
     latest = events.sort(s.TS, descending=True).head(10).select(
         s.TS, s.PROJECT, s.JOB_ID, s.PROVIDER, s.MODEL, s.COST, s.SUCCESS).collect()
-    st.dataframe(latest, hide_index=True, width="stretch")
+    ui.table(latest, "latest-events")
 
 
 st.subheader("Live")

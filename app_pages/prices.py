@@ -28,7 +28,7 @@ if event_id:
     found = ui.events(lake, filters).filter(pl.col(s.EVENT_ID) == event_id).select(
         s.EVENT_ID, s.TS, s.PROVIDER, s.MODEL, s.SERVICE, s.COST, s.COMPUTED_COST, s.COST_SOURCE, s.PRICE_VERSION).collect()
     if found.height:
-        st.dataframe(found, hide_index=True, width="stretch")
+        ui.table(found, "event-price")
     else:
         st.warning(f"No event {event_id!r} between {filters.start} and {filters.end}: widen the dates in the sidebar.")
 

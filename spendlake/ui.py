@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import streamlit as st
@@ -31,6 +32,14 @@ def today() -> dt.date:
 
 def version(target: Lake) -> tuple:
     return target.version()
+
+
+def stamp(path: Path) -> int:
+    """When a small file beside the lake (budgets, overrides, estimates) last changed: a cache key."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -88,13 +97,13 @@ def events(target: Lake, filters: Filters, *, start: dt.date | None = None, end:
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
-def price_book(root: str, overrides_version: float) -> PriceBook:
+def price_book(root: str, overrides_version: int) -> PriceBook:
     return PriceBook.load(Lake(root).overrides_path)
 
 
 def book(target: Lake) -> PriceBook:
     path = target.overrides_path
-    return price_book(str(target.root), path.stat().st_mtime if path.exists() else 0.0)
+    return price_book(str(target.root), stamp(path))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -110,7 +119,7 @@ def forecast(target: Lake, filters: Filters, day: dt.date, budget_usd: float | N
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _budget_status(root: str, lake_version: tuple, budgets_version: float, day: dt.date) -> pl.DataFrame:
+def _budget_status(root: str, lake_version: tuple, budgets_version: int, day: dt.date) -> pl.DataFrame:
     from spendlake.store import load_budgets
     return analytics.budget_status(_daily(root, lake_version).lazy(), load_budgets(Lake(root).root), today=day)
 
@@ -119,11 +128,11 @@ def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
     """Every stored budget's status (cached until the lake or the budgets change)."""
     from spendlake.store import BUDGETS
     path = target.root / BUDGETS
-    return _budget_status(str(target.root), version(target), path.stat().st_mtime_ns if path.exists() else 0, day)
+    return _budget_status(str(target.root), version(target), stamp(path), day)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _suggestions(root: str, lake_version: tuple, overrides: float, projects: tuple, providers: tuple,
+def _suggestions(root: str, lake_version: tuple, overrides: int, projects: tuple, providers: tuple,
                  day: dt.date, window: int) -> pl.DataFrame:
     target = Lake(root)
     frame = analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day,
@@ -134,12 +143,12 @@ def _suggestions(root: str, lake_version: tuple, overrides: float, projects: tup
 def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) -> pl.DataFrame:
     """Ways to spend less learned from the last `window` days of raw events (cached)."""
     path = target.overrides_path
-    return _suggestions(str(target.root), version(target), path.stat().st_mtime if path.exists() else 0.0,
+    return _suggestions(str(target.root), version(target), stamp(path),
                         filters.projects, filters.providers, day, window)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _job_report(root: str, lake_version: tuple, estimates_version: float, job_id: str) -> analytics.JobReport | None:
+def _job_report(root: str, lake_version: tuple, estimates_version: int, job_id: str) -> analytics.JobReport | None:
     from spendlake.store import estimate_for
     target = Lake(root)
     days = analytics.run_days(target, job_id)
@@ -153,11 +162,11 @@ def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
     """One run's report, read from the run's own days only (None for an unknown run)."""
     from spendlake.store import ESTIMATES
     path = target.root / ESTIMATES
-    return _job_report(str(target.root), version(target), path.stat().st_mtime_ns if path.exists() else 0, job_id)
+    return _job_report(str(target.root), version(target), stamp(path), job_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _estimate(root: str, lake_version: tuple, overrides: float, plan: tuple[Step, ...], day: dt.date,
+def _estimate(root: str, lake_version: tuple, overrides: int, plan: tuple[Step, ...], day: dt.date,
               models: tuple[tuple[str, str], ...]) -> tuple[analytics.Estimate, pl.DataFrame | None]:
     from spendlake.checks import HISTORY_DAYS
     target = Lake(root)
@@ -172,12 +181,12 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
              models: list[tuple[str, str]] = ()) -> tuple[analytics.Estimate, pl.DataFrame | None]:
     """A plan's estimate calibrated by the last 90 days, and the plan on other models (cached)."""
     path = target.overrides_path
-    return _estimate(str(target.root), version(target), path.stat().st_mtime if path.exists() else 0.0,
+    return _estimate(str(target.root), version(target), stamp(path),
                      tuple(plan), day, tuple(models))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _what_if(root: str, lake_version: tuple, overrides: float, project: str, provider: str, model: str,
+def _what_if(root: str, lake_version: tuple, overrides: int, project: str, provider: str, model: str,
              day: dt.date, window: int) -> tuple[float, float | None]:
     from analytics.optimize import reprice_as
     target = Lake(root)
@@ -190,7 +199,7 @@ def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
             window: int = 30) -> tuple[float, float | None]:
     """A project's LLM cost over the last `window` days, and the same calls priced on another model."""
     path = target.overrides_path
-    return _what_if(str(target.root), version(target), path.stat().st_mtime if path.exists() else 0.0,
+    return _what_if(str(target.root), version(target), stamp(path),
                     project, provider, model, day, window)
 
 

@@ -26,7 +26,7 @@ import polars as pl
 
 from analytics.measures import FAILED_COST, measures
 from ingest import schema as s
-from ingest.pricing import PriceBook
+from ingest.pricing import PRICED_COLUMNS, PriceBook
 
 MONTH_DAYS = 30
 MIN_SAVINGS_USD = 1.0
@@ -58,6 +58,9 @@ TIERS = [
     [("openai", "gpt-4o-mini"), ("openai", "gpt-4.1-mini"), ("anthropic", "claude-haiku-4-5"),
      ("google", "gemini-2.5-flash")],
 ]
+# what the rules read: the rest of an event's columns stays on disk
+WINDOW_COLUMNS = (s.EVENT_ID, s.TS, s.PROVIDER, s.MODEL, s.SERVICE, s.UNIT, s.OPERATION, s.JOB_ID, s.SUCCESS,
+                  s.RETRIES, s.COST, s.COMPUTED_COST, s.COST_SOURCE, *PRICED_COLUMNS)
 COLUMNS = pl.Schema({"kind": pl.String, "scope": pl.String, "current_monthly_usd": pl.Float64,
                      "savings_monthly_usd": pl.Float64, "savings_pct": pl.Float64, "tradeoff": pl.String,
                      "action": pl.String})
@@ -67,7 +70,7 @@ def suggestions(events: pl.LazyFrame, book: PriceBook, *, today: dt.date | None 
     """Every suggestion worth at least $1 and 5 % of its scope a month, largest saving first."""
     today = today or dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=days - 1)
-    window = events.filter(pl.col(s.TS).dt.date().is_between(start, today)).select(s.COLUMNS).collect()
+    window = events.filter(pl.col(s.TS).dt.date().is_between(start, today)).select(WINDOW_COLUMNS).collect()
     scale = MONTH_DAYS / days
     llm = window.filter(pl.col(s.SERVICE) == "llm")
     rows = [*_model_changes(llm, book), *_caching(llm, book), *_batch(llm), *_output_cap(llm, book), *_failures(window)]
@@ -79,11 +82,14 @@ def suggestions(events: pl.LazyFrame, book: PriceBook, *, today: dt.date | None 
 
 def reprice_as(events: pl.DataFrame, book: PriceBook, provider: str, model: str) -> float | None:
     """What these events would have cost on another model (None if it cannot price them all)."""
-    moved = book.price(events.with_columns(pl.lit(provider).alias(s.PROVIDER), pl.lit(model).alias(s.MODEL),
-                                           pl.lit(None, pl.Float64).alias(s.COST)))
-    if moved[s.COMPUTED_COST].null_count():
-        return None
-    return float(moved[s.COMPUTED_COST].sum())
+    return priced_total(events.with_columns(pl.lit(provider).alias(s.PROVIDER), pl.lit(model).alias(s.MODEL)), book)
+
+
+def priced_total(events: pl.DataFrame, book: PriceBook) -> float | None:
+    """The price book's total for these events as they are (None if any of them has no price)."""
+    calls = events.select(s.EVENT_ID, s.TS, s.PROVIDER, s.MODEL, s.SERVICE, s.UNIT, *PRICED_COLUMNS)
+    cost = book.price(pl.concat([pl.DataFrame(schema=s.POLARS_SCHEMA), calls], how="diagonal_relaxed"))[s.COMPUTED_COST]
+    return None if cost.null_count() else float(cost.sum())
 
 
 def _suggestion(kind: str, scope: str, current: float, saving: float, tradeoff: str, action: str) -> dict:
@@ -128,13 +134,13 @@ def _caching(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
         if not inputs or inputs / used.height < CACHE_MIN_INPUT or used[s.CACHE_READ_TOKENS].sum() / inputs >= CACHE_LOW_HIT_RATE:
             continue
         moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)
-        cached = book.price(used.with_columns((pl.col(s.CACHE_READ_TOKENS) + moved).alias(s.CACHE_READ_TOKENS),
-                                              (pl.col(s.INPUT_TOKENS) - moved).alias(s.INPUT_TOKENS)))
-        if cached[s.COMPUTED_COST].null_count():
+        cached = priced_total(used.with_columns((pl.col(s.CACHE_READ_TOKENS) + moved).alias(s.CACHE_READ_TOKENS),
+                                                (pl.col(s.INPUT_TOKENS) - moved).alias(s.INPUT_TOKENS)), book)
+        if cached is None:
             continue
         current = _computed(used)
         rows.append(_suggestion(
-            "prompt_caching", f"{provider}/{model} {operation}", current, current - _computed(cached),
+            "prompt_caching", f"{provider}/{model} {operation}", current, current - cached,
             "No quality change; it needs a stable prompt prefix (system prompt, tools, documents) and the first "
             "call in each cache window pays a write premium.",
             f"put the shared part of {operation} prompts first and enable prompt caching"))
@@ -159,10 +165,13 @@ def _output_cap(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
         cap = used[s.OUTPUT_TOKENS].quantile(OUTPUT_CAP_QUANTILE)
         if not cap or used.height < 20:
             continue
-        capped = book.price(used.with_columns(pl.min_horizontal(s.OUTPUT_TOKENS, pl.lit(int(cap))).alias(s.OUTPUT_TOKENS),
-                                              pl.min_horizontal(s.REASONING_TOKENS, pl.lit(int(cap))).alias(s.REASONING_TOKENS)))
+        capped = priced_total(used.with_columns(
+            pl.min_horizontal(s.OUTPUT_TOKENS, pl.lit(int(cap))).alias(s.OUTPUT_TOKENS),
+            pl.min_horizontal(s.REASONING_TOKENS, pl.lit(int(cap))).alias(s.REASONING_TOKENS)), book)
+        if capped is None:
+            continue
         current = _computed(used)
-        saving = current - _computed(capped)
+        saving = current - capped
         rows.append(_suggestion(
             "output_cap", f"{provider}/{model} {operation}", current, saving,
             f"Answers longer than {int(cap):,} tokens (the longest quarter) get cut or must be asked to be concise.",

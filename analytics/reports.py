@@ -123,7 +123,8 @@ def top_runs(runs: pl.LazyFrame, top: int = 20) -> pl.DataFrame:
     # two reads: the cost column alone gives the total and the cost a run needs to make the top;
     # then only runs at or above it are read whole (a month holds one row per run: 10⁵ and more)
     total, floor = runs.select(pl.col(s.COST).sum(), pl.col(s.COST).top_k(top).min().alias("floor")).collect().row(0)
-    found = runs.filter(pl.col(s.COST) >= floor).select(s.JOB_ID, s.PROJECT, s.COST, CALLS, FAILED_CALLS).collect()
+    at_least = pl.col(s.COST) >= floor if floor is not None else pl.lit(False)  # no priced run: none to show
+    found = runs.filter(at_least).select(s.JOB_ID, s.PROJECT, s.COST, CALLS, FAILED_CALLS).collect()
     return found.sort([s.COST, s.JOB_ID], descending=[True, False]).head(top).with_columns(
         (pl.col(s.COST) / total if total else pl.lit(None, pl.Float64)).alias("share"))
 

@@ -150,3 +150,4 @@ def test_a_run_across_months_is_one_run_with_its_whole_span(lake):
         ("day", 4, dt.date(2026, 2, 1), dt.date(2026, 2, 1)), ("night", 5, dt.date(2026, 1, 31), dt.date(2026, 2, 1))]
     assert analytics.runs(lake, start=dt.date(2026, 2, 1)).collect().sort(s.JOB_ID)["calls"].to_list() == [4, 2]
     assert analytics.run_days(lake, "night") == (dt.date(2026, 1, 31), dt.date(2026, 2, 1))
+    assert analytics.top_runs(analytics.runs(lake, start=dt.date(2026, 3, 1)), 5).height == 0  # no runs: no rows

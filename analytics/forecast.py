@@ -5,7 +5,9 @@ Candidates are exponential-smoothing models from statsmodels (weekly seasonality
 without a damped trend) and the naive run-rate (spent ÷ days elapsed × days in period). A
 rolling-origin backtest over the last weeks picks the one with the smallest error on
 weekly totals and reports every candidate's error. With fewer than three weeks of history
-the run-rate is used. statsmodels is imported only here, when a forecast runs.
+the run-rate is used. The models learn from the last 26 weeks of complete days, and fits are
+remembered by their history, so a forecast of a lake that only gained calls today costs
+no new fit. statsmodels is imported only here, when a forecast runs.
 
 Examples:
     >>> import datetime as dt, polars as pl
@@ -19,6 +21,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from analytics.reports import _Report
 from ingest import schema as s
 
 MIN_HISTORY_DAYS = 21
+FIT_DAYS = 182  # the models learn from the last 26 weeks: enough for a weekly season, and fits stay fast
 BACKTEST_ORIGINS = 4
 BACKTEST_HORIZON = 7
 SIMULATIONS = 1000
@@ -73,7 +77,9 @@ def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Peri
     today = today or dt.datetime.now(dt.UTC).date()
     start, end = period_bounds(today, period)
     series = daily_series(events, end=today)
-    history = series.filter(pl.col(s.DATE) < today)[s.COST].to_list()  # complete days only
+    # complete days only, to a billionth of a dollar: sums taken in another order differ in their last
+    # bits, which moved a fit by a cent and missed the remembered one
+    history = tuple(round(v, 9) for v in series.filter(pl.col(s.DATE) < today)[s.COST].to_list()[-FIT_DAYS:])
     spent = series.filter(pl.col(s.DATE) >= start)[s.COST].sum()
     elapsed = (today - start).days + 1
     horizon = (end - today).days
@@ -120,7 +126,7 @@ def forecast_by(events: pl.LazyFrame, by: str, *, today: dt.date | None = None, 
     return pl.DataFrame(rows, schema={by: pl.String, **{k: pl.String if k == "model" else pl.Float64 for k in fields}})
 
 
-def _run_rate(history: list[float], elapsed: int) -> tuple[float, float]:
+def _run_rate(history: tuple[float, ...], elapsed: int) -> tuple[float, float]:
     """The naive daily rate (mean of this period's days, at least the last 7) and the daily spread."""
     window = history[-max(elapsed - 1, 7):] or [0.0]
     rate = sum(window) / len(window)
@@ -128,7 +134,7 @@ def _run_rate(history: list[float], elapsed: int) -> tuple[float, float]:
     return rate, spread
 
 
-def _predict(model: str, history: list[float], horizon: int, spent: float,
+def _predict(model: str, history: tuple[float, ...], horizon: int, spent: float,
              elapsed: int) -> tuple[list[float], dict[str, list[float]], tuple[float, float, float, float]]:
     """Daily means, daily bands and (low80, high80, low95, high95) of the period total."""
     if horizon == 0:
@@ -157,7 +163,10 @@ def _predict(model: str, history: list[float], horizon: int, spent: float,
     return mean, bands, tuple(spent + float(v) for v in q)  # type: ignore[return-value]
 
 
-def _fit(model: str, history: list[float]):
+@functools.lru_cache(maxsize=32)
+def _fit(model: str, history: tuple[float, ...]):
+    """A fitted ETS model, remembered by its history: the complete days before today do not change
+    while today's calls arrive, so forecasts of a live lake refit only when a day has passed."""
     import pandas as pd  # statsmodels wants a dated pandas series: the one place pandas is needed
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
     series = pd.Series(history, index=pd.date_range("2000-01-03", periods=len(history), freq="D"), dtype=float)
@@ -168,7 +177,8 @@ def _fit(model: str, history: list[float]):
                         seasonal="add", seasonal_periods=7).fit(disp=False)
 
 
-def _backtest(history: list[float]) -> pl.DataFrame:
+@functools.lru_cache(maxsize=32)
+def _backtest(history: tuple[float, ...]) -> pl.DataFrame:
     """Rolling-origin backtest: from each of the last origins, forecast a week and compare its total."""
     rows = []
     origins = [len(history) - BACKTEST_HORIZON * k for k in range(1, BACKTEST_ORIGINS + 1)]

@@ -23,7 +23,11 @@ def signed_in() -> bool:
         configured = "auth" in st.secrets
     except (FileNotFoundError, KeyError):  # no secrets file: sign-in is off
         configured = False
-    if not configured or st.user.get("is_logged_in", False):
+    if not configured:
+        return True
+    if st.user.get("is_logged_in", False):
+        st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+        st.sidebar.button("Sign out", on_click=st.logout)
         return True
     st.title("Spendlake")
     st.button("Sign in", on_click=st.login, type="primary")

@@ -19,7 +19,6 @@ def main(argv: list[str]) -> None:
     import statsmodels.tsa.exponential_smoothing.ets  # noqa: F401 - what analytics.forecast fits with
 
     import analytics  # noqa: F401
-    import spendlake.ui  # noqa: F401
     from streamlit.web import cli
     sys.argv = ["streamlit", "run", str(APP), *argv]
     cli.main()

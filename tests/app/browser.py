@@ -28,14 +28,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(lake: Path, log: Path) -> Iterator[str]:
-    """The app's server on the lake, started as `spendlake app` starts it; yields its URL once
-    /_stcore/health answers."""
-    port = free_port()
+def streamlit_server(lake: Path, log: Path, *, port: int | None = None, options: list[str] = ()) -> Iterator[str]:
+    """The app's server on the lake, started as `spendlake app` starts it (plus Streamlit `options`);
+    yields its URL once /_stcore/health answers."""
+    port = port or free_port()
     env = os.environ | {"SPENDLAKE_LAKE": str(lake)}
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "spendlake.serve", "--server.port", str(port),
-                                    "--server.headless", "true"],
+                                    "--server.headless", "true", *options],
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,8 +1,8 @@
 """The app in a real browser: Debian's chromium driven by Playwright against `streamlit run` on a demo lake.
 
 Visits every page (screenshots saved under $SPENDLAKE_ARTIFACTS, default test-artifacts/), fills
-the estimate form, downloads a table as CSV and checks it, uploads a file, and watches the live
-panel pick up an event logged while the page is open.
+the estimate form, downloads a table as CSV and checks it, uploads a file, watches the live
+panel pick up an event logged while the page is open, and signs in through an OIDC provider.
 """
 
 import datetime as dt
@@ -28,15 +28,22 @@ TODAY = dt.datetime.now(dt.UTC).date()
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def browser():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, browser):
     root = tmp_path_factory.mktemp("browser") / "lake"
     write_demo(Lake(root), TODAY, days=60)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server(root, ARTIFACTS / "streamlit.log") as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with streamlit_server(root, ARTIFACTS / "streamlit.log") as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         yield Lake(root), url, page
-        browser.close()
+        page.close()
 
 
 def test_every_page_draws_without_an_error(served):
@@ -100,3 +107,28 @@ def test_the_live_panel_shows_an_event_logged_while_the_page_is_open(served):
     assert after > before
     live = page.get_by_test_id("stMetric").filter(has_text="Spent today").get_by_test_id("stMetricValue")
     expect(live).to_have_text(f"${after:,.2f}", timeout=30_000)  # the fragment reruns every 5 s
+
+
+def test_sign_in_through_an_oidc_provider_when_configured(tmp_path, browser):
+    """With `[auth]` in the secrets the app shows nothing until the provider has signed the user in."""
+    from tests.app.browser import free_port
+    from tests.app.oidc import CLIENT_ID, USER, oidc_provider
+    root = tmp_path / "lake"
+    write_demo(Lake(root), TODAY, days=10)
+    port = free_port()
+    with oidc_provider() as issuer:
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text(f'[auth]\nredirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+                           f'cookie_secret = "not-a-secret-but-long-enough-0123456789"\nclient_id = "{CLIENT_ID}"\n'
+                           f'client_secret = "shh"\nserver_metadata_url = "{issuer}/.well-known/openid-configuration"\n')
+        with streamlit_server(root, ARTIFACTS / "streamlit-auth.log", port=port,
+                              options=["--secrets.files", str(secrets)]) as url:
+            page = browser.new_page()
+            page.goto(url)
+            page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+            assert page.get_by_text("Month to date").count() == 0  # nothing of the lake before signing in
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)
+            expect(page.get_by_text(f"Signed in as {USER['email']}")).to_be_visible(timeout=30_000)
+            page.screenshot(path=ARTIFACTS / "signed-in.png")
+            page.close()

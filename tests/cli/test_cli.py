@@ -7,7 +7,6 @@ import pytest
 from typer.testing import CliRunner
 
 import analytics
-from ingest import schema as s
 from ingest.lake import Lake
 from spendlake.cli import app
 from tests.conftest import FIXTURES

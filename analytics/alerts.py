@@ -64,7 +64,7 @@ def budget_alerts(budget_status: pl.DataFrame, *, now: dt.datetime, seen: Iterab
         scope = "overall" if r["scope"] == "overall" else f"{r['scope']}={r['value']}"
         # the highest threshold crossed fires, once; thresholds below one that already fired stay quiet
         done = max((k[3] for k in seen if k[1] == r["name"] and k[2] == period and k[0] in BUDGET_KINDS), default=0)
-        t = 1.0 if r["pct"] >= 1 else r["threshold"]  # passing the limit is exceeded, listed as a threshold or not
+        t = r["threshold"]
         if t is not None and t > done:
             kind: AlertKind = "budget_exceeded" if t >= 1 else "budget_warning"
             fired.append(Alert(kind, r["name"], period, t, stamp, r["spent_usd"], r["limit_usd"], r["forecast_usd"],

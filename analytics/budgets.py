@@ -151,14 +151,14 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
     """Spent, remaining, % used, state, forecast period total and days left, per budget.
 
     `state` is ok, warning (a threshold below 100 % crossed) or exceeded; `threshold` is the
-    highest threshold crossed.
+    highest threshold crossed, the limit itself (1.0) counting as one whether listed or not.
     """
     today = today or dt.datetime.now(dt.UTC).date()
     rows = []
     for b, used in zip(budgets, spent(events, budgets, today)):
         start, end = b.bounds(today)
         pct = used / b.limit_usd
-        crossed = [t for t in b.thresholds if pct >= t]
+        crossed = [t for t in sorted({*b.thresholds, 1.0}) if pct >= t]
         expected, exhaustion = None, None
         if with_forecast and b.period in ("weekly", "monthly") and start <= today <= end:
             from analytics.forecast import forecast

@@ -59,6 +59,7 @@ try:
                 write_demo(lake)
             st.rerun()
         st.stop()
+    ui.read_version(lake)
     st.session_state["filters"] = ui.sidebar(lake)
     page.run()
 except (SpendlakeError, ValueError) as e:

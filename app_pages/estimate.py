@@ -31,8 +31,7 @@ edited = st.data_editor(template, num_rows="dynamic", hide_index=True, width="st
 
 rows = [r for r in pl.DataFrame(edited).iter_rows(named=True) if r.get("provider") and r.get("model")]
 try:
-    plan = [Step(**{k: (v if v is not None else Step.__dataclass_fields__[k].default) for k, v in r.items()})
-            for r in rows]
+    plan = [Step(**{k: v for k, v in r.items() if v is not None}) for r in rows]  # empty cells: the defaults
 except (TypeError, ValueError) as e:
     st.error(f"A step cannot be priced as written: {e}")
     st.stop()

@@ -38,6 +38,11 @@ from spendlake.store import load_alerts, load_budgets, record_alerts, record_est
 HISTORY_DAYS = 90  # how far back estimates learn tokens per call
 
 
+def estimate_history(lake: Lake, day: dt.date) -> pl.LazyFrame:
+    """The raw events an estimate made on `day` learns its tokens per call from."""
+    return analytics.scan(lake, start=day - dt.timedelta(days=HISTORY_DAYS), end=day)
+
+
 @dataclass(frozen=True)
 class Check:
     budgets: int
@@ -82,8 +87,7 @@ def check_plan(lake: Lake, plan: Sequence[Step], *, attribution: Mapping[str, st
     estimate against `job_id` so the run's report shows estimate vs actual."""
     now = now or dt.datetime.now(dt.UTC)
     book = book or PriceBook.load(lake.overrides_path)
-    history = analytics.scan(lake, start=now.date() - dt.timedelta(days=HISTORY_DAYS))
-    result = analytics.estimate(plan, book, history=history, at=now)
+    result = analytics.estimate(plan, book, history=estimate_history(lake, now.date()), at=now)
     if result.expected_usd is None:
         return PlanCheck(result, None, None)
     decision = analytics.can_execute(analytics.daily(lake), load_budgets(lake.root), result.high_usd,

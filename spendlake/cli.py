@@ -453,8 +453,8 @@ def estimate(
         if compare:
             if any("/" not in m for m in compare):
                 raise typer.BadParameter("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5")
-            import analytics
-            history = analytics.scan(target, start=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90))
+            from spendlake.checks import estimate_history
+            history = estimate_history(target, dt.datetime.now(dt.UTC).date())
             models = [tuple(m.split("/", 1)) for m in compare]
             _emit(compare_models(plan, book, models, history=history), fmt, "models compared")
     if job:

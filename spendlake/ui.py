@@ -21,6 +21,8 @@ from analytics.estimate import Step
 from ingest.pricing import PriceBook
 from spendlake.config import lake_path
 
+_VERSION = "_lake_version"
+
 
 def lake() -> Lake:
     return Lake(lake_path())
@@ -30,8 +32,16 @@ def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def read_version(target: Lake) -> None:
+    """Read the lake's version for this script run (app.py, before the page): one listing of the
+    lake's files per run instead of one per cached read."""
+    st.session_state[_VERSION] = (str(target.root), target.version())
+
+
 def version(target: Lake) -> tuple:
-    return target.version()
+    """The version read for this run (the cache key of every read), or a fresh one."""
+    root, known = st.session_state.get(_VERSION, (None, None))
+    return known if root == str(target.root) else target.version()
 
 
 def stamp(path: Path) -> int:
@@ -97,13 +107,13 @@ def events(target: Lake, filters: Filters, *, start: dt.date | None = None, end:
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
-def price_book(root: str, overrides_version: int) -> PriceBook:
+def _price_book(root: str, overrides_version: int) -> PriceBook:
     return PriceBook.load(Lake(root).overrides_path)
 
 
 def book(target: Lake) -> PriceBook:
     path = target.overrides_path
-    return price_book(str(target.root), stamp(path))
+    return _price_book(str(target.root), stamp(path))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -168,9 +178,9 @@ def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _estimate(root: str, lake_version: tuple, overrides: int, plan: tuple[Step, ...], day: dt.date,
               models: tuple[tuple[str, str], ...]) -> tuple[analytics.Estimate, pl.DataFrame | None]:
-    from spendlake.checks import HISTORY_DAYS
+    from spendlake.checks import estimate_history
     target = Lake(root)
-    history = analytics.scan(target, start=day - dt.timedelta(days=HISTORY_DAYS), end=day)
+    history = estimate_history(target, day)
     at = dt.datetime.combine(day, dt.time(12), dt.UTC)
     result = analytics.estimate(plan, book(target), history=history, at=at)
     compared = analytics.compare_models(plan, book(target), models, history=history, at=at) if models else None
@@ -238,24 +248,22 @@ def _date(text: str | None) -> dt.date | None:
 
 # ---- output -------------------------------------------------------------------------------
 
-def downloads(frame: pl.DataFrame, name: str) -> None:
-    """CSV and JSON downloads of a table (CSV cells neutralised against formula injection)."""
+def downloads(csv: str, json: str, name: str) -> None:
+    """A CSV and a JSON download button side by side."""
     left, right, _ = st.columns([1, 1, 6])
-    left.download_button("CSV", analytics.to_csv(frame), f"{name}.csv", "text/csv", key=f"{name}-csv")
-    right.download_button("JSON", analytics.to_json(frame), f"{name}.json", "application/json", key=f"{name}-json")
+    left.download_button("CSV", csv, f"{name}.csv", "text/csv", key=f"{name}-csv")
+    right.download_button("JSON", json, f"{name}.json", "application/json", key=f"{name}-json")
 
 
 def table(frame: pl.DataFrame, name: str, **options) -> None:
-    """A table with its downloads."""
+    """A table with its downloads (CSV cells neutralised against formula injection)."""
     st.dataframe(frame, hide_index=True, width="stretch", **options)
-    downloads(frame, name)
+    downloads(analytics.to_csv(frame), analytics.to_json(frame), name)
 
 
 def report_downloads(report, name: str) -> None:
     """A report dataclass as one CSV (a `table` column names each section) and as JSON."""
-    left, right, _ = st.columns([1, 1, 6])
-    left.download_button("CSV", report.to_csv(), f"{name}.csv", "text/csv", key=f"{name}-csv")
-    right.download_button("JSON", report.to_json(), f"{name}.json", "application/json", key=f"{name}-json")
+    downloads(report.to_csv(), report.to_json(), name)
 
 
 def money(value: float | None) -> str:

@@ -56,7 +56,7 @@ class Forecast(_Report):
     model: str
     budget_usd: float | None
     exhaustion_date: dt.date | None  # first day the expected cumulative spend reaches the budget
-    daily: pl.DataFrame = field(repr=False)     # date, actual, expected, low/high 80 and 95
+    daily: pl.DataFrame = field(repr=False)     # date, actual, expected, low/high 80 and 95, cumulative
     backtest: pl.DataFrame = field(repr=False)  # model, origins, mape of weekly totals
 
 
@@ -97,11 +97,11 @@ def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Peri
         observed.select(pl.col(s.DATE), pl.col(s.COST).alias("actual")),
         pl.DataFrame({s.DATE: future, "expected": mean, **bands},
                      schema={s.DATE: pl.Date, "expected": pl.Float64, **{k: pl.Float64 for k in bands}}),
-    ], how="diagonal")
+    ], how="diagonal").with_columns(pl.coalesce("actual", "expected").cum_sum().alias("cumulative"))
     expected_total = spent + sum(mean)
     exhaustion = None
     if budget_usd is not None:  # the first day the spend so far plus the expected spend reaches the budget
-        over = daily.filter(pl.coalesce("actual", "expected").cum_sum() >= budget_usd)
+        over = daily.filter(pl.col("cumulative") >= budget_usd)
         exhaustion = over[s.DATE][0] if over.height else None
     return Forecast(
         period_start=start, period_end=end, today=today, spent_usd=spent, expected_total_usd=expected_total,

@@ -14,12 +14,7 @@ st.title("Budgets")
 budgets = load_budgets(lake.root)
 status = ui.budget_status(lake, today)
 if status.height:
-    for row in status.iter_rows(named=True):
-        where = f"{row['scope']}{'=' + row['value'] if row['value'] else ''}"
-        st.progress(min(row["pct"], 1.0), text=f"**{row['name']}** ({where}, {row['period']}, {row['enforcement']}): "
-                    f"{ui.money(row['spent_usd'])} of {ui.money(row['limit_usd'])} ({row['pct']:.0%}) · {row['state']}"
-                    + (f" · forecast {ui.money(row['forecast_usd'])}" if row["forecast_usd"] is not None else "")
-                    + (f" · runs out {row['exhaustion_date']}" if row["exhaustion_date"] else ""))
+    ui.budget_bars(status)
     ui.table(status, "budget-status")
 else:
     st.info("No budgets yet: add one below.")

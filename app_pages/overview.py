@@ -37,14 +37,11 @@ if unpriced:
 
 if status.height:
     st.subheader("Budgets")
-    for row in status.iter_rows(named=True):
-        st.progress(min(row["pct"], 1.0), text=f"{row['name']} ({row['scope']}{'=' + row['value'] if row['value'] else ''}, "
-                    f"{row['period']}): {ui.money(row['spent_usd'])} of {ui.money(row['limit_usd'])} · {row['state']}")
+    ui.budget_bars(status)
 
 st.subheader("Forecast to month end")
-path = outlook.daily.with_columns(pl.coalesce("actual", "expected").cum_sum().alias("cumulative"),
-                                  pl.when(pl.col("actual").is_not_null()).then(pl.lit("spent")).otherwise(
-                                      pl.lit("expected")).alias("kind"))
+path = outlook.daily.with_columns(pl.when(pl.col("actual").is_not_null()).then(pl.lit("spent")).otherwise(
+    pl.lit("expected")).alias("kind"))
 base = alt.Chart(path).encode(x=alt.X(f"{s.DATE}:T", title=None))
 layers = [base.mark_line(point=True).encode(y=alt.Y("cumulative:Q", title="USD, cumulative"), color="kind:N",
                                              tooltip=[f"{s.DATE}:T", alt.Tooltip("cumulative:Q", format="$,.2f")])]

@@ -266,6 +266,16 @@ def report_downloads(report, name: str) -> None:
     downloads(report.to_csv(), report.to_json(), name)
 
 
+def budget_bars(status: pl.DataFrame) -> None:
+    """One progress bar per budget of an `analytics.budget_status` table."""
+    for row in status.iter_rows(named=True):
+        where = f"{row['scope']}{'=' + row['value'] if row['value'] else ''}"
+        st.progress(min(row["pct"], 1.0), text=f"{row['name']} ({where}, {row['period']}): {money(row['spent_usd'])} of "
+                    f"{money(row['limit_usd'])} ({row['pct']:.0%}) · {row['state']} · {row['enforcement']}"
+                    + (f" · forecast {money(row['forecast_usd'])}" if row["forecast_usd"] is not None else "")
+                    + (f" · runs out {row['exhaustion_date']}" if row["exhaustion_date"] else ""))
+
+
 def money(value: float | None) -> str:
     return "—" if value is None else f"${value:,.2f}"
 

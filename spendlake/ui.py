@@ -1,8 +1,9 @@
 """What every page of the app shares: the lake, cached reads keyed on its version, the sidebar
-filters (kept in the URL), tables that download as CSV and JSON, and errors as messages.
+filters (kept in the URL), and tables that download as CSV and JSON.
 
 Reads are cached on `(lake, version)`: the version changes with every new, compacted,
-repriced or dropped file, so a cached answer is never older than the lake.
+repriced or dropped file, so a cached answer is never older than the lake. app.py reads
+the version once at the start of each script run.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import polars as pl
 import streamlit as st
 
 import analytics
+from analytics.estimate import Step
 from ingest import schema as s
 from ingest.lake import Lake
-from analytics.estimate import Step
 from ingest.pricing import PriceBook
 from spendlake.config import lake_path
 

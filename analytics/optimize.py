@@ -13,6 +13,10 @@ days), the quality trade-off in one sentence and the action:
 - output_cap: operations whose long outputs cost most, capped at their own 75th percentile;
 - failure_waste: what failed calls and retried attempts cost.
 
+The rules read the window once, summed by `usage` into rows that the price book prices as it
+would price each call (`PriceBook.price_sums`), so repricing a month of calls on a dozen
+alternatives costs milliseconds.
+
 Examples:
     >>> ALTERNATIVES[("anthropic", "claude-opus-4-5")]
     [('anthropic', 'claude-sonnet-4-5')]
@@ -24,9 +28,8 @@ import datetime as dt
 
 import polars as pl
 
-from analytics.measures import FAILED_COST, measures
 from ingest import schema as s
-from ingest.pricing import PRICED_COLUMNS, PriceBook
+from ingest.pricing import PRICED_COLUMNS, TOTAL_INPUT, PriceBook
 
 MONTH_DAYS = 30
 MIN_SAVINGS_USD = 1.0
@@ -58,19 +61,19 @@ TIERS = [
     [("openai", "gpt-4o-mini"), ("openai", "gpt-4.1-mini"), ("anthropic", "claude-haiku-4-5"),
      ("google", "gemini-2.5-flash")],
 ]
-# what the rules read: the rest of an event's columns stays on disk
-WINDOW_COLUMNS = (s.EVENT_ID, s.TS, s.PROVIDER, s.MODEL, s.SERVICE, s.UNIT, s.OPERATION, s.JOB_ID, s.SUCCESS,
-                  s.RETRIES, s.COST, s.COMPUTED_COST, s.COST_SOURCE, *PRICED_COLUMNS)
 COLUMNS = pl.Schema({"kind": pl.String, "scope": pl.String, "current_monthly_usd": pl.Float64,
                      "savings_monthly_usd": pl.Float64, "savings_pct": pl.Float64, "tradeoff": pl.String,
                      "action": pl.String})
+# usage() columns beside the priced ones
+CALLS, TIER_INPUT, CAP, JOB, OK = "calls", "tier_input", "cap", "in_run", "succeeded"
+RETRY_COST, CACHEABLE, CAPPED_OUTPUT, CAPPED_REASONING = "retry_cost", "cacheable", "capped_output", "capped_reasoning"
 
 
 def suggestions(events: pl.LazyFrame, book: PriceBook, *, today: dt.date | None = None, days: int = 30) -> pl.DataFrame:
     """Every suggestion worth at least $1 and 5 % of its scope a month, largest saving first."""
     today = today or dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=days - 1)
-    window = events.filter(pl.col(s.TS).dt.date().is_between(start, today)).select(WINDOW_COLUMNS).collect()
+    window = usage(events.filter(pl.col(s.TS).dt.date().is_between(start, today)), book)
     scale = MONTH_DAYS / days
     llm = window.filter(pl.col(s.SERVICE) == "llm")
     rows = [*_model_changes(llm, book), *_caching(llm, book), *_batch(llm), *_output_cap(llm, book), *_failures(window)]
@@ -80,16 +83,65 @@ def suggestions(events: pl.LazyFrame, book: PriceBook, *, today: dt.date | None 
                         ).sort("savings_monthly_usd", descending=True)
 
 
-def reprice_as(events: pl.DataFrame, book: PriceBook, provider: str, model: str) -> float | None:
-    """What these events would have cost on another model (None if it cannot price them all)."""
-    return priced_total(events.with_columns(pl.lit(provider).alias(s.PROVIDER), pl.lit(model).alias(s.MODEL)), book)
+def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] | None = None) -> pl.DataFrame:
+    """The events summed into what the rules read, a few hundred rows for a month of millions of calls.
+
+    One row per provider, model, operation, service and unit, UTC day, tier bucket (the side of
+    every `PriceBook.tier_bounds()` threshold the call's input falls on), whether the call was
+    part of a run (`in_run`) and whether it `succeeded`; and per half hour where the source model
+    or a model in `targets` (those it may be repriced on; by default every model the rules name)
+    has time-of-day prices. So `PriceBook.price_sums` prices a row, or the row moved to another
+    model, as the book would price its calls one by one. Besides the sums of the priced columns,
+    cost and computed cost: `calls`, `ts` and `tier_input` (any one call's), `retry_cost` (cost ×
+    retries), `cacheable` (the input tokens `CACHEABLE_SHARE` of each call moves to the cache),
+    `cap` (the operation's 75th percentile of output tokens, LLM calls only) and the output and
+    reasoning tokens capped at it.
+    """
+    targets = [*{m for pairs in [*ALTERNATIVES.values(), *TIERS] for m in pairs}] if targets is None else targets
+    caps = events.filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL, s.OPERATION).agg(
+        pl.col(s.OUTPUT_TOKENS).quantile(OUTPUT_CAP_QUANTILE).cast(pl.Int64).alias(CAP)).collect()
+    sources = caps.select(s.PROVIDER, s.MODEL).unique().iter_rows()
+    if any(book.time_of_day(*m) for m in targets):
+        slotted = list(sources)
+    else:
+        slotted = [m for m in sources if book.time_of_day(*m)]
+    pair = pl.concat_str(s.PROVIDER, s.MODEL, separator="\x1f")
+    half_hour = pl.col(s.TS).dt.hour().cast(pl.Int32) * 2 + pl.col(s.TS).dt.minute().cast(pl.Int32) // 30
+    keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, pl.col(s.TS).dt.date().alias("_day"),
+            (pl.when(pair.is_in(["\x1f".join(m) for m in slotted])).then(half_hour).otherwise(0) if slotted
+             else pl.lit(0)).alias("_slot"),
+            pl.sum_horizontal(pl.lit(0), *[TOTAL_INPUT > b for b in book.tier_bounds()]).alias("_bucket"),
+            pl.col(s.JOB_ID).is_not_null().alias(JOB), pl.col(s.SUCCESS).fill_null(True).alias(OK)]
+    moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)
+    return (events.join(caps.lazy(), on=[s.PROVIDER, s.MODEL, s.OPERATION], how="left", nulls_equal=True)
+            .group_by(keys).agg(
+                pl.len().alias(CALLS), pl.col(s.TS).first(), TOTAL_INPUT.first().alias(TIER_INPUT),
+                *[pl.col(c).sum() for c in PRICED_COLUMNS], pl.col(s.COST).sum(), pl.col(s.COMPUTED_COST).sum(),
+                (pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).sum().alias(RETRY_COST), moved.sum().alias(CACHEABLE),
+                pl.col(CAP).first(), pl.min_horizontal(s.OUTPUT_TOKENS, CAP).sum().alias(CAPPED_OUTPUT),
+                pl.min_horizontal(s.REASONING_TOKENS, CAP).sum().alias(CAPPED_REASONING))
+            .drop("_day", "_slot", "_bucket").collect())
 
 
-def priced_total(events: pl.DataFrame, book: PriceBook) -> float | None:
-    """The price book's total for these events as they are (None if any of them has no price)."""
-    calls = events.select(s.EVENT_ID, s.TS, s.PROVIDER, s.MODEL, s.SERVICE, s.UNIT, *PRICED_COLUMNS)
-    cost = book.price(pl.concat([pl.DataFrame(schema=s.POLARS_SCHEMA), calls], how="diagonal_relaxed"))[s.COMPUTED_COST]
-    return None if cost.null_count() else float(cost.sum())
+def reprice_as(usage: pl.DataFrame, book: PriceBook, provider: str, model: str) -> float | None:
+    """What the calls summed in `usage` would have cost on another model (None if it cannot price them all)."""
+    return priced_totals([_on(usage, provider, model)], book)[0]
+
+
+def priced_totals(usages: list[pl.DataFrame], book: PriceBook) -> list[float | None]:
+    """The price book's total for the calls summed in each frame (None where any of them has no price),
+    priced in one pass."""
+    if not usages:
+        return []
+    stacked = pl.concat([u.with_columns(pl.lit(i).alias("_case")) for i, u in enumerate(usages)], how="vertical_relaxed")
+    per = stacked.select("_case", book.price_sums(stacked)).group_by("_case").agg(
+        pl.col(s.COMPUTED_COST).sum().alias("total"), pl.col(s.COMPUTED_COST).null_count().alias("unpriced"))
+    found = {r["_case"]: None if r["unpriced"] else r["total"] for r in per.iter_rows(named=True)}
+    return [found.get(i) for i in range(len(usages))]
+
+
+def _on(usage: pl.DataFrame, provider: str, model: str) -> pl.DataFrame:
+    return usage.with_columns(pl.lit(provider).alias(s.PROVIDER), pl.lit(model).alias(s.MODEL))
 
 
 def _suggestion(kind: str, scope: str, current: float, saving: float, tradeoff: str, action: str) -> dict:
@@ -102,45 +154,55 @@ def _computed(frame: pl.DataFrame) -> float:
 
 
 def _model_changes(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
-    rows = []
-    for (provider, model), used in llm.partition_by(s.PROVIDER, s.MODEL, as_dict=True).items():
-        current = _computed(used)
-        if current <= 0:
+    used = {key: frame for key, frame in llm.partition_by(s.PROVIDER, s.MODEL, as_dict=True).items()
+            if _computed(frame) > 0}
+    moves = [(source, "model_downgrade", alt) for source in used for alt in ALTERNATIVES.get(source, [])]
+    moves += [(source, "provider_switch", alt) for source in used
+              for alt in next((t for t in TIERS if source in t), []) if alt[0] != source[0]]
+    rows, cheapest = [], {}
+    for (source, kind, alt), cost in zip(moves, priced_totals([_on(used[m[0]], *m[2]) for m in moves], book)):
+        current = _computed(used[source])
+        if cost is None or cost >= current:
             continue
-        for alt_provider, alt_model in ALTERNATIVES.get((provider, model), []):
-            cost = reprice_as(used, book, alt_provider, alt_model)
-            if cost is not None and cost < current:
-                rows.append(_suggestion(
-                    "model_downgrade", f"{provider}/{model}", current, current - cost,
-                    f"{alt_model} is the smaller model of the family: less reliable on hard reasoning and long "
-                    "instructions; check your evaluations first.",
-                    f"route {model} calls to {alt_model} (start with the simplest operations)"))
-        tier = next((t for t in TIERS if (provider, model) in t), [])
-        others = [(cost, p, m) for p, m in tier if p != provider
-                  for cost in [reprice_as(used, book, p, m)] if cost is not None and cost < current]
-        if others:
-            cost, p, m = min(others)
-            rows.append(_suggestion(
-                "provider_switch", f"{provider}/{model}", current, current - cost,
-                f"{p}/{m} is a comparable model at a lower price for your token mix; outputs differ in style and "
-                "tool-use behaviour.", f"try {p}/{m} for {model} traffic behind a flag and compare"))
+        if kind == "provider_switch":
+            cheapest[source] = min(cheapest.get(source, (cost, *alt)), (cost, *alt))
+            continue
+        (provider, model), (_, alt_model) = source, alt
+        rows.append(_suggestion(
+            "model_downgrade", f"{provider}/{model}", current, current - cost,
+            f"{alt_model} is the smaller model of the family: less reliable on hard reasoning and long "
+            "instructions; check your evaluations first.",
+            f"route {model} calls to {alt_model} (start with the simplest operations)"))
+    for (provider, model), (cost, p, m) in cheapest.items():
+        current = _computed(used[(provider, model)])
+        rows.append(_suggestion(
+            "provider_switch", f"{provider}/{model}", current, current - cost,
+            f"{p}/{m} is a comparable model at a lower price for your token mix; outputs differ in style and "
+            "tool-use behaviour.", f"try {p}/{m} for {model} traffic behind a flag and compare"))
     return rows
 
 
+def _by_operation(llm: pl.DataFrame) -> list[tuple[tuple[str, str, str], pl.DataFrame]]:
+    return list(llm.partition_by(s.PROVIDER, s.MODEL, s.OPERATION, as_dict=True).items())
+
+
 def _caching(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
-    rows = []
-    for (provider, model, operation), used in llm.partition_by(s.PROVIDER, s.MODEL, s.OPERATION, as_dict=True).items():
+    candidates = []
+    for key, used in _by_operation(llm):
         inputs = used[s.INPUT_TOKENS].sum() + used[s.CACHE_READ_TOKENS].sum() + used[s.CACHE_WRITE_TOKENS].sum()
-        if not inputs or inputs / used.height < CACHE_MIN_INPUT or used[s.CACHE_READ_TOKENS].sum() / inputs >= CACHE_LOW_HIT_RATE:
-            continue
-        moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)
-        cached = priced_total(used.with_columns((pl.col(s.CACHE_READ_TOKENS) + moved).alias(s.CACHE_READ_TOKENS),
-                                                (pl.col(s.INPUT_TOKENS) - moved).alias(s.INPUT_TOKENS)), book)
-        if cached is None:
+        if inputs and inputs / used[CALLS].sum() >= CACHE_MIN_INPUT and \
+                used[s.CACHE_READ_TOKENS].sum() / inputs < CACHE_LOW_HIT_RATE:
+            candidates.append((key, used))
+    cached = priced_totals([used.with_columns((pl.col(s.CACHE_READ_TOKENS) + pl.col(CACHEABLE)).alias(s.CACHE_READ_TOKENS),
+                                              (pl.col(s.INPUT_TOKENS) - pl.col(CACHEABLE)).alias(s.INPUT_TOKENS))
+                            for _, used in candidates], book)
+    rows = []
+    for ((provider, model, operation), used), cost in zip(candidates, cached):
+        if cost is None:
             continue
         current = _computed(used)
         rows.append(_suggestion(
-            "prompt_caching", f"{provider}/{model} {operation}", current, current - cached,
+            "prompt_caching", f"{provider}/{model} {operation}", current, current - cost,
             "No quality change; it needs a stable prompt prefix (system prompt, tools, documents) and the first "
             "call in each cache window pays a write premium.",
             f"put the shared part of {operation} prompts first and enable prompt caching"))
@@ -149,7 +211,7 @@ def _caching(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
 
 def _batch(llm: pl.DataFrame) -> list[dict]:
     rows = []
-    offline = llm.filter(pl.col(s.JOB_ID).is_not_null() & pl.col(s.PROVIDER).is_in(list(BATCH_DISCOUNT)))
+    offline = llm.filter(pl.col(JOB) & pl.col(s.PROVIDER).is_in(list(BATCH_DISCOUNT)))
     for (provider, operation), used in offline.partition_by(s.PROVIDER, s.OPERATION, as_dict=True).items():
         current = _computed(used)
         rows.append(_suggestion(
@@ -160,32 +222,30 @@ def _batch(llm: pl.DataFrame) -> list[dict]:
 
 
 def _output_cap(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
+    candidates = [(key, used) for key, used in _by_operation(llm) if used[CAP][0] and used[CALLS].sum() >= 20]
+    capped = priced_totals([used.with_columns(pl.col(CAPPED_OUTPUT).alias(s.OUTPUT_TOKENS),
+                                              pl.col(CAPPED_REASONING).alias(s.REASONING_TOKENS))
+                            for _, used in candidates], book)
     rows = []
-    for (provider, model, operation), used in llm.partition_by(s.PROVIDER, s.MODEL, s.OPERATION, as_dict=True).items():
-        cap = used[s.OUTPUT_TOKENS].quantile(OUTPUT_CAP_QUANTILE)
-        if not cap or used.height < 20:
+    for ((provider, model, operation), used), cost in zip(candidates, capped):
+        if cost is None:
             continue
-        capped = priced_total(used.with_columns(
-            pl.min_horizontal(s.OUTPUT_TOKENS, pl.lit(int(cap))).alias(s.OUTPUT_TOKENS),
-            pl.min_horizontal(s.REASONING_TOKENS, pl.lit(int(cap))).alias(s.REASONING_TOKENS)), book)
-        if capped is None:
-            continue
-        current = _computed(used)
-        saving = current - capped
+        current, cap = _computed(used), used[CAP][0]
         rows.append(_suggestion(
-            "output_cap", f"{provider}/{model} {operation}", current, saving,
-            f"Answers longer than {int(cap):,} tokens (the longest quarter) get cut or must be asked to be concise.",
-            f"ask for concise output and set max_tokens ≈ {int(cap):,} for {operation}"))
+            "output_cap", f"{provider}/{model} {operation}", current, current - cost,
+            f"Answers longer than {cap:,} tokens (the longest quarter) get cut or must be asked to be concise.",
+            f"ask for concise output and set max_tokens ≈ {cap:,} for {operation}"))
     return rows
 
 
 def _failures(window: pl.DataFrame) -> list[dict]:
     rows = []
-    frame = measures(window.lazy()).with_columns((pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).alias("_retry"))
-    per = frame.group_by(s.PROVIDER, s.MODEL).agg(pl.col(s.COST).sum(), pl.col(FAILED_COST).sum(),
-                                                  pl.col("_retry").sum(), pl.col("failed_calls").sum()).collect()
+    failed = ~pl.col(OK)
+    per = window.group_by(s.PROVIDER, s.MODEL).agg(
+        pl.col(s.COST).sum(), pl.col(s.COST).filter(failed).sum().alias("failed_cost"), pl.col(RETRY_COST).sum(),
+        pl.col(CALLS).filter(failed).sum().alias("failed_calls"))
     for r in per.iter_rows(named=True):
-        waste = (r[FAILED_COST] or 0) + (r["_retry"] or 0)
+        waste = r["failed_cost"] + r[RETRY_COST]
         if waste and r[s.COST]:
             rows.append(_suggestion(
                 "failure_waste", f"{r[s.PROVIDER]}/{r[s.MODEL]}", r[s.COST], waste,

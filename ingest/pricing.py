@@ -60,6 +60,8 @@ PRICED_COLUMNS: Final = (
     s.REASONING_TOKENS, s.CHARACTERS, s.IMAGES, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY,
 )
 REQUEST: Final = "request"
+# what a tier threshold is compared with
+TOTAL_INPUT: Final = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
 COEFFICIENT_COLUMNS: Final = (*PRICED_COLUMNS, REQUEST)
 # A resolved price: [(tier threshold, coefficients)], the base tier first with threshold -1.
 Tiers = list[tuple[int, dict[str, float | None]]]
@@ -198,6 +200,7 @@ class PriceBook:
     overrides: list[Rule] = field(default_factory=list)
     _llm: dict[tuple[str, str], _LlmModel | None] = field(default_factory=dict, repr=False)
     _tiers: dict[int, tuple[object, list[tuple[int, dict[str, float]]]]] = field(default_factory=dict, repr=False)
+    _resolved: dict[tuple, tuple[Tiers, str] | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._catalog_by_key = _rules_by_key(self.catalog)
@@ -269,6 +272,12 @@ class PriceBook:
     def resolve(self, provider: str, model: str, unit: str | None, day: dt.date,
                 slot: int) -> tuple[Tiers, str] | None:
         """Coefficients for one key as [(tier threshold, coefficients)] and the price version; None if unpriced."""
+        key = (provider, model, unit, day, slot)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(provider, model, unit, day, slot)
+        return self._resolved[key]
+
+    def _resolve(self, provider: str, model: str, unit: str | None, day: dt.date, slot: int) -> tuple[Tiers, str] | None:
         version: list[str] = []
         tiers: list[tuple[int, dict[str, float]]] = [(-1, {})]
         llm = self.llm_model(provider, model)
@@ -308,13 +317,8 @@ class PriceBook:
         if events.height == 0:
             return events
         events = events.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
-        keyed = self._rated(events)
-        used_without_price = pl.any_horizontal(
-            [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
-        computed = pl.sum_horizontal(pl.col(f"_k_{REQUEST}").fill_null(0.0),
-                                     *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
-        priced = pl.col("_rate").is_not_null() & ~used_without_price
-        priced_by_book = keyed.select(pl.when(priced).then(computed).alias("_computed"), s.PRICE_VERSION).collect()
+        priced_by_book = self._rated(events).select(
+            self._cost(pl.col(f"_k_{REQUEST}")).alias("_computed"), s.PRICE_VERSION).collect()
         return events.drop(s.PRICE_VERSION).hstack(priced_by_book).with_columns(
             # every expression here sees the reported cost_usd of the input
             pl.coalesce(s.COST, "_computed").alias(s.COST),
@@ -323,6 +327,34 @@ class PriceBook:
             .when(pl.col("_computed").is_not_null()).then(pl.lit("computed"))
             .otherwise(pl.lit("unpriced")).alias(s.COST_SOURCE),
         ).select(s.COLUMNS)
+
+    def price_sums(self, usage: pl.DataFrame) -> pl.Series:
+        """The cost of rows that each stand for `calls` events with their priced columns summed, as
+        `price` would total them; null where the events have no price.
+
+        The events of a row share provider, model, unit and UTC day (and half hour, for models
+        with time-of-day prices), with `ts` one of their timestamps, and they fall on the same
+        side of every `tier_bounds()` threshold, with `tier_input` one of their total inputs
+        (input + cache read + cache write tokens). Each event's cost is linear in its usage within
+        its tier, so the sum is priced once.
+        """
+        if usage.height == 0:
+            return pl.Series(s.COMPUTED_COST, [], pl.Float64)
+        keyed = self._rated(usage.with_columns(pl.col(s.TS).cast(s.POLARS_SCHEMA[s.TS])), tier_input="tier_input")
+        return keyed.select(self._cost(pl.col(f"_k_{REQUEST}") * pl.col("calls"))).collect().to_series()
+
+    @staticmethod
+    @functools.cache
+    def tier_bounds() -> tuple[int, ...]:
+        """Every total-input threshold at which some genai-prices model moves to another rate, ascending."""
+        from genai_prices import data_snapshot
+        from genai_prices.types import ModelPrice, TieredPrices
+        bounds = set()
+        for provider in data_snapshot.get_snapshot().providers:
+            for model in provider.models:
+                for price in [model.prices] if isinstance(model.prices, ModelPrice) else [c.prices for c in model.prices]:
+                    bounds |= {t.start for v in price.__dict__.values() if isinstance(v, TieredPrices) for t in v.tiers}
+        return tuple(sorted(bounds))
 
     def rules(self, search: str | None = None, *, when: dt.datetime | None = None) -> pl.DataFrame:
         """The price book as rows: overrides, the shipped catalog, and genai-prices' LLM rates in
@@ -373,8 +405,17 @@ class PriceBook:
             pl.col(f"_k_{REQUEST}").alias(f"charge_{REQUEST}")).collect()
         return events.hstack(parts)
 
-    def _rated(self, events: pl.DataFrame) -> pl.LazyFrame:
-        """The priced columns of each event beside their coefficients (`_k_<column>`), its rate row and price version."""
+    @staticmethod
+    def _cost(request: pl.Expr) -> pl.Expr:
+        """Over `_rated` rows: the request fee plus Σ column × coefficient, null where a used column has no price."""
+        used_without_price = pl.any_horizontal(
+            [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
+        computed = pl.sum_horizontal(request.fill_null(0.0), *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
+        return pl.when(pl.col("_rate").is_not_null() & ~used_without_price).then(computed).alias(s.COMPUTED_COST)
+
+    def _rated(self, events: pl.DataFrame, tier_input: str | None = None) -> pl.LazyFrame:
+        """The priced columns of each event beside their coefficients (`_k_<column>`), its rate row and price
+        version. The tier follows the row's total input tokens, or the column `tier_input` when named."""
         pair_columns = [s.PROVIDER, s.MODEL, s.UNIT]
         day = pl.col(s.TS).dt.date().alias("_day")
         keys = events.lazy().select(*pair_columns, day).unique().collect()
@@ -388,7 +429,8 @@ class PriceBook:
         else:
             keys = keys.with_columns(slot.alias("_slot"))
         # the joins carry only what pricing reads; the result is stacked back onto the events
-        keyed = events.lazy().select(*pair_columns, *PRICED_COLUMNS, day, slot.alias("_slot"))
+        extra = [tier_input, "calls"] if tier_input else []
+        keyed = events.lazy().select(*pair_columns, *PRICED_COLUMNS, *extra, day, slot.alias("_slot"))
         key_rows, rate_rows = [], []
         for provider, model, unit, day_, slot_ in keys.iter_rows():
             resolved = self.resolve(provider, model, unit, day_, slot_)
@@ -405,7 +447,7 @@ class PriceBook:
                            maintain_order="left")
         # the tier is the number of thresholds the event's total input tokens exceed; its rates
         # are the key's first rate row plus the tier
-        total_input = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
+        total_input = pl.col(tier_input) if tier_input else TOTAL_INPUT
         deepest = max((len(k[6]) for k in key_rows), default=0)
         tier = pl.sum_horizontal(
             pl.lit(0, pl.UInt32),

@@ -199,11 +199,11 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 @st.cache_data(show_spinner=False, max_entries=32)
 def _what_if(root: str, lake_version: tuple, overrides: int, project: str, provider: str, model: str,
              day: dt.date, window: int) -> tuple[float, float | None]:
-    from analytics.optimize import reprice_as
-    target = Lake(root)
-    llm = analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day, project=project,
-                         service="llm").collect()
-    return float(llm[s.COST].sum()), reprice_as(llm, book(target), provider, model)
+    from analytics.optimize import reprice_as, usage
+    target, prices = Lake(root), book(Lake(root))
+    llm = usage(analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day, project=project,
+                               service="llm"), prices, targets=[(provider, model)])
+    return float(llm[s.COST].sum()), reprice_as(llm, prices, provider, model)
 
 
 def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,

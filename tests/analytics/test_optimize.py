@@ -1,13 +1,14 @@
 """Every suggestion's saving, recomputed independently (genai-prices' own calc_price, plain sums)."""
 
 import datetime as dt
+import random
 
 import polars as pl
 import pytest
 from genai_prices import Usage, calc_price
 
 import analytics
-from analytics.optimize import BATCH_DISCOUNT, suggestions
+from analytics.optimize import BATCH_DISCOUNT, reprice_as, suggestions, usage
 from ingest import schema as s
 
 TODAY = dt.date(2026, 3, 31)
@@ -82,3 +83,28 @@ def test_batch_caching_output_cap_and_failure_savings_add_up(found):
         used = window.filter((pl.col(s.PROVIDER) == provider) & (pl.col(s.MODEL) == model))
         waste = used.filter(~pl.col(s.SUCCESS))[s.COST].sum() + (used[s.COST] * used[s.RETRIES]).sum()
         assert r["savings_monthly_usd"] == pytest.approx(waste, rel=1e-9)
+
+
+def test_summed_usage_prices_as_the_calls_one_by_one_across_tiers_time_of_day_and_request_fees(book):
+    """The rules price `usage` sums; on any target model they must total what pricing each call does."""
+    rng = random.Random(7)
+    models = [("anthropic", "claude-sonnet-4-5"), ("google", "gemini-2.5-pro"), ("deepseek", "deepseek-chat"),
+              ("perplexity", "sonar"), ("openai", "gpt-4o-mini")]
+    rows = []
+    for i in range(3_000):
+        provider, model = rng.choice(models)
+        rows.append({"event_id": f"e{i}", "provider": provider, "model": model, "service": "llm",
+                     "operation": rng.choice(["chat", "summarize"]), "job_id": rng.choice([None, "run-1"]),
+                     "ts": dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=rng.randrange(3 * 24 * 60)),
+                     "input_tokens": rng.randrange(150_000, 260_000) if rng.random() < 0.3 else rng.randrange(5_000),
+                     "cache_read_tokens": rng.choice([0, rng.randrange(60_000)]), "output_tokens": rng.randrange(4_000),
+                     "success": rng.random() > 0.1, "retries": rng.choice([0, 0, 1])})
+    events = book.price(s.validate(pl.DataFrame(rows)).events)
+    for targets in (models[:2] + models[3:], models):  # without, then with, a time-of-day target
+        summed = usage(events.lazy(), book, targets=targets)
+        assert summed["calls"].sum() == len(rows)
+        for provider, model in targets:
+            one_by_one = book.price(events.with_columns(pl.lit(provider).alias(s.PROVIDER), pl.lit(model).alias(s.MODEL)))
+            assert reprice_as(summed, book, provider, model) == pytest.approx(one_by_one[s.COMPUTED_COST].sum(),
+                                                                               rel=1e-12)
+        assert reprice_as(summed, book, "openai", "no-such-model") is None

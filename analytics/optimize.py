@@ -92,10 +92,10 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     or a model in `targets` (those it may be repriced on; by default every model the rules name)
     has time-of-day prices. So `PriceBook.price_sums` prices a row, or the row moved to another
     model, as the book would price its calls one by one. Besides the sums of the priced columns,
-    cost and computed cost: `calls`, `ts` and `tier_input` (any one call's), `retry_cost` (cost ×
-    retries), `cacheable` (the input tokens `CACHEABLE_SHARE` of each call moves to the cache),
-    `cap` (the operation's 75th percentile of output tokens, LLM calls only) and the output and
-    reasoning tokens capped at it.
+    cost and computed cost: `calls`, a `ts` and a `tier_input` that stand for its calls,
+    `retry_cost` (cost × retries), `cacheable` (the input tokens `CACHEABLE_SHARE` of each call
+    moves to the cache), `cap` (the operation's 75th percentile of output tokens, LLM calls
+    only) and the output and reasoning tokens capped at it.
     """
     targets = [*{m for pairs in [*ALTERNATIVES.values(), *TIERS] for m in pairs}] if targets is None else targets
     caps = events.filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL, s.OPERATION).agg(
@@ -105,21 +105,26 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
         slotted = list(sources)
     else:
         slotted = [m for m in sources if book.time_of_day(*m)]
+    bounds = book.tier_bounds()
     pair = pl.concat_str(s.PROVIDER, s.MODEL, separator="\x1f")
     half_hour = pl.col(s.TS).dt.hour().cast(pl.Int32) * 2 + pl.col(s.TS).dt.minute().cast(pl.Int32) // 30
     keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, pl.col(s.TS).dt.date().alias("_day"),
             (pl.when(pair.is_in(["\x1f".join(m) for m in slotted])).then(half_hour).otherwise(0) if slotted
              else pl.lit(0)).alias("_slot"),
-            pl.sum_horizontal(pl.lit(0), *[TOTAL_INPUT > b for b in book.tier_bounds()]).alias("_bucket"),
+            pl.sum_horizontal(pl.lit(0), *[TOTAL_INPUT > b for b in bounds]).alias("_bucket"),
             pl.col(s.JOB_ID).is_not_null().alias(JOB), pl.col(s.SUCCESS).fill_null(True).alias(OK)]
     moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)
     return (events.join(caps.lazy(), on=[s.PROVIDER, s.MODEL, s.OPERATION], how="left", nulls_equal=True)
             .group_by(keys).agg(
-                pl.len().alias(CALLS), pl.col(s.TS).first(), TOTAL_INPUT.first().alias(TIER_INPUT),
+                pl.len().alias(CALLS),
                 *[pl.col(c).sum() for c in PRICED_COLUMNS], pl.col(s.COST).sum(), pl.col(s.COMPUTED_COST).sum(),
                 (pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).sum().alias(RETRY_COST), moved.sum().alias(CACHEABLE),
                 pl.col(CAP).first(), pl.min_horizontal(s.OUTPUT_TOKENS, CAP).sum().alias(CAPPED_OUTPUT),
                 pl.min_horizontal(s.REASONING_TOKENS, CAP).sum().alias(CAPPED_REASONING))
+            .with_columns(  # a time and a total input of the row's day, half hour and bucket stand for its calls
+                (pl.col("_day").cast(s.POLARS_SCHEMA[s.TS]) + pl.duration(minutes=30 * pl.col("_slot"))).alias(s.TS),
+                pl.col("_bucket").replace_strict({0: 0} | {i + 1: b + 1 for i, b in enumerate(bounds)},
+                                                 return_dtype=pl.Int64).alias(TIER_INPUT))
             .drop("_day", "_slot", "_bucket").collect())
 
 
@@ -133,7 +138,8 @@ def priced_totals(usages: list[pl.DataFrame], book: PriceBook) -> list[float | N
     priced in one pass."""
     if not usages:
         return []
-    stacked = pl.concat([u.with_columns(pl.lit(i).alias("_case")) for i, u in enumerate(usages)], how="vertical_relaxed")
+    stacked = pl.concat([u.with_columns(pl.lit(i).alias("_case")) for i, u in enumerate(usages)],
+                        how="vertical_relaxed")
     per = stacked.select("_case", book.price_sums(stacked)).group_by("_case").agg(
         pl.col(s.COMPUTED_COST).sum().alias("total"), pl.col(s.COMPUTED_COST).null_count().alias("unpriced"))
     found = {r["_case"]: None if r["unpriced"] else r["total"] for r in per.iter_rows(named=True)}
@@ -193,9 +199,9 @@ def _caching(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
         if inputs and inputs / used[CALLS].sum() >= CACHE_MIN_INPUT and \
                 used[s.CACHE_READ_TOKENS].sum() / inputs < CACHE_LOW_HIT_RATE:
             candidates.append((key, used))
-    cached = priced_totals([used.with_columns((pl.col(s.CACHE_READ_TOKENS) + pl.col(CACHEABLE)).alias(s.CACHE_READ_TOKENS),
-                                              (pl.col(s.INPUT_TOKENS) - pl.col(CACHEABLE)).alias(s.INPUT_TOKENS))
-                            for _, used in candidates], book)
+    moved = [(pl.col(s.CACHE_READ_TOKENS) + pl.col(CACHEABLE)).alias(s.CACHE_READ_TOKENS),
+             (pl.col(s.INPUT_TOKENS) - pl.col(CACHEABLE)).alias(s.INPUT_TOKENS)]
+    cached = priced_totals([used.with_columns(moved) for _, used in candidates], book)
     rows = []
     for ((provider, model, operation), used), cost in zip(candidates, cached):
         if cost is None:

@@ -1,6 +1,6 @@
 """App speed: each page of the app in a real browser on a 10M-event lake, cold and warm.
 
-    python bench/app_pages.py [--events 10000000] [--repeat 3]
+    python bench/app_pages.py [--events 10000000] [--repeat 3] [--pages Overview Optimize]
 
 The lake is a year of demo-shaped events ending today (built under bench/out/ once). Cold: a
 fresh server per page (`python -m spendlake.serve`, as `spendlake app` starts it; Streamlit's
@@ -46,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pages", nargs="*", help="page titles to measure (default: every page)")
     args = parser.parse_args()
     lake = build_lake(args.events, dt.datetime.now(dt.UTC).date())
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; lake {lake.root.name}: {len(lake.files())} files\n")
@@ -59,6 +60,8 @@ def main() -> None:
             for path in PAGES:  # a returning visitor: Streamlit's JavaScript and components already cached
                 open_page(returning.new_page(), url, path)
         for path, title in PAGES.items():
+            if args.pages and title not in args.pages:
+                continue
             with streamlit_server(lake.root, log) as url:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 cold = open_page(page, url, path)

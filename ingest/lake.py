@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -174,10 +175,11 @@ class Lake:
         return pl.scan_parquet(files, hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,
                                missing_columns="insert", extra_columns="ignore")
 
-    def version(self) -> tuple:
-        """Changes whenever events are added, rewritten or dropped (a cache key for readers)."""
-        files = self.files()
-        return tuple((p.name, p.stat().st_size) for p in files)
+    def version(self) -> str:
+        """Changes whenever events are added, rewritten or dropped: a short cache key for readers
+        (a digest of every file's name and size; Streamlit hashes a tuple of them item by item)."""
+        listing = "\n".join(f"{p.name} {p.stat().st_size}" for p in self.files())
+        return hashlib.blake2b(listing.encode(), digest_size=16).hexdigest()
 
     # ---- writing -------------------------------------------------------------------------
 

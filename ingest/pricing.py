@@ -277,7 +277,8 @@ class PriceBook:
             self._resolved[key] = self._resolve(provider, model, unit, day, slot)
         return self._resolved[key]
 
-    def _resolve(self, provider: str, model: str, unit: str | None, day: dt.date, slot: int) -> tuple[Tiers, str] | None:
+    def _resolve(self, provider: str, model: str, unit: str | None, day: dt.date,
+                 slot: int) -> tuple[Tiers, str] | None:
         version: list[str] = []
         tiers: list[tuple[int, dict[str, float]]] = [(-1, {})]
         llm = self.llm_model(provider, model)
@@ -352,8 +353,9 @@ class PriceBook:
         bounds = set()
         for provider in data_snapshot.get_snapshot().providers:
             for model in provider.models:
-                for price in [model.prices] if isinstance(model.prices, ModelPrice) else [c.prices for c in model.prices]:
-                    bounds |= {t.start for v in price.__dict__.values() if isinstance(v, TieredPrices) for t in v.tiers}
+                prices = [model.prices] if isinstance(model.prices, ModelPrice) else [c.prices for c in model.prices]
+                bounds |= {t.start for price in prices for v in price.__dict__.values() if isinstance(v, TieredPrices)
+                           for t in v.tiers}
         return tuple(sorted(bounds))
 
     def rules(self, search: str | None = None, *, when: dt.datetime | None = None) -> pl.DataFrame:

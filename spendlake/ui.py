@@ -9,6 +9,7 @@ the version once at the start of each script run.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def read_version(target: Lake) -> None:
     st.session_state[_VERSION] = (str(target.root), target.version())
 
 
-def version(target: Lake) -> tuple:
+def version(target: Lake) -> str:
     """The version read for this run (the cache key of every read), or a fresh one."""
     root, known = st.session_state.get(_VERSION, (None, None))
     return known if root == str(target.root) else target.version()
@@ -78,12 +79,12 @@ class Filters:
 # ---- cached reads (plain arguments only: Streamlit hashes them) -------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _daily(root: str, lake_version: tuple) -> pl.DataFrame:
+def _daily(root: str, lake_version: str) -> pl.DataFrame:
     return analytics.daily(root).collect()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _span(root: str, lake_version: tuple) -> tuple[dt.date | None, dt.date | None, list[str], list[str]]:
+def _span(root: str, lake_version: str) -> tuple[dt.date | None, dt.date | None, list[str], list[str]]:
     table = _daily(root, lake_version)
     if table.height == 0:
         return None, None, [], []
@@ -118,7 +119,7 @@ def book(target: Lake) -> PriceBook:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _forecast(root: str, lake_version: tuple, projects: tuple, providers: tuple, day: dt.date,
+def _forecast(root: str, lake_version: str, projects: tuple, providers: tuple, day: dt.date,
               budget_usd: float | None) -> analytics.Forecast:
     frame = Filters(day, day, projects, providers).apply(_daily(root, lake_version).lazy())
     return analytics.forecast(frame, today=day, budget_usd=budget_usd)
@@ -130,7 +131,7 @@ def forecast(target: Lake, filters: Filters, day: dt.date, budget_usd: float | N
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _budget_status(root: str, lake_version: tuple, budgets_version: int, day: dt.date) -> pl.DataFrame:
+def _budget_status(root: str, lake_version: str, budgets_version: int, day: dt.date) -> pl.DataFrame:
     from spendlake.store import load_budgets
     return analytics.budget_status(_daily(root, lake_version).lazy(), load_budgets(Lake(root).root), today=day)
 
@@ -143,7 +144,7 @@ def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _suggestions(root: str, lake_version: tuple, overrides: int, projects: tuple, providers: tuple,
+def _suggestions(root: str, lake_version: str, overrides: int, projects: tuple, providers: tuple,
                  day: dt.date, window: int) -> pl.DataFrame:
     target = Lake(root)
     frame = analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day,
@@ -159,7 +160,7 @@ def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) 
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _job_report(root: str, lake_version: tuple, estimates_version: int, job_id: str) -> analytics.JobReport | None:
+def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str) -> analytics.JobReport | None:
     from spendlake.store import estimate_for
     target = Lake(root)
     days = analytics.run_days(target, job_id)
@@ -177,7 +178,7 @@ def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _estimate(root: str, lake_version: tuple, overrides: int, plan: tuple[Step, ...], day: dt.date,
+def _estimate(root: str, lake_version: str, overrides: int, plan: tuple[Step, ...], day: dt.date,
               models: tuple[tuple[str, str], ...]) -> tuple[analytics.Estimate, pl.DataFrame | None]:
     from spendlake.checks import estimate_history
     target = Lake(root)
@@ -197,7 +198,7 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _what_if(root: str, lake_version: tuple, overrides: int, project: str, provider: str, model: str,
+def _what_if(root: str, lake_version: str, overrides: int, project: str, provider: str, model: str,
              day: dt.date, window: int) -> tuple[float, float | None]:
     from analytics.optimize import reprice_as, usage
     target, prices = Lake(root), book(Lake(root))
@@ -249,8 +250,8 @@ def _date(text: str | None) -> dt.date | None:
 
 # ---- output -------------------------------------------------------------------------------
 
-def downloads(csv: str, json: str, name: str) -> None:
-    """A CSV and a JSON download button side by side."""
+def downloads(csv: Callable[[], str], json: Callable[[], str], name: str) -> None:
+    """A CSV and a JSON download button side by side; each file is made when its button is pressed."""
     left, right, _ = st.columns([1, 1, 6])
     left.download_button("CSV", csv, f"{name}.csv", "text/csv", key=f"{name}-csv")
     right.download_button("JSON", json, f"{name}.json", "application/json", key=f"{name}-json")
@@ -259,12 +260,12 @@ def downloads(csv: str, json: str, name: str) -> None:
 def table(frame: pl.DataFrame, name: str, **options) -> None:
     """A table with its downloads (CSV cells neutralised against formula injection)."""
     st.dataframe(frame, hide_index=True, width="stretch", **options)
-    downloads(analytics.to_csv(frame), analytics.to_json(frame), name)
+    downloads(lambda: analytics.to_csv(frame), lambda: analytics.to_json(frame), name)
 
 
 def report_downloads(report, name: str) -> None:
     """A report dataclass as one CSV (a `table` column names each section) and as JSON."""
-    downloads(report.to_csv(), report.to_json(), name)
+    downloads(report.to_csv, report.to_json, name)
 
 
 def budget_bars(status: pl.DataFrame) -> None:

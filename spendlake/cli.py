@@ -77,7 +77,7 @@ def _cell(v: object) -> str:
 @app.command("import")
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to import.")],
-    format: Annotated[Optional[str], typer.Option("--format", help="Force a format: costs-jsonl, jsonl, csv, parquet.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Force a format: claude-code, costs-jsonl, jsonl, csv, parquet.")] = None,
     tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of naive timestamps, e.g. Europe/Paris.")] = None,
     map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN.")] = None,
     lake: LakeOption = None,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.errors import ImportFormatError
-from ingest.importers import generic, seed_costs
+from ingest.importers import claude_code, generic, seed_costs
 from ingest.importers.base import Parsed
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, Progress, ingest_frame
@@ -22,6 +22,7 @@ from ingest.pricing import PriceBook
 
 
 PARSERS: dict[str, Callable[..., Parsed]] = {
+    "claude-code": lambda source, mapping: claude_code.parse(source),
     "costs-jsonl": lambda source, mapping: seed_costs.parse(source),
     "jsonl": generic.parse_jsonl,
     "csv": generic.parse_csv,
@@ -40,6 +41,10 @@ def detect(data: bytes) -> str:
             record = json.loads(first)
         except ValueError:
             return "jsonl"
+        if not isinstance(record, dict):
+            return "jsonl"
+        if claude_code.looks_like(record):
+            return "claude-code"
         if seed_costs.looks_like(record):
             return "costs-jsonl"
         return "jsonl"

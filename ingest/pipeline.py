@@ -58,34 +58,36 @@ class ImportSummary:
 
 
 def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None, source: str,
-                 tz: str | None = None, record_numbers: pl.Series | None = None, label: str = "record",
+                 tz: str | None = None, record_numbers: pl.Series | None = None, label: str | pl.Series = "record",
                  originals: Sequence[bytes | str] | None = None,
-                 unreadable: Sequence[tuple[int, bytes | str, str]] = (),
+                 unreadable: Sequence[tuple[str, int, bytes | str, str]] = (),
                  progress: Progress | None = None) -> ImportSummary:
     """Validate, price and append a raw frame; rejected records go to one quarantine file.
 
-    `originals` holds each record's source text (e.g. its JSONL line) for the quarantine file;
-    without it the raw row is written as JSON. `unreadable` are records the reader could not
-    parse at all: (number, text, reason); they are quarantined with the rest.
+    Records are named in messages by `label` and their number ("line 4"); `label` may be a
+    Series with one per record, when the frame holds several files ("a.jsonl line"). `originals`
+    holds each record's source text (e.g. its JSONL line) for the quarantine file; without it
+    the raw row is written as JSON. `unreadable` are records the reader could not parse at
+    all: (label, number, text, reason); they are quarantined with the rest.
     """
     book = book or PriceBook.load(lake.overrides_path)
     summary = ImportSummary()
     bad = Quarantine(lake, source)
-    for number, text, why in unreadable:
-        summary.errors.append(f"{label} {number}: {why}")
-        bad.add(number, f"{label} {number}: {why}", {"text": _text(text)})
+    for name, number, text, why in unreadable:
+        summary.errors.append(f"{name} {number}: {why}")
+        bad.add(number, f"{name} {number}: {why}", {"text": _text(text)})
     n = raw.height
     for start in range(0, max(n, 1), CHUNK_ROWS):
         chunk = raw.slice(start, CHUNK_ROWS)
         numbers = (record_numbers.slice(start, CHUNK_ROWS) if record_numbers is not None
                    else pl.int_range(start + 1, start + chunk.height + 1, eager=True))
-        checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=label)
+        names = label.slice(start, CHUNK_ROWS) if isinstance(label, pl.Series) else label
+        checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=names)
         if checked.rejected.height:
-            position = (pl.DataFrame({"record": numbers.cast(pl.Int64)}).with_row_index("_pos")
-                        .join(checked.rejected, on="record", maintain_order="right")["_pos"])
+            position = checked.rejected["row"]
             data = ([{"text": _text(originals[start + i])} for i in position] if originals is not None
                     else chunk[position].to_dicts())
-            for (record, error), original in zip(checked.rejected.iter_rows(), data):
+            for (record, error, _), original in zip(checked.rejected.iter_rows(), data):
                 bad.add(record, error, original)
             summary.errors += checked.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
         priced = book.price(checked.events)

@@ -119,7 +119,7 @@ class Validated:
     """Typed good events (schema columns, pricing columns still empty) and rejected records."""
 
     events: pl.DataFrame
-    rejected: pl.DataFrame  # columns: record (int, 1-based), error (str)
+    rejected: pl.DataFrame  # columns: record (its number), error (str), row (0-based position in the input)
 
 
 def stable_id(*parts: str | bytes) -> str:
@@ -140,17 +140,19 @@ Rule = tuple[pl.Expr, pl.Expr]  # (the record breaks it, the message saying how)
 
 
 def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Series | None = None,
-             label: str = "record") -> Validated:
+             label: str | pl.Series = "record") -> Validated:
     """Cast a raw frame to the event schema; one error message per bad record.
 
     `tz` converts naive timestamps from that zone (without it they are rejected).
-    `record_numbers` names records in messages (e.g. file line numbers); default 1..n.
+    `record_numbers` names records in messages (e.g. file line numbers); default 1..n, after
+    `label` ("line"), or after each record's own label when it is a Series ("a.jsonl line").
     Values are converted once; the rules are cheap comparisons on them, and messages
     are written only for the records that break one.
     """
     raw = raw.select([c for c in raw.columns if c in INPUT_COLUMNS])
     numbers = record_numbers if record_numbers is not None else pl.int_range(1, raw.height + 1, eager=True)
-    df = raw.with_columns(numbers.cast(pl.Int64).alias("_record"),
+    name = label.alias("_label") if isinstance(label, pl.Series) else pl.lit(label).alias("_label")
+    df = raw.with_columns(numbers.cast(pl.Int64).alias("_record"), name,
                           *[pl.lit(None).alias(c) for c in INPUT_COLUMNS if c not in raw.columns])
     schema = df.schema
     typed: list[pl.Expr] = []  # each input column's value in the event schema, named _v_<column>
@@ -222,11 +224,12 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
         *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
         pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
     )
-    rejected = checked.filter(pl.col("_bad")).select(
+    rejected = checked.with_row_index("row").filter(pl.col("_bad")).select(
         pl.col("_record").alias("record"),
-        pl.concat_str(pl.lit(f"{label} "), pl.col("_record").cast(pl.String), pl.lit(": "),
+        pl.concat_str(pl.col("_label"), pl.lit(" "), pl.col("_record").cast(pl.String), pl.lit(": "),
                       pl.concat_str([pl.when(bad).then(message) for bad, message in rules],
                                     separator="; ", ignore_nulls=True)).alias("error"),
+        pl.col("row").cast(pl.Int64),
     )
     return Validated(events, rejected)
 

@@ -10,12 +10,15 @@ Examples:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
+
 from ingest.errors import ImportFormatError
 from ingest.importers import claude_code, generic, seed_costs
-from ingest.importers.base import Parsed
+from ingest.importers.base import Chain, Parsed
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, Progress, ingest_frame
 from ingest.pricing import PriceBook
@@ -78,34 +81,72 @@ def files_of(paths: list[Path]) -> list[Path]:
     return out
 
 
+BATCH_ROWS = 500_000  # records of several files validated, priced and appended together
+BATCH_BYTES = 256 << 20
+
+
 def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz: str | None = None,
                  mapping: dict[str, str] | None = None, book: PriceBook | None = None,
                  progress: Progress | None = None) -> ImportSummary:
     """Import files (or folders of files) into the lake; returns what happened.
 
-    `progress(done, total)` is called in bytes across all files.
+    Small files (a folder of session logs) are read one by one and go to the lake in batches,
+    so each costs its reading, not a validation, pricing and append of its own. Messages name
+    a record by its file and line. `progress(done, total)` is called in bytes across all files.
     """
     if format is not None and format not in PARSERS:
         raise ImportFormatError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     files = files_of(paths)
     book = book or PriceBook.load(lake.overrides_path)
     total = sum(f.stat().st_size for f in files)
-    done = 0
     summary = ImportSummary()
+    batch: list[tuple[Path, Parsed]] = []
+    done = batched = 0
+
+    def flush() -> None:
+        nonlocal done, batched
+        if not batch:
+            return
+        summary.__iadd__(_ingest(lake, batch, book, tz, lambda part: progress and progress(done + part, total),
+                                 batched))
+        done += batched
+        batch.clear()
+        batched = 0
+
     for f in files:
         data = f.read_bytes()
         try:
             parsed = PARSERS[format or detect(data)](data, mapping or {})
         except ImportFormatError as e:
             raise ImportFormatError(f"{f}: {e}") from None
-        def step(rows_done: int, rows_total: int, size: int = len(data), start: int = done) -> None:
-            if progress:
-                progress(start + (size * rows_done // max(rows_total, 1)), total)
-
-        summary += ingest_frame(lake, parsed.raw, book=book, source=str(f), tz=parsed.tz or tz,
-                                record_numbers=parsed.record_numbers, label=f"{f.name} {parsed.label}",
-                                originals=parsed.originals, unreadable=parsed.unreadable, progress=step)
-        done += len(data)
-        if progress:
-            progress(done, total)
+        if batch and (_key(batch[-1][1], tz) != _key(parsed, tz)
+                      or sum(p.raw.height for _, p in batch) + parsed.raw.height > BATCH_ROWS
+                      or batched + len(data) > BATCH_BYTES):
+            flush()
+        batch.append((f, parsed))
+        batched += len(data)
+    flush()
+    if progress:
+        progress(total, total)
     return summary
+
+
+def _key(parsed: Parsed, tz: str | None) -> tuple:
+    """Files that can share a batch: the same time zone, and source text kept for all or none."""
+    return parsed.tz or tz, parsed.originals is None
+
+
+def _ingest(lake: Lake, batch: list[tuple[Path, Parsed]], book: PriceBook, tz: str | None,
+            progress: Callable[[int], None], size: int) -> ImportSummary:
+    names = [f"{f.name} {p.label}" for f, p in batch]
+    raw = pl.concat([p.raw for _, p in batch], how="diagonal_relaxed") if len(batch) > 1 else batch[0][1].raw
+    labels = pl.concat([pl.repeat(name, p.raw.height, dtype=pl.String, eager=True)
+                        for name, (_, p) in zip(names, batch)]) if len(batch) > 1 else names[0]
+    originals = None if batch[0][1].originals is None else Chain([p.originals for _, p in batch],
+                                                                      [p.raw.height for _, p in batch])
+    source = str(batch[0][0]) if len(batch) == 1 else f"{len(batch)} files in {os.path.commonpath([f for f, _ in batch])}"
+    return ingest_frame(lake, raw, book=book, source=source, tz=batch[0][1].tz or tz,
+                        record_numbers=pl.concat([p.record_numbers.cast(pl.Int64) for _, p in batch]),
+                        label=labels, originals=originals,
+                        unreadable=[(name, *bad) for name, (_, p) in zip(names, batch) for bad in p.unreadable],
+                        progress=lambda rows, of: progress(size * rows // max(of, 1)))

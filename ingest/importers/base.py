@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import polars as pl
 
@@ -18,3 +20,18 @@ class Parsed:
     originals: Sequence[bytes] | None = None  # source text of each record, for the quarantine file
     unreadable: list[tuple[int, bytes, str]] = field(default_factory=list)  # (number, text, reason)
     tz: str | None = None  # a zone the source itself fixes for naive timestamps
+
+
+class Chain(Sequence[bytes]):
+    """Several sequences read as one (the source lines of a batch of files), without copying them."""
+
+    def __init__(self, parts: list[Sequence[bytes]], lengths: list[int]) -> None:
+        self._parts = parts
+        self._ends = list(accumulate(lengths))  # given: a part may split its text only when asked
+
+    def __getitem__(self, i):  # type: ignore[override]
+        part = bisect_right(self._ends, i)
+        return self._parts[part][i - (self._ends[part - 1] if part else 0)]
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0

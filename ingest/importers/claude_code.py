@@ -27,23 +27,55 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import polars as pl
 
 from ingest import schema as s
 from ingest.importers.base import Parsed
-from ingest.importers.jsonl import Subset, read_jsonl
 
 LINE_TYPES = {"user", "assistant", "summary", "system", "queue-operation", "file-history-snapshot", "last-prompt"}
-USAGE = pl.Struct({
-    "input_tokens": pl.Int64, "output_tokens": pl.Int64, "cache_creation_input_tokens": pl.Int64,
-    "cache_read_input_tokens": pl.Int64,
-    "cache_creation": pl.Struct({"ephemeral_5m_input_tokens": pl.Int64, "ephemeral_1h_input_tokens": pl.Int64}),
-    "output_tokens_details": pl.Struct({"thinking_tokens": pl.Int64}),
-})
-MESSAGE = pl.Struct({"id": pl.String, "model": pl.String, "usage": USAGE})
-FIELDS = {"type": pl.String, "timestamp": pl.String, "sessionId": pl.String, "requestId": pl.String,
-          "cwd": pl.String, "isSidechain": pl.Boolean, "version": pl.String, "gitBranch": pl.String,
-          "costUSD": pl.Float64, "message": MESSAGE}
+
+
+# What is read of a line; msgspec skips the rest (message content, tool results) without building it.
+class _CacheCreation(msgspec.Struct):
+    ephemeral_1h_input_tokens: int | None = None
+
+
+class _Details(msgspec.Struct):
+    thinking_tokens: int | None = None
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation: _CacheCreation | None = None
+    output_tokens_details: _Details | None = None
+
+
+class _Message(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: _Usage | None = None
+
+
+class _Line(msgspec.Struct, rename={"session": "sessionId", "request": "requestId", "sidechain": "isSidechain",
+                                    "branch": "gitBranch", "cost": "costUSD"}):
+    type: str | None = None
+    timestamp: str | None = None
+    session: str | None = None
+    request: str | None = None
+    cwd: str | None = None
+    sidechain: bool | None = None
+    version: str | None = None
+    branch: str | None = None
+    cost: float | None = None
+    message: _Message | None = None
+
+
+_LINES = msgspec.json.Decoder(list[_Line])
+_LINE = msgspec.json.Decoder(_Line)
 
 
 def looks_like(first: dict) -> bool:
@@ -52,55 +84,82 @@ def looks_like(first: dict) -> bool:
 
 
 def parse(source: Path | bytes) -> Parsed:
-    rows = read_jsonl(source, FIELDS)
-    frame = rows.frame
-    if frame.schema["message"] == pl.String:  # a line did not fit the types: fields came as text
-        frame = frame.with_columns(pl.col("message").str.json_decode(MESSAGE),
-                                   pl.col("isSidechain").str.to_lowercase() == "true")
-    message, usage = pl.col("message"), pl.col("message").struct.field("usage")
-
-    def tokens(name: str) -> pl.Expr:
-        return usage.struct.field(name)
-
-    cache_write = tokens("cache_creation_input_tokens")
-    total = pl.sum_horizontal(tokens("input_tokens"), tokens("output_tokens"), cache_write,
-                              tokens("cache_read_input_tokens"))
-    replies = (frame.with_row_index("_row")
-               .filter((pl.col("type") == "assistant") & usage.is_not_null()
-                       & (message.struct.field("model") != "<synthetic>"))
-               .with_columns(total.alias("_tokens"), message.struct.field("id").alias("_message")))
-    # one line per (message id, request id): the most tokens, then the first
-    keep = (replies.filter(pl.col("_message").is_null())
-            .vstack(replies.filter(pl.col("_message").is_not_null())
-                    .sort("_tokens", "_row", descending=[True, False])
-                    .unique(["_message", "requestId"], keep="first"))
-            .sort("_row"))
-    raw = keep.select(
-        pl.when(pl.col("_message").is_not_null())
-        .then(pl.concat_str(pl.lit("claude-code:"), "_message", pl.lit(":"), pl.col("requestId").fill_null("")))
-        .alias(s.EVENT_ID),
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    lines = data.split(b"\n")
+    # only lines naming "assistant" can be replies: the others (prompts, tool results) are not parsed
+    numbers = [i for i, line in enumerate(lines, start=1) if b'"assistant"' in line]
+    texts = [lines[i - 1] for i in numbers]
+    decoded, bad = _decode(texts, numbers)
+    replies, best = [], {}
+    for number, text, r in zip(numbers, texts, decoded):
+        if r is None or r.type != "assistant" or r.message is None or r.message.usage is None \
+                or r.message.model == "<synthetic>":
+            continue
+        if r.message.id is None:  # no id to share: the line is its own identity
+            replies.append((number, text, r, s.stable_id("claude-code", text)))
+            continue
+        u = r.message.usage
+        tokens = sum(t or 0 for t in (u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
+                                      u.cache_read_input_tokens))
+        key = f"claude-code:{r.message.id}:{r.request or ''}"
+        if key not in best or tokens > best[key][0]:  # the most tokens, then the first line
+            best[key] = (tokens, len(replies))
+        replies.append((number, text, r, key))
+    kept = [row for i, row in enumerate(replies) if row[3] not in best or best[row[3]][1] == i]
+    raw = _columns([r for _, _, r, _ in kept]).select(
+        pl.Series(s.EVENT_ID, [key for _, _, _, key in kept], dtype=pl.String),
         pl.col("timestamp").alias(s.TS),
         pl.lit("anthropic").alias(s.PROVIDER),
-        message.struct.field("model").alias(s.MODEL),
+        pl.col("model").alias(s.MODEL),
         pl.lit("llm").alias(s.SERVICE),
         pl.lit("message").alias(s.OPERATION),
         pl.lit("claude-code").alias(s.AGENT),
         pl.col("cwd").str.extract(r"([^/\\]+)[/\\]*$").alias(s.PROJECT),
-        pl.col("sessionId").alias(s.JOB_ID),
-        pl.when(pl.col("isSidechain")).then(pl.lit("subagent")).otherwise(pl.lit("main")).alias(s.STAGE),
-        tokens("input_tokens").alias(s.INPUT_TOKENS),
-        tokens("cache_read_input_tokens").alias(s.CACHE_READ_TOKENS),
-        cache_write.alias(s.CACHE_WRITE_TOKENS),
-        tokens("cache_creation").struct.field("ephemeral_1h_input_tokens").alias(s.CACHE_WRITE_1H_TOKENS),
-        tokens("output_tokens").alias(s.OUTPUT_TOKENS),
-        tokens("output_tokens_details").struct.field("thinking_tokens").alias(s.REASONING_TOKENS),
-        pl.col("costUSD").alias(s.COST),
-        pl.struct(version="version", git_branch="gitBranch", request_id="requestId").struct.json_encode()
-        .alias(s.TAGS),
+        pl.col("session").alias(s.JOB_ID),
+        pl.when(pl.col("sidechain")).then(pl.lit("subagent")).otherwise(pl.lit("main")).alias(s.STAGE),
+        pl.col("input_tokens").alias(s.INPUT_TOKENS),
+        pl.col("cache_read").alias(s.CACHE_READ_TOKENS),
+        pl.col("cache_write").alias(s.CACHE_WRITE_TOKENS),
+        pl.col("cache_write_1h").alias(s.CACHE_WRITE_1H_TOKENS),
+        pl.col("output_tokens").alias(s.OUTPUT_TOKENS),
+        pl.col("thinking").alias(s.REASONING_TOKENS),
+        pl.col("cost").alias(s.COST),
+        pl.struct(version="version", git_branch="branch", request_id="request_id").struct.json_encode().alias(s.TAGS),
     )
-    rows_kept = keep["_row"].to_list()
-    lines = Subset(rows.lines, rows_kept)
-    if raw[s.EVENT_ID].null_count():  # a line without a message id is its own identity (its text)
-        ids = [event_id or s.stable_id("claude-code", lines[i]) for i, event_id in enumerate(raw[s.EVENT_ID])]
-        raw = raw.with_columns(pl.Series(s.EVENT_ID, ids, dtype=pl.String))
-    return Parsed(raw, rows.line_numbers.gather(rows_kept), "line", lines, rows.bad)
+    return Parsed(raw, pl.Series("line", [n for n, _, _, _ in kept], dtype=pl.Int64), "line",
+                  [t for _, t, _, _ in kept], bad)
+
+
+def _decode(texts: list[bytes], numbers: list[int]) -> tuple[list[_Line | None], list[tuple[int, bytes, str]]]:
+    """Every line at once; if one does not decode, line by line, naming the bad ones."""
+    try:
+        return _LINES.decode(b"[" + b",".join(texts) + b"]"), []
+    except msgspec.DecodeError:
+        pass
+    replies, bad = [], []
+    for number, text in zip(numbers, texts):
+        try:
+            replies.append(_LINE.decode(text))
+        except msgspec.DecodeError as e:
+            replies.append(None)
+            bad.append((number, text, f"not a Claude Code log line ({e})"))
+    return replies, bad
+
+
+def _columns(replies: list[_Line]) -> pl.DataFrame:
+    usage = [r.message.usage for r in replies]
+    return pl.DataFrame({
+        "message_id": [r.message.id for r in replies], "request_id": [r.request for r in replies],
+        "model": [r.message.model for r in replies], "timestamp": [r.timestamp for r in replies],
+        "session": [r.session for r in replies], "cwd": [r.cwd for r in replies],
+        "sidechain": [r.sidechain for r in replies], "version": [r.version for r in replies],
+        "branch": [r.branch for r in replies], "cost": [r.cost for r in replies],
+        "input_tokens": [u.input_tokens for u in usage], "output_tokens": [u.output_tokens for u in usage],
+        "cache_write": [u.cache_creation_input_tokens for u in usage],
+        "cache_read": [u.cache_read_input_tokens for u in usage],
+        "cache_write_1h": [u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else None for u in usage],
+        "thinking": [u.output_tokens_details.thinking_tokens if u.output_tokens_details else None for u in usage],
+    }, schema={"message_id": pl.String, "request_id": pl.String, "model": pl.String, "timestamp": pl.String,
+               "session": pl.String, "cwd": pl.String, "sidechain": pl.Boolean, "version": pl.String,
+               "branch": pl.String, "cost": pl.Float64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
+               "cache_write": pl.Int64, "cache_read": pl.Int64, "cache_write_1h": pl.Int64, "thinking": pl.Int64})

@@ -1,0 +1,111 @@
+"""Import speed of real-world sources: events per second through `import_paths` (read, map,
+validate, price, append), into an empty lake, medians of `--repeat` after a warm-up.
+
+    python bench/import_sources.py [--events 500000] [--repeat 3]
+
+Claude Code: sessions of 500 replies written from the real transcript line shapes in
+tests/fixtures (each reply one assistant line of ~1.3 KB, with a user line of ~0.6 KB between
+replies, one streamed reply in ten written twice). Beside it, ccusage (the npm reader of the
+same logs, `daily --json --offline`, installed by the Claude Code test) on the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest.importers import import_paths  # noqa: E402
+from ingest.lake import Lake  # noqa: E402
+from ingest.pricing import PriceBook  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+CCUSAGE = ROOT / ".cache" / "ccusage" / "node_modules" / ".bin" / "ccusage"
+REAL = ROOT / "tests" / "fixtures" / "claude-code" / "projects" / "-C--Users-user-CLEANROOM" / "session-basic.jsonl"
+MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001"]
+REPLIES_PER_SESSION = 500
+COMPACT = (",", ":")  # as Claude Code writes its lines
+
+
+def claude_code_logs(n: int) -> tuple[Path, int]:
+    """A folder of Claude Code logs holding n replies (written once under bench/out)."""
+    folder = OUT / f"claude-code-{n}"
+    if (folder / "done").exists():
+        return folder, n
+    shutil.rmtree(folder, ignore_errors=True)
+    lines = [json.loads(line) for line in REAL.read_text().splitlines()]
+    user = next(r for r in lines if r["type"] == "user")
+    reply = next(r for r in lines if r["type"] == "assistant" and r["message"].get("usage"))
+    rng = random.Random(5)
+    start = 1_767_225_600  # 2026-01-01 UTC
+    for first in range(0, n, REPLIES_PER_SESSION):
+        session = f"{rng.getrandbits(128):032x}"
+        path = folder / "projects" / f"-home-dev-p{first // 20_000}" / f"{session}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = []
+        for i in range(first, min(first + REPLIES_PER_SESSION, n)):
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(start + i * 20))
+            out.append(json.dumps(user | {"sessionId": session, "timestamp": ts, "uuid": f"u{i}"}, separators=COMPACT))
+            usage = reply["message"]["usage"] | {
+                "input_tokens": rng.randrange(1, 50), "output_tokens": rng.randrange(50, 4000),
+                "cache_read_input_tokens": rng.randrange(0, 150_000),
+                "cache_creation_input_tokens": (cw := rng.randrange(0, 20_000)),
+                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": cw}}
+            message = reply["message"] | {"id": f"msg_{i:012d}", "model": rng.choice(MODELS), "usage": usage}
+            line = json.dumps(reply | {"sessionId": session, "timestamp": ts, "requestId": f"req_{i:012d}",
+                                       "message": message, "cwd": f"/home/dev/p{first // 20_000}"}, separators=COMPACT)
+            out += [line, line] if i % 10 == 0 else [line]
+        path.write_text("\n".join(out) + "\n")
+    (folder / "done").touch()
+    return folder, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    folder, n = claude_code_logs(args.events)
+    size = sum(f.stat().st_size for f in folder.rglob("*.jsonl"))
+    book = PriceBook.load()
+
+    def once() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            lake = Lake(tmp)
+            start = time.perf_counter()
+            summary = import_paths(lake, [folder], book=book)
+            took = time.perf_counter() - start
+            assert summary.imported == n and summary.quarantined == 0, (summary.imported, summary.errors[:3])
+            return took
+
+    once()
+    took = statistics.median(once() for _ in range(args.repeat))
+    print(f"Claude Code logs: {n:,} replies, {size / 1e6:.0f} MB in {len(list(folder.rglob('*.jsonl')))} files\n")
+    print("| reader | s | events/s | MB/s |\n|---|---|---|---|")
+    print(f"| spendlake import (read, validate, price, append) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
+    if CCUSAGE.exists():
+        env = os.environ | {"HOME": tempfile.mkdtemp(), "CLAUDE_CONFIG_DIR": str(folder)}
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            subprocess.run([str(CCUSAGE), "daily", "--json", "--offline", "-z", "UTC"], env=env, check=True,
+                           capture_output=True)
+            times.append(time.perf_counter() - start)
+        took = statistics.median(times)
+        print(f"| ccusage daily "
+              f"(read and sum, no lake) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,9 @@ Claude Code: sessions of 500 replies written from the real transcript line shape
 tests/fixtures (each reply one assistant line of ~1.3 KB, with a user line of ~0.6 KB between
 replies, one streamed reply in ten written twice). Beside it, ccusage (the npm reader of the
 same logs, `daily --json --offline`, installed by the Claude Code test) on the same files.
+
+OTLP: the collector's file exporter layout, one export request of 200 spans a line, each span
+with the GenAI attributes of tests/fixtures/otel/collector-export.jsonl (~1.1 KB a span).
 """
 
 from __future__ import annotations
@@ -71,6 +74,51 @@ def claude_code_logs(n: int) -> tuple[Path, int]:
     return folder, n
 
 
+def otlp_files(n: int) -> Path:
+    """A folder of OTLP JSON trace exports holding n GenAI spans (written once under bench/out)."""
+    folder = OUT / f"otlp-{n}"
+    if (folder / "done").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    template = json.loads((ROOT / "tests" / "fixtures" / "otel" / "collector-export.jsonl").read_text().splitlines()[0])
+    resource = template["resourceSpans"][0]
+    span = resource["scopeSpans"][0]["spans"][1]  # the chat span with cache reads
+    rng = random.Random(9)
+    start = 1_767_225_600 * 10**9
+    lines, per_line, per_file = [], 200, 50_000
+    for i in range(n):
+        attributes = [dict(a) for a in span["attributes"]]
+        for a in attributes:
+            if a["key"] == "gen_ai.usage.input_tokens":
+                a["value"] = {"intValue": str(rng.randrange(2_000, 60_000))}
+            elif a["key"] == "gen_ai.usage.output_tokens":
+                a["value"] = {"intValue": rng.randrange(10, 4_000)}
+        t = start + i * 50_000_000
+        lines.append(span | {"traceId": f"{i // 8:032x}", "spanId": f"{i:016x}", "attributes": attributes,
+                             "startTimeUnixNano": str(t), "endTimeUnixNano": str(t + rng.randrange(10**8, 10**10))})
+        if len(lines) == per_line or i == n - 1:
+            request = {"resourceSpans": [resource | {"scopeSpans": [{"scope": {"name": "bench"}, "spans": lines}]}]}
+            with open(folder / f"traces-{i // per_file:04d}.jsonl", "a") as f:
+                f.write(json.dumps(request, separators=COMPACT) + "\n")
+            lines = []
+    (folder / "done").touch()
+    return folder
+
+
+def timed_import(folder: Path, n: int, book: PriceBook, repeat: int) -> float:
+    """Median seconds to import the folder into an empty lake (after one warm-up import)."""
+    def once() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            summary = import_paths(Lake(tmp), [folder], book=book)
+            took = time.perf_counter() - start
+            assert summary.imported == n and summary.quarantined == 0, (summary.imported, summary.errors[:3])
+            return took
+    once()
+    return statistics.median(once() for _ in range(repeat))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=500_000)
@@ -79,18 +127,7 @@ def main() -> None:
     folder, n = claude_code_logs(args.events)
     size = sum(f.stat().st_size for f in folder.rglob("*.jsonl"))
     book = PriceBook.load()
-
-    def once() -> float:
-        with tempfile.TemporaryDirectory() as tmp:
-            lake = Lake(tmp)
-            start = time.perf_counter()
-            summary = import_paths(lake, [folder], book=book)
-            took = time.perf_counter() - start
-            assert summary.imported == n and summary.quarantined == 0, (summary.imported, summary.errors[:3])
-            return took
-
-    once()
-    took = statistics.median(once() for _ in range(args.repeat))
+    took = timed_import(folder, n, book, args.repeat)
     print(f"Claude Code logs: {n:,} replies, {size / 1e6:.0f} MB in {len(list(folder.rglob('*.jsonl')))} files\n")
     print("| reader | s | events/s | MB/s |\n|---|---|---|---|")
     print(f"| spendlake import (read, validate, price, append) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
@@ -105,6 +142,12 @@ def main() -> None:
         took = statistics.median(times)
         print(f"| ccusage daily "
               f"(read and sum, no lake) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
+    otlp = otlp_files(args.events)
+    size = sum(f.stat().st_size for f in otlp.glob("*.jsonl"))
+    took = timed_import(otlp, args.events, book, args.repeat)
+    print(f"\nOTLP JSON: {args.events:,} GenAI spans, {size / 1e6:.0f} MB\n")
+    print("| reader | s | events/s | MB/s |\n|---|---|---|---|")
+    print(f"| spendlake import | {took:.2f} | {args.events / took:,.0f} | {size / 1e6 / took:.0f} |")
 
 
 if __name__ == "__main__":

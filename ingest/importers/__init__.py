@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from ingest.errors import ImportFormatError
-from ingest.importers import claude_code, generic, seed_costs
+from ingest.importers import claude_code, generic, otel, seed_costs
 from ingest.importers.base import Chain, Parsed
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, Progress, ingest_frame
@@ -26,6 +26,7 @@ from ingest.pricing import PriceBook
 
 PARSERS: dict[str, Callable[..., Parsed]] = {
     "claude-code": lambda source, mapping: claude_code.parse(source),
+    "otel": lambda source, mapping: otel.parse(source),
     "costs-jsonl": lambda source, mapping: seed_costs.parse(source),
     "jsonl": generic.parse_jsonl,
     "csv": generic.parse_csv,
@@ -42,14 +43,13 @@ def detect(data: bytes) -> str:
     if first.lstrip().startswith(b"{"):
         try:
             record = json.loads(first)
-        except ValueError:
-            return "jsonl"
+        except ValueError:  # a document over several lines: known by the keys near its start
+            return "otel" if b'"resourceSpans"' in data[:65536] else "jsonl"
         if not isinstance(record, dict):
             return "jsonl"
-        if claude_code.looks_like(record):
-            return "claude-code"
-        if seed_costs.looks_like(record):
-            return "costs-jsonl"
+        for name, module in (("claude-code", claude_code), ("otel", otel), ("costs-jsonl", seed_costs)):
+            if module.looks_like(record):
+                return name
         return "jsonl"
     if b"," in first:
         return "csv"

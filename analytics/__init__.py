@@ -22,6 +22,7 @@ from analytics.export import focus, to_csv, to_json
 from analytics.estimate import Estimate, Step, approx_tokens, compare_models, estimate, video_pipeline
 from analytics.forecast import Forecast, forecast, forecast_by
 from analytics.optimize import suggestions
+from analytics.reconcile import reconcile
 from analytics.reports import (JobReport, MonthlyReport, TokenStats, job_report, jobs, monthly_report, token_stats,
                                top_runs)
 from analytics.rollup import daily, daily_jobs, refresh, run_days, runs

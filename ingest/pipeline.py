@@ -39,6 +39,7 @@ class ImportSummary:
     duplicates: int = 0
     quarantined: int = 0
     unpriced: int = 0
+    reported: int = 0  # rows of providers' cost reports (kept beside the events)
     quarantine_files: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # the first few rejection messages
 
@@ -47,13 +48,14 @@ class ImportSummary:
         self.duplicates += other.duplicates
         self.quarantined += other.quarantined
         self.unpriced += other.unpriced
+        self.reported += other.reported
         self.quarantine_files += other.quarantine_files
         self.errors += other.errors[: max(0, 20 - len(self.errors))]
         return self
 
     def to_dict(self) -> dict:
         return {"imported": self.imported, "duplicates": self.duplicates, "quarantined": self.quarantined,
-                "unpriced": self.unpriced, "quarantine_files": [str(p) for p in self.quarantine_files],
+                "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
                 "errors": self.errors}
 
 

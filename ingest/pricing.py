@@ -62,6 +62,12 @@ PRICED_COLUMNS: Final = (
 REQUEST: Final = "request"
 # what a tier threshold is compared with
 TOTAL_INPUT: Final = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
+# An event that sums many requests (a provider's usage report) says in its tags which input a
+# request had, for the tier: tiers apply per request, not to a day's total.
+TIER_TAG: Final = "tier_input"
+_TAGGED_TIER = pl.col(s.TAGS).str.contains(f'"{TIER_TAG}"', literal=True).fill_null(False)
+EVENT_TIER_INPUT: Final = pl.when(_TAGGED_TIER).then(
+    pl.col(s.TAGS).str.json_path_match(f"$.{TIER_TAG}").cast(pl.Int64, strict=False)).otherwise(TOTAL_INPUT)
 COEFFICIENT_COLUMNS: Final = (*PRICED_COLUMNS, REQUEST)
 # A resolved price: [(tier threshold, coefficients)], the base tier first with threshold -1.
 Tiers = list[tuple[int, dict[str, float | None]]]
@@ -417,7 +423,8 @@ class PriceBook:
 
     def _rated(self, events: pl.DataFrame, tier_input: str | None = None) -> pl.LazyFrame:
         """The priced columns of each event beside their coefficients (`_k_<column>`), its rate row and price
-        version. The tier follows the row's total input tokens, or the column `tier_input` when named."""
+        version. The tier follows the row's total input tokens (or the `tier_input` of its tags), or the
+        column `tier_input` when named."""
         pair_columns = [s.PROVIDER, s.MODEL, s.UNIT]
         day = pl.col(s.TS).dt.date().alias("_day")
         keys = events.lazy().select(*pair_columns, day).unique().collect()
@@ -431,7 +438,7 @@ class PriceBook:
         else:
             keys = keys.with_columns(slot.alias("_slot"))
         # the joins carry only what pricing reads; the result is stacked back onto the events
-        extra = [tier_input, "calls"] if tier_input else []
+        extra = [tier_input, "calls"] if tier_input else [s.TAGS]
         keyed = events.lazy().select(*pair_columns, *PRICED_COLUMNS, *extra, day, slot.alias("_slot"))
         key_rows, rate_rows = [], []
         for provider, model, unit, day_, slot_ in keys.iter_rows():
@@ -449,7 +456,7 @@ class PriceBook:
                            maintain_order="left")
         # the tier is the number of thresholds the event's total input tokens exceed; its rates
         # are the key's first rate row plus the tier
-        total_input = pl.col(tier_input) if tier_input else TOTAL_INPUT
+        total_input = pl.col(tier_input) if tier_input else EVENT_TIER_INPUT
         deepest = max((len(k[6]) for k in key_rows), default=0)
         tier = pl.sum_horizontal(
             pl.lit(0, pl.UInt32),

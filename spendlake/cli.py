@@ -77,7 +77,7 @@ def _cell(v: object) -> str:
 @app.command("import")
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to import.")],
-    format: Annotated[Optional[str], typer.Option("--format", help="Force a format: claude-code, costs-jsonl, jsonl, csv, parquet.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Force a format: claude-code, otel, openai-usage, openai-costs, anthropic-usage, anthropic-costs, costs-jsonl, jsonl, csv, parquet.")] = None,
     tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of naive timestamps, e.g. Europe/Paris.")] = None,
     map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN.")] = None,
     lake: LakeOption = None,
@@ -98,7 +98,9 @@ def import_(
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     _refresh(target_lake)
     out.print(f"imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates, "
-              f"quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else ""))
+              f"quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else "")
+              + (f"; kept {summary.reported:,} reported cost rows (see: spendlake report reconcile)"
+                 if summary.reported else ""))
     for message in summary.errors[:5]:
         err.print(f"  [yellow]{message}[/]")
     for path in summary.quarantine_files:
@@ -280,6 +282,26 @@ def report_jobs(start: FromOption = None, end: ToOption = None, top: int = 20,
     """The costliest runs in a date range."""
     import analytics
     _emit(analytics.top_runs(analytics.runs(_lake(lake), **_span(start, end)), top), fmt, "runs")
+
+
+@report.command("reconcile")
+def report_reconcile(start: FromOption = None, end: ToOption = None,
+                     min_gap: Annotated[float, typer.Option(help="Only days whose gap is at least this many USD.")] = 0.0,
+                     lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Per provider and day: what the providers billed (imported cost reports) and what events brought
+    as their own cost, against what the price book computes."""
+    import analytics
+    from ingest.reported import read_reported
+    target = _lake(lake)
+    span = _span(start, end)
+    billed = read_reported(target)
+    if span["start"]:
+        billed = billed.filter(pl.col("date") >= span["start"])
+    if span["end"]:
+        billed = billed.filter(pl.col("date") <= span["end"])
+    result = analytics.reconcile(analytics.scan(target, **span), billed)
+    gap = pl.max_horizontal(pl.col("gap_usd").abs().fill_null(0), pl.col("event_gap_usd").abs())
+    _emit(result.filter(gap >= min_gap), fmt, "reported vs computed")
 
 
 @report.command("breakdown")

@@ -17,16 +17,21 @@ from pathlib import Path
 import polars as pl
 
 from ingest.errors import ImportFormatError
-from ingest.importers import claude_code, generic, otel, seed_costs
+from ingest.importers import claude_code, generic, otel, provider_reports, seed_costs
 from ingest.importers.base import Chain, Parsed
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, Progress, ingest_frame
 from ingest.pricing import PriceBook
+from ingest.reported import write_reported
 
 
 PARSERS: dict[str, Callable[..., Parsed]] = {
     "claude-code": lambda source, mapping: claude_code.parse(source),
     "otel": lambda source, mapping: otel.parse(source),
+    "openai-usage": lambda source, mapping: provider_reports.parse_openai_usage(source),
+    "anthropic-usage": lambda source, mapping: provider_reports.parse_anthropic_usage(source),
+    "openai-costs": lambda source, mapping: provider_reports.parse_openai_costs(source),
+    "anthropic-costs": lambda source, mapping: provider_reports.parse_anthropic_costs(source),
     "costs-jsonl": lambda source, mapping: seed_costs.parse(source),
     "jsonl": generic.parse_jsonl,
     "csv": generic.parse_csv,
@@ -43,17 +48,32 @@ def detect(data: bytes) -> str:
     if first.lstrip().startswith(b"{"):
         try:
             record = json.loads(first)
-        except ValueError:  # a document over several lines: known by the keys near its start
-            return "otel" if b'"resourceSpans"' in data[:65536] else "jsonl"
+        except ValueError:  # a document over several lines
+            record = _document(data)
         if not isinstance(record, dict):
             return "jsonl"
         for name, module in (("claude-code", claude_code), ("otel", otel), ("costs-jsonl", seed_costs)):
             if module.looks_like(record):
                 return name
+        return provider_reports.looks_like(record) or "jsonl"
+    if first.lstrip().startswith(b"["):  # report pages in a JSON array
+        pages = _document(data)
+        if isinstance(pages, list) and pages and isinstance(pages[0], dict):
+            return provider_reports.looks_like(pages[0]) or "jsonl"
         return "jsonl"
     if b"," in first:
         return "csv"
     raise ImportFormatError("cannot tell the format (not Parquet, JSON Lines or CSV); pass --format")
+
+
+def _document(data: bytes) -> object:
+    """The file as one JSON document (an OTLP request is known by its keys, not parsed whole)."""
+    if b'"resourceSpans"' in data[:65536]:
+        return {"resourceSpans": []}
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 def _first_line(data: bytes) -> bytes:
@@ -119,6 +139,10 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             parsed = PARSERS[format or detect(data)](data, mapping or {})
         except ImportFormatError as e:
             raise ImportFormatError(f"{f}: {e}") from None
+        if parsed.reported is not None:  # a cost report: kept beside the events
+            summary.reported += write_reported(lake, parsed.reported)
+            done += len(data)
+            continue
         if batch and (_key(batch[-1][1], tz) != _key(parsed, tz)
                       or sum(p.raw.height for _, p in batch) + parsed.raw.height > BATCH_ROWS
                       or batched + len(data) > BATCH_BYTES):

@@ -20,6 +20,7 @@ class Parsed:
     originals: Sequence[bytes] | None = None  # source text of each record, for the quarantine file
     unreadable: list[tuple[int, bytes, str]] = field(default_factory=list)  # (number, text, reason)
     tz: str | None = None  # a zone the source itself fixes for naive timestamps
+    reported: pl.DataFrame | None = None  # what a provider's cost report billed (not events; see ingest.reported)
 
 
 class Chain(Sequence[bytes]):

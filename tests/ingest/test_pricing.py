@@ -183,3 +183,14 @@ def test_time_of_day_prices_follow_the_event_time(book):
                                  provider_id="deepseek", genai_request_timestamp=t).total_price) for t in times]
     assert len(set(expected)) == 2
     assert priced(book, rows)[s.COST].to_list() == pytest.approx(expected, rel=1e-15)
+
+
+def test_an_event_summing_many_requests_takes_its_tier_from_the_input_of_one(book):
+    """Tiers apply per request: a day's usage over 200k input tokens made of small requests stays at the base rate."""
+    day = {"ts": "2026-03-02T00:00:00Z", "provider": "anthropic", "model": "claude-sonnet-4-5", "service": "llm",
+           "input_tokens": 300_000, "output_tokens": 1_000}
+    summed, single = priced(book, [day | {"tags": '{"tier_input": 3000}'}, day])[s.COST].to_list()
+    base = calc_price(Usage(input_tokens=3_000, output_tokens=10), "claude-sonnet-4-5", provider_id="anthropic")
+    tiered = calc_price(Usage(input_tokens=300_000, output_tokens=1_000), "claude-sonnet-4-5", provider_id="anthropic")
+    assert summed == pytest.approx(100 * float(base.total_price), rel=1e-12)
+    assert single == pytest.approx(float(tiered.total_price), rel=1e-12) and single > summed

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from ingest.errors import ImportFormatError
-from ingest.importers import claude_code, generic, otel, provider_reports, seed_costs
+from ingest.importers import claude_code, generic, langfuse, litellm, otel, provider_reports, seed_costs
 from ingest.importers.base import Chain, Parsed
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, Progress, ingest_frame
@@ -32,6 +32,10 @@ PARSERS: dict[str, Callable[..., Parsed]] = {
     "anthropic-usage": lambda source, mapping: provider_reports.parse_anthropic_usage(source),
     "openai-costs": lambda source, mapping: provider_reports.parse_openai_costs(source),
     "anthropic-costs": lambda source, mapping: provider_reports.parse_anthropic_costs(source),
+    "openai-usage-csv": lambda source, mapping: provider_reports.parse_openai_usage_csv(source),
+    "openai-costs-csv": lambda source, mapping: provider_reports.parse_openai_costs_csv(source),
+    "litellm": lambda source, mapping: litellm.parse(source),
+    "langfuse": lambda source, mapping: langfuse.parse(source),
     "costs-jsonl": lambda source, mapping: seed_costs.parse(source),
     "jsonl": generic.parse_jsonl,
     "csv": generic.parse_csv,
@@ -52,18 +56,32 @@ def detect(data: bytes) -> str:
             record = _document(data)
         if not isinstance(record, dict):
             return "jsonl"
-        for name, module in (("claude-code", claude_code), ("otel", otel), ("costs-jsonl", seed_costs)):
-            if module.looks_like(record):
-                return name
-        return provider_reports.looks_like(record) or "jsonl"
-    if first.lstrip().startswith(b"["):  # report pages in a JSON array
-        pages = _document(data)
-        if isinstance(pages, list) and pages and isinstance(pages[0], dict):
-            return provider_reports.looks_like(pages[0]) or "jsonl"
-        return "jsonl"
+        return _record_kind(record)
+    if first.lstrip().startswith(b"["):  # rows or report pages in a JSON array
+        rows = _document(data)
+        return _record_kind(rows[0]) if isinstance(rows, list) and rows and isinstance(rows[0], dict) else "jsonl"
     if b"," in first:
-        return "csv"
+        columns = {c.strip().strip('"') for c in first.decode("utf-8", "replace").lstrip("\ufeff").split(",")}
+        if litellm.looks_like(columns):
+            return "litellm"
+        if {"traceId", "type"} <= columns and columns & {"usageDetails", "usage"}:
+            return "langfuse"
+        return provider_reports.csv_kind(columns) or "csv"
     raise ImportFormatError("cannot tell the format (not Parquet, JSON Lines or CSV); pass --format")
+
+
+def _record_kind(record: dict) -> str:
+    """The format a JSON record (or report page) belongs to."""
+    for name, module in (("claude-code", claude_code), ("otel", otel), ("costs-jsonl", seed_costs)):
+        if module.looks_like(record):
+            return name
+    if litellm.looks_like(set(record)):
+        return "litellm"
+    rows = record.get("data")
+    if langfuse.looks_like(record) or (isinstance(rows, list) and rows and isinstance(rows[0], dict)
+                                       and langfuse.looks_like(rows[0])):
+        return "langfuse"
+    return provider_reports.looks_like(record) or "jsonl"
 
 
 def _document(data: bytes) -> object:

@@ -136,6 +136,54 @@ def parse_anthropic_costs(source: Path | bytes) -> Parsed:
     return _reported(rows)
 
 
+def parse_openai_usage_csv(source: Path | bytes) -> Parsed:
+    """The usage dashboard's export: a row per bucket and grouping, the usage API's fields as columns."""
+    return parse_openai_usage(_csv_pages(source, "organization.usage.completions.result"))
+
+
+def parse_openai_costs_csv(source: Path | bytes) -> Parsed:
+    """The cost dashboard's export: `amount_value`, `amount_currency`, `line_item`, `project_id`."""
+    return parse_openai_costs(_csv_pages(source, "organization.costs.result"))
+
+
+def csv_kind(columns: set[str]) -> str | None:
+    """Which OpenAI dashboard export a CSV header is."""
+    if "num_model_requests" in columns and columns & {"start_time", "start_time_iso"}:
+        return "openai-usage-csv"
+    if {"amount_value", "line_item"} <= columns:
+        return "openai-costs-csv"
+    return None
+
+
+def _csv_pages(source: Path | bytes, kind: str) -> bytes:
+    """CSV rows as usage API pages (numbers as numbers, empty cells as null)."""
+    import csv
+    import io
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    buckets = []
+    for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig"))):
+        values = {k: _number(v) for k, v in row.items() if k}
+        start = values.get("start_time")
+        if start is None and values.get("start_time_iso"):
+            start = int(dt.datetime.fromisoformat(str(values["start_time_iso"]).replace("Z", "+00:00")).timestamp())
+        if "amount_value" in values:
+            values["amount"] = {"value": values.pop("amount_value"), "currency": values.pop("amount_currency", "usd")}
+        object_kind = kind if "input_tokens" in values or "amount" in values else values.get("object", kind)
+        buckets.append({"object": "bucket", "start_time": start, "results": [values | {"object": object_kind}]})
+    return json.dumps({"object": "page", "data": buckets}).encode()
+
+
+def _number(text: str | None) -> object:
+    if text is None or text.strip() == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
 def _pages(source: Path | bytes) -> list[tuple[int, dict]]:
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:

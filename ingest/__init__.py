@@ -1,10 +1,11 @@
-"""Events in: schema, validation, pricing, the lake writer, the tracker SDK and importers."""
+"""Events in: schema, validation, pricing, the lake writer, the tracker SDK, SDK instrumentation and importers."""
 
 from ingest.errors import SpendlakeError, ValidationError, LakeError, PricingError, ImportFormatError
+from ingest.instrument import instrument
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, ingest_frame
 from ingest.pricing import PriceBook
 from ingest.tracker import Tracker
 
-__all__ = ["Lake", "PriceBook", "Tracker", "ImportSummary", "ingest_frame", "SpendlakeError", "ValidationError",
+__all__ = ["Lake", "PriceBook", "Tracker", "instrument", "ImportSummary", "ingest_frame", "SpendlakeError", "ValidationError",
            "LakeError", "PricingError", "ImportFormatError"]

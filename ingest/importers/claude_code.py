@@ -37,15 +37,16 @@ LINE_TYPES = {"user", "assistant", "summary", "system", "queue-operation", "file
 
 
 # What is read of a line; msgspec skips the rest (message content, tool results) without building it.
-class _CacheCreation(msgspec.Struct):
+# gc=False: hundreds of thousands of small objects without cycles, not tracked by the collector.
+class _CacheCreation(msgspec.Struct, gc=False):
     ephemeral_1h_input_tokens: int | None = None
 
 
-class _Details(msgspec.Struct):
+class _Details(msgspec.Struct, gc=False):
     thinking_tokens: int | None = None
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
@@ -54,13 +55,13 @@ class _Usage(msgspec.Struct):
     output_tokens_details: _Details | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     usage: _Usage | None = None
 
 
-class _Line(msgspec.Struct, rename={"session": "sessionId", "request": "requestId", "sidechain": "isSidechain",
+class _Line(msgspec.Struct, gc=False, rename={"session": "sessionId", "request": "requestId", "sidechain": "isSidechain",
                                     "branch": "gitBranch", "cost": "costUSD"}):
     type: str | None = None
     timestamp: str | None = None
@@ -98,14 +99,14 @@ def parse(source: Path | bytes) -> Parsed:
         if r.message.id is None:  # no id to share: the line is its own identity
             replies.append((number, text, r, s.stable_id("claude-code", text)))
             continue
-        u = r.message.usage
-        tokens = sum(t or 0 for t in (u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
-                                      u.cache_read_input_tokens))
         key = f"claude-code:{r.message.id}:{r.request or ''}"
-        if key not in best or tokens > best[key][0]:  # the most tokens, then the first line
-            best[key] = (tokens, len(replies))
+        first = best.get(key)
+        if first is None:
+            best[key] = len(replies)
+        elif _tokens(r) > _tokens(replies[first][2]):  # the most tokens, then the first line
+            best[key] = len(replies)
         replies.append((number, text, r, key))
-    kept = [row for i, row in enumerate(replies) if row[3] not in best or best[row[3]][1] == i]
+    kept = [row for i, row in enumerate(replies) if best.get(row[3], i) == i]
     raw = _columns([r for _, _, r, _ in kept]).select(
         pl.Series(s.EVENT_ID, [key for _, _, _, key in kept], dtype=pl.String),
         pl.col("timestamp").alias(s.TS),
@@ -128,6 +129,12 @@ def parse(source: Path | bytes) -> Parsed:
     )
     return Parsed(raw, pl.Series("line", [n for n, _, _, _ in kept], dtype=pl.Int64), "line",
                   [t for _, t, _, _ in kept], bad)
+
+
+def _tokens(reply: _Line) -> int:
+    u = reply.message.usage
+    return sum(t or 0 for t in (u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
+                                u.cache_read_input_tokens))
 
 
 def _decode(texts: list[bytes], numbers: list[int]) -> tuple[list[_Line | None], list[tuple[int, bytes, str]]]:

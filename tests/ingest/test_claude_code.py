@@ -119,3 +119,14 @@ def test_a_long_context_reply_moves_every_token_to_the_higher_rate(book):
 ])
 def test_session_files_are_recognised_by_their_first_line(first):
     assert detect(first.encode() + b"\n") == "claude-code"
+
+
+def test_older_logs_that_priced_their_replies_keep_that_cost_as_reported(book):
+    """Claude Code 1.0 wrote `costUSD` on each reply: it is the reported cost, the price book's beside it."""
+    line = ('{"type":"assistant","timestamp":"2025-06-01T10:00:00Z","sessionId":"s","requestId":"r","costUSD":0.0123,'
+            '"cwd":"/work/app","message":{"id":"m","model":"claude-sonnet-4-20250514","usage":{"input_tokens":1000,'
+            '"output_tokens":500}}}').encode()
+    priced = book.price(s.validate(claude_code.parse(line).raw).events).row(0, named=True)
+    expected = calc_price(Usage(input_tokens=1000, output_tokens=500), "claude-sonnet-4-20250514", provider_id="anthropic")
+    assert (priced[s.COST], priced[s.COST_SOURCE]) == (0.0123, "reported")
+    assert priced[s.COMPUTED_COST] == pytest.approx(float(expected.total_price), rel=1e-12)

@@ -1,5 +1,6 @@
-"""Import: upload usage files (CSV, JSON Lines, Parquet, Spendlake cost logs); see what landed and download
-the records that went to quarantine, each with its reason."""
+"""Import: upload usage files (every format of `spendlake import`: event files, Claude Code logs, OTLP spans,
+LiteLLM, Langfuse, provider reports); see what landed and download the records that went to quarantine, each
+with its reason."""
 
 import tempfile
 from pathlib import Path
@@ -41,6 +42,9 @@ if summary is not None:
     cols[1].metric("Already in the lake", f"{summary.duplicates:,}")
     cols[2].metric("Quarantined", f"{summary.quarantined:,}")
     cols[3].metric("Without a price", f"{summary.unpriced:,}")
+    if summary.reported:
+        st.info(f"Kept {summary.reported:,} rows of providers' cost reports: compare them with the events under "
+                "Prices → Reported against computed.")
     for message in summary.errors:
         st.error(message)
     for path in summary.quarantine_files:

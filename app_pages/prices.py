@@ -1,4 +1,5 @@
-"""Prices: search the price book, see which price priced an event, add an override, list unpriced models, reprice."""
+"""Prices: search the price book, see which price priced an event, set reported against computed costs, add an
+override, list unpriced models, reprice."""
 
 import datetime as dt
 
@@ -9,6 +10,7 @@ import analytics
 from ingest import schema as s
 from ingest.errors import PricingError
 from ingest.pricing import UNIT_RATES, add_override, parse_rule
+from ingest.reported import read_reported
 from ingest.reprice import reprice
 from spendlake import ui
 
@@ -38,6 +40,15 @@ if unpriced.height:
     ui.table(unpriced, "unpriced-models")
 else:
     st.caption("Every event has a price.")
+
+st.subheader("Reported against computed")
+if st.toggle("Compare with what providers billed and what sources priced themselves", key="price-reconcile"):
+    billed = read_reported(lake).filter(pl.col(s.DATE).is_between(filters.start, filters.end))
+    gaps = analytics.reconcile(analytics.scan(lake, start=filters.start, end=filters.end, **filters.scan_filters),
+                               billed)
+    st.caption("Per provider and day: `billed_usd` from imported cost reports, `event_reported_usd` from sources "
+               "that priced their own calls, each against the price book; a gap is a wrong price or a missed event.")
+    ui.table(gaps, "reconcile")
 
 st.subheader("Add an override (a negotiated rate)")
 with st.form("override"):

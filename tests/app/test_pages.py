@@ -18,7 +18,9 @@ from ingest import schema as s
 from ingest.demo import write_demo
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
+from ingest.reported import read_reported
 from spendlake.store import ESTIMATES, load_budgets, save_budgets
+from tests.conftest import FIXTURES
 from tests.helpers import events
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -209,6 +211,24 @@ def test_prices_search_explain_an_event_take_an_override_and_reprice(lake):
     costs = lake.scan().filter(pl.col(s.MODEL) == "acme-1").select(s.INPUT_TOKENS, s.COST, s.COST_SOURCE).collect()
     assert costs[s.COST].to_list() == pytest.approx([t * 2 / 1e6 for t in costs[s.INPUT_TOKENS]], rel=1e-12)
     assert set(costs[s.COST_SOURCE]) == {"computed"}
+
+
+def test_provider_reports_import_and_reconcile_on_the_prices_page(lake):
+    reports = FIXTURES / "reports"
+    at = open_app("import_files")
+    at.file_uploader(key="import-files").set_value(
+        [(name, (reports / name).read_bytes(), "application/json")
+         for name in ("openai-usage-completions.json", "openai-costs.json")])
+    at.run()
+    at.button[0].click().run()
+    assert metric(at, "Imported") == "3" and "Kept 10 rows of providers' cost reports" in at.info[0].value
+    at = open_app("prices", **{"from": "2026-03-01", "to": "2026-03-05"})
+    at.toggle(key="price-reconcile").set_value(True).run()
+    shown = frame_with(at, "gap_usd")
+    expected = analytics.reconcile(analytics.scan(lake, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 5)),
+                                   read_reported(lake))
+    assert_frame_equal(shown, expected, check_dtypes=False)
+    assert shown.filter(pl.col("provider") == "openai")["gap_usd"].abs().max() == pytest.approx(0.93)
 
 
 def test_import_lands_good_records_and_offers_the_bad_ones_for_download(lake):

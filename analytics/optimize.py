@@ -29,7 +29,7 @@ import datetime as dt
 import polars as pl
 
 from ingest import schema as s
-from ingest.pricing import PRICED_COLUMNS, TOTAL_INPUT, PriceBook
+from ingest.pricing import EVENT_TIER_INPUT, PRICED_COLUMNS, PriceBook
 
 MONTH_DAYS = 30
 MIN_SAVINGS_USD = 1.0
@@ -87,7 +87,8 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     """The events summed into what the rules read, a few hundred rows for a month of millions of calls.
 
     One row per provider, model, operation, service and unit, UTC day, tier bucket (the side of
-    every `PriceBook.tier_bounds()` threshold the call's input falls on), whether the call was
+    every `PriceBook.tier_bounds()` threshold the call's input falls on; for an event that sums
+    many requests, the input of one, its `tier_input` tag), whether the call was
     part of a run (`in_run`) and whether it `succeeded`; and per half hour where the source model
     or a model in `targets` (those it may be repriced on; by default every model the rules name)
     has time-of-day prices. So `PriceBook.price_sums` prices a row, or the row moved to another
@@ -111,10 +112,11 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, pl.col(s.TS).dt.date().alias("_day"),
             (pl.when(pair.is_in(["\x1f".join(m) for m in slotted])).then(half_hour).otherwise(0) if slotted
              else pl.lit(0)).alias("_slot"),
-            pl.sum_horizontal(pl.lit(0), *[TOTAL_INPUT > b for b in bounds]).alias("_bucket"),
+            pl.sum_horizontal(pl.lit(0), *[pl.col("_tier_input") > b for b in bounds]).alias("_bucket"),
             pl.col(s.JOB_ID).is_not_null().alias(JOB), pl.col(s.SUCCESS).fill_null(True).alias(OK)]
     moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)
     return (events.join(caps.lazy(), on=[s.PROVIDER, s.MODEL, s.OPERATION], how="left", nulls_equal=True)
+            .with_columns(EVENT_TIER_INPUT.alias("_tier_input"))  # once, not once per threshold
             .group_by(keys).agg(
                 pl.len().alias(CALLS),
                 *[pl.col(c).sum() for c in PRICED_COLUMNS], pl.col(s.COST).sum(), pl.col(s.COMPUTED_COST).sum(),

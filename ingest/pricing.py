@@ -454,10 +454,12 @@ class PriceBook:
         rates = pl.DataFrame(rate_rows, orient="row", schema={c: pl.Float64 for c in COEFFICIENT_COLUMNS})
         keyed = keyed.join(key_table.lazy(), on=[*pair_columns, "_day", "_slot"], how="left", nulls_equal=True,
                            maintain_order="left")
-        # the tier is the number of thresholds the event's total input tokens exceed; its rates
-        # are the key's first rate row plus the tier
-        total_input = pl.col(tier_input) if tier_input else EVENT_TIER_INPUT
+        # the tier is the number of thresholds the event's total input tokens exceed (or its tags'
+        # tier_input); its rates are the key's first rate row plus the tier
         deepest = max((len(k[6]) for k in key_rows), default=0)
+        if deepest:  # once for every threshold, and only when a price has tiers
+            keyed = keyed.with_columns((pl.col(tier_input) if tier_input else EVENT_TIER_INPUT).alias("_tier_input"))
+        total_input = pl.col("_tier_input")
         tier = pl.sum_horizontal(
             pl.lit(0, pl.UInt32),
             *[(total_input > pl.col("_thresholds").list.get(i, null_on_oob=True)).fill_null(False).cast(pl.UInt32)

@@ -86,7 +86,8 @@ def test_batch_caching_output_cap_and_failure_savings_add_up(found):
 
 
 def test_summed_usage_prices_as_the_calls_one_by_one_across_tiers_time_of_day_and_request_fees(book):
-    """The rules price `usage` sums; on any target model they must total what pricing each call does."""
+    """The rules price `usage` sums; on any target model they must total what pricing each call does,
+    including events that sum many requests (their tier is one request's input, in their tags)."""
     rng = random.Random(7)
     models = [("anthropic", "claude-sonnet-4-5"), ("google", "gemini-2.5-pro"), ("deepseek", "deepseek-chat"),
               ("perplexity", "sonar"), ("openai", "gpt-4o-mini")]
@@ -98,7 +99,9 @@ def test_summed_usage_prices_as_the_calls_one_by_one_across_tiers_time_of_day_an
                      "ts": dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=rng.randrange(3 * 24 * 60)),
                      "input_tokens": rng.randrange(150_000, 260_000) if rng.random() < 0.3 else rng.randrange(5_000),
                      "cache_read_tokens": rng.choice([0, rng.randrange(60_000)]), "output_tokens": rng.randrange(4_000),
-                     "success": rng.random() > 0.1, "retries": rng.choice([0, 0, 1])})
+                     "success": rng.random() > 0.1, "retries": rng.choice([0, 0, 1]),
+                     # a day of a usage report: many requests, each below the tiers
+                     "tags": '{"tier_input": 4000}' if i % 97 == 0 else None})
     events = book.price(s.validate(pl.DataFrame(rows)).events)
     for targets in (models[:2] + models[3:], models):  # without, then with, a time-of-day target
         summed = usage(events.lazy(), book, targets=targets)

@@ -157,10 +157,11 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             parsed = PARSERS[format or detect(data)](data, mapping or {})
         except ImportFormatError as e:
             raise ImportFormatError(f"{f}: {e}") from None
-        if parsed.reported is not None:  # a cost report: kept beside the events
+        if parsed.reported is not None:  # a cost report: kept beside the events (its unreadable rows quarantined)
             summary.reported += write_reported(lake, parsed.reported)
-            done += len(data)
-            continue
+            if not parsed.unreadable:
+                done += len(data)
+                continue
         if batch and (_key(batch[-1][1], tz) != _key(parsed, tz)
                       or sum(p.raw.height for _, p in batch) + parsed.raw.height > BATCH_ROWS
                       or batched + len(data) > BATCH_BYTES):

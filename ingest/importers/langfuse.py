@@ -54,33 +54,52 @@ def parse(source: Path | bytes) -> Parsed:
     rows, numbers, label = _rows(data)
     kept = [(n, r) for n, r in zip(numbers, rows) if str(r.get("type", "")).upper() in BILLED
             and (_usage(r) or {}).keys() & {k for keys in KEYS.values() for k in keys}]
-    records = []
-    for _, r in kept:
-        usage = _usage(r)
-        count = {column: next((usage[k] for k in keys if usage.get(k) is not None), None)
-                 for column, keys in KEYS.items()}
-        reasoning = count[s.REASONING_TOKENS]
-        output = count[s.OUTPUT_TOKENS]
-        cost = _cost(r)
-        records.append({
-            s.EVENT_ID: f"langfuse:{r.get('id')}" if r.get("id") else None, s.TS: r.get("startTime"),
-            "_end": r.get("endTime"), s.PROVIDER: _provider(r.get("model")), s.MODEL: r.get("model"),
-            s.SERVICE: "embedding" if str(r.get("type")).upper() == "EMBEDDING" else "llm",
-            s.OPERATION: r.get("name"), s.PROJECT: r.get("environment"), s.JOB_ID: r.get("traceId"),
-            s.INPUT_TOKENS: count[s.INPUT_TOKENS], s.CACHE_READ_TOKENS: count[s.CACHE_READ_TOKENS],
-            s.CACHE_WRITE_TOKENS: count[s.CACHE_WRITE_TOKENS],
-            s.OUTPUT_TOKENS: None if output is None and reasoning is None else (output or 0) + (reasoning or 0),
-            s.REASONING_TOKENS: reasoning, s.SUCCESS: str(r.get("level", "")).upper() != "ERROR",
-            s.COST: None if cost is None else str(cost),
-            s.TAGS: json.dumps({k: r[k] for k in ("promptName", "statusMessage") if r.get(k)}, separators=(",", ":")),
-        })
+    records, numbers, bad = [], [], []
+    for number, r in kept:
+        try:
+            records.append(_record(r))
+            numbers.append(number)
+        except (ValueError, TypeError) as e:
+            bad.append((number, json.dumps(r, default=str).encode(), f"observation {r.get('id')}: {e}"))
     schema = {s.EVENT_ID: pl.String, s.TS: pl.String, "_end": pl.String, s.PROVIDER: pl.String, s.MODEL: pl.String,
               s.SERVICE: pl.String, s.OPERATION: pl.String, s.PROJECT: pl.String, s.JOB_ID: pl.String,
               **{c: pl.Int64 for c in KEYS}, s.SUCCESS: pl.Boolean, s.COST: pl.String, s.TAGS: pl.String}
     times = [pl.col(c).str.to_datetime(time_zone="UTC", strict=False) for c in (s.TS, "_end")]
     raw = pl.DataFrame(records, schema=schema, strict=False).with_columns(
         ((times[1] - times[0]).dt.total_microseconds() / 1000).alias(s.LATENCY_MS)).drop("_end")
-    return Parsed(raw, pl.Series("row", [n for n, _ in kept], dtype=pl.Int64), label)
+    return Parsed(raw, pl.Series("row", numbers, dtype=pl.Int64), label, unreadable=bad)
+
+
+def _record(r: dict) -> dict:
+    """One observation as event columns; ValueError names what cannot be read."""
+    usage = _usage(r)
+    count = {column: _whole(keys, usage) for column, keys in KEYS.items()}
+    reasoning = count[s.REASONING_TOKENS]
+    output = count[s.OUTPUT_TOKENS]
+    cost = _cost(r)
+    return {
+        s.EVENT_ID: f"langfuse:{r.get('id')}" if r.get("id") else None, s.TS: r.get("startTime"),
+        "_end": r.get("endTime"), s.PROVIDER: _provider(r.get("model")), s.MODEL: r.get("model"),
+        s.SERVICE: "embedding" if str(r.get("type")).upper() == "EMBEDDING" else "llm",
+        s.OPERATION: r.get("name"), s.PROJECT: r.get("environment"), s.JOB_ID: r.get("traceId"),
+        s.INPUT_TOKENS: count[s.INPUT_TOKENS], s.CACHE_READ_TOKENS: count[s.CACHE_READ_TOKENS],
+        s.CACHE_WRITE_TOKENS: count[s.CACHE_WRITE_TOKENS],
+        s.OUTPUT_TOKENS: None if output is None and reasoning is None else (output or 0) + (reasoning or 0),
+        s.REASONING_TOKENS: reasoning, s.SUCCESS: str(r.get("level", "")).upper() != "ERROR",
+        s.COST: None if cost is None else str(cost),
+        s.TAGS: json.dumps({k: r[k] for k in ("promptName", "statusMessage") if r.get(k)}, separators=(",", ":")),
+    }
+
+
+def _whole(keys: tuple[str, ...], usage: dict) -> int | None:
+    """The first of these usage keys present, as a whole number ≥ 0."""
+    for key in keys:
+        value = usage.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != int(value):
+                raise ValueError(f"usageDetails.{key}={value!r} is not a whole number ≥ 0")
+            return int(value)
+    return None
 
 
 def _usage(r: dict) -> dict:

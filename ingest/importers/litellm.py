@@ -18,7 +18,7 @@ Examples:
     ...        b'custom_llm_provider,status\\nchatcmpl-1,acompletion,0.0012,1000,50,2026-03-02 10:00:00+00,'
     ...        b'2026-03-02 10:00:02+00,openai/gpt-4o-mini,openai,success\\n')
     >>> parse(row).raw.select("event_id", "model", "input_tokens", "cost_usd", "latency_ms").row(0)
-    ('litellm:chatcmpl-1', 'gpt-4o-mini', 1000, '0.0012', 2000.0)
+    ('litellm:chatcmpl-1', 'gpt-4o-mini', '1000', '0.0012', 2000.0)
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def parse(source: Path | bytes) -> Parsed:
         pl.col("team_id").alias(s.PROJECT),
         pl.col("session_id").alias(s.JOB_ID),
         pl.coalesce("end_user", "user").alias(s.USER),
-        (prompt - cache_read.fill_null(0) - cache_write.fill_null(0)).alias(s.INPUT_TOKENS),
+        # a prompt count that is not a number goes on as it is, for validation to name it
+        pl.coalesce((prompt - cache_read.fill_null(0) - cache_write.fill_null(0)).cast(pl.String),
+                    pl.col("prompt_tokens").cast(pl.String)).alias(s.INPUT_TOKENS),
         cache_read.alias(s.CACHE_READ_TOKENS),
         cache_write.alias(s.CACHE_WRITE_TOKENS),
         pl.col("completion_tokens").alias(s.OUTPUT_TOKENS),

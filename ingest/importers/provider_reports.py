@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import polars as pl
@@ -69,71 +69,105 @@ def looks_like(first: dict) -> str | None:
 
 
 def parse_openai_usage(source: Path | bytes) -> Parsed:
-    rows = []
-    for number, bucket, r in _results(source):
-        kind = str(r.get("object", "")).removeprefix("organization.usage.").removesuffix(".result")
-        cached = r.get("input_cached_tokens") or 0
-        group = {k: r.get(k) for k in ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier")}
-        rows.append({
-            s.EVENT_ID: _id("openai-usage", kind, bucket.get("start_time"), group),
-            s.TS: _epoch(bucket.get("start_time")).isoformat(), s.PROVIDER: "openai", s.MODEL: r.get("model"),
-            s.SERVICE: OPENAI_SERVICES.get(kind, "other"), s.OPERATION: kind, s.PROJECT: r.get("project_id"),
-            s.USER: r.get("user_id"),
-            s.INPUT_TOKENS: None if r.get("input_tokens") is None else r["input_tokens"] - cached,
-            s.CACHE_READ_TOKENS: cached, s.OUTPUT_TOKENS: r.get("output_tokens"), s.IMAGES: r.get("images"),
-            s.CHARACTERS: r.get("characters"), s.AUDIO_SECONDS: r.get("seconds"),
-            s.TAGS: _tags(r | {TIER_TAG: _per_request(r.get("input_tokens"), r.get("num_model_requests"))},
-                          "num_model_requests", "api_key_id", "batch", "service_tier", "input_audio_tokens",
-                          "output_audio_tokens", "size", "source", TIER_TAG),
-            "_line": number,
-        })
-    return _parsed(rows, source)
+    return _each_result(source, _openai_usage, "start_time")
 
 
 def parse_anthropic_usage(source: Path | bytes) -> Parsed:
-    rows = []
-    for number, bucket, r in _results(source):
-        creation = r.get("cache_creation") or {}
-        five = creation.get("ephemeral_5m_input_tokens", r.get("cache_creation_5m_input_tokens")) or 0
-        hour = creation.get("ephemeral_1h_input_tokens", r.get("cache_creation_1h_input_tokens")) or 0
-        group = {k: r.get(k) for k in ("workspace_id", "api_key_id", "model", "service_tier", "context_window",
-                                       "inference_geo")}
-        rows.append({
-            s.EVENT_ID: _id("anthropic-usage", bucket.get("starting_at"), group),
-            s.TS: bucket.get("starting_at"), s.PROVIDER: "anthropic", s.MODEL: r.get("model"), s.SERVICE: "llm",
-            s.OPERATION: "messages", s.PROJECT: r.get("workspace_id"),
-            s.INPUT_TOKENS: r.get("uncached_input_tokens"), s.CACHE_READ_TOKENS: r.get("cache_read_input_tokens"),
-            s.CACHE_WRITE_TOKENS: five + hour, s.CACHE_WRITE_1H_TOKENS: hour, s.OUTPUT_TOKENS: r.get("output_tokens"),
-            s.TAGS: _tags(r | {TIER_TAG: ANTHROPIC_TIERS.get(r.get("context_window"), 0)}, "api_key_id",
-                          "service_tier", "context_window", "inference_geo", "server_tool_use", TIER_TAG),
-            "_line": number,
-        })
-    return _parsed(rows, source)
+    return _each_result(source, _anthropic_usage, "starting_at")
 
 
 def parse_openai_costs(source: Path | bytes) -> Parsed:
-    rows = []
-    for _, bucket, r in _results(source):
-        amount = r.get("amount") or {}
-        _usd(amount.get("currency"))
-        item = r.get("line_item")
-        rows.append((_id("openai-costs", bucket.get("start_time"), r.get("project_id"), item), "openai",
-                     _epoch(bucket.get("start_time")).date(), r.get("project_id"), _model(item), item,
-                     float(Decimal(str(amount.get("value", 0))))))
-    return _reported(rows)
+    return _each_result(source, _openai_cost, "start_time", reported=True)
 
 
 def parse_anthropic_costs(source: Path | bytes) -> Parsed:
-    rows = []
-    for _, bucket, r in _results(source):
-        _usd(r.get("currency"))
-        item = r.get("description") or "/".join(str(r.get(k)) for k in ("cost_type", "token_type") if r.get(k))
-        group = {k: r.get(k) for k in ("workspace_id", "description", "cost_type", "model", "token_type",
-                                       "service_tier", "context_window", "inference_geo")}
-        rows.append((_id("anthropic-costs", bucket.get("starting_at"), group), "anthropic",
-                     dt.date.fromisoformat(str(bucket.get("starting_at"))[:10]), r.get("workspace_id"),
-                     r.get("model"), item, float(Decimal(str(r.get("amount", "0"))) / 100)))  # cents
-    return _reported(rows)
+    return _each_result(source, _anthropic_cost, "starting_at", reported=True)
+
+
+def _openai_usage(bucket: dict, r: dict) -> dict:
+    kind = str(r.get("object", "")).removeprefix("organization.usage.").removesuffix(".result")
+    total, cached = _count(r, "input_tokens"), _count(r, "input_cached_tokens") or 0
+    group = {k: r.get(k) for k in ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier")}
+    start = _epoch(bucket.get("start_time"))
+    return {
+        s.EVENT_ID: _id("openai-usage", kind, bucket.get("start_time"), group),
+        s.TS: start and start.isoformat(), s.PROVIDER: "openai", s.MODEL: r.get("model"),
+        s.SERVICE: OPENAI_SERVICES.get(kind, "other"), s.OPERATION: kind, s.PROJECT: r.get("project_id"),
+        s.USER: r.get("user_id"), s.INPUT_TOKENS: None if total is None else total - cached,
+        s.CACHE_READ_TOKENS: cached, s.OUTPUT_TOKENS: _count(r, "output_tokens"), s.IMAGES: _count(r, "images"),
+        s.CHARACTERS: _count(r, "characters"), s.AUDIO_SECONDS: r.get("seconds"),
+        s.TAGS: _tags(r | {TIER_TAG: _per_request(total, _count(r, "num_model_requests"))},
+                      "num_model_requests", "api_key_id", "batch", "service_tier", "input_audio_tokens",
+                      "output_audio_tokens", "size", "source", TIER_TAG),
+    }
+
+
+def _anthropic_usage(bucket: dict, r: dict) -> dict:
+    creation = r.get("cache_creation") or {}
+    five = _count(creation, "ephemeral_5m_input_tokens", r.get("cache_creation_5m_input_tokens")) or 0
+    hour = _count(creation, "ephemeral_1h_input_tokens", r.get("cache_creation_1h_input_tokens")) or 0
+    group = {k: r.get(k) for k in ("workspace_id", "api_key_id", "model", "service_tier", "context_window",
+                                   "inference_geo")}
+    return {
+        s.EVENT_ID: _id("anthropic-usage", bucket.get("starting_at"), group),
+        s.TS: bucket.get("starting_at"), s.PROVIDER: "anthropic", s.MODEL: r.get("model"), s.SERVICE: "llm",
+        s.OPERATION: "messages", s.PROJECT: r.get("workspace_id"),
+        s.INPUT_TOKENS: _count(r, "uncached_input_tokens"), s.CACHE_READ_TOKENS: _count(r, "cache_read_input_tokens"),
+        s.CACHE_WRITE_TOKENS: five + hour, s.CACHE_WRITE_1H_TOKENS: hour, s.OUTPUT_TOKENS: _count(r, "output_tokens"),
+        s.TAGS: _tags(r | {TIER_TAG: ANTHROPIC_TIERS.get(r.get("context_window"), 0)}, "api_key_id",
+                      "service_tier", "context_window", "inference_geo", "server_tool_use", TIER_TAG),
+    }
+
+
+def _openai_cost(bucket: dict, r: dict) -> tuple:
+    amount = r.get("amount") or {}
+    _usd(amount.get("currency"))
+    item = r.get("line_item")
+    start = _epoch(bucket.get("start_time"))
+    return (_id("openai-costs", bucket.get("start_time"), r.get("project_id"), item), "openai",
+            start and start.date(), r.get("project_id"), _model(item), item, _dollars(amount.get("value", 0)))
+
+
+def _anthropic_cost(bucket: dict, r: dict) -> tuple:
+    _usd(r.get("currency"))
+    item = r.get("description") or "/".join(str(r.get(k)) for k in ("cost_type", "token_type") if r.get(k))
+    group = {k: r.get(k) for k in ("workspace_id", "description", "cost_type", "model", "token_type",
+                                   "service_tier", "context_window", "inference_geo")}
+    return (_id("anthropic-costs", bucket.get("starting_at"), group), "anthropic",
+            dt.date.fromisoformat(str(bucket.get("starting_at"))[:10]), r.get("workspace_id"), r.get("model"), item,
+            _dollars(r.get("amount", "0")) / 100)  # cents
+
+
+def _each_result(source: Path | bytes, row, start_key: str, *, reported: bool = False) -> Parsed:
+    """`row(bucket, result)` for every result; a result it cannot read is named with the reason."""
+    rows, numbers, bad = [], [], []
+    for number, bucket, r in _results(source):
+        try:
+            rows.append(row(bucket, r))
+            numbers.append(number)
+        except (ValueError, TypeError, ImportFormatError) as e:
+            bad.append((number, json.dumps(r).encode(), f"bucket {bucket.get(start_key)}: {e}"))
+    if reported:
+        return Parsed(pl.DataFrame(schema={s.EVENT_ID: pl.String}), pl.Series("line", [], dtype=pl.Int64), "line",
+                      unreadable=bad, reported=pl.DataFrame(rows, schema=REPORTED, orient="row"))
+    raw = pl.DataFrame(rows, schema={c: s.POLARS_SCHEMA[c] if c != s.TS else pl.String
+                                     for c in (rows[0] if rows else {s.EVENT_ID: None})}, strict=False)
+    return Parsed(raw, pl.Series("line", numbers, dtype=pl.Int64), "line", unreadable=bad)
+
+
+def _count(row: dict, key: str, default: object = None) -> int | None:
+    """A whole number ≥ 0 from a report row (None when absent)."""
+    value = row.get(key, default)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"{key}={value!r} is not a whole number ≥ 0")
+
+
+def _dollars(value: object) -> float:
+    try:
+        return float(Decimal(str(value)))
+    except InvalidOperation:
+        raise ValueError(f"amount={value!r} is not a number") from None
 
 
 def parse_openai_usage_csv(source: Path | bytes) -> Parsed:
@@ -208,19 +242,6 @@ def _results(source: Path | bytes):
         for bucket in page["data"]:
             for r in bucket.get("results") or []:
                 yield number, bucket, r
-
-
-def _parsed(rows: list[dict], source: Path | bytes) -> Parsed:
-    numbers = pl.Series("line", [r.pop("_line") for r in rows], dtype=pl.Int64)
-    raw = pl.DataFrame(rows, schema={c: s.POLARS_SCHEMA[c] if c != s.TS else pl.String
-                                     for c in (rows[0] if rows else {s.EVENT_ID: None})}, strict=False)
-    return Parsed(raw, numbers, "bucket result in line")
-
-
-def _reported(rows: list[tuple]) -> Parsed:
-    empty = pl.DataFrame(schema={s.EVENT_ID: pl.String})
-    return Parsed(empty, pl.Series("line", [], dtype=pl.Int64), "line",
-                  reported=pl.DataFrame(rows, schema=REPORTED, orient="row"))
 
 
 def _id(*parts: object) -> str:

@@ -82,3 +82,17 @@ def test_openai_dashboard_exports_import_like_the_api(lake):
     assert read_reported(lake).collect()["cost_usd"].sum() == pytest.approx(4.425)
     again = import_paths(lake, [FIXTURES / "openai-dashboard"])
     assert (again.imported, again.duplicates) == (0, 2) and read_reported(lake).collect().height == 3
+
+
+def test_rows_that_cannot_be_read_are_quarantined_with_their_reason(lake, tmp_path):
+    logs = json.loads((FIXTURES / "litellm" / "spend-logs.json").read_text())
+    logs[0]["prompt_tokens"] = "lots"
+    (tmp_path / "spend.json").write_text(json.dumps(logs))
+    page = json.loads((FIXTURES / "langfuse" / "observations-api.json").read_text())
+    page["data"][0]["usageDetails"]["output"] = -3
+    (tmp_path / "observations.json").write_text(json.dumps(page))
+    summary = import_paths(lake, [tmp_path])
+    assert (summary.imported, summary.quarantined) == (3 + 2, 2)
+    assert sorted(summary.errors) == [
+        "observations.json observation 1: observation trace-1-gen-1: usageDetails.output=-3 is not a whole number ≥ 0",
+        "spend.json row 1: input_tokens='lots' is not a whole number"]

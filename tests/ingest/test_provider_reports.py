@@ -80,3 +80,17 @@ def test_reconcile_shows_the_gap_per_provider_and_day(lake):
     assert [k for k, r in rows.items() if abs(r["gap_usd"]) > 1e-9] == [("openai", DAY2.isoformat())]
     first = json.loads(result.output)[0]
     assert (first["provider"], first["date"]) == ("openai", DAY2.isoformat())  # largest gap first
+
+
+def test_a_report_row_that_cannot_be_read_is_quarantined_with_its_bucket_and_field(lake, tmp_path):
+    usage = json.loads((REPORTS / "openai-usage-completions.json").read_text())
+    usage["data"][0]["results"][1]["input_tokens"] = "3.1M"
+    costs = json.loads((REPORTS / "anthropic-costs.json").read_text())
+    costs["data"][1]["results"][0]["amount"] = "n/a"
+    (tmp_path / "usage.json").write_text(json.dumps(usage))
+    (tmp_path / "costs.json").write_text(json.dumps(costs))
+    summary = import_paths(lake, [tmp_path / "usage.json", tmp_path / "costs.json"])
+    assert (summary.imported, summary.reported, summary.quarantined) == (2, 8, 2)
+    assert sorted(summary.errors) == [
+        "costs.json line 1: bucket 2026-03-03T00:00:00Z: amount='n/a' is not a number",
+        "usage.json line 1: bucket 1772409600: input_tokens='3.1M' is not a whole number ≥ 0"]

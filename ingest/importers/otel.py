@@ -109,28 +109,8 @@ def looks_like(first: dict) -> bool:
 def parse(source: Path | bytes) -> Parsed:
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     documents, bad = _documents(data)
-    found = [(line, doc, next((_text(a.value) for a in (resource.resource.attributes if resource.resource else [])
-                               if a.key == "service.name"), None), span)
-             for doc, (line, _, request) in enumerate(documents) for resource in request.resourceSpans
-             for scope in resource.scopeSpans for span in scope.spans]
-    spans = [span for _, _, _, span in found]
-    frame = pl.DataFrame({
-        "_line": [f[0] for f in found], "_doc": [f[1] for f in found], "_service": [f[2] for f in found],
-        "traceId": [x.traceId for x in spans], "spanId": [x.spanId for x in spans], "name": [x.name for x in spans],
-        "startTimeUnixNano": [_text_of(x.startTimeUnixNano) for x in spans],
-        "endTimeUnixNano": [_text_of(x.endTimeUnixNano) for x in spans],
-        "_status": [None if x.status is None else _text_of(x.status.code) for x in spans],
-    }, schema={"_line": pl.Int64, "_doc": pl.Int64, **{c: pl.String for c in (
-        "_service", "traceId", "spanId", "name", "startTimeUnixNano", "endTimeUnixNano", "_status")}})
-    wanted = set(NAMES)  # the attributes read, of every span, flattened
-    picked = [(i, a) for i, x in enumerate(spans) for a in x.attributes if a.key in wanted]
-    attributes = pl.DataFrame({"_span": [i for i, _ in picked], "key": [a.key for _, a in picked],
-                               "v": [_text(a.value) for _, a in picked]},
-                              schema={"_span": pl.Int64, "key": pl.String, "v": pl.String})
-    wide = frame.with_row_index("_span").with_columns(pl.col("_span").cast(pl.Int64)).join(
-        attributes.pivot(on="key", index="_span", values="v", aggregate_function="first"), on="_span", how="left")
-    wide = wide.with_columns(pl.lit(None, pl.String).alias(n) for n in NAMES if n not in wide.columns)
-    counted = {k: _newest(names) for k, names in USAGE.items()}
+    wide = _spans(documents)
+    counted = {k: pl.coalesce(*names) for k, names in USAGE.items()}
     wide = wide.filter(counted["input"].is_not_null() | counted["output"].is_not_null())  # no usage: not billed
     number = {k: v.cast(pl.Int64, strict=False) for k, v in counted.items()}
     cached = number["cache_read"].fill_null(0) + number["cache_write"].fill_null(0)
@@ -145,7 +125,7 @@ def parse(source: Path | bytes) -> Parsed:
         .alias("_problem"))
     failed = wide.filter(pl.col("_problem").is_not_null())
     bad += [(line, documents[doc][1], f"span {span_id}: {why}")
-                      for line, doc, span_id, why in failed.select("_line", "_doc", "spanId", "_problem").iter_rows()]
+            for line, doc, span_id, why in failed.select("_line", "_doc", "spanId", "_problem").iter_rows()]
     good = wide.filter(pl.col("_problem").is_null())
     provider = pl.coalesce("gen_ai.provider.name", "gen_ai.system")
     operation = pl.coalesce("gen_ai.operation.name", "name")
@@ -173,6 +153,32 @@ def parse(source: Path | bytes) -> Parsed:
         pl.struct(pl.col("name").alias("span"), error.alias("error.type")).struct.json_encode().alias(s.TAGS),
     )
     return Parsed(raw, good["_line"], "line", [documents[i][1] for i in good["_doc"]], bad)
+
+
+def _spans(documents: list[tuple[int, bytes, _Request]]) -> pl.DataFrame:
+    """Every span, a row each, beside its resource's `service.name` and the attributes in NAMES
+    (as text, a column each; absent ones null)."""
+    found = [(line, doc, next((_text(a.value) for a in (resource.resource.attributes if resource.resource else [])
+                               if a.key == "service.name"), None), span)
+             for doc, (line, _, request) in enumerate(documents) for resource in request.resourceSpans
+             for scope in resource.scopeSpans for span in scope.spans]
+    spans = [span for _, _, _, span in found]
+    frame = pl.DataFrame({
+        "_line": [f[0] for f in found], "_doc": [f[1] for f in found], "_service": [f[2] for f in found],
+        "traceId": [x.traceId for x in spans], "spanId": [x.spanId for x in spans], "name": [x.name for x in spans],
+        "startTimeUnixNano": [_text_of(x.startTimeUnixNano) for x in spans],
+        "endTimeUnixNano": [_text_of(x.endTimeUnixNano) for x in spans],
+        "_status": [None if x.status is None else _text_of(x.status.code) for x in spans],
+    }, schema={"_line": pl.Int64, "_doc": pl.Int64, **{c: pl.String for c in (
+        "_service", "traceId", "spanId", "name", "startTimeUnixNano", "endTimeUnixNano", "_status")}})
+    wanted = set(NAMES)
+    picked = [(i, a) for i, x in enumerate(spans) for a in x.attributes if a.key in wanted]
+    attributes = pl.DataFrame({"_span": [i for i, _ in picked], "key": [a.key for _, a in picked],
+                               "v": [_text(a.value) for _, a in picked]},
+                              schema={"_span": pl.Int64, "key": pl.String, "v": pl.String})
+    wide = frame.with_row_index("_span").with_columns(pl.col("_span").cast(pl.Int64)).join(
+        attributes.pivot(on="key", index="_span", values="v", aggregate_function="first"), on="_span", how="left")
+    return wide.with_columns(pl.lit(None, pl.String).alias(n) for n in NAMES if n not in wide.columns)
 
 
 def _documents(data: bytes) -> tuple[list[tuple[int, bytes, _Request]], list[tuple[int, bytes, str]]]:
@@ -209,10 +215,6 @@ def _text(value: _Value | None) -> str | None:
 
 def _text_of(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _newest(names: tuple[str, ...]) -> pl.Expr:
-    return pl.coalesce(*names)
 
 
 def _name(names: tuple[str, ...]) -> pl.Expr:

@@ -67,3 +67,15 @@ def test_reimporting_counts_nothing_twice(imported):
 def test_both_layouts_are_recognised():
     assert detect((OTEL / "collector-export.jsonl").read_bytes()) == "otel"
     assert detect((OTEL / "one-trace.json").read_bytes()) == "otel"
+
+
+def test_a_span_whose_usage_is_not_a_count_is_quarantined_and_its_neighbours_land(lake, tmp_path):
+    request = json.loads((OTEL / "collector-export.jsonl").read_text().splitlines()[0])
+    chat = request["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
+    chat["attributes"] = [a if a["key"] != "gen_ai.usage.output_tokens" else
+                          {"key": a["key"], "value": {"stringValue": "lots"}} for a in chat["attributes"]]
+    (tmp_path / "traces.jsonl").write_text(json.dumps(request) + "\n")
+    summary = import_paths(lake, [tmp_path])
+    assert (summary.imported, summary.quarantined) == (2, 1)
+    assert summary.errors == ["traces.jsonl line 1: span eee19b7ec3c1b175: gen_ai.usage.output_tokens=lots "
+                              "is not a whole number ≥ 0"]

@@ -301,7 +301,11 @@ def report_reconcile(start: FromOption = None, end: ToOption = None,
         billed = billed.filter(pl.col("date") <= span["end"])
     result = analytics.reconcile(analytics.scan(target, **span), billed)
     gap = pl.max_horizontal(pl.col("gap_usd").abs().fill_null(0), pl.col("event_gap_usd").abs())
-    _emit(result.filter(gap >= min_gap), fmt, "reported vs computed")
+    result = result.filter(gap >= min_gap)
+    if fmt is Format.table:  # the gaps and what they are made of; JSON and CSV carry every column
+        result = result.select("provider", "date", "billed_usd", "computed_usd", "gap_usd", "event_gap_usd",
+                               "unpriced_events")
+    _emit(result, fmt, "reported vs computed")
 
 
 @report.command("breakdown")

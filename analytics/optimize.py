@@ -29,7 +29,7 @@ import datetime as dt
 import polars as pl
 
 from ingest import schema as s
-from ingest.pricing import EVENT_TIER_INPUT, PRICED_COLUMNS, PriceBook
+from ingest.pricing import EVENT_TIER_INPUT, PRICED_COLUMNS, PriceBook, half_hour_of
 
 MONTH_DAYS = 30
 MIN_SAVINGS_USD = 1.0
@@ -101,17 +101,12 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     targets = [*{m for pairs in [*ALTERNATIVES.values(), *TIERS] for m in pairs}] if targets is None else targets
     caps = events.filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL, s.OPERATION).agg(
         pl.col(s.OUTPUT_TOKENS).quantile(OUTPUT_CAP_QUANTILE).cast(pl.Int64).alias(CAP)).collect()
-    sources = caps.select(s.PROVIDER, s.MODEL).unique().iter_rows()
-    if any(book.time_of_day(*m) for m in targets):
-        slotted = list(sources)
-    else:
-        slotted = [m for m in sources if book.time_of_day(*m)]
+    timed_target = any(book.time_of_day(*m) for m in targets)
+    slotted = [m for m in caps.select(s.PROVIDER, s.MODEL).unique().iter_rows()
+               if timed_target or book.time_of_day(*m)]
     bounds = book.tier_bounds()
-    pair = pl.concat_str(s.PROVIDER, s.MODEL, separator="\x1f")
-    half_hour = pl.col(s.TS).dt.hour().cast(pl.Int32) * 2 + pl.col(s.TS).dt.minute().cast(pl.Int32) // 30
     keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, pl.col(s.TS).dt.date().alias("_day"),
-            (pl.when(pair.is_in(["\x1f".join(m) for m in slotted])).then(half_hour).otherwise(0) if slotted
-             else pl.lit(0)).alias("_slot"),
+            half_hour_of(slotted).alias("_slot"),
             pl.sum_horizontal(pl.lit(0), *[pl.col("_tier_input") > b for b in bounds]).alias("_bucket"),
             pl.col(s.JOB_ID).is_not_null().alias(JOB), pl.col(s.SUCCESS).fill_null(True).alias(OK)]
     moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)

@@ -43,7 +43,9 @@ else:
 
 st.subheader("Reported against computed")
 if st.toggle("Compare with what providers billed and what sources priced themselves", key="price-reconcile"):
-    billed = read_reported(lake).filter(pl.col(s.DATE).is_between(filters.start, filters.end))
+    billed = read_reported(lake, start=filters.start, end=filters.end)
+    if filters.providers:  # billed rows have a provider, not the events' projects
+        billed = billed.filter(pl.col(s.PROVIDER).is_in(filters.providers))
     gaps = analytics.reconcile(analytics.scan(lake, start=filters.start, end=filters.end, **filters.scan_filters),
                                billed)
     st.caption("Per provider and day: `billed_usd` from imported cost reports, `event_reported_usd` from sources "

@@ -58,6 +58,15 @@ def instrument(client, tracker: Tracker):
 def _wrapped(resource, tracker: Tracker, provider: str, operation: str, service: str, is_async: bool) -> Callable:
     raw_create = resource.with_raw_response.create
     call = _Call(tracker, provider, operation, service)
+
+    def finish(raw, kwargs: dict, started: float, stream: type[_Stream]):
+        """The SDK's object for the caller; the call logged now, or when its stream ends."""
+        result = raw.parse()
+        if kwargs.get("stream"):
+            return stream(result, call, kwargs, started, raw.retries_taken)
+        call.done(kwargs, started, raw.retries_taken, result)
+        return result
+
     if is_async:
         async def create(*args, **kwargs):
             started = call.start(kwargs)
@@ -66,11 +75,7 @@ def _wrapped(resource, tracker: Tracker, provider: str, operation: str, service:
             except Exception as e:
                 call.failed(kwargs, started, e)
                 raise
-            result = raw.parse()
-            if kwargs.get("stream"):
-                return _AsyncStream(result, call, kwargs, started, raw.retries_taken)
-            call.done(kwargs, started, raw.retries_taken, result)
-            return result
+            return finish(raw, kwargs, started, _AsyncStream)
     else:
         def create(*args, **kwargs):
             started = call.start(kwargs)
@@ -79,11 +84,7 @@ def _wrapped(resource, tracker: Tracker, provider: str, operation: str, service:
             except Exception as e:
                 call.failed(kwargs, started, e)
                 raise
-            result = raw.parse()
-            if kwargs.get("stream"):
-                return _Stream(result, call, kwargs, started, raw.retries_taken)
-            call.done(kwargs, started, raw.retries_taken, result)
-            return result
+            return finish(raw, kwargs, started, _Stream)
     return functools.wraps(resource.create)(create)
 
 

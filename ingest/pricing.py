@@ -87,6 +87,17 @@ def coefficients(rates: dict[str, float]) -> dict[str, float | None]:
     }
 
 
+def half_hour_of(models: Iterable[tuple[str, str]]) -> pl.Expr:
+    """An event's half hour of the UTC day (0–47) for these (provider, model) pairs, 0 for the others:
+    the part of a price key that time-of-day prices need."""
+    models = ["\x1f".join(m) for m in models]
+    if not models:
+        return pl.lit(0, pl.Int32)
+    half_hour = pl.col(s.TS).dt.hour().cast(pl.Int32) * 2 + pl.col(s.TS).dt.minute().cast(pl.Int32) // 30
+    listed = pl.concat_str(s.PROVIDER, s.MODEL, separator="\x1f").is_in(models)
+    return pl.when(listed).then(half_hour).otherwise(0).cast(pl.Int32)
+
+
 def cost_of(usage: dict, tiers: Tiers) -> float | None:
     """One event's cost at resolved coefficients, computed as `PriceBook.price` does; None if unpriced.
 
@@ -429,11 +440,8 @@ class PriceBook:
         day = pl.col(s.TS).dt.date().alias("_day")
         keys = events.lazy().select(*pair_columns, day).unique().collect()
         timed = {(p, m) for p, m in keys.select(s.PROVIDER, s.MODEL).unique().iter_rows() if self.time_of_day(p, m)}
-        slot = pl.lit(0, pl.Int32)
-        if timed:  # DeepSeek-style off-peak prices: the half hour is part of the key for those models only
-            half_hour = pl.col(s.TS).dt.hour().cast(pl.Int32) * 2 + pl.col(s.TS).dt.minute().cast(pl.Int32) // 30
-            is_timed = pl.concat_str(s.PROVIDER, s.MODEL, separator="\x1f").is_in(["\x1f".join(p) for p in timed])
-            slot = pl.when(is_timed).then(half_hour).otherwise(0).cast(pl.Int32)
+        slot = half_hour_of(timed)  # DeepSeek-style off-peak prices: the half hour is part of their key
+        if timed:
             keys = events.lazy().select(*pair_columns, day, slot.alias("_slot")).unique().collect()
         else:
             keys = keys.with_columns(slot.alias("_slot"))

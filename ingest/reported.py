@@ -21,6 +21,7 @@ Examples:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import uuid
@@ -46,9 +47,14 @@ def write_reported(lake: Lake, rows: pl.DataFrame) -> int:
     return rows.height
 
 
-def read_reported(lake: Lake) -> pl.LazyFrame:
-    """Every reported cost row, once per id."""
+def read_reported(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
+    """Every reported cost row dated in [start, end] (UTC days, inclusive), once per id."""
     files = sorted(str(p) for p in (lake.root / "reported").glob("[!.]*.parquet"))
     if not files:
         return pl.LazyFrame(schema=REPORTED)
-    return pl.scan_parquet(files).unique("id", keep="last", maintain_order=True)
+    rows = pl.scan_parquet(files).unique("id", keep="last", maintain_order=True)
+    if start:
+        rows = rows.filter(pl.col("date") >= start)
+    if end:
+        rows = rows.filter(pl.col("date") <= end)
+    return rows

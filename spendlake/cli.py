@@ -77,7 +77,7 @@ def _cell(v: object) -> str:
 @app.command("import")
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to import.")],
-    format: Annotated[Optional[str], typer.Option("--format", help="Force a format: claude-code, otel, openai-usage, openai-costs, anthropic-usage, anthropic-costs, costs-jsonl, jsonl, csv, parquet.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Force a format (e.g. claude-code, otel, litellm, jsonl); an unknown name lists them all.")] = None,
     tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of naive timestamps, e.g. Europe/Paris.")] = None,
     map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN.")] = None,
     lake: LakeOption = None,
@@ -294,12 +294,7 @@ def report_reconcile(start: FromOption = None, end: ToOption = None,
     from ingest.reported import read_reported
     target = _lake(lake)
     span = _span(start, end)
-    billed = read_reported(target)
-    if span["start"]:
-        billed = billed.filter(pl.col("date") >= span["start"])
-    if span["end"]:
-        billed = billed.filter(pl.col("date") <= span["end"])
-    result = analytics.reconcile(analytics.scan(target, **span), billed)
+    result = analytics.reconcile(analytics.scan(target, **span), read_reported(target, **span))
     gap = pl.max_horizontal(pl.col("gap_usd").abs().fill_null(0), pl.col("event_gap_usd").abs())
     result = result.filter(gap >= min_gap)
     if fmt is Format.table:  # the gaps and what they are made of; JSON and CSV carry every column

@@ -201,7 +201,8 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 def _what_if(root: str, lake_version: str, overrides: int, project: str, provider: str, model: str,
              day: dt.date, window: int) -> tuple[float, float | None]:
     from analytics.optimize import reprice_as, usage
-    target, prices = Lake(root), book(Lake(root))
+    target = Lake(root)
+    prices = book(target)
     llm = usage(analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day, project=project,
                                service="llm"), prices, targets=[(provider, model)])
     return float(llm[s.COST].sum()), reprice_as(llm, prices, provider, model)

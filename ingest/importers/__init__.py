@@ -139,17 +139,14 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
     total = sum(f.stat().st_size for f in files)
     summary = ImportSummary()
     batch: list[tuple[Path, Parsed]] = []
-    done = batched = 0
+    done = batched = rows = 0  # bytes imported; bytes and records waiting in the batch
 
     def flush() -> None:
-        nonlocal done, batched
-        if not batch:
-            return
-        summary.__iadd__(_ingest(lake, batch, book, tz, lambda part: progress and progress(done + part, total),
-                                 batched))
-        done += batched
-        batch.clear()
-        batched = 0
+        nonlocal summary, done, batched, rows
+        if batch:
+            summary += _ingest(lake, batch, book, tz, lambda part: progress and progress(done + part, total), batched)
+            done, batched, rows = done + batched, 0, 0
+            batch.clear()
 
     for f in files:
         data = f.read_bytes()
@@ -162,12 +159,11 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             if not parsed.unreadable:
                 done += len(data)
                 continue
-        if batch and (_key(batch[-1][1], tz) != _key(parsed, tz)
-                      or sum(p.raw.height for _, p in batch) + parsed.raw.height > BATCH_ROWS
+        if batch and (_key(batch[-1][1], tz) != _key(parsed, tz) or rows + parsed.raw.height > BATCH_ROWS
                       or batched + len(data) > BATCH_BYTES):
             flush()
         batch.append((f, parsed))
-        batched += len(data)
+        batched, rows = batched + len(data), rows + parsed.raw.height
     flush()
     if progress:
         progress(total, total)

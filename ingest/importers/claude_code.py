@@ -107,27 +107,7 @@ def parse(source: Path | bytes) -> Parsed:
             best[key] = len(replies)
         replies.append((number, text, r, key))
     kept = [row for i, row in enumerate(replies) if best.get(row[3], i) == i]
-    raw = _columns([r for _, _, r, _ in kept]).select(
-        pl.Series(s.EVENT_ID, [key for _, _, _, key in kept], dtype=pl.String),
-        pl.col("timestamp").alias(s.TS),
-        pl.lit("anthropic").alias(s.PROVIDER),
-        pl.col("model").alias(s.MODEL),
-        pl.lit("llm").alias(s.SERVICE),
-        pl.lit("message").alias(s.OPERATION),
-        pl.lit("claude-code").alias(s.AGENT),
-        pl.col("cwd").str.extract(r"([^/\\]+)[/\\]*$").alias(s.PROJECT),
-        pl.col("session").alias(s.JOB_ID),
-        pl.when(pl.col("sidechain")).then(pl.lit("subagent")).otherwise(pl.lit("main")).alias(s.STAGE),
-        pl.col("input_tokens").alias(s.INPUT_TOKENS),
-        pl.col("cache_read").alias(s.CACHE_READ_TOKENS),
-        pl.col("cache_write").alias(s.CACHE_WRITE_TOKENS),
-        pl.col("cache_write_1h").alias(s.CACHE_WRITE_1H_TOKENS),
-        pl.col("output_tokens").alias(s.OUTPUT_TOKENS),
-        pl.col("thinking").alias(s.REASONING_TOKENS),
-        pl.col("cost").alias(s.COST),
-        pl.struct(version="version", git_branch="branch", request_id="request_id").struct.json_encode().alias(s.TAGS),
-    )
-    return Parsed(raw, pl.Series("line", [n for n, _, _, _ in kept], dtype=pl.Int64), "line",
+    return Parsed(_events(kept), pl.Series("line", [n for n, _, _, _ in kept], dtype=pl.Int64), "line",
                   [t for _, t, _, _ in kept], bad)
 
 
@@ -153,20 +133,33 @@ def _decode(texts: list[bytes], numbers: list[int]) -> tuple[list[_Line | None],
     return replies, bad
 
 
-def _columns(replies: list[_Line]) -> pl.DataFrame:
+def _events(kept: list[tuple[int, bytes, _Line, str]]) -> pl.DataFrame:
+    """The kept replies as event columns (values still raw: validation types them)."""
+    replies = [r for _, _, r, _ in kept]
     usage = [r.message.usage for r in replies]
-    return pl.DataFrame({
-        "message_id": [r.message.id for r in replies], "request_id": [r.request for r in replies],
-        "model": [r.message.model for r in replies], "timestamp": [r.timestamp for r in replies],
-        "session": [r.session for r in replies], "cwd": [r.cwd for r in replies],
-        "sidechain": [r.sidechain for r in replies], "version": [r.version for r in replies],
-        "branch": [r.branch for r in replies], "cost": [r.cost for r in replies],
-        "input_tokens": [u.input_tokens for u in usage], "output_tokens": [u.output_tokens for u in usage],
-        "cache_write": [u.cache_creation_input_tokens for u in usage],
-        "cache_read": [u.cache_read_input_tokens for u in usage],
-        "cache_write_1h": [u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else None for u in usage],
-        "thinking": [u.output_tokens_details.thinking_tokens if u.output_tokens_details else None for u in usage],
-    }, schema={"message_id": pl.String, "request_id": pl.String, "model": pl.String, "timestamp": pl.String,
-               "session": pl.String, "cwd": pl.String, "sidechain": pl.Boolean, "version": pl.String,
-               "branch": pl.String, "cost": pl.Float64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
-               "cache_write": pl.Int64, "cache_read": pl.Int64, "cache_write_1h": pl.Int64, "thinking": pl.Int64})
+    frame = pl.DataFrame({
+        s.EVENT_ID: [key for _, _, _, key in kept], s.TS: [r.timestamp for r in replies],
+        s.MODEL: [r.message.model for r in replies], s.JOB_ID: [r.session for r in replies],
+        s.INPUT_TOKENS: [u.input_tokens for u in usage], s.CACHE_READ_TOKENS: [u.cache_read_input_tokens for u in usage],
+        s.CACHE_WRITE_TOKENS: [u.cache_creation_input_tokens for u in usage],
+        s.CACHE_WRITE_1H_TOKENS: [u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else None
+                                  for u in usage],
+        s.OUTPUT_TOKENS: [u.output_tokens for u in usage],
+        s.REASONING_TOKENS: [u.output_tokens_details.thinking_tokens if u.output_tokens_details else None
+                             for u in usage],
+        s.COST: [r.cost for r in replies],
+        "cwd": [r.cwd for r in replies], "sidechain": [r.sidechain for r in replies],
+        "version": [r.version for r in replies], "git_branch": [r.branch for r in replies],
+        "request_id": [r.request for r in replies],
+    }, schema={**{c: pl.String for c in (s.EVENT_ID, s.TS, s.MODEL, s.JOB_ID, "cwd", "version", "git_branch",
+                                         "request_id")},
+               **{c: pl.Int64 for c in (s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS,
+                                        s.CACHE_WRITE_1H_TOKENS, s.OUTPUT_TOKENS, s.REASONING_TOKENS)},
+               s.COST: pl.Float64, "sidechain": pl.Boolean})
+    return frame.with_columns(
+        pl.lit("anthropic").alias(s.PROVIDER), pl.lit("llm").alias(s.SERVICE), pl.lit("message").alias(s.OPERATION),
+        pl.lit("claude-code").alias(s.AGENT),
+        pl.col("cwd").str.extract(r"([^/\\]+)[/\\]*$").alias(s.PROJECT),
+        pl.when(pl.col("sidechain")).then(pl.lit("subagent")).otherwise(pl.lit("main")).alias(s.STAGE),
+        pl.struct("version", "git_branch", "request_id").struct.json_encode().alias(s.TAGS),
+    ).drop("cwd", "sidechain", "version", "git_branch", "request_id")

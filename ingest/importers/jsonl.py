@@ -38,19 +38,6 @@ class _Lines(Sequence[bytes]):
         return len(self._split())
 
 
-class Subset(Sequence[bytes]):
-    """Some of a sequence's items, by position, without copying them."""
-
-    def __init__(self, items: Sequence[bytes], positions: Sequence[int]) -> None:
-        self._items, self._positions = items, positions
-
-    def __getitem__(self, i):  # type: ignore[override]
-        return self._items[self._positions[i]]
-
-    def __len__(self) -> int:
-        return len(self._positions)
-
-
 def read_jsonl(source: Path | bytes, schema: dict[str, pl.DataType]) -> JsonLines:
     """Read the `schema` fields of every JSON object line; blank lines are skipped.
 

@@ -27,9 +27,9 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import os
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,13 +98,12 @@ def runs(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = None,
     """
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     parts = []
-    for file in _refresh(lake, "jobs", start, end):
-        first = dt.date.fromisoformat(file.name[:7] + "-01")
+    for month, source in _refresh(lake, "jobs", start, end):
+        first = dt.date.fromisoformat(month + "-01")
         if (start is None or start <= first) and (end is None or end >= period_bounds(first, "month")[1]):
-            parts.append(pl.scan_parquet(_month_of_runs(lake, file), hive_partitioning=False))
+            parts.append(_lazy(_month_of_runs(lake, source)))
         else:
-            days = pl.scan_parquet(file, hive_partitioning=False).filter(
-                pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
+            days = _lazy(source).filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
             parts.append(_per_run(days))
     if not parts:
         return pl.LazyFrame(schema=_runs_schema())
@@ -126,8 +125,8 @@ def run_days(lake: Lake | str | os.PathLike[str], job_id: str) -> tuple[dt.date,
 def refresh(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None) -> None:
     """Bring every rollup of the months touching [start, end] up to date."""
     _refresh(lake, "daily", start, end)
-    for file in _refresh(lake, "jobs", start, end):
-        _month_of_runs(lake, file)
+    for _, source in _refresh(lake, "jobs", start, end):
+        _month_of_runs(lake, source)
 
 
 def _per_run(frame: pl.LazyFrame, *, spans: bool = False) -> pl.LazyFrame:
@@ -141,30 +140,40 @@ def _runs_schema() -> pl.Schema:
                       **{m: dtype for m, dtype in schema_of("jobs").items() if m in MEASURES}})
 
 
-def _month_of_runs(lake: Lake, jobs_file: Path) -> Path:
+def _month_of_runs(lake: Lake, jobs: Source) -> Source:
     """The month-grain run file derived from a month's jobs file (written when missing)."""
-    target = rollup_dir(lake, "runs") / jobs_file.name
-    if not target.exists():
-        table = _per_run(pl.scan_parquet(jobs_file, hive_partitioning=False)).collect().sort(
-            [s.COST, s.JOB_ID], descending=[True, False], nulls_last=True)
-        _write(lake, table.select(_runs_schema().names()), target)
+    target = rollup_dir(lake, "runs") / jobs.name if isinstance(jobs, Path) else None
+    if target is None or not target.exists():
+        table = _per_run(_lazy(jobs)).collect().sort([s.COST, s.JOB_ID], descending=[True, False], nulls_last=True)
+        return _write(lake, table.select(_runs_schema().names()), target)
     return target
+
+
+def _lazy(source: Source) -> pl.LazyFrame:
+    return source.lazy() if isinstance(source, pl.DataFrame) else pl.scan_parquet(source, hive_partitioning=False)
 
 
 def _read(lake: Lake | str | os.PathLike[str], name: str, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
     lake = lake if isinstance(lake, Lake) else Lake(lake)
-    files = _refresh(lake, name, start, end)
+    sources = [source for _, source in _refresh(lake, name, start, end)]
     schema = schema_of(name)
-    if not files:
+    if not sources:
         return pl.LazyFrame(schema=schema)
-    frame = pl.scan_parquet(files, hive_partitioning=False).select(schema.names())
+    files = [p for p in sources if isinstance(p, Path)]
+    frames = ([pl.scan_parquet(files, hive_partitioning=False)] if files else []) + [
+        f.lazy() for f in sources if isinstance(f, pl.DataFrame)]
+    frame = pl.concat([f.select(schema.names()) for f in frames])
     if start is not None or end is not None:
         frame = frame.filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
     return frame
 
 
-def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) -> list[Path]:
-    """Rebuild the stale days of each month in range; returns the current file of each month."""
+Source = Path | pl.DataFrame  # a rollup file, or the rollup itself where the lake cannot be written
+
+
+def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) -> list[tuple[str, Source]]:
+    """Rebuild the stale days of each month in range; returns each month ("YYYY-MM") with its current
+    file (on a lake this process cannot write, a stale month is summed in memory instead)."""
     first = start.replace(day=1) if start else None
     last = period_bounds(end, "month")[1] if end else None
     months: dict[str, dict[dt.date, list[Path]]] = defaultdict(dict)
@@ -180,16 +189,19 @@ def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) 
     for month, days in sorted(months.items()):
         signatures = {d: _hash(p.name for p in files) for d, files in days.items()}
         target = folder / f"{month}-{_hash(f'{d}:{sig}' for d, sig in signatures.items())}.parquet"
+        source: Source = target
         if not target.exists():
             try:
-                _rebuild(lake, name, days, signatures, existing.get(month, []), target)
+                source = _rebuild(lake, name, days, signatures, existing.get(month, []), target)
             except (FileNotFoundError, pl.exceptions.ComputeError):  # files replaced meanwhile: start again
                 return _refresh(lake, name, start, end)
-        current.append(target)
+        current.append((month, source))
+    if any(isinstance(source, pl.DataFrame) for _, source in current):
+        return current  # a read-only lake: nothing to tidy
     for month, paths in existing.items():  # stale files, and months retention dropped
         in_range = (first is None or month >= first.strftime("%Y-%m")) and (last is None or month <= last.strftime("%Y-%m"))
         for p in paths:
-            if in_range and p not in current:
+            if in_range and (month, p) not in current:
                 p.unlink(missing_ok=True)
                 if name == "jobs":  # and the run file derived from it
                     (rollup_dir(lake, "runs") / p.name).unlink(missing_ok=True)
@@ -197,7 +209,7 @@ def _refresh(lake: Lake, name: str, start: dt.date | None, end: dt.date | None) 
 
 
 def _rebuild(lake: Lake, name: str, days: dict[dt.date, list[Path]], signatures: dict[dt.date, str],
-             old: list[Path], target: Path) -> None:
+             old: list[Path], target: Path) -> Source:
     """Write a month's rollup: rows of unchanged days are kept from the old file, changed days are re-read."""
     rollup, schema = ROLLUPS[name], schema_of(name)
     kept = pl.DataFrame(schema=schema | {SIGNATURE: pl.String})
@@ -218,15 +230,24 @@ def _rebuild(lake: Lake, name: str, days: dict[dt.date, list[Path]], signatures:
         rows = measures(events).group_by(pl.col(s.TS).dt.date().alias(s.DATE), *rollup.keys).agg(sums()).collect()
         fresh.append(rows.select(schema.names()).cast(schema).with_columns(
             pl.col(s.DATE).replace_strict(signatures, return_dtype=pl.String).alias(SIGNATURE)))
-    _write(lake, pl.concat([kept, *fresh]).sort(rollup.order), target)
+    return _write(lake, pl.concat([kept, *fresh]).sort(rollup.order), target)
 
 
-def _write(lake: Lake, table: pl.DataFrame, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    lake.tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = lake.tmp_dir / f"rollup-{uuid.uuid4().hex}.parquet"
+def _write(lake: Lake, table: pl.DataFrame, target: Path | None) -> Source:
+    """Write a rollup file; where the lake is read-only (or there is no file to write) the table
+    itself is the answer."""
+    if target is None:
+        return table
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lake.tmp_path("rollup")
+    except OSError as e:
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return table
+        raise
     table.write_parquet(tmp, compression="zstd", row_group_size=50_000)
     os.replace(tmp, target)  # a lost rollup is rebuilt, so no fsync: only whole files matter
+    return target
 
 
 def _hash(parts) -> str:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -41,7 +44,11 @@ from ingest.errors import LakeError
 
 PARTITION_PREFIX = "date="
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=1, statistics=True)
-STALE_TMP_SECONDS = 3600
+STALE_TMP_SECONDS = 3600  # a temp file whose name does not say its writer is removed after this long
+_PARTITION_NAME = re.compile(r"date=\d{4}-\d\d-\d\d")
+_PART_FILE = re.compile(r"part-[\w-]+\.parquet")  # a plain file name: no folder, no "..", no separator
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,14 +99,29 @@ class Lake:
 
     @contextlib.contextmanager
     def lock(self, *, shared: bool = False) -> Iterator[None]:
-        """Hold the lake's lock (released by the kernel if the process dies)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "_lock", "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        """Hold the lake's lock (released by the kernel if the process dies).
+
+        The shared lock (readers) needs no write access: on a read-only mount it is taken on
+        the lock file opened for reading, or not at all where there is none (nobody can be
+        writing there either)."""
+        if not shared:
+            self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "_lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            if not shared or e.errno not in (*_READ_ONLY, errno.ENOENT):
+                raise
             try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
                 yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -159,12 +181,22 @@ class Lake:
         return replaced
 
     def _journal_entries(self) -> list[dict]:
+        """The rewrites in flight. An entry that names anything but a partition folder of this
+        lake and plain data file names in it is refused (a warning names it) and touches nothing."""
         if not self.journal_dir.exists():
             return []
         entries = []
         for p in self.journal_dir.glob("*.json"):
-            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-                entries.append(json.loads(p.read_text()) | {"_path": str(p)})
+            try:
+                entry = json.loads(p.read_text())
+            except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            problem = _journal_problem(entry)
+            if problem:
+                log.warning("%s: %s; the entry is ignored and nothing it names is touched (move it out of "
+                            "the lake)", p, problem)
+                continue
+            entries.append(entry | {"_path": str(p)})
         return entries
 
     def scan(self, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
@@ -193,6 +225,7 @@ class Lake:
             return AppendResult(0, 0, 0)
         days = _by_day(events.select(s.COLUMNS))
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        temps: list[Path] = []  # every temp file made here, removed at the end whatever happens
 
         def stage(item: tuple[tuple[dt.date], pl.DataFrame]) -> tuple[dt.date, pl.DataFrame, Path]:
             (day,), part = item
@@ -200,14 +233,13 @@ class Lake:
                 part = part.unique(subset=s.EVENT_ID, keep="first", maintain_order=True)
             if not part[s.TS].is_sorted():
                 part = part.sort(s.TS)
-            return day, part, self._write_tmp(part)
+            temps.append(tmp := self._write_tmp(part))
+            return day, part, tmp
 
-        with ThreadPoolExecutor(max_workers=min(4, len(days))) as pool:  # Polars releases the GIL
-            staged = list(pool.map(stage, days.items()))
-        dup_in_batch = events.height - sum(part.height for _, part, _ in staged)
-        written, files, duplicates = 0, 0, dup_in_batch
-        rewritten: list[Path] = []
+        written = files = 0
         try:
+            staged = _threads(stage, list(days.items()), 4)  # Polars releases the GIL
+            duplicates = events.height - sum(part.height for _, part, _ in staged)
             with self.lock():
                 self._recover()
                 replaced = self._replaced()
@@ -220,12 +252,12 @@ class Lake:
                         if fresh.height == 0:
                             continue
                         part, tmp = fresh, self._write_tmp(fresh)
-                        rewritten.append(tmp)  # removed below if publishing fails
+                        temps.append(tmp)
                     self._publish(tmp, day)
                     written += part.height
                     files += 1
         finally:
-            for tmp in [t for _, _, t in staged] + rewritten:
+            for tmp in temps:
                 tmp.unlink(missing_ok=True)
         return AppendResult(written, duplicates, files)
 
@@ -237,12 +269,22 @@ class Lake:
             & pl.col(s.EVENT_ID).is_in(candidates.implode())).select(s.EVENT_ID).collect()
         return set(ids[s.EVENT_ID])
 
+    def tmp_path(self, kind: str = "part") -> Path:
+        """A fresh temp file name in `_tmp/` that says which process writes it, so that the next
+        writer removes it once that process is gone (a SIGKILL leaves no litter for long)."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.tmp_dir / f"{kind}-{writer_tag()}-{uuid.uuid4().hex}.parquet"
+
     def _write_tmp(self, part: pl.DataFrame) -> Path:
-        tmp = self.tmp_dir / f"{uuid.uuid4().hex}.parquet"
-        with open(tmp, "wb") as f:
-            part.select(s.COLUMNS).cast(s.POLARS_SCHEMA).write_parquet(f, **PARQUET_OPTIONS)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp = self.tmp_path()
+        try:
+            with open(tmp, "wb") as f:
+                part.select(s.COLUMNS).cast(s.POLARS_SCHEMA).write_parquet(f, **PARQUET_OPTIONS)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:  # a full disk must not leave an empty or partial file behind
+            tmp.unlink(missing_ok=True)
+            raise
         return tmp
 
     def _publish(self, tmp: Path, day: dt.date, name: str | None = None) -> Path:
@@ -292,8 +334,7 @@ class Lake:
                 tmp.unlink(missing_ok=True)
         # From here the journal hides the old files from every Spendlake reader and writer, so
         # deleting them needs no lock (a crash here is finished by the next writer's _recover).
-        with ThreadPoolExecutor(max_workers=8) as pool:  # unlink waits on the file system, not the CPU
-            list(pool.map(_unlink_all, [snapshot[i::8] for i in range(8)]))
+        _threads(_unlink_all, [snapshot[i::8] for i in range(8)], 8)  # unlink waits on the file system
         _fsync_dir(self.partition_dir(day))
         journal.unlink(missing_ok=True)
         return len(snapshot), 1 if tmp else 0, before.height, after.height
@@ -322,7 +363,8 @@ class Lake:
             cutoff = time.time() - STALE_TMP_SECONDS
             for p in self.tmp_dir.iterdir():
                 with contextlib.suppress(FileNotFoundError):
-                    if p.stat().st_mtime < cutoff:
+                    writer = _writer_of(p.name)
+                    if (not alive(writer)) if writer else p.stat().st_mtime < cutoff:
                         p.unlink()
 
     def compact(self, days: list[dt.date] | None = None, *, min_files: int = 2) -> RewriteResult:
@@ -378,8 +420,62 @@ def _read(files: list[Path]) -> pl.DataFrame:
     if len(files) < 256:
         return scan(files)
     groups = [files[i * len(files) // 4:(i + 1) * len(files) // 4] for i in range(4)]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return pl.concat(pool.map(scan, groups))
+    return pl.concat(_threads(scan, groups, 4))
+
+
+def _threads(fn: Callable, items: list, workers: int) -> list:
+    """`[fn(x) for x in items]` on up to `workers` threads; in this thread alone at interpreter exit,
+    when no new thread may start (an unclosed Tracker is flushed then)."""
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    try:
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            futures = [pool.submit(fn, x) for x in items]
+    except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+        return [fn(x) for x in items]
+    return [f.result() for f in futures]
+
+
+def _journal_problem(entry: object) -> str | None:
+    """Why a journal entry cannot be one this lake wrote (None when it can)."""
+    if not isinstance(entry, dict):
+        return "not a journal entry (expected an object)"
+    partition, new, old = entry.get("partition"), entry.get("new"), entry.get("old")
+    if not isinstance(partition, str) or not _PARTITION_NAME.fullmatch(partition):
+        return f"partition={str(partition)[:60]!r} is not a partition folder of this lake (date=YYYY-MM-DD)"
+    if not isinstance(new, str) or (new and not _PART_FILE.fullmatch(new)):
+        return f"new={str(new)[:60]!r} is not a data file name (part-….parquet)"
+    if not isinstance(old, list) or not all(isinstance(n, str) and _PART_FILE.fullmatch(n) for n in old):
+        return "old must list data file names of the partition (part-….parquet)"
+    return None
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (clock ticks since boot), or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def writer_tag() -> str:
+    """This process as `<pid>.<start>`: names of files it is writing carry it (read each time: a
+    forked child is another writer)."""
+    pid = os.getpid()
+    return f"{pid}.{_process_start(pid) or 0}"
+
+
+def alive(tag: str) -> bool:
+    """Whether the process a `writer_tag` names still runs (a reused pid has another start time)."""
+    pid, _, start = tag.partition(".")
+    return pid.isdigit() and _process_start(int(pid)) == start
+
+
+def _writer_of(name: str) -> str | None:
+    """The writer tag of a temp file name `<kind>-<pid>.<start>-<random>.parquet`."""
+    match = re.fullmatch(r"[a-z]+-(\d+\.\d+)-[0-9a-f]+\.parquet", name)
+    return match[1] if match else None
 
 
 def _unlink_all(paths: list[Path]) -> None:

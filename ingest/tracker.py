@@ -16,7 +16,9 @@ import atexit
 import contextlib
 import contextvars
 import datetime as dt
+import hashlib
 import json
+import logging
 import math
 import os
 import threading
@@ -30,8 +32,11 @@ import polars as pl
 
 from ingest import schema as s
 from ingest.errors import ValidationError
-from ingest.lake import Lake
+from ingest.lake import Lake, alive, writer_tag
 from ingest.pricing import PriceBook, cost_of
+
+log = logging.getLogger(__name__)
+SPILL_LAKE = "spendlake.lake"  # Parquet metadata key: the lake a spill file belongs to
 
 _attribution: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("spendlake_attribution", default={})
 _MISSING = object()
@@ -43,15 +48,29 @@ _TEXT = frozenset((s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE, s.AGENT, s.USER, s
 _ALLOWED = frozenset(s.INPUT_COLUMNS)
 
 
-def default_spill_dir() -> Path:
-    return Path(os.environ.get("SPENDLAKE_SPILL") or Path.home() / ".local" / "state" / "spendlake" / "spill")
+def default_spill_dir(lake: Lake | None = None) -> Path:
+    """Where a lake's unsent batches wait: `$SPENDLAKE_SPILL`, else `$XDG_STATE_HOME/spendlake/spill`,
+    else `~/.local/state/spendlake/spill`; then one folder per lake, named by its resolved path."""
+    base = os.environ.get("SPENDLAKE_SPILL")
+    if not base:
+        state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        base = Path(state) / "spendlake" / "spill"
+    if lake is None:
+        return Path(base)
+    return Path(base) / hashlib.blake2b(_lake_key(lake).encode(), digest_size=8).hexdigest()
+
+
+def _lake_key(lake: Lake) -> str:
+    return str(lake.root.resolve())
 
 
 class Tracker:
     """Validates, prices and buffers usage events; flushes by size, by age and at exit.
 
     Thread-safe. A flush that cannot write is retried; after `retries` failures the batch
-    is spilled to `spill_dir` and the next flush sends it again (ids make that exactly-once).
+    is spilled to `spill_dir` (by default a folder of this lake's own, see `default_spill_dir`)
+    with a warning, and the next flush of a Tracker on the same lake sends it (ids make that
+    exactly-once). A Tracker never closed is flushed at interpreter exit.
     """
 
     def __init__(self, lake: Lake | str | os.PathLike[str], *, book: PriceBook | None = None,
@@ -60,7 +79,7 @@ class Tracker:
         self.lake = lake if isinstance(lake, Lake) else Lake(lake)
         self.book = book or PriceBook.load(self.lake.overrides_path)
         self.max_events, self.max_age, self.retries = max_events, max_age, retries
-        self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir()
+        self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir(self.lake)
         _check_fields(attribution)
         self.defaults = attribution
         self._buffer: list[dict] = []
@@ -135,46 +154,69 @@ class Tracker:
     def flush(self) -> int:
         """Write buffered (and previously spilled) events; returns how many were written.
 
-        A batch the lake refuses is retried, then spilled; if even the spill fails, the batch
-        goes back into the buffer and the error is raised: events are never dropped silently.
+        A batch the lake refuses is retried, then spilled with a warning; if even the spill fails,
+        the batch goes back into the buffer and the error is raised: events are never dropped
+        silently. Spills are sent after the buffer, and a spill that fails again stays spilled.
         """
         with self._lock:
             batch, self._buffer = self._buffer, []
-        written = self._send_spilled()
-        if not batch:
-            return written
-        frame = _frame(batch)
-        generated_ids_only = all(e[s.EVENT_ID] is None for e in batch)
-        for attempt in range(self.retries):
-            try:
-                return written + self.lake.append(frame, check_existing=not generated_ids_only).written
-            except Exception:  # noqa: BLE001 - whatever the cause, the batch is kept below
-                time.sleep(0.05 * 2**attempt)
-        try:
-            self._spill(frame)
-        except Exception:
-            with self._lock:
-                self._buffer[:0] = batch
-            raise
-        return written
+        written = 0
+        if batch:
+            frame = _frame(batch)
+            generated_ids_only = all(e[s.EVENT_ID] is None for e in batch)
+            error: Exception | None = None
+            for attempt in range(self.retries):
+                try:
+                    written = self.lake.append(frame, check_existing=not generated_ids_only).written
+                    break
+                except Exception as e:  # noqa: BLE001 - whatever the cause, the batch is kept below
+                    error = e
+                    time.sleep(0.05 * 2**attempt)
+            else:
+                try:
+                    path = self._spill(frame)
+                except Exception:
+                    with self._lock:
+                        self._buffer[:0] = batch
+                    raise
+                log.warning("could not write %d event(s) to the lake %s (%s: %s); kept in %s, sent by the "
+                            "next flush", frame.height, self.lake.root, type(error).__name__, error, path)
+                return 0
+        return written + self._send_spilled()
 
-    def _spill(self, frame: pl.DataFrame) -> None:
+    def _spill(self, frame: pl.DataFrame) -> Path:
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         path = self.spill_dir / f"spill-{uuid.uuid4().hex}.parquet"
         tmp = path.with_name("." + path.name)
-        frame.write_parquet(tmp)
+        frame.write_parquet(tmp, metadata={SPILL_LAKE: _lake_key(self.lake)})
         os.replace(tmp, path)
+        return path
 
     def _send_spilled(self) -> int:
-        if not self.spill_dir.exists():
+        """Send this lake's spill files. Each is claimed first by renaming it to a name that carries
+        this process, so two processes never send (or delete) the same file; a claim whose process
+        died is taken over. A file that fails to send is released for the next flush."""
+        try:
+            names = os.listdir(self.spill_dir)
+        except FileNotFoundError:
             return 0
         written = 0
-        for path in sorted(self.spill_dir.glob("spill-*.parquet")):
+        for name in sorted(names):
+            claimed = _claim(self.spill_dir, name)
+            if claimed is None:
+                continue
             try:
-                written += self.lake.append(pl.read_parquet(path)).written
-            except Exception:  # noqa: BLE001 - the spill stays for the next flush
+                if pl.read_parquet_metadata(claimed).get(SPILL_LAKE) != _lake_key(self.lake):
+                    os.replace(claimed, self.spill_dir / name)  # another lake's: not ours to send
+                    continue
+                written += self.lake.append(pl.read_parquet(claimed)).written
+            except Exception as e:  # noqa: BLE001 - the spill stays for the next flush
+                with contextlib.suppress(OSError):
+                    os.replace(claimed, self.spill_dir / f"spill-{uuid.uuid4().hex}.parquet")
+                log.warning("could not send the spilled events in %s to the lake %s (%s: %s); kept for the "
+                            "next flush", claimed, self.lake.root, type(e).__name__, e)
                 break
-            path.unlink()
+            claimed.unlink()
         return written
 
     def _tick(self) -> None:
@@ -186,8 +228,11 @@ class Tracker:
                 size = len(self._buffer)
                 due = size >= self.max_events or (size and time.monotonic() - self._oldest >= self.max_age)
             if due and not self._closed.is_set():
-                with contextlib.suppress(Exception):  # a failed write is retried, then spilled, in flush
-                    self.flush()
+                try:
+                    self.flush()  # a failed write is retried, then spilled with a warning, in flush
+                except Exception as e:  # noqa: BLE001 - the events are back in the buffer: say so, retry later
+                    log.warning("could not write or spill buffered events of the lake %s (%s: %s); they stay "
+                                "in memory and are tried again", self.lake.root, type(e).__name__, e)
 
     def close(self) -> None:
         """Flush and stop the background flusher."""
@@ -205,9 +250,28 @@ class Tracker:
 
 
 def _close_ref(ref: weakref.ref[Tracker]) -> None:
+    """At interpreter exit: write an unclosed Tracker's buffer to its own lake, here and now."""
     tracker = ref()
     if tracker is not None:
         tracker.close()
+
+
+def _claim(folder: Path, name: str) -> Path | None:
+    """Take a spill file for this process (None if it is not a spill file, or someone else has it)."""
+    if name.startswith("spill-") and name.endswith(".parquet"):
+        stem = name[len("spill-"):-len(".parquet")]
+    elif name.startswith("claimed-") and name.endswith(".parquet"):
+        stem, _, owner = name[len("claimed-"):-len(".parquet")].rpartition("~")
+        if not stem or alive(owner):
+            return None
+    else:
+        return None
+    target = folder / f"claimed-{stem}~{writer_tag()}.parquet"
+    try:
+        os.rename(folder / name, target)  # atomic: of several claimants exactly one succeeds
+    except FileNotFoundError:
+        return None
+    return target
 
 
 def _frame(batch: list[dict]) -> pl.DataFrame:

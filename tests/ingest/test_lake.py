@@ -175,3 +175,78 @@ def test_every_file_holds_the_one_fixed_arrow_schema(lake):
     assert len(lake.files()) == 2
     for f in lake.files():
         assert pq.read_schema(f).remove_metadata() == s.ARROW_SCHEMA
+
+
+def in_mount_namespace(script: str, *mounts: str) -> subprocess.CompletedProcess:
+    """Run Python in a private mount namespace after the shell `mounts` (real read-only or full file
+    systems, gone when the process ends)."""
+    setup = " && ".join(mounts)
+    return subprocess.run(["unshare", "-rm", "sh", "-c", f'{setup} && exec "$0" -c "$1"', sys.executable, script],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=os.environ | {"PYTHONPATH": str(ROOT)})
+
+
+def test_a_journal_entry_cannot_reach_outside_the_lake(lake, caplog):
+    import json
+    lake.append(events(3))
+    victim = lake.root.parent / "victim.txt"
+    victim.write_text("not the lake's")
+    (lake.root / "_journal").mkdir()
+    for name, entry in {"up": {"partition": "../..", "new": "", "old": ["victim.txt"]},
+                        "path": {"partition": "date=2026-01-05", "new": "", "old": ["../../../victim.txt"]},
+                        "new": {"partition": "date=2026-01-05", "new": "../x.parquet", "old": []}}.items():
+        (lake.root / "_journal" / f"{name}.json").write_text(json.dumps(entry))
+    with caplog.at_level("WARNING", logger="ingest.lake"):
+        lake.append(events(2, prefix="more"))
+        lake.compact()
+    assert victim.read_text() == "not the lake's"
+    assert ids(lake).len() == 5
+    assert "is not a partition folder of this lake" in caplog.text and "is not a data file name" in caplog.text
+    assert len(list((lake.root / "_journal").glob("*.json"))) == 3  # refused, left for a person to look at
+
+
+def test_a_lake_on_a_read_only_mount_can_be_read(lake):
+    lake.append(events(5))
+    lake.append(events(4, prefix="x", day=dt.date(2026, 1, 6)))
+    root = lake.root
+    script = (f"import analytics; from ingest.lake import Lake; lake = Lake({str(root)!r}); "
+              "print(analytics.scan(lake).collect().height, analytics.daily(lake).collect()['calls'].sum(), "
+              "analytics.runs(lake).collect().height)")
+    done = in_mount_namespace(script, f"mount --bind {root} {root}", f"mount -o remount,bind,ro {root}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["9", "9", "0"]
+    assert not (root / "rollups").exists()  # reading wrote nothing
+
+
+def test_the_next_writer_removes_temp_files_of_a_killed_writer(lake):
+    lake.append(events(1))
+    script = (f"from ingest.lake import Lake; import os; p = Lake({str(lake.root)!r}).tmp_path(); "
+              "f = open(p, 'wb'); f.write(os.urandom(1 << 20)); f.flush(); print(p, flush=True); "
+              "import time; time.sleep(60)")
+    writer = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env=os.environ | {"PYTHONPATH": str(ROOT)})
+    partial = Path(writer.stdout.readline().strip())
+    mine = lake.tmp_path()  # a live writer's file (this process) stays
+    mine.write_bytes(b"being written")
+    unknown = lake.tmp_dir / "written-by-an-older-version.parquet"  # no writer in the name: kept for an hour
+    unknown.write_bytes(b"x")
+    lake.append(events(2, prefix="before-kill"))
+    assert partial.exists()  # its writer is alive
+    writer.kill()
+    writer.wait()
+    lake.append(events(2, prefix="after-kill"))
+    assert not partial.exists()
+    assert mine.exists() and unknown.exists()
+
+
+def test_a_full_disk_leaves_no_empty_temp_files(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (f"import polars as pl; from tests.helpers import events; from ingest.lake import Lake; "
+              f"lake = Lake({str(small / 'lake')!r}); lake.append(events(1))\n"
+              "try:\n    lake.append(pl.concat([events(200_000, prefix=f'b{i}-') for i in range(3)]))\n"
+              "except Exception:\n    print('refused')\n"
+              "import os; print(sorted(os.listdir(lake.tmp_dir)), lake.scan().collect().height)")
+    done = in_mount_namespace(script, f"mount -t tmpfs -o size=1m tmpfs {small}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["refused", "[] 1"]

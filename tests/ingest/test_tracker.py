@@ -1,5 +1,10 @@
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -8,6 +13,7 @@ from ingest import Tracker, schema as s
 from ingest.errors import ValidationError
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
+from ingest.tracker import default_spill_dir
 
 
 def test_log_returns_the_cost_at_once_and_the_lake_gets_the_same_cost(tmp_path):
@@ -99,3 +105,102 @@ def test_when_even_the_spill_fails_the_events_stay_buffered_and_the_error_is_rai
     blocked.unlink()
     tracker.close()
     assert lake.scan().collect()[s.EVENT_ID].to_list() == ["precious"]
+
+
+WORKER = Path(__file__).with_name("tracker_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_worker(*args: object, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"PYTHONPATH": str(ROOT), **env})
+
+
+def events_of(lake: Lake) -> pl.DataFrame:
+    return lake.scan().select(s.EVENT_ID, s.PROJECT).collect()
+
+
+def spill_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.parquet")] if root.exists() else []
+
+
+def test_an_unclosed_tracker_writes_to_its_own_lake_at_exit(tmp_path):
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    proc = run_worker("unclosed", tmp_path / "lakeA", "a", env=env)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "could not write" not in stderr
+    assert events_of(Lake(tmp_path / "lakeA"))[s.PROJECT].to_list() == ["a"]
+    assert spill_files(tmp_path / "state") == []
+
+
+def test_spills_go_to_a_folder_of_their_own_lake_and_are_sent_only_there(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("SPENDLAKE_SPILL", raising=False)
+    lake_a, lake_b = Lake(tmp_path / "lakeA"), Lake(tmp_path / "lakeB")
+    lake_a.root.mkdir()
+    (lake_a.root / "_tmp").write_text("a file where the temp folder should be: lake A cannot be written")
+    tracker = Tracker(lake_a, retries=1, project="a")
+    tracker.log(provider="openai", model="gpt-4o", input_tokens=10, event_id="for-a")
+    with caplog.at_level("WARNING", logger="ingest.tracker"):
+        assert tracker.flush() == 0
+    assert "could not write 1 event(s) to the lake" in caplog.text  # a failed flush is reported
+    (spilled,) = spill_files(tmp_path / "state")
+    assert spilled.parent == default_spill_dir(lake_a) and spilled.parent.parent == tmp_path / "state/spendlake/spill"
+    with Tracker(lake_b, project="b") as other:  # another lake's Tracker never sends lake A's spill
+        other.log(provider="openai", model="gpt-4o", input_tokens=10, event_id="for-b")
+    assert events_of(lake_b)[s.EVENT_ID].to_list() == ["for-b"]
+    (lake_a.root / "_tmp").unlink()
+    tracker.close()
+    assert events_of(lake_a)[s.EVENT_ID].to_list() == ["for-a"]
+    assert spill_files(tmp_path / "state") == []
+
+
+def test_a_spill_file_that_names_another_lake_is_left_alone(tmp_path):
+    lake_a, lake_b = Lake(tmp_path / "lakeA"), Lake(tmp_path / "lakeB")
+    shared = tmp_path / "one-folder-for-both"  # e.g. two lakes given the same spill_dir by hand
+    lake_a.root.mkdir()
+    (lake_a.root / "_tmp").write_text("blocked")
+    tracker = Tracker(lake_a, retries=1, spill_dir=shared)
+    tracker.log(provider="openai", model="gpt-4o", input_tokens=10, event_id="for-a")
+    tracker.flush()
+    with Tracker(lake_b, spill_dir=shared) as other:
+        other.log(provider="openai", model="gpt-4o", input_tokens=10, event_id="for-b")
+    assert events_of(lake_b)[s.EVENT_ID].to_list() == ["for-b"]
+    assert len(spill_files(shared)) == 1
+    (lake_a.root / "_tmp").unlink()
+    tracker.close()
+    assert events_of(lake_a)[s.EVENT_ID].to_list() == ["for-a"]
+
+
+@pytest.mark.parametrize("flusher", ["close", "background"])
+def test_trackers_draining_spills_at_once_lose_nothing(tmp_path, flusher):
+    """30 spill files and 6 processes whose Trackers flush together: every event lands once."""
+    spill = tmp_path / "spill"
+    env = {"SPENDLAKE_SPILL": str(spill)}
+    lake = Lake(tmp_path / "lake")
+    lake.root.mkdir()
+    (lake.root / "_tmp").write_text("blocked while the spills are made")
+    os.environ["SPENDLAKE_SPILL"] = str(spill)
+    try:
+        maker = Tracker(lake, retries=1, max_age=3600)
+        for f in range(30):
+            for i in range(100):
+                maker.log(provider="openai", model="gpt-4o", input_tokens=10, event_id=f"spill{f}-{i}")
+            maker.flush()
+        maker._closed.set()  # stop it without a last flush: its spills are the test's input
+    finally:
+        del os.environ["SPENDLAKE_SPILL"]
+    assert len(spill_files(spill)) == 30
+    (lake.root / "_tmp").unlink()
+    start = time.time() + 8
+    age = ["0.05"] if flusher == "background" else []
+    procs = [run_worker("close", lake.root, f"p{n}", 2000, start, *age, env=env) for n in range(6)]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (stdout, stderr) in zip(procs, results):
+        assert p.returncode == 0 and stdout.strip() == "closed", stderr
+        assert "could not send" not in stderr or "kept for the next flush" in stderr
+    ids = events_of(lake)[s.EVENT_ID]
+    assert ids.n_unique() == ids.len() == 30 * 100 + 6 * 2000
+    assert spill_files(spill) == []

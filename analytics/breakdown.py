@@ -66,7 +66,8 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
     order = ([PERIOD_START] if period is not None else []) + [metric] + keys
     descending = [False] * (period is not None) + [True] + [False] * len(keys)
     if limit is not None and period is None and result.height > limit:  # a top-k is cheaper than a full sort
-        result = result.filter(pl.col(metric).is_not_null()).top_k(limit, by=metric)
+        result = result.filter(pl.col(metric).is_not_null()).top_k(  # ties broken by the keys, as the sort does
+            limit, by=[metric, *keys], reverse=[False] + [True] * len(keys))
     result = result.sort(order, descending=descending, nulls_last=True)
     return result.head(limit) if limit is not None else result
 

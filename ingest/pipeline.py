@@ -38,6 +38,7 @@ class ImportSummary:
     imported: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    repeats: int = 0  # exact repeats of a record in the same input: counted in duplicates, kept in quarantine
     unpriced: int = 0
     reported: int = 0  # rows of providers' cost reports (kept beside the events)
     quarantine_files: list[Path] = field(default_factory=list)
@@ -47,6 +48,7 @@ class ImportSummary:
         self.imported += other.imported
         self.duplicates += other.duplicates
         self.quarantined += other.quarantined
+        self.repeats += other.repeats
         self.unpriced += other.unpriced
         self.reported += other.reported
         self.quarantine_files += other.quarantine_files
@@ -55,7 +57,7 @@ class ImportSummary:
 
     def to_dict(self) -> dict:
         return {"imported": self.imported, "duplicates": self.duplicates, "quarantined": self.quarantined,
-                "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
+                "repeats": self.repeats, "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
                 "errors": self.errors}
 
 
@@ -63,7 +65,7 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
                  tz: str | None = None, record_numbers: pl.Series | None = None, label: str | pl.Series = "record",
                  originals: Sequence[bytes | str] | None = None,
                  unreadable: Sequence[tuple[str, int, bytes | str, str]] = (),
-                 progress: Progress | None = None) -> ImportSummary:
+                 content_ids: bool = False, progress: Progress | None = None) -> ImportSummary:
     """Validate, price and append a raw frame; rejected records go to one quarantine file.
 
     Records are named in messages by `label` and their number ("line 4"); `label` may be a
@@ -71,6 +73,11 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
     holds each record's source text (e.g. its JSONL line) for the quarantine file; without it
     the raw row is written as JSON. `unreadable` are records the reader could not parse at
     all: (label, number, text, reason); they are quarantined with the rest.
+
+    An exact repeat of a record (the same id, made from the record's content: records without an
+    id, or every record when `content_ids`) counts as a duplicate and is kept in quarantine as
+    "repeat of line N", so nothing is lost. A repeated id that a source gave (a streamed reply, a
+    resumed session) is an ordinary duplicate.
     """
     book = book or PriceBook.load(lake.overrides_path)
     summary = ImportSummary()
@@ -85,21 +92,38 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
                    else pl.int_range(start + 1, start + chunk.height + 1, eager=True))
         names = label.slice(start, CHUNK_ROWS) if isinstance(label, pl.Series) else label
         checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=names)
+
+        def original(i: int) -> dict:
+            return {"text": _text(originals[start + i])} if originals is not None else chunk.row(i, named=True)
+
         if checked.rejected.height:
-            position = checked.rejected["row"]
-            data = ([{"text": _text(originals[start + i])} for i in position] if originals is not None
-                    else chunk[position].to_dicts())
-            for (record, error, _), original in zip(checked.rejected.iter_rows(), data):
-                bad.add(record, error, original)
+            for record, error, row in checked.rejected.iter_rows():
+                bad.add(record, error, original(row))
             summary.errors += checked.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
-        priced = book.price(checked.events)
+        events = checked.events
+        ids = events[s.EVENT_ID]
+        if ids.is_duplicated().any():
+            from_content = (chunk[s.EVENT_ID].is_null() if s.EVENT_ID in chunk.columns and not content_ids
+                            else pl.repeat(True, chunk.height, eager=True)).gather(checked.rows)
+            firsts = ids.is_first_distinct()
+            repeat = ~firsts & from_content
+            if repeat.any():
+                first_row = dict(zip(ids.filter(firsts), checked.rows.filter(firsts)))
+                for row, event_id in zip(checked.rows.filter(repeat), ids.filter(repeat)):
+                    was = first_row[event_id]
+                    bad.add(numbers[row], f"{_named(names, row)} {numbers[row]}: repeat of "
+                                          f"{_named(names, was, row)} {numbers[was]}", original(row))
+                summary.repeats += int(repeat.sum())
+                summary.duplicates += int(repeat.sum())
+                events = events.filter(~repeat)
+        priced = book.price(events)
         result = lake.append(priced)
         summary.imported += result.written
         summary.duplicates += result.duplicates
         summary.unpriced += priced.filter(pl.col(s.COST_SOURCE) == "unpriced").height
         if progress:
             progress(min(start + CHUNK_ROWS, n), n)
-    summary.quarantined = bad.count
+    summary.quarantined = bad.count - summary.repeats
     if bad.count:
         summary.quarantine_files.append(bad.close())
     return summary
@@ -131,6 +155,14 @@ class Quarantine:
         self._file.close()
         os.replace(self._tmp, self.path)
         return self.path
+
+
+def _named(names: str | pl.Series, row: int, beside: int | None = None) -> str:
+    """How record `row` is named ("a.jsonl line"); beside a record of the same file, just "line"."""
+    if isinstance(names, str):
+        return names.rsplit(" ", 1)[-1] if beside is not None else names
+    name = names[row]
+    return name.rsplit(" ", 1)[-1] if beside is not None and names[beside] == name else name
 
 
 def _text(original: bytes | str) -> str:

@@ -16,7 +16,9 @@ Examples:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Final
 
@@ -110,8 +112,17 @@ HIVE_SCHEMA: Final = pl.Schema({DATE: pl.Date})
 # Input columns a source may give; the pricing columns are derived (a given cost_usd is "reported").
 INPUT_COLUMNS: Final = tuple(c for c in COLUMNS if c not in (COMPUTED_COST, COST_SOURCE, PRICE_VERSION))
 REQUIRED: Final = (TS, PROVIDER, MODEL, SERVICE)
-MAX_STRING: Final = 512
-MAX_TAGS: Final = 8192
+NAMES: Final = (EVENT_ID, PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT)
+
+# Bounds of a plausible event (beyond them a value is a bug or an attack, and goes to quarantine):
+MAX_STRING: Final = 512  # characters of a name; names are printable (no NUL, newline or other control)
+MAX_TAGS: Final = 8192  # characters of the tags' JSON text
+EARLIEST: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # ts from here ...
+FUTURE: Final = dt.timedelta(days=1)  # ... to a day ahead of now (clocks drift, zones differ)
+MAX_COUNT: Final = 10**12  # tokens, characters, images, retries of one event (a day's usage report included)
+MAX_AMOUNT: Final = 1e10  # seconds, quantity, latency_ms of one event
+MAX_COST: Final = 1e7  # USD of one event
+CONTROL: Final = r"[\x00-\x1f\x7f]"
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class Validated:
 
     events: pl.DataFrame
     rejected: pl.DataFrame  # columns: record (its number), error (str), row (0-based position in the input)
+    rows: pl.Series  # the 0-based position in the input of each good event
 
 
 def stable_id(*parts: str | bytes) -> str:
@@ -140,15 +152,18 @@ Rule = tuple[pl.Expr, pl.Expr]  # (the record breaks it, the message saying how)
 
 
 def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Series | None = None,
-             label: str | pl.Series = "record") -> Validated:
+             label: str | pl.Series = "record", now: dt.datetime | None = None) -> Validated:
     """Cast a raw frame to the event schema; one error message per bad record.
 
     `tz` converts naive timestamps from that zone (without it they are rejected).
     `record_numbers` names records in messages (e.g. file line numbers); default 1..n, after
     `label` ("line"), or after each record's own label when it is a Series ("a.jsonl line").
     Values are converted once; the rules are cheap comparisons on them, and messages
-    are written only for the records that break one.
+    are written only for the records that break one. Values outside the bounds above (`EARLIEST`
+    to `now` + `FUTURE`, `MAX_COUNT`, `MAX_AMOUNT`, `MAX_COST`, printable names) are rejected.
+    A record without an `event_id` gets one from its validated values (see `_row_ids`).
     """
+    latest = (now or dt.datetime.now(dt.UTC)) + FUTURE
     raw = raw.select([c for c in raw.columns if c in INPUT_COLUMNS])
     numbers = record_numbers if record_numbers is not None else pl.int_range(1, raw.height + 1, eager=True)
     name = label.alias("_label") if isinstance(label, pl.Series) else pl.lit(label).alias("_label")
@@ -178,6 +193,9 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     ts, ts_rules = _timestamp(df, tz)
     typed.append(ts.alias(f"_v_{TS}"))
     rules += ts_rules
+    rules.append((~value(TS).is_between(pl.lit(EARLIEST), pl.lit(latest)),
+                  pl.concat_str(pl.lit("ts="), value(TS).dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
+                                pl.lit(f" is outside {EARLIEST:%Y-%m-%d} … a day from now (the schema's bounds)"))))
 
     for c in (EVENT_ID, PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT, TAGS):
         text = pl.col(c).cast(pl.String)
@@ -192,6 +210,8 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
         typed.append(text.replace("", None).alias(f"_v_{c}"))
         limit = MAX_TAGS if c == TAGS else MAX_STRING
         rule(c, value(c).str.len_chars() > limit, f"is longer than {limit} characters")
+        if c != TAGS:
+            rule(c, value(c).str.contains(CONTROL), "must be printable (no NUL, newline or other control character)")
     rule(SERVICE, value(SERVICE).is_not_null() & ~value(SERVICE).is_in(SERVICES),
          f"is not a known service ({', '.join(SERVICES)})")
 
@@ -199,11 +219,14 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
         typed.append(_number(schema[c], c, pl.Int64).alias(f"_v_{c}"))
         rule(c, given(c) & value(c).is_null(), "is not a whole number")
         rule(c, value(c) < 0, "must be ≥ 0")
+        rule(c, value(c) > MAX_COUNT, f"is over the bound of {MAX_COUNT:.0e} per event")
     for c in (*AMOUNT_COLUMNS, COST):
         typed.append(_number(schema[c], c, pl.Float64).alias(f"_v_{c}"))
         rule(c, given(c) & value(c).is_null(), "is not a number")
         rule(c, value(c).is_nan() | value(c).is_infinite(), "must be a finite number")
         rule(c, value(c) < 0, "must be ≥ 0")
+        bound = MAX_COST if c == COST else MAX_AMOUNT
+        rule(c, value(c).is_finite() & (value(c) > bound), f"is over the bound of {bound:.0e} per event")
     for c in (CACHE_HIT, SUCCESS):
         typed.append(_boolean(schema[c], c).alias(f"_v_{c}"))
         rule(c, given(c) & value(c).is_null(), "is not true or false")
@@ -212,11 +235,9 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     rule(REASONING_TOKENS, value(REASONING_TOKENS) > value(OUTPUT_TOKENS).fill_null(0),
          "must be ≤ output_tokens (reasoning is part of the output)")
 
-    checked = df.with_columns(typed)
+    checked = df.with_columns(typed).with_row_index("_row")
     checked = checked.with_columns(pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad"))
     good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
-    if good.height and good[f"_v_{EVENT_ID}"].null_count():
-        good = good.with_columns(pl.col(f"_v_{EVENT_ID}").fill_null(_row_ids(good.select(raw.columns))))
     events = good.select(
         *[value(c).cast(POLARS_SCHEMA[c]).alias(c) if c in INPUT_COLUMNS else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
           for c in COLUMNS]
@@ -224,21 +245,44 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
         *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
         pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
     )
-    rejected = checked.with_row_index("row").filter(pl.col("_bad")).select(
+    if events.height and events[EVENT_ID].null_count():
+        missing = events[EVENT_ID].is_null()
+        ids = _row_ids(events.filter(missing))
+        events = events.with_columns(events[EVENT_ID].scatter(missing.arg_true(), ids))
+    rejected = checked.rename({"_row": "row"}).filter(pl.col("_bad")).select(
         pl.col("_record").alias("record"),
         pl.concat_str(pl.col("_label"), pl.lit(" "), pl.col("_record").cast(pl.String), pl.lit(": "),
                       pl.concat_str([pl.when(bad).then(message) for bad, message in rules],
                                     separator="; ", ignore_nulls=True)).alias("error"),
         pl.col("row").cast(pl.Int64),
     )
-    return Validated(events, rejected)
+    return Validated(events, rejected, good["_row"].cast(pl.Int64))
 
 
-def _row_ids(rows: pl.DataFrame) -> pl.Series:
-    """Deterministic ids for rows that came without one: a hash of the row's own values."""
-    text = rows.select(pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in rows.columns],
-                                     separator="\x1f")).to_series()
+def _row_ids(events: pl.DataFrame) -> pl.Series:
+    """Deterministic ids for events that came without one: a hash of their validated values.
+
+    The same record gets the same id however it was written: in any column order, with extra
+    columns, from CSV, JSON Lines or Parquet, `250`, `250.0` or `"250"`, `Z` or `+01:00`, an empty
+    cell or no column at all (the schema's defaults), tags with keys in any order.
+    """
+    def canonical(c: str) -> pl.Expr:
+        if c == TS:
+            return pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ")
+        if c == TAGS:
+            return pl.col(c).map_elements(_canonical_json, return_dtype=pl.String)
+        return pl.col(c).cast(pl.String)
+
+    text = events.select(pl.concat_str([canonical(c).fill_null("") for c in INPUT_COLUMNS if c != EVENT_ID],
+                                       separator="\x1f")).to_series()
     return pl.Series([stable_id(t) for t in text], dtype=pl.String)
+
+
+def _canonical_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return text
 
 
 def _number(src: pl.DataType, c: str, dtype: pl.DataType) -> pl.Expr:

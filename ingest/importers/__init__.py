@@ -171,8 +171,8 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
 
 
 def _key(parsed: Parsed, tz: str | None) -> tuple:
-    """Files that can share a batch: the same time zone, and source text kept for all or none."""
-    return parsed.tz or tz, parsed.originals is None
+    """Files that can share a batch: the same time zone, source text kept for all or none, ids alike."""
+    return parsed.tz or tz, parsed.originals is None, parsed.content_ids
 
 
 def _ingest(lake: Lake, batch: list[tuple[Path, Parsed]], book: PriceBook, tz: str | None,
@@ -188,4 +188,5 @@ def _ingest(lake: Lake, batch: list[tuple[Path, Parsed]], book: PriceBook, tz: s
                         record_numbers=pl.concat([p.record_numbers.cast(pl.Int64) for _, p in batch]),
                         label=labels, originals=originals,
                         unreadable=[(name, *bad) for name, (_, p) in zip(names, batch) for bad in p.unreadable],
+                        content_ids=batch[0][1].content_ids,
                         progress=lambda rows, of: progress(size * rows // max(of, 1)))

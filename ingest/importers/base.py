@@ -20,6 +20,7 @@ class Parsed:
     originals: Sequence[bytes] | None = None  # source text of each record, for the quarantine file
     unreadable: list[tuple[int, bytes, str]] = field(default_factory=list)  # (number, text, reason)
     tz: str | None = None  # a zone the source itself fixes for naive timestamps
+    content_ids: bool = False  # ids made from each record's content: a repeated id is an exact repeat
     reported: pl.DataFrame | None = None  # what a provider's cost report billed (not events; see ingest.reported)
 
 

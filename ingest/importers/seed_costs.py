@@ -3,7 +3,8 @@
 One JSON object a line: `timestamp` (often naive local time: pass `tz`), `service`
 (the API: gemini, nanobanana, elevenlabs, …), `operation`, `cost` (what the pipeline
 computed: kept as the reported cost), `metadata` (tokens, characters, images, model…),
-`video_id` (the job). The line's text is the record's identity, so re-imports count once.
+`video_id` (the job). The line's text is the record's identity, so re-imports count once and an
+exact repeat of a line is a duplicate.
 
 Examples:
     >>> line = (b'{"timestamp": "2025-01-21T10:00:00", "service": "elevenlabs", "operation": "voice",'
@@ -73,14 +74,9 @@ def parse(source: Path | bytes) -> Parsed:
         pl.coalesce(from_metadata(METADATA[s.IMAGES]), pl.when(kind == "image").then(pl.lit("1"))).alias(s.IMAGES),
         meta.alias(s.TAGS),
     ).with_columns(pl.Series(s.EVENT_ID, _line_ids(rows.lines), dtype=pl.String))
-    return Parsed(raw, rows.line_numbers, "line", rows.lines, rows.bad)
+    return Parsed(raw, rows.line_numbers, "line", rows.lines, rows.bad, content_ids=True)
 
 
 def _line_ids(lines: list[bytes]) -> list[str]:
-    """Identity of each line: its text, and which repeat of that text it is in the file."""
-    seen: dict[bytes, int] = {}
-    ids = []
-    for line in lines:
-        n = seen[line] = seen.get(line, -1) + 1
-        ids.append(s.stable_id(line, str(n)))
-    return ids
+    """Identity of each line: its text (an exact repeat of a line is the same record: a duplicate)."""
+    return [s.stable_id(line, "0") for line in lines]  # ("0": the ids earlier versions gave first occurrences)

@@ -43,6 +43,7 @@ class ImportSummary:
     reported: int = 0  # rows of providers' cost reports (kept beside the events)
     quarantine_files: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # the first few rejection messages
+    notes: list[str] = field(default_factory=list)  # files skipped, and why
 
     def __iadd__(self, other: ImportSummary) -> ImportSummary:
         self.imported += other.imported
@@ -53,12 +54,13 @@ class ImportSummary:
         self.reported += other.reported
         self.quarantine_files += other.quarantine_files
         self.errors += other.errors[: max(0, 20 - len(self.errors))]
+        self.notes += other.notes
         return self
 
     def to_dict(self) -> dict:
         return {"imported": self.imported, "duplicates": self.duplicates, "quarantined": self.quarantined,
                 "repeats": self.repeats, "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
-                "errors": self.errors}
+                "errors": self.errors, "notes": self.notes}
 
 
 def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None, source: str,

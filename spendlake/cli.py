@@ -103,6 +103,8 @@ def import_(
                  if summary.reported else ""))
     for message in summary.errors[:5]:
         err.print(f"  [yellow]{message}[/]")
+    for note in summary.notes:
+        err.print(f"  {note}")
     for path in summary.quarantine_files:
         out.print(f"quarantine: {path}")
     if summary.unpriced:

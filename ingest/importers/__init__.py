@@ -9,7 +9,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import polars as pl
 from ingest.errors import ImportFormatError
 from ingest.importers import claude_code, generic, langfuse, litellm, otel, provider_reports, seed_costs
 from ingest.importers.base import Chain, Parsed
+from ingest.importers.jsonl import strict_json
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, Progress, ingest_frame
 from ingest.pricing import PriceBook
@@ -51,8 +51,8 @@ def detect(data: bytes) -> str:
     first = _first_line(data)
     if first.lstrip().startswith(b"{"):
         try:
-            record = json.loads(first)
-        except ValueError:  # a document over several lines
+            record = strict_json(first)
+        except ValueError:  # a document over several lines, or a bad first line (read as JSON Lines)
             record = _document(data)
         if not isinstance(record, dict):
             return "jsonl"
@@ -89,7 +89,7 @@ def _document(data: bytes) -> object:
     if b'"resourceSpans"' in data[:65536]:
         return {"resourceSpans": []}
     try:
-        return json.loads(data)
+        return strict_json(data)
     except ValueError:
         return None
 
@@ -119,6 +119,7 @@ def files_of(paths: list[Path]) -> list[Path]:
     return out
 
 
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a text file
 BATCH_ROWS = 500_000  # records of several files validated, priced and appended together
 BATCH_BYTES = 256 << 20
 
@@ -149,7 +150,10 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             batch.clear()
 
     for f in files:
-        data = f.read_bytes()
+        data = f.read_bytes().removeprefix(BOM)
+        if not data.strip():
+            summary.notes.append(f"{f}: empty, skipped")
+            continue
         try:
             parsed = PARSERS[format or detect(data)](data, mapping or {})
         except ImportFormatError as e:

@@ -13,7 +13,9 @@ Examples:
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +23,7 @@ import polars as pl
 from ingest import schema as s
 from ingest.errors import ImportFormatError
 from ingest.importers.base import Parsed
-from ingest.importers.jsonl import read_jsonl
+from ingest.importers.jsonl import read_jsonl, strict_json
 
 
 def _check_mapping(mapping: dict[str, str]) -> None:
@@ -41,21 +43,88 @@ def parse_csv(source: Path | bytes, mapping: dict[str, str] | None = None) -> Pa
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
         frame = pl.read_csv(data, infer_schema=False)
-    except pl.exceptions.PolarsError as e:
-        raise ImportFormatError(f"not a readable CSV file: {str(e).splitlines()[0]}") from None
+    except pl.exceptions.PolarsError:
+        return _parse_csv_rows(data, mapping or {})
     numbers = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
     return Parsed(_select(frame, mapping or {}), numbers, "line")
 
 
+def _parse_csv_rows(data: bytes, mapping: dict[str, str]) -> Parsed:
+    """A CSV file Polars refused, row by row: a row that is not UTF-8 or has more fields than the
+    header is reported with its line; the others are read (a short row is padded, as Polars does)."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as e:
+        raise ImportFormatError(f"not a readable CSV file: {e or 'no header'}") from None
+    if any(_undecodable(c) for c in header):
+        raise ImportFormatError("not a readable CSV file: the header is not UTF-8 text")
+    lines = data.split(b"\n")
+    rows, numbers, originals, bad = [], [], [], []
+    line = 1  # the line the header ended on
+    while True:
+        first = line + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            line = reader.line_num
+            bad.append((first, b"\n".join(lines[first - 1:line]), f"not a CSV row ({e})"))
+            continue
+        line = reader.line_num
+        original = b"\n".join(lines[first - 1:line]).rstrip(b"\r")
+        if not row:
+            continue
+        if any(_undecodable(c) for c in row):
+            bad.append((first, original, "not UTF-8 text"))
+        elif len(row) > len(header):
+            bad.append((first, original, f"has {len(row)} fields where the header has {len(header)}"))
+        else:
+            rows.append(row + [None] * (len(header) - len(row)))
+            numbers.append(first)
+            originals.append(original)
+    names = _unique_names(header)
+    frame = pl.DataFrame([dict(zip(names, r)) for r in rows], schema={n: pl.String for n in names})
+    return Parsed(_select(frame, mapping), pl.Series("line", numbers, dtype=pl.Int64), "line", originals, bad)
+
+
+def _undecodable(cell: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in cell)
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    """Column names as Polars makes them: a repeated name gets a suffix."""
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        seen[name] = seen.get(name, -1) + 1
+        names.append(name if not seen[name] else f"{name}_duplicated_{seen[name] - 1}")
+    return names
+
+
 def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None) -> Parsed:
+    """JSON Lines, or one JSON array of event objects (its items named "item N")."""
     mapping = mapping or {}
     _check_mapping(mapping)
     sources = {**{c: c for c in s.INPUT_COLUMNS if c not in mapping.values()}, **mapping}
     # timestamps and tags arrive as text; every other field is tried at its event type first
     types = {name: pl.String if target in (s.TS, s.TAGS) else s.POLARS_SCHEMA[target]
              for name, target in sources.items()}
-    rows = read_jsonl(source, types)
-    return Parsed(_select(rows.frame, mapping), rows.line_numbers, "line", rows.lines, rows.bad)
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    label = "line"
+    if data.lstrip()[:1] == b"[":
+        try:
+            items = strict_json(data)
+        except ValueError as e:
+            raise ImportFormatError(f"not a readable JSON array ({str(e).split(':')[0]})") from None
+        if not isinstance(items, list):
+            raise ImportFormatError("not a JSON array of events")
+        data = b"".join(json.dumps(item, ensure_ascii=False).encode() + b"\n" for item in items)
+        label = "item"
+    rows = read_jsonl(data, types)
+    return Parsed(_select(rows.frame, mapping), rows.line_numbers, label, rows.lines, rows.bad)
 
 
 def parse_parquet(source: Path | bytes, mapping: dict[str, str] | None = None) -> Parsed:

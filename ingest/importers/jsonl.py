@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,16 +69,46 @@ def read_jsonl(source: Path | bytes, schema: dict[str, pl.DataType]) -> JsonLine
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = strict_json(line)
         except ValueError as e:
             bad.append((number, line, f"not valid JSON ({str(e).split(':')[0]})"))
             continue
         if isinstance(value, dict):
-            good.append((number, line))
+            good.append((number, line, value))
         else:
             bad.append((number, line, "not a JSON object"))
-    frame = _parse(b"\n".join(line for _, line in good), as_text)
-    return JsonLines(frame, pl.Series("line", [n for n, _ in good], dtype=pl.Int64), [line for _, line in good], bad)
+    # from the parsed lines themselves: Polars refused this file once already
+    frame = pl.DataFrame({f: [_as_text(v.get(f)) for _, _, v in good] for f in schema}, schema=as_text)
+    return JsonLines(frame, pl.Series("line", [n for n, _, _ in good], dtype=pl.Int64), [line for _, line, _ in good], bad)
+
+
+def strict_json(text: str | bytes) -> object:
+    """JSON as RFC 8259 defines it: no NaN or Infinity, no number too large for a float, and a
+    document nested too deeply is refused with a message rather than a RecursionError."""
+    try:
+        return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+
+
+def _not_a_number(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a number")
+    return value
+
+
+def _as_text(value: object) -> str | None:
+    """A JSON value as the text Polars gives a field read as a string."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _parse(data: bytes, schema: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -66,8 +66,8 @@ class Step:
 
     def __post_init__(self) -> None:
         bad = [f"{k}={getattr(self, k)!r}" for k in ("count", *USAGE) if (getattr(self, k) or 0) < 0]
-        if bad or self.count < 1:
-            raise ValueError(f"step {self.provider}/{self.model}: {', '.join(bad) or 'count'} must be ≥ 0 (count ≥ 1)")
+        if bad:  # one rule for every number of a step: a step run 0 times costs nothing
+            raise ValueError(f"step {self.provider}/{self.model}: {', '.join(bad)} must be ≥ 0")
 
     def usage(self) -> dict[str, float]:
         u = {c: getattr(self, c) for c in USAGE}

@@ -12,6 +12,8 @@ Examples:
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 from ingest import schema as s
@@ -20,15 +22,42 @@ FORMULA = r"^[=+\-@\t\r]"
 
 
 def to_csv(frame: pl.DataFrame) -> str:
-    """CSV text; a text cell starting with = + - @ (or tab/CR) gets a leading ' (OWASP's advice)."""
-    text = [c for c, t in frame.schema.items() if t == pl.String]
-    safe = frame.with_columns(
-        pl.when(pl.col(c).str.contains(FORMULA))
-        .then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c) for c in text)
-    nested = [c for c, t in safe.schema.items() if t.is_nested()]
-    safe = safe.with_columns(pl.col(c).cast(pl.String) if not isinstance(safe.schema[c], pl.Struct)
-                             else pl.col(c).struct.json_encode() for c in nested)
+    """CSV text; a text cell starting with = + - @ (or tab/CR) gets a leading ' (OWASP's advice).
+
+    Every text-like column is defused (categoricals and enums too); lists, arrays and structs
+    are written as JSON text, defused as well.
+
+    Examples:
+        >>> frame = pl.DataFrame({"kind": ["=1"], "tags": [["@x", "y"]]}, schema={"kind": pl.Categorical,
+        ...                                                                      "tags": pl.List(pl.String)})
+        >>> print(to_csv(frame), end="")
+        kind,tags
+        '=1,"[""@x"", ""y""]"
+    """
+    def as_text(c: str, dtype: pl.DataType) -> pl.Expr:
+        if isinstance(dtype, (pl.Categorical, pl.Enum)):
+            return pl.col(c).cast(pl.String)
+        if dtype.is_nested():
+            return pl.col(c).map_elements(lambda v: json.dumps(_plain(v), default=str, ensure_ascii=False),
+                                          return_dtype=pl.String, skip_nulls=True)
+        return pl.col(c)
+
+    texts = frame.with_columns(as_text(c, t).alias(c) for c, t in frame.schema.items())
+    safe = texts.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c, t in texts.schema.items() if t == pl.String)
     return safe.write_csv()
+
+
+def _plain(value: object) -> object:
+    """A nested cell as JSON-ready Python (Polars gives Series for lists inside structs)."""
+    if isinstance(value, pl.Series):
+        return [_plain(v) for v in value.to_list()]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def to_json(frame: pl.DataFrame) -> str:

@@ -147,6 +147,10 @@ class MonthlyReport(_Report):
     unpriced_events: int
     previous_cost_usd: float
     change_pct: float | None
+    through: dt.date          # the last day counted (the month's last, or today in the month under way)
+    partial: bool             # the month is under way: it and the month before are compared day for day
+    previous_from: dt.date    # the days of the month before it is compared with
+    previous_to: dt.date
     daily: pl.DataFrame = field(repr=False)
     by_provider: pl.DataFrame = field(repr=False)
     by_model: pl.DataFrame = field(repr=False)
@@ -155,16 +159,30 @@ class MonthlyReport(_Report):
     top_jobs: pl.DataFrame = field(repr=False)
 
 
-def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
-                   runs: pl.LazyFrame | None = None) -> MonthlyReport:
+def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10, runs: pl.LazyFrame | None = None,
+                   today: dt.date | None = None) -> MonthlyReport:
     """A calendar month (the one holding `month`): totals, change vs the month before, breakdowns, top runs.
 
     `events` may be raw events or the daily rollup; top runs come from `runs` (one row per
     run of the month: `analytics.runs(lake, start=…, end=…)`) when given, else from `events`
-    (which then must be raw events).
+    (which then must be raw events). When `today` falls inside the month, the month to date
+    is compared with the same days of the month before (the 1st to the 2nd with the 1st to the
+    2nd), not with the whole of it.
+
+    Examples:
+        >>> import polars as pl
+        >>> days = pl.LazyFrame({"date": [dt.date(2026, 10, 1), dt.date(2026, 10, 20), dt.date(2026, 11, 2)],
+        ...                      "cost_usd": [5.0, 50.0, 10.0]})
+        >>> r = monthly_report(days, dt.date(2026, 11, 1), today=dt.date(2026, 11, 2))
+        >>> r.partial, r.previous_from, r.previous_to, r.previous_cost_usd, r.change_pct
+        (True, datetime.date(2026, 10, 1), datetime.date(2026, 10, 2), 5.0, 1.0)
     """
     start, end = period_bounds(month, "month")
     before_start, before_end = period_bounds(start - dt.timedelta(days=1), "month")
+    partial = today is not None and start <= today < end
+    if partial:
+        end = today
+        before_end = min(before_end, before_start + (today - start))
     this = _in_range(events, start, end)
     total = breakdown(this)
     previous = _in_range(events, before_start, before_end).select(pl.col(s.COST).sum()).collect().item() or 0.0
@@ -174,6 +192,7 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10,
         month=start.strftime("%Y-%m"), cost_usd=cost, calls=total[CALLS].item(),
         failed_cost_usd=total[FAILED_COST].item() or 0.0, unpriced_events=total["unpriced_events"].item(),
         previous_cost_usd=previous, change_pct=(cost / previous - 1) if previous else None,
+        through=end, partial=partial, previous_from=before_start, previous_to=before_end,
         daily=breakdown(this, period="day").select("period_start", s.COST, CALLS, TOKENS).rename({"period_start": "date"}),
         by_provider=breakdown(this, by=s.PROVIDER).select(s.PROVIDER, *columns),
         by_model=breakdown(this, by=[s.MODEL]).select(s.MODEL, *columns),

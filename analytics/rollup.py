@@ -246,7 +246,12 @@ def _write(lake: Lake, table: pl.DataFrame, target: Path | None) -> Source:
             return table
         raise
     table.write_parquet(tmp, compression="zstd", row_group_size=50_000)
-    os.replace(tmp, target)  # a lost rollup is rebuilt, so no fsync: only whole files matter
+    try:  # a lost rollup is rebuilt, so no fsync: only whole files matter
+        os.link(tmp, target)  # never replaces: a reader holding the name's footer must find the same bytes
+    except FileExistsError:
+        pass  # another process wrote the same month and signature first
+    finally:
+        tmp.unlink()
     return target
 
 

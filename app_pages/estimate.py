@@ -20,7 +20,7 @@ COLUMNS = ["provider", "model", "service", "count", "input_tokens", "output_toke
            "compute_seconds", "operation", "stage"]
 st.caption("Start from the video-pipeline template, then edit the steps: add or remove rows, change models and sizes.")
 left, middle, right = st.columns(3)
-stories = left.number_input("Stories", min_value=1, value=3, key="est-stories")
+stories = left.number_input("Stories", min_value=0, value=3, key="est-stories")
 images = middle.number_input("Images", min_value=0, value=6, key="est-images")
 dialogue = right.number_input("Dialogue characters", min_value=0, value=2600, step=100, key="est-dialogue")
 template = pl.DataFrame([{k: v for k, v in dataclasses.asdict(step).items() if k in COLUMNS}

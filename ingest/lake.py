@@ -94,6 +94,10 @@ class Lake:
     quarantine_dir = property(lambda self: self.root / "quarantine")
     overrides_path = property(lambda self: self.root / "prices" / "overrides.csv")
 
+    def exists(self) -> bool:
+        """Whether a lake is there: events, budgets, prices or the lock file of one."""
+        return any((self.root / name).exists() for name in ("events", "budgets.json", "prices", "_lock"))
+
     def partition_dir(self, day: dt.date) -> Path:
         return self.events_dir / f"{PARTITION_PREFIX}{day.isoformat()}"
 

@@ -44,6 +44,7 @@ class ImportSummary:
     quarantine_files: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # the first few rejection messages
     notes: list[str] = field(default_factory=list)  # files skipped, and why
+    failed: list[str] = field(default_factory=list)  # files that could not be read at all, and why
 
     def __iadd__(self, other: ImportSummary) -> ImportSummary:
         self.imported += other.imported
@@ -55,12 +56,18 @@ class ImportSummary:
         self.quarantine_files += other.quarantine_files
         self.errors += other.errors[: max(0, 20 - len(self.errors))]
         self.notes += other.notes
+        self.failed += other.failed
         return self
+
+    @property
+    def complete(self) -> bool:
+        """Whether every record landed (or was already there): nothing quarantined, no file unread."""
+        return not self.quarantined and not self.failed
 
     def to_dict(self) -> dict:
         return {"imported": self.imported, "duplicates": self.duplicates, "quarantined": self.quarantined,
                 "repeats": self.repeats, "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
-                "errors": self.errors, "notes": self.notes}
+                "errors": self.errors, "notes": self.notes, "failed": self.failed}
 
 
 def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None, source: str,

@@ -33,7 +33,7 @@ from analytics.budgets import Decision
 from analytics.estimate import Estimate, Step
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
-from spendlake.store import load_alerts, load_budgets, record_alerts, record_estimate
+from spendlake.store import load_budgets, record_alerts, record_estimate, record_new_alerts
 
 HISTORY_DAYS = 90  # how far back estimates learn tokens per call
 
@@ -62,15 +62,17 @@ def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True,
     today = today or now.date()
     budgets = load_budgets(lake.root)
     status = analytics.budget_status(analytics.daily(lake), budgets, today=today)
-    seen = {a.key for a in load_alerts(lake.root)}
-    new = budget_alerts(status, now=now, seen=seen)
+    spikes = []
     if anomalies:
         recent = analytics.daily(lake, start=today - dt.timedelta(days=120), end=today)
-        for by in ("project", "model"):
-            new += analytics.anomaly_alerts(analytics.anomalies(recent, by=by), now=now,
-                                            since=today - dt.timedelta(days=1), seen=seen)
-    record_alerts(lake, new)
-    return Check(len(budgets), status, new)
+        spikes = [analytics.anomalies(recent, by=by) for by in ("project", "model")]
+
+    def decide(seen: set[tuple]) -> list[Alert]:  # under the lake's lock: frames only, no reading
+        return budget_alerts(status, now=now, seen=seen) + [
+            alert for found in spikes
+            for alert in analytics.anomaly_alerts(found, now=now, since=today - dt.timedelta(days=1), seen=seen)]
+
+    return Check(len(budgets), status, record_new_alerts(lake, decide))
 
 
 @dataclass(frozen=True)

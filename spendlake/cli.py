@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -38,9 +39,15 @@ FromOption = Annotated[Optional[str], typer.Option("--from", help="First day (YY
 ToOption = Annotated[Optional[str], typer.Option("--to", help="Last day (YYYY-MM-DD, UTC).")]
 
 
-def _lake(option: str | None):
+def _lake(option: str | None, *, existing: bool = False):
+    """The lake; `existing` refuses a folder that holds no lake (a report of zeros would mislead)."""
+    from ingest.errors import LakeError
     from ingest.lake import Lake
-    return Lake(lake_path(option))
+    lake = Lake(lake_path(option))
+    if existing and not lake.exists():
+        raise LakeError(f"no lake at {lake.root} (no events, budgets or prices there); "
+                        "import some usage (spendlake import …) or write a demo lake (spendlake demo)")
+    return lake
 
 
 def _refresh(target) -> None:
@@ -82,7 +89,8 @@ def import_(
     map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN.")] = None,
     lake: LakeOption = None,
 ) -> None:
-    """Import usage logs; bad records go to quarantine with their reasons."""
+    """Import usage logs; bad records go to quarantine with their reasons. Exit 0 when everything
+    landed, 1 when anything went to quarantine or a file could not be read."""
     from ingest.importers import import_paths
     mapping = {}
     for item in map_ or []:
@@ -97,18 +105,25 @@ def import_(
         summary = import_paths(target_lake, paths, format=format, tz=tz, mapping=mapping,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     _refresh(target_lake)
-    out.print(f"imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates, "
-              f"quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else "")
+    out.print(f"imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates"
+              + (f" ({summary.repeats:,} exact repeats, kept in quarantine)" if summary.repeats else "")
+              + f", quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else "")
               + (f"; kept {summary.reported:,} reported cost rows (see: spendlake report reconcile)"
                  if summary.reported else ""))
     for message in summary.errors[:5]:
         err.print(f"  [yellow]{message}[/]")
     for note in summary.notes:
         err.print(f"  {note}")
+    for failure in summary.failed:
+        err.print(f"  [red]not read:[/] {failure}")
+    if any("has no time zone" in e for e in summary.errors) and not tz:
+        err.print("  timestamps without a time zone: pass the zone they were written in, e.g. --tz Europe/Paris")
     for path in summary.quarantine_files:
         out.print(f"quarantine: {path}")
     if summary.unpriced:
         out.print("see unpriced models with: spendlake prices --unpriced")
+    if not summary.complete:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -130,7 +145,7 @@ def demo(
 def status(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Events, cost, unpriced events and files in the lake."""
     import analytics
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     totals = analytics.totals(analytics.scan(target)).to_dict()
     totals |= {"partitions": len(target.partitions()), "files": len(target.files()), "lake": str(target.root)}
     _emit(pl.DataFrame([totals]), fmt, "lake status")
@@ -179,7 +194,7 @@ def override(
 def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Recompute costs with the current price book; prints what changed."""
     from ingest.reprice import reprice as run
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     report = run(target)
     _refresh(target)
     if fmt is Format.table:
@@ -190,28 +205,41 @@ def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
 @app.command()
 def compact(lake: LakeOption = None) -> None:
     """Merge each partition's small files into one and drop duplicate ids (safe while others append)."""
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     result = target.compact()
     _refresh(target)
     out.print(f"compacted {result.partitions} partition(s): {result.files_before:,} files → {result.files_after:,}, "
               f"{result.events_before:,} events → {result.events_after:,}")
 
 
+MAX_DAYS = 36_500  # a hundred years: any older cutoff is before every possible event
+
+
 @app.command()
 def retention(
-    older_than: Annotated[str, typer.Option("--older-than", help="Drop partitions older than this, e.g. 90d.")],
+    older_than: Annotated[str, typer.Option("--older-than", help="Drop partitions older than this many days, e.g. 90d.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Drop them; without it, only say what would be dropped.")] = False,
     lake: LakeOption = None,
 ) -> None:
-    """Drop whole partitions older than a number of days (only when asked)."""
-    match = re.fullmatch(r"(\d+)d", older_than.strip())
-    if not match:
-        raise typer.BadParameter(f"--older-than {older_than!r}: write a number of days, e.g. 90d")
+    """Drop whole partitions older than a number of days: shows what it would drop, drops with --yes."""
+    match = re.fullmatch(r"(\d{1,6})d", older_than.strip())
+    if not match or int(match[1]) > MAX_DAYS:
+        raise typer.BadParameter(f"{older_than!r}: write a number of days from 0 to {MAX_DAYS}, e.g. 90d",
+                                 param_hint="--older-than")
     cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(match[1]))
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
+    old = [d for d in target.partitions() if d < cutoff]
+    if not old:
+        out.print(f"no partition before {cutoff}: nothing to drop")
+        return
+    events = target.scan(start=old[0], end=old[-1]).select(pl.len()).collect().item()
+    what = f"{len(old)} partition(s) before {cutoff}: {old[0]} … {old[-1]}, {events:,} events"
+    if not yes:
+        out.print(f"would drop {what}; run again with --yes to drop them")
+        return
     dropped = target.drop_before(cutoff)
     _refresh(target)
-    out.print(f"dropped {len(dropped)} partition(s) before {cutoff}"
-              + (f": {dropped[0]} … {dropped[-1]}" if dropped else ""))
+    out.print(f"dropped {len(dropped)} partition(s) before {cutoff}" + (f": {dropped[0]} … {dropped[-1]}" if dropped else ""))
 
 
 report = typer.Typer(help="Reports: monthly, job, jobs, breakdown, budget, forecast, anomalies, optimize, tokens, focus.",
@@ -230,9 +258,22 @@ def _day(text: str | None, name: str) -> dt.date:
         raise typer.BadParameter(f"{name} {text!r}: write a date as YYYY-MM-DD") from None
 
 
+def _month(text: str | None) -> dt.date:
+    """--month as YYYY-MM (or any day of the month, YYYY-MM-DD); default this month."""
+    if text is not None and re.fullmatch(r"\d{4}-\d{2}", text.strip()):
+        text = text.strip() + "-01"
+    try:
+        return _day(text, "--month")
+    except typer.BadParameter:
+        raise typer.BadParameter(f"--month {text!r}: write a month as YYYY-MM (or a day of it, YYYY-MM-DD)") from None
+
+
 def _span(start: str | None, end: str | None) -> dict[str, dt.date | None]:
-    """--from/--to as the start/end keywords of scans and rollups."""
-    return {"start": start and _day(start, "--from"), "end": end and _day(end, "--to")}
+    """--from/--to as the start/end keywords of scans and rollups (--from after --to is refused)."""
+    span = {"start": start and _day(start, "--from"), "end": end and _day(end, "--to")}
+    if span["start"] and span["end"] and span["start"] > span["end"]:
+        raise typer.BadParameter(f"--from {span['start']} is after --to {span['end']}: the range holds no day")
+    return span
 
 
 def _emit_report(result, fmt: Format, title: str) -> None:
@@ -251,15 +292,20 @@ def _emit_report(result, fmt: Format, title: str) -> None:
 
 
 @report.command("monthly")
-def report_monthly(month: Annotated[Optional[str], typer.Option(help="Any day of the month (YYYY-MM-DD); default this month.")] = None,
+def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month, YYYY-MM (or a day of it); default this month.")] = None,
                    top: int = 10, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
-    """A calendar month: totals, change vs the month before, breakdowns, top runs."""
+    """A calendar month: totals, change vs the month before, breakdowns, top runs. The month under
+    way is compared with the same days of the month before."""
     import analytics
-    day = _day(month, "--month")
-    target = _lake(lake)
+    day, today = _month(month), dt.datetime.now(dt.UTC).date()
+    target = _lake(lake, existing=True)
     first, last = analytics.measures.period_bounds(day, "month")
-    runs = analytics.runs(target, start=first, end=last)
-    _emit_report(analytics.monthly_report(analytics.daily(target), day, top=top, runs=runs), fmt, f"month of {day:%Y-%m}")
+    runs = analytics.runs(target, start=first, end=min(last, max(today, first)))
+    result = analytics.monthly_report(analytics.daily(target), day, top=top, runs=runs, today=today)
+    _emit_report(result, fmt, f"month of {day:%Y-%m}" + (f", to {result.through}" if result.partial else ""))
+    if fmt is Format.table and result.partial:
+        out.print(f"month to date ({result.month}-01 … {result.through}) against the same days of the month "
+                  f"before ({result.previous_from} … {result.previous_to})")
 
 
 @report.command("job")
@@ -268,7 +314,7 @@ def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(he
     """One run: stages, providers, models, tokens, latency, failures, estimate vs actual."""
     import analytics
     from spendlake.store import estimate_for
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     estimate = estimate if estimate is not None else estimate_for(target.root, job_id)
     days = analytics.run_days(target, job_id)  # the run's days only: a drill-down, not a scan of the lake
     if days is None:
@@ -283,7 +329,7 @@ def report_jobs(start: FromOption = None, end: ToOption = None, top: int = 20,
                 lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """The costliest runs in a date range."""
     import analytics
-    _emit(analytics.top_runs(analytics.runs(_lake(lake), **_span(start, end)), top), fmt, "runs")
+    _emit(analytics.top_runs(analytics.runs(_lake(lake, existing=True), **_span(start, end)), top), fmt, "runs")
 
 
 @report.command("reconcile")
@@ -294,7 +340,7 @@ def report_reconcile(start: FromOption = None, end: ToOption = None,
     as their own cost, against what the price book computes."""
     import analytics
     from ingest.reported import read_reported
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     span = _span(start, end)
     result = analytics.reconcile(analytics.scan(target, **span), read_reported(target, **span))
     gap = pl.max_horizontal(pl.col("gap_usd").abs().fill_null(0), pl.col("event_gap_usd").abs())
@@ -313,7 +359,7 @@ def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to grou
     """Cost, calls and tokens by any attribution and period (from the daily rollup)."""
     import analytics
     rollup = analytics.daily_jobs if "job_id" in by else analytics.daily
-    events = rollup(_lake(lake), **_span(start, end))
+    events = rollup(_lake(lake, existing=True), **_span(start, end))
     try:
         result = analytics.breakdown(events, by=by, period=period, top=top)
     except ValueError as e:
@@ -329,7 +375,7 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
                     today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Spend to the end of the period with 80/95 % intervals and the budget's exhaustion date."""
     import analytics
-    events, day = analytics.daily(_lake(lake)), _day(today, "--today")
+    events, day = analytics.daily(_lake(lake, existing=True)), _day(today, "--today")
     if by:
         _emit(analytics.forecast_by(events, by, today=day, period=period), fmt, f"forecast by {by}")
     else:
@@ -342,7 +388,7 @@ def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(hel
                      lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Days (or hours) whose cost departs from their usual level, with what drove them."""
     import analytics
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     span = _span(start, end)
     events = analytics.scan(target, **span) if grain == "hour" else analytics.daily(target, **span)
     try:
@@ -357,7 +403,7 @@ def report_optimize(days: Annotated[int, typer.Option(help="Days of history to l
     """Ways to spend less, each priced from your own usage: savings per month, trade-off, action."""
     import analytics
     from ingest.pricing import PriceBook
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     day = _day(today, "--today")
     events = analytics.scan(target, start=day - dt.timedelta(days=days - 1), end=day)
     _emit(analytics.suggestions(events, PriceBook.load(target.overrides_path), today=day, days=days), fmt,
@@ -370,7 +416,7 @@ def report_focus(start: FromOption = None, end: ToOption = None,
     """Costs as FOCUS 1.2 rows (one per day, model, project, stage and charge kind) for FinOps tools."""
     import analytics
     from ingest.pricing import PriceBook
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     events = analytics.scan(target, **_span(start, end))
     rows = analytics.focus(events, PriceBook.load(target.overrides_path))
     if fmt is Format.csv:
@@ -385,7 +431,7 @@ def report_tokens(start: FromOption = None, end: ToOption = None,
     """Cache hit rate, what caching saved, reasoning share, tokens per call."""
     import analytics
     from ingest.pricing import PriceBook
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     events = analytics.scan(target, **_span(start, end))
     _emit_report(analytics.token_stats(events, PriceBook.load(target.overrides_path)), fmt, "tokens")
 
@@ -395,7 +441,7 @@ def report_budget(today: Optional[str] = None, lake: LakeOption = None, fmt: For
     """Every budget: spent, remaining, % used, forecast, days left."""
     import analytics
     from spendlake.store import load_budgets
-    target = _lake(lake)
+    target = _lake(lake, existing=True)
     state = analytics.budget_status(analytics.daily(target), load_budgets(target.root), today=_day(today, "--today"))
     if fmt is Format.table:
         state = state.select("name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state",
@@ -450,38 +496,46 @@ def budget_remove(name: str, lake: LakeOption = None) -> None:
 
 @app.command()
 def estimate(
-    stories: Annotated[int, typer.Option(help="Video template: stories to find.")] = 3,
-    images: Annotated[int, typer.Option(help="Video template: images to draw.")] = 6,
-    dialogue_chars: Annotated[int, typer.Option(help="Video template: characters of dialogue to voice.")] = 2600,
+    stories: Annotated[int, typer.Option(min=0, help="Video template: stories to find.")] = 3,
+    images: Annotated[int, typer.Option(min=0, help="Video template: images to draw.")] = 6,
+    dialogue_chars: Annotated[int, typer.Option(min=0, help="Video template: characters of dialogue to voice.")] = 2600,
     project: Annotated[Optional[str], typer.Option(help="Project the run belongs to (for budgets).")] = None,
     job: Annotated[Optional[str], typer.Option(help="Record the estimate against this job id.")] = None,
     compare: Annotated[Optional[list[str]], typer.Option(help="Also price the LLM steps on PROVIDER/MODEL.")] = None,
     lake: LakeOption = None, fmt: FormatOption = Format.table,
 ) -> None:
-    """Estimate a run of the video pipeline (calibrated by your history), check it against budgets."""
+    """Estimate a run of the video pipeline (calibrated by your history), check it against budgets.
+    Exit 0 allow, 1 warn or confirm, 2 block, so a pipeline can gate on it."""
     from analytics.estimate import compare_models, video_pipeline
     from ingest.pricing import PriceBook
-    from spendlake.checks import check_plan
+    from spendlake.checks import check_plan, estimate_history
+    if compare and any("/" not in m for m in compare):
+        raise typer.BadParameter("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5")
     target = _lake(lake)
     book = PriceBook.load(target.overrides_path)
     plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
     found = check_plan(target, plan, attribution={"project": project} if project else {}, job_id=job, book=book)
-    _emit_report(found.estimate, fmt, "estimate")
+    compared = None
+    if compare:
+        history = estimate_history(target, dt.datetime.now(dt.UTC).date())
+        compared = compare_models(plan, book, [tuple(m.split("/", 1)) for m in compare], history=history)
+    decision = found.decision.to_dict() if found.decision else None
+    if fmt is Format.json:
+        out.print_json(json.dumps(found.estimate.to_dict() | {"decision": decision, "compared": (
+            compared.to_dicts() if compared is not None else [])}, default=str))
+    else:
+        _emit_report(found.estimate, fmt, "estimate")
     if found.decision is None:
         from ingest.errors import PricingError
         raise PricingError(f"{found.estimate.unpriced_steps} step(s) have no price; see: spendlake prices --unpriced")
     if fmt is Format.table:
         out.print(f"budget check at the high estimate ${found.estimate.high_usd:,.2f}: "
                   f"[bold]{found.decision.action}[/] — {found.decision.reason}")
-        if compare:
-            if any("/" not in m for m in compare):
-                raise typer.BadParameter("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5")
-            from spendlake.checks import estimate_history
-            history = estimate_history(target, dt.datetime.now(dt.UTC).date())
-            models = [tuple(m.split("/", 1)) for m in compare]
-            _emit(compare_models(plan, book, models, history=history), fmt, "models compared")
+        if compared is not None:
+            _emit(compared, fmt, "models compared")
     if job:
         err.print(f"estimate recorded for job {job}")
+    raise typer.Exit({"allow": 0, "warn": 1, "confirm": 1, "block": 2}[found.decision.action])
 
 
 @app.command()
@@ -491,7 +545,7 @@ def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHO
           today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Evaluate every budget and recent anomalies, record and print new alerts; exit 0 ok, 1 warning, 2 exceeded."""
     from spendlake.checks import check as run
-    result = run(_lake(lake), today=_day(today, "--today"), anomalies=anomalies)
+    result = run(_lake(lake, existing=True), today=_day(today, "--today"), anomalies=anomalies)
     if fmt is Format.table:
         out.print(f"{result.budgets} budget(s) checked, {len(result.new)} new alert(s)")
         for a in result.new:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from analytics.alerts import Alert
@@ -71,12 +71,25 @@ def load_alerts(root: Path) -> list[Alert]:
 
 def record_alerts(lake: Lake, alerts: Iterable[Alert]) -> None:
     """Append alerts to the history."""
-    _append_lines(lake, ALERTS, [a.to_dict() for a in alerts])
+    with lake.lock():
+        _append_lines(lake, ALERTS, [a.to_dict() for a in alerts])
+
+
+def record_new_alerts(lake: Lake, decide: Callable[[set[tuple]], list[Alert]]) -> list[Alert]:
+    """Decide which alerts are new against those recorded, and record them, under the lake's lock:
+    however many checks run at once, an alert is recorded (and so sent) once. `decide` gets the
+    keys recorded so far and must not touch the lake (the lock is held)."""
+    with lake.lock():
+        new = decide({a.key for a in load_alerts(lake.root)})
+        _append_lines(lake, ALERTS, [a.to_dict() for a in new])
+    return new
 
 
 def record_estimate(lake: Lake, job_id: str, estimate: dict) -> None:
     """Keep a run's estimate (its `to_dict()` figures) so its report can show estimate vs actual."""
-    _append_lines(lake, ESTIMATES, [{"job_id": job_id, **{k: v for k, v in estimate.items() if not isinstance(v, list)}}])
+    with lake.lock():
+        _append_lines(lake, ESTIMATES, [{"job_id": job_id, **{k: v for k, v in estimate.items()
+                                                               if not isinstance(v, list)}}])
 
 
 def estimate_for(root: Path, job_id: str) -> float | None:
@@ -92,10 +105,10 @@ def _read_lines(path: Path) -> list[dict]:
 
 
 def _append_lines(lake: Lake, name: str, entries: list[dict]) -> None:
-    """Append JSON lines under the lake's lock (concurrent writers do not interleave), synced to disk."""
+    """Append JSON lines, synced to disk; the caller holds the lake's lock (writers do not interleave)."""
     if not entries:
         return
-    with lake.lock(), open(lake.root / name, "a") as f:
+    with open(lake.root / name, "a") as f:
         f.write("".join(json.dumps(e) + "\n" for e in entries))
         f.flush()
         os.fsync(f.fileno())

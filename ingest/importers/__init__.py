@@ -129,12 +129,14 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
                  progress: Progress | None = None) -> ImportSummary:
     """Import files (or folders of files) into the lake; returns what happened.
 
+    A file that cannot be read at all is named in `summary.failed` and the others are imported.
     Small files (a folder of session logs) are read one by one and go to the lake in batches,
     so each costs its reading, not a validation, pricing and append of its own. Messages name
     a record by its file and line. `progress(done, total)` is called in bytes across all files.
     """
     if format is not None and format not in PARSERS:
         raise ImportFormatError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    generic.check_mapping(mapping or {})
     files = files_of(paths)
     book = book or PriceBook.load(lake.overrides_path)
     total = sum(f.stat().st_size for f in files)
@@ -156,8 +158,10 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             continue
         try:
             parsed = PARSERS[format or detect(data)](data, mapping or {})
-        except ImportFormatError as e:
-            raise ImportFormatError(f"{f}: {e}") from None
+        except ImportFormatError as e:  # this file only: the others are still imported
+            summary.failed.append(f"{f}: {e}")
+            done += len(data)
+            continue
         if parsed.reported is not None:  # a cost report: kept beside the events (its unreadable rows quarantined)
             summary.reported += write_reported(lake, parsed.reported)
             if not parsed.unreadable:

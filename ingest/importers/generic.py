@@ -26,7 +26,7 @@ from ingest.importers.base import Parsed
 from ingest.importers.jsonl import read_jsonl, strict_json
 
 
-def _check_mapping(mapping: dict[str, str]) -> None:
+def check_mapping(mapping: dict[str, str]) -> None:
     wrong = {k: v for k, v in mapping.items() if v not in s.INPUT_COLUMNS}
     if wrong:
         raise ImportFormatError(f"column mapping names unknown event columns: {wrong} "
@@ -34,7 +34,7 @@ def _check_mapping(mapping: dict[str, str]) -> None:
 
 
 def _select(frame: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
-    _check_mapping(mapping)
+    check_mapping(mapping)
     renamed = frame.rename({k: v for k, v in mapping.items() if k in frame.columns})
     return renamed.select([c for c in renamed.columns if c in s.INPUT_COLUMNS])
 
@@ -107,7 +107,7 @@ def _unique_names(header: list[str]) -> list[str]:
 def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None) -> Parsed:
     """JSON Lines, or one JSON array of event objects (its items named "item N")."""
     mapping = mapping or {}
-    _check_mapping(mapping)
+    check_mapping(mapping)
     sources = {**{c: c for c in s.INPUT_COLUMNS if c not in mapping.values()}, **mapping}
     # timestamps and tags arrive as text; every other field is tried at its event type first
     types = {name: pl.String if target in (s.TS, s.TAGS) else s.POLARS_SCHEMA[target]

@@ -107,3 +107,20 @@ def test_the_focus_export_adds_up_to_the_cost_by_provider_and_kind(demo_lake, ra
                 "InvoiceIssuerName", "ServiceName", "ServiceCategory", "SkuId", "SubAccountId"}
     assert required <= set(rows.columns)
     assert analytics.to_csv(rows).startswith("BilledCost,EffectiveCost")
+
+
+def test_csv_exports_defuse_every_text_like_column_and_write_lists_as_json():
+    import csv
+    frame = pl.DataFrame({
+        "category": pl.Series(["=cmd|' /C calc'!A0", "ok"], dtype=pl.Categorical),
+        "kind": pl.Series(["+1", "ok"], dtype=pl.Enum(["+1", "ok"])),
+        "tags": pl.Series([["@SUM(1)", "b"], None], dtype=pl.List(pl.String)),
+        "spans": [{"from": "-1", "to": [1, 2]}, {"from": "x", "to": []}],
+        "cost_usd": [-1.5, 2.0],
+    })
+    rows = list(csv.DictReader(io.StringIO(analytics.to_csv(frame))))
+    assert [r["category"] for r in rows] == ["'=cmd|' /C calc'!A0", "ok"]
+    assert [r["kind"] for r in rows] == ["'+1", "ok"]
+    assert json.loads(rows[0]["tags"]) == ["@SUM(1)", "b"] and rows[1]["tags"] == ""
+    assert json.loads(rows[0]["spans"]) == {"from": "-1", "to": [1, 2]}
+    assert rows[0]["cost_usd"] == "-1.5"  # numbers are not text: left as they are

@@ -14,9 +14,9 @@ from tests.conftest import FIXTURES
 runner = CliRunner()
 
 
-def run(*args: str) -> str:
+def run(*args: str, code: int = 0) -> str:
     result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == code, result.output
     return result.output
 
 
@@ -34,10 +34,10 @@ def test_demo_then_status_reports_the_lake(root):
 
 
 def test_import_prints_a_summary_and_reimport_skips_duplicates(root):
-    first = run("import", FIXTURES / "costs_2025-01-21.jsonl", "--tz", "Europe/Berlin", "--lake", root)
+    first = run("import", FIXTURES / "costs_2025-01-21.jsonl", "--tz", "Europe/Berlin", "--lake", root, code=1)
     assert "imported 3 events, skipped 0 duplicates, quarantined 2" in first
     assert "quarantine: " in first
-    second = run("import", FIXTURES / "costs_2025-01-21.jsonl", "--tz", "Europe/Berlin", "--lake", root)
+    second = run("import", FIXTURES / "costs_2025-01-21.jsonl", "--tz", "Europe/Berlin", "--lake", root, code=1)
     assert "imported 0 events, skipped 3 duplicates" in second
 
 
@@ -66,7 +66,10 @@ def test_compact_and_retention(root, tmp_path):
     assert "files → " in run("compact", "--lake", root)
     assert all(len(lake.files(d)) == 1 for d in lake.partitions())
     assert lake.scan().select(pl.len()).collect().item() == total
-    out = run("retention", "--older-than", "2d", "--lake", root)
+    preview = run("retention", "--older-than", "2d", "--lake", root)
+    assert "would drop 2 partition(s)" in preview and "run again with --yes" in preview
+    assert len(lake.partitions()) == 5  # nothing dropped without --yes
+    out = run("retention", "--older-than", "2d", "--yes", "--lake", root)
     assert "dropped 2 partition(s)" in out
     assert len(lake.partitions()) == 3
 
@@ -88,3 +91,85 @@ def test_errors_are_one_clear_message_not_a_traceback(root, tmp_path):
     assert "Traceback" not in result.stderr
     bad = runner.invoke(app, ["retention", "--older-than", "soon", "--lake", str(root)])
     assert bad.exit_code == 2 and "write a number of days" in bad.output
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    """Exit code and everything printed (errors included), as a person at a terminal sees them."""
+    import subprocess, sys
+    done = subprocess.run([sys.executable, "-m", "spendlake.cli", *map(str, args)], capture_output=True, text=True)
+    return done.returncode, " ".join((done.stdout + done.stderr).replace("│", " ").split())
+
+
+@pytest.mark.parametrize("days", ["99999999999d", "800000d", "-3d", "36501d", "3 weeks"])
+def test_a_bad_retention_argument_is_one_line_naming_the_form(root, days):
+    run("demo", "--days", "3", "--lake", root)
+    code, said = invoke("retention", "--older-than", days, "--lake", root)
+    assert code == 2 and "write a number of days from 0 to 36500, e.g. 90d" in said and "Traceback" not in said
+    assert len(Lake(root).partitions()) == 3
+
+
+def test_a_month_is_written_yyyy_mm_and_the_month_under_way_compares_like_days(root):
+    import datetime as dt
+    run("demo", "--days", "75", "--lake", root)
+    today = dt.datetime.now(dt.UTC).date()
+    month = f"{today:%Y-%m}"
+    by_month = json.loads(run("report", "monthly", "--month", month, "--lake", root, "-f", "json"))
+    assert by_month == json.loads(run("report", "monthly", "--month", f"{month}-01", "--lake", root, "-f", "json"))
+    assert by_month["month"] == month and by_month["partial"] and by_month["through"] == str(today)
+    first = today.replace(day=1)
+    previous_from = (first - dt.timedelta(days=1)).replace(day=1)
+    assert by_month["previous_from"] == str(previous_from)
+    same_days = min(previous_from + (today - first), first - dt.timedelta(days=1))
+    assert by_month["previous_to"] == str(same_days)
+    days = analytics.daily(root).collect()
+    spent = days.filter(pl.col("date").is_between(previous_from, same_days))["cost_usd"].sum()
+    assert by_month["previous_cost_usd"] == pytest.approx(spent)
+    assert "against the same days of the month before" in run("report", "monthly", "--lake", root)
+    code, said = invoke("report", "monthly", "--month", "11/2026", "--lake", root)
+    assert code == 2 and "write a month as YYYY-MM" in said
+
+
+def test_from_after_to_and_a_folder_without_a_lake_are_refused(root, tmp_path):
+    run("demo", "--days", "3", "--lake", root)
+    code, said = invoke("report", "jobs", "--from", "2026-11-20", "--to", "2026-11-01", "--lake", root)
+    assert code == 2 and "--from 2026-11-20 is after --to 2026-11-01" in said
+    code, said = invoke("status", "--lake", tmp_path / "not-a-lake")
+    assert code == 1 and f"no lake at {tmp_path / 'not-a-lake'}" in said
+
+
+def test_import_exits_1_when_anything_went_to_quarantine_or_a_file_was_not_read(root, tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"ts": "2026-01-05T10:00:00Z", "provider": "openai", "model": "gpt-4o", "service": "llm"}\n')
+    assert invoke("import", good, "--lake", root)[0] == 0
+    code, said = invoke("import", FIXTURES / "costs_2025-01-21.jsonl", "--lake", root)  # the seeds' naive times
+    assert code == 1 and "imported 0 events" in said and "pass the zone they were written in, e.g. --tz" in said
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.jsonl").write_text(good.read_text().replace("10:00", "11:00"))
+    (tmp_path / "folder" / "b.csv").write_text("hello world\n")
+    code, said = invoke("import", tmp_path / "folder", "--lake", root)
+    assert code == 1 and "imported 1 events" in said and "not read: " in said and "b.csv" in said
+
+
+def test_estimate_exits_by_its_decision_and_its_json_carries_it(root):
+    run("demo", "--days", "10", "--lake", root)
+    code, said = invoke("estimate", "--stories", "0", "--lake", root, "-f", "json")
+    assert code == 0, said
+    result = json.loads(subprocess_json("estimate", "--stories", "0", "--lake", root, "-f", "json",
+                                        "--compare", "anthropic/claude-sonnet-4-5"))
+    assert result["decision"]["action"] == "allow" and result["compared"]
+    assert result["steps"][0]["count"] == 0 and result["steps"][0]["expected_usd"] == 0
+    run("budget", "add", "tiny", "--limit", "0.01", "--enforcement", "hard_stop", "--lake", root)
+    code, said = invoke("estimate", "--lake", root)
+    assert code == 2 and "block" in said
+    assert json.loads(subprocess_json("estimate", "--lake", root, "-f", "json", code=2))["decision"]["action"] == "block"
+    run("budget", "add", "tiny", "--limit", "0.01", "--enforcement", "warn", "--lake", root)
+    assert invoke("estimate", "--lake", root)[0] == 1
+    code, said = invoke("estimate", "--stories", "-1", "--lake", root)
+    assert code == 2 and "should be greater than or equal to 0" in said
+
+
+def subprocess_json(*args: object, code: int = 0) -> str:
+    import subprocess, sys
+    done = subprocess.run([sys.executable, "-m", "spendlake.cli", *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == code, done.stderr
+    return done.stdout

@@ -42,7 +42,7 @@ def ccusage() -> Path:
 @pytest.fixture
 def imported(lake):
     result = CliRunner().invoke(app, ["import", str(LOGS), "--lake", str(lake.root)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the line cut off mid-write went to quarantine
     return lake, result.output
 
 

@@ -29,6 +29,7 @@ if st.button("Import", type="primary", disabled=not uploads):
             path.write_bytes(upload.getvalue())
             paths.append(path)
         summary = import_paths(lake, paths, format=None if chosen.startswith("detect") else chosen, tz=tz or None,
+                               remember=False,  # uploads land in a new temp folder each time
                                progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
                                                                           text=f"{done:,} of {total:,} bytes"))
     analytics.refresh(lake)

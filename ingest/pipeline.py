@@ -38,6 +38,7 @@ class ImportSummary:
     imported: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    unchanged: int = 0  # files skipped: read whole by an earlier import and not changed since
     repeats: int = 0  # exact repeats of a record in the same input: counted in duplicates, kept in quarantine
     unpriced: int = 0
     reported: int = 0  # rows of providers' cost reports (kept beside the events)
@@ -51,6 +52,7 @@ class ImportSummary:
         self.duplicates += other.duplicates
         self.quarantined += other.quarantined
         self.repeats += other.repeats
+        self.unchanged += other.unchanged
         self.unpriced += other.unpriced
         self.reported += other.reported
         self.quarantine_files += other.quarantine_files
@@ -66,7 +68,7 @@ class ImportSummary:
 
     def to_dict(self) -> dict:
         return {"imported": self.imported, "duplicates": self.duplicates, "quarantined": self.quarantined,
-                "repeats": self.repeats, "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
+                "repeats": self.repeats, "unchanged_files": self.unchanged, "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
                 "errors": self.errors, "notes": self.notes, "failed": self.failed}
 
 

@@ -109,7 +109,9 @@ def import_(
               + (f" ({summary.repeats:,} exact repeats, kept in quarantine)" if summary.repeats else "")
               + f", quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else "")
               + (f"; kept {summary.reported:,} reported cost rows (see: spendlake report reconcile)"
-                 if summary.reported else ""))
+                 if summary.reported else "")
+              + (f"; {summary.unchanged:,} file{'s' * (summary.unchanged != 1)} unchanged since the last import"
+                 if summary.unchanged else ""))
     for message in summary.errors[:5]:
         err.print(f"  [yellow]{message}[/]")
     for note in summary.notes:

@@ -9,16 +9,20 @@ Examples:
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 
 from ingest.errors import ImportFormatError
 from ingest.importers import claude_code, generic, langfuse, litellm, otel, provider_reports, seed_costs
+from ingest.import_state import FileState, ImportState, Plan
 from ingest.importers.base import Chain, Parsed
 from ingest.importers.jsonl import strict_json
+from ingest.importers.pieces import BOM, PIECE_BYTES, line_pieces, parquet_pieces
 from ingest.lake import Lake
 from ingest.pipeline import ImportSummary, Progress, ingest_frame
 from ingest.pricing import PriceBook
@@ -119,29 +123,37 @@ def files_of(paths: list[Path]) -> list[Path]:
     return out
 
 
-BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a text file
-BATCH_ROWS = 500_000  # records of several files validated, priced and appended together
-BATCH_BYTES = 256 << 20
+LINE_FORMATS = frozenset({"claude-code", "otel", "costs-jsonl", "jsonl", "csv"})  # read in pieces, resumable
+BATCH_ROWS = 500_000  # records of several files (or pieces of one) validated, priced and appended together
+BATCH_BYTES = 128 << 20
 
 
 def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz: str | None = None,
                  mapping: dict[str, str] | None = None, book: PriceBook | None = None,
-                 progress: Progress | None = None) -> ImportSummary:
+                 progress: Progress | None = None, remember: bool = True) -> ImportSummary:
     """Import files (or folders of files) into the lake; returns what happened.
 
     A file that cannot be read at all is named in `summary.failed` and the others are imported.
     Small files (a folder of session logs) are read one by one and go to the lake in batches,
-    so each costs its reading, not a validation, pricing and append of its own. Messages name
-    a record by its file and line. `progress(done, total)` is called in bytes across all files.
+    so each costs its reading, not a validation, pricing and append of its own; a large file
+    is read in pieces (`pieces`), so memory does not grow with it. Messages name a record by
+    its file and line. `progress(done, total)` is called in bytes across all files.
+
+    With `remember`, the lake keeps what was read from each file (`ImportState`): the next
+    import skips unchanged files and reads appended ones from where this one stopped.
     """
     if format is not None and format not in PARSERS:
         raise ImportFormatError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    generic.check_mapping(mapping or {})
+    mapping = mapping or {}
+    generic.check_mapping(mapping)
     files = files_of(paths)
     book = book or PriceBook.load(lake.overrides_path)
+    known = ImportState(lake) if remember else None
+    settings = json.dumps([format, tz, sorted(mapping.items())])
     total = sum(f.stat().st_size for f in files)
     summary = ImportSummary()
     batch: list[tuple[Path, Parsed]] = []
+    landed: dict[Path, FileState] = {}  # files read whole into the batch: remembered once it is in the lake
     done = batched = rows = 0  # bytes imported; bytes and records waiting in the batch
 
     def flush() -> None:
@@ -150,32 +162,118 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             summary += _ingest(lake, batch, book, tz, lambda part: progress and progress(done + part, total), batched)
             done, batched, rows = done + batched, 0, 0
             batch.clear()
+        if known is not None:
+            known.record(landed)
+        landed.clear()
 
     for f in files:
-        data = f.read_bytes().removeprefix(BOM)
-        if not data.strip():
-            summary.notes.append(f"{f}: empty, skipped")
+        plan = known.plan(f, settings) if known is not None else Plan("read")
+        if plan.action == "skip":
+            summary.unchanged += 1
+            done += f.stat().st_size
             continue
+        reader = _FileReader(f, format or plan.format, plan, mapping)
         try:
-            parsed = PARSERS[format or detect(data)](data, mapping or {})
+            for parsed, size in reader:
+                if parsed.reported is not None:  # a cost report: kept beside the events (unreadable rows quarantined)
+                    summary.reported += write_reported(lake, parsed.reported)
+                    if not parsed.unreadable:
+                        done += size
+                        continue
+                if batch and (_key(batch[-1][1], tz) != _key(parsed, tz) or rows + parsed.raw.height > BATCH_ROWS
+                              or batched + size > BATCH_BYTES):
+                    flush()
+                batch.append((f, parsed))
+                batched, rows = batched + size, rows + parsed.raw.height
         except ImportFormatError as e:  # this file only: the others are still imported
             summary.failed.append(f"{f}: {e}")
-            done += len(data)
             continue
-        if parsed.reported is not None:  # a cost report: kept beside the events (its unreadable rows quarantined)
-            summary.reported += write_reported(lake, parsed.reported)
-            if not parsed.unreadable:
-                done += len(data)
-                continue
-        if batch and (_key(batch[-1][1], tz) != _key(parsed, tz) or rows + parsed.raw.height > BATCH_ROWS
-                      or batched + len(data) > BATCH_BYTES):
-            flush()
-        batch.append((f, parsed))
-        batched, rows = batched + len(data), rows + parsed.raw.height
+        if reader.empty:
+            summary.notes.append(f"{f}: empty, skipped")
+        if known is not None:
+            landed[f] = known.state(f, settings, reader.format or "", end=reader.end, lines=reader.lines)
     flush()
     if progress:
         progress(total, total)
     return summary
+
+
+class _FileReader:
+    """A file's records as parsed pieces with their sizes in bytes; afterwards, how far it was read."""
+
+    def __init__(self, path: Path, format: str | None, plan: Plan, mapping: dict[str, str]) -> None:
+        self.path, self.format, self.plan, self.mapping = path, format, plan, mapping
+        self.end, self.lines, self.empty = 0, 0, False
+
+    def __iter__(self) -> Iterator[tuple[Parsed, int]]:
+        size = self.path.stat().st_size
+        if self.plan.start == 0:
+            with open(self.path, "rb") as f:
+                head = f.read(1 << 20).removeprefix(BOM)
+            if not head.strip():
+                self.empty, self.end = True, size
+                return
+            if head[:4] == b"PAR1" and self.format in (None, "parquet"):
+                yield from self._parquet()
+                return
+            streams = _line_records(head)
+            data = None if streams and size > PIECE_BYTES else self.path.read_bytes().removeprefix(BOM)
+            self.format = self.format or detect(head if data is None else data)
+            if self.format not in LINE_FORMATS or not streams:
+                self.end = size
+                yield PARSERS[self.format](data if data is not None else self.path.read_bytes(), self.mapping), size
+                return
+            if data is not None:  # a small file of lines: one piece, read once
+                self.end = size - (len(data) - data.rfind(b"\n") - 1)
+                self.lines = data.count(b"\n")
+                yield PARSERS[self.format](data, self.mapping), size
+                return
+        parse = PARSERS[self.format]
+        self.end, self.lines = self.plan.start, self.plan.lines
+        for piece in line_pieces(self.path, csv=self.format == "csv", start=self.plan.start, lines=self.plan.lines):
+            parsed = parse(piece.data, self.mapping)
+            partial = len(piece.data) - piece.data.rfind(b"\n") - 1  # a last line still being written
+            self.end, self.lines = piece.end - partial, piece.lines
+            yield _shifted(parsed, piece.shift), piece.end - piece.start
+
+    def _parquet(self) -> Iterator[tuple[Parsed, int]]:
+        self.format = "parquet"
+        size, read = self.path.stat().st_size, 0
+        try:
+            rows = _rows(self.path)
+            for frame, before in parquet_pieces(self.path):
+                part = size * (before + frame.height) // max(1, rows) - read
+                read += part
+                yield generic.parquet_frame(frame, self.mapping, first=before + 1), part
+        except (OSError, ValueError) as e:  # pyarrow's errors for a file that is not Parquet after all
+            raise ImportFormatError(f"not a readable Parquet file: {str(e).splitlines()[0]}") from None
+        self.end = size
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _line_records(head: bytes) -> bool:
+    """Whether a file starting with `head` holds a record a line (JSON Lines, CSV), not one document."""
+    first = _first_line(head).strip()
+    if first[:1] == b"[":
+        return False
+    if first[:1] == b"{":
+        try:
+            return isinstance(strict_json(first), dict)
+        except ValueError:
+            return False
+    return True
+
+
+def _shifted(parsed: Parsed, shift: int) -> Parsed:
+    """A piece's records numbered as lines of the whole file."""
+    if not shift:
+        return parsed
+    return replace(parsed, record_numbers=parsed.record_numbers + shift,
+                   unreadable=[(n + shift, text, why) for n, text, why in parsed.unreadable])
 
 
 def _key(parsed: Parsed, tz: str | None) -> tuple:

@@ -132,5 +132,10 @@ def parse_parquet(source: Path | bytes, mapping: dict[str, str] | None = None) -
         frame = pl.read_parquet(io.BytesIO(source) if isinstance(source, bytes) else source)
     except pl.exceptions.PolarsError as e:
         raise ImportFormatError(f"not a readable Parquet file: {str(e).splitlines()[0]}") from None
-    numbers = pl.int_range(1, frame.height + 1, eager=True, dtype=pl.Int64)
-    return Parsed(_select(frame, mapping or {}), numbers, "row")
+    return parquet_frame(frame, mapping or {})
+
+
+def parquet_frame(frame: pl.DataFrame, mapping: dict[str, str], *, first: int = 1) -> Parsed:
+    """Rows of a Parquet file (or of a piece of one, whose first row is row `first`)."""
+    numbers = pl.int_range(first, first + frame.height, eager=True, dtype=pl.Int64)
+    return Parsed(_select(frame, mapping), numbers, "row")

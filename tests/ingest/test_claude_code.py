@@ -84,8 +84,10 @@ def test_a_streamed_reply_counts_once_with_its_final_usage(imported):
 def test_reimporting_the_logs_counts_nothing_twice(imported):
     lake, _ = imported
     before = analytics.totals(analytics.scan(lake))
-    again = import_paths(lake, [LOGS])
-    assert (again.imported, again.duplicates) == (0, before.events)
+    again = import_paths(lake, [LOGS])  # unchanged since: skipped without being parsed
+    assert (again.imported, again.duplicates, again.unchanged) == (0, 0, len(list(LOGS.rglob("*.jsonl"))))
+    reread = import_paths(lake, [LOGS], remember=False)  # read again: every reply is already there
+    assert (reread.imported, reread.duplicates) == (0, before.events)
     assert analytics.totals(analytics.scan(lake)).cost_usd == before.cost_usd
 
 

@@ -80,7 +80,7 @@ def test_openai_dashboard_exports_import_like_the_api(lake):
         dt.datetime(2026, 3, 2, tzinfo=dt.UTC), 850_000, 400_000, "proj_support")
     assert json.loads(first[s.TAGS])["num_model_requests"] == 420
     assert read_reported(lake).collect()["cost_usd"].sum() == pytest.approx(4.425)
-    again = import_paths(lake, [FIXTURES / "openai-dashboard"])
+    again = import_paths(lake, [FIXTURES / "openai-dashboard"], remember=False)
     assert (again.imported, again.duplicates) == (0, 2) and read_reported(lake).collect().height == 3
 
 

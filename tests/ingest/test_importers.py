@@ -41,7 +41,7 @@ def test_seed_cost_logs_import_with_reported_costs_and_quarantine(lake):
 def test_reimporting_a_file_changes_no_total(lake):
     import_paths(lake, [SEED_LOG], tz="Europe/Berlin")
     before = lake.scan().select(pl.len(), pl.col(s.COST).sum()).collect().row(0)
-    again = import_paths(lake, [SEED_LOG], tz="Europe/Berlin")
+    again = import_paths(lake, [SEED_LOG], tz="Europe/Berlin", remember=False)
     assert (again.imported, again.duplicates) == (0, 3)
     assert lake.scan().select(pl.len(), pl.col(s.COST).sum()).collect().row(0) == before
 
@@ -55,7 +55,7 @@ def test_generic_csv_with_a_column_mapping(lake, tmp_path):
     assert (summary.imported, summary.quarantined) == (1, 1)
     assert summary.errors == ["usage.csv line 3: input_tokens='-4' must be ≥ 0"]
     assert lake.scan().collect()[s.COST].item() == pytest.approx(2.5)
-    assert import_paths(lake, [path], mapping={"when": "ts", "vendor": "provider"}).duplicates == 1
+    assert import_paths(lake, [path], mapping={"when": "ts", "vendor": "provider"}, remember=False).duplicates == 1
 
 
 def test_generic_parquet_and_jsonl_in_schema_columns(lake, tmp_path):

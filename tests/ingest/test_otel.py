@@ -59,7 +59,7 @@ def test_costs_are_what_genai_prices_says_for_the_span_usage(imported):
 
 def test_reimporting_counts_nothing_twice(imported):
     lake, first = imported
-    again = import_paths(lake, [OTEL])
+    again = import_paths(lake, [OTEL], remember=False)
     assert (again.imported, again.duplicates) == (0, first.imported)
     assert analytics.scan(lake).select(pl.len()).collect().item() == first.imported
 

@@ -53,7 +53,7 @@ def test_usage_reports_become_events_priced_as_genai_prices_prices_them(lake):
 
 def test_cost_reports_are_kept_beside_the_events_once(lake):
     import_paths(lake, [REPORTS])
-    again = import_paths(lake, [REPORTS])
+    again = import_paths(lake, [REPORTS], remember=False)
     assert (again.imported, again.duplicates) == (0, 6)
     billed = read_reported(lake).collect()
     assert billed.height == 19

@@ -1,0 +1,90 @@
+"""Reading a file a piece at a time, so memory does not grow with the file and a re-import reads
+only what was appended: line formats in line-aligned pieces, Parquet by row groups.
+
+A piece of a line format ends at a line boundary (for CSV, one outside quotes), so each piece
+parses on its own; a CSV piece after the first carries the header again. `shift` turns the
+record numbers a parser gives a piece into the file's own line (or row) numbers.
+
+Examples:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
+    >>> _ = path.write_bytes(b"ts,model\\n1,a\\n2,b\\n3,c\\n")
+    >>> [(p.data, p.shift, p.end) for p in line_pieces(path, csv=True, size=8)]
+    [(b'ts,model\\n1,a\\n', 0, 13), (b'ts,model\\n2,b\\n3,c\\n', 1, 21)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+PIECE_BYTES = 64 << 20  # bytes of a line format parsed at once
+PIECE_ROWS = 250_000  # rows of a Parquet file read at once
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a text file
+
+
+@dataclass(frozen=True)
+class Piece:
+    data: bytes  # what to parse (a CSV piece after the first starts with the header)
+    start: int  # where the piece's own bytes begin in the file
+    end: int  # where they end: a line boundary, or the end of the file
+    shift: int  # add to a parser's record numbers to get the file's line numbers
+    lines: int  # complete lines in the file before `end`
+
+
+def line_pieces(path: Path, *, csv: bool = False, start: int = 0, lines: int = 0,
+                size: int | None = None) -> Iterator[Piece]:
+    """The file from byte `start` (after `lines` lines) in pieces of about `size` bytes (`PIECE_BYTES`)."""
+    size = size or PIECE_BYTES
+    with open(path, "rb") as f:
+        header = b""
+        if csv:
+            header = f.readline().removeprefix(BOM)
+            if start == 0:
+                f.seek(0)
+        f.seek(start)
+        carry = b""
+        position = start
+        while True:
+            block = f.read(size)
+            buffer = carry + block
+            if not buffer:
+                return
+            cut = len(buffer) if not block else _boundary(buffer, csv)
+            if cut < 0:  # no whole line yet: read on
+                carry = buffer
+                continue
+            own, carry = buffer[:cut], buffer[cut:]
+            first = position == 0
+            data = own.removeprefix(BOM) if first else own
+            if csv and not first:
+                data = header + data
+            newlines = own.count(b"\n")
+            yield Piece(data, position, position + len(own), lines - (csv and not first), lines + newlines)
+            position += len(own)
+            lines += newlines
+            if not block:
+                return
+
+
+def _boundary(buffer: bytes, csv: bool) -> int:
+    """Just after the last line end in `buffer` that ends a record (-1 if none)."""
+    end = buffer.rfind(b"\n")
+    while csv and end >= 0 and buffer.count(b'"', 0, end) % 2:  # inside a quoted cell: go back a line
+        end = buffer.rfind(b"\n", 0, end)
+    return end + 1 if end >= 0 else -1
+
+
+def parquet_pieces(path: Path, *, rows: int | None = None) -> Iterator[tuple[pl.DataFrame, int]]:
+    """The file's rows in frames of at most `rows` (`PIECE_ROWS`), each with the number of rows before it."""
+    import pyarrow.parquet as pq
+
+    rows = rows or PIECE_ROWS
+    before = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        frame = pl.from_arrow(batch)
+        yield frame, before
+        before += frame.height

@@ -3,6 +3,10 @@ validate, price, append), into an empty lake, medians of `--repeat` after a warm
 
     python bench/import_sources.py [--events 500000] [--repeat 3]
 
+Then re-imports of the same Claude Code folder into the lake of a first import: unchanged (goal:
+at most 5 % of the first import's time), and after 1 % more replies were appended to its
+sessions (goal: at most 5 % of it plus the time to import those replies alone).
+
 Claude Code: sessions of 500 replies written from the real transcript line shapes in
 tests/fixtures (each reply one assistant line of ~1.3 KB, with a user line of ~0.6 KB between
 replies, one streamed reply in ten written twice). Beside it, ccusage (the npm reader of the
@@ -119,6 +123,67 @@ def timed_import(folder: Path, n: int, book: PriceBook, repeat: int) -> float:
     return statistics.median(once() for _ in range(repeat))
 
 
+def append_replies(folder: Path, n: int, round_: int, extra: Path) -> int:
+    """Append n new replies to the sessions in `folder` (a few to each), and write the same lines
+    as new files under `extra` (to time reading them alone). Returns how many were appended."""
+    files = sorted(folder.rglob("*.jsonl"))
+    per_file = max(1, n // len(files))
+    written = 0
+    for f, path in enumerate(files):
+        if written >= n:
+            break
+        last = json.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])
+        new = []
+        for i in range(min(per_file, n - written)):
+            key = f"r{round_}f{f}i{i}"
+            message = last["message"] | {"id": f"msg_{key}"}
+            new.append(json.dumps(last | {"requestId": f"req_{key}", "uuid": key, "message": message},
+                                  separators=COMPACT))
+        text = "\n".join(new) + "\n"
+        with open(path, "a") as out:
+            out.write(text)
+        (extra / f"{f}.jsonl").write_text(text)
+        written += len(new)
+    return written
+
+
+def bench_reimport(folder: Path, n: int, book: PriceBook, repeat: int) -> None:
+    """Re-importing the folder unchanged, and after 1 % more replies were appended, into the lake of
+    a first import; beside the first import and the appended replies imported alone, same run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        logs, lake = Path(tmp) / "logs", Lake(Path(tmp) / "lake")
+        shutil.copytree(folder, logs)
+        start = time.perf_counter()
+        assert import_paths(lake, [logs], book=book).imported == n
+        first = time.perf_counter() - start
+        files = len(list(logs.rglob("*.jsonl")))
+        unchanged = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            summary = import_paths(lake, [logs], book=book)
+            unchanged.append(time.perf_counter() - start)
+            assert (summary.imported, summary.unchanged) == (0, files)
+        appended, alone = [], []
+        for round_ in range(repeat):
+            extra = Path(tmp) / f"extra-{round_}"
+            extra.mkdir()
+            added = append_replies(logs, n // 100, round_, extra)
+            start = time.perf_counter()
+            summary = import_paths(lake, [logs], book=book)
+            appended.append(time.perf_counter() - start)
+            assert summary.imported == added, (summary.imported, added, summary.errors[:3])
+            start = time.perf_counter()
+            assert import_paths(Lake(Path(tmp) / f"alone-{round_}"), [extra], book=book, remember=False).imported == added
+            alone.append(time.perf_counter() - start)
+    unchanged_s, appended_s, alone_s = map(statistics.median, (unchanged, appended, alone))
+    print(f"\nRe-importing the {n:,}-reply folder into the lake of a first import ({files} files; medians of {repeat})\n")
+    print("| import | s | share of the first | goal |\n|---|---|---|---|")
+    print(f"| first, into an empty lake | {first:.2f} | 100 % | |")
+    print(f"| again, unchanged | {unchanged_s:.3f} | {unchanged_s / first:.1%} | ≤ 5 % |")
+    print(f"| again, after {n // 100:,} replies (1 %) were appended | {appended_s:.3f} | {appended_s / first:.1%} | "
+          f"≤ 5 % + reading them alone ({alone_s:.3f} s): {'met' if appended_s <= 0.05 * first + alone_s else 'missed'} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=500_000)
@@ -142,6 +207,7 @@ def main() -> None:
         took = statistics.median(times)
         print(f"| ccusage daily "
               f"(read and sum, no lake) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
+    bench_reimport(folder, n, book, args.repeat)
     otlp = otlp_files(args.events)
     size = sum(f.stat().st_size for f in otlp.glob("*.jsonl"))
     took = timed_import(otlp, args.events, book, args.repeat)

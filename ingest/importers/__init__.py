@@ -124,8 +124,8 @@ def files_of(paths: list[Path]) -> list[Path]:
 
 
 LINE_FORMATS = frozenset({"claude-code", "otel", "costs-jsonl", "jsonl", "csv"})  # read in pieces, resumable
-BATCH_ROWS = 500_000  # records of several files (or pieces of one) validated, priced and appended together
-BATCH_BYTES = 128 << 20
+BATCH_ROWS = 125_000  # records of several files (or pieces of one) validated, priced and appended together
+BATCH_BYTES = 32 << 20
 
 
 def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz: str | None = None,

@@ -1,18 +1,22 @@
 """Lake-core benchmarks: prints a Markdown table of medians, each beside its reference run.
 
-    python bench/lake_core.py [--events 1000000] [--repeat 3] [--only parquet jsonl ...]
+    python bench/lake_core.py [--events 1000000] [--repeat 3] [--only parquet jsonl ...] [--large 20000000]
 
 Figures: Tracker.log amortized (vs the seeds' append-a-JSON-line-per-call logger), import
 from Parquet and JSONL (vs DuckDB copying the same file into a hive-partitioned lake,
 without validation or pricing), pricing (vs genai-prices' calc_price per row), bytes per
 event after compaction (vs the seeds' JSONL), compaction of a 10,000-file partition (vs
-DuckDB merging the same files).
+DuckDB merging the same files). Then peak memory and time of each lake operation in a fresh
+process, on `--events` and on `--large` events (files of the same events repeated with new ids):
+import from Parquet and JSONL, compaction, reprice (after an override changes gpt-4o's price),
+rollup refresh.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+from decimal import Decimal
 import json
 import random
 import shutil
@@ -86,7 +90,7 @@ def bench_tracker(work: Path, repeat: int, calls: int = 200_000) -> tuple[float,
     return median_time(ours, repeat) / calls * 1e6, median_time(seeds, repeat) / calls * 1e6
 
 
-MEASURES = ("tracker", "parquet", "jsonl", "pricing", "size", "compaction")
+MEASURES = ("tracker", "parquet", "jsonl", "pricing", "size", "compaction", "memory")
 
 
 def main() -> None:
@@ -94,6 +98,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="+", choices=MEASURES, default=MEASURES)
+    parser.add_argument("--large", type=int, default=20_000_000, help="events of the large memory case")
     args = parser.parse_args()
     n, repeat = args.events, args.repeat
     work = Path(tempfile.mkdtemp(prefix="spendlake-bench-"))
@@ -123,6 +128,7 @@ def main() -> None:
             ours_s, duck_s = bench_compaction(work, events, repeat)
             rows.append(("compaction of a 10,000-file partition (s)", f"{ours_s:.2f}",
                          f"{duck_s:.2f} (DuckDB merge of the same files)"))
+        memory = bench_memory(work, raw, [n, args.large]) if "memory" in args.only else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -131,6 +137,67 @@ def main() -> None:
     print("|---|---|---|")
     for row in rows:
         print(f"| {' | '.join(row)} |")
+    if memory:
+        sizes = list(memory)
+        print("\nPeak memory (RSS of a fresh process) and time of each operation; events/s for imports\n")
+        print("| operation | " + " | ".join(f"{m:,} events" for m in sizes) + " |")
+        print("|---|" + "---|" * len(sizes))
+        for step in memory[sizes[0]]:
+            cells = []
+            for m in sizes:
+                mb, took = memory[m][step]
+                rate = f", {m / took:,.0f}/s" if step.startswith("import") else ""
+                cells.append(f"{mb:,.0f} MB, {took:.1f} s{rate}")
+            print(f"| {step} | {' | '.join(cells)} |")
+
+
+CHILD = {  # each operation as a fresh process runs it: `python -c`, with the lake and input as argv
+    "import from Parquet": "from ingest.importers import import_paths; from ingest.lake import Lake; "
+                           "from pathlib import Path; import sys; import_paths(Lake(sys.argv[1]), [Path(sys.argv[2])])",
+    "import from JSONL": "from ingest.importers import import_paths; from ingest.lake import Lake; "
+                         "from pathlib import Path; import sys; import_paths(Lake(sys.argv[1]), [Path(sys.argv[2])])",
+    "compaction": "from ingest.lake import Lake; import sys; Lake(sys.argv[1]).compact()",
+    "reprice (gpt-4o's price changed)": "from ingest.lake import Lake; from ingest.reprice import reprice; import sys; "
+                                         "reprice(Lake(sys.argv[1]))",
+    "rollup refresh": "import analytics, sys; from ingest.lake import Lake; analytics.refresh(Lake(sys.argv[1]))",
+}
+
+
+def bench_memory(work: Path, raw: pl.DataFrame, sizes: list[int]) -> dict[int, dict[str, tuple[float, float]]]:
+    """{events: {operation: (peak MB, seconds)}}, each operation in a fresh process."""
+    import subprocess
+    import pyarrow.parquet as pq
+    from ingest.pricing import Rule, add_override
+    found: dict[int, dict[str, tuple[float, float]]] = {}
+    for n in sizes:
+        parquet, jsonl = work / f"memory-{n}.parquet", work / f"memory-{n}.jsonl"
+        writer = None
+        with open(jsonl, "wb") as text:
+            for k in range(-(-n // raw.height)):
+                part = raw.head(n - k * raw.height).with_columns(pl.col(s.EVENT_ID) + f"-{k}")
+                part.with_columns(pl.col(s.TS).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_ndjson(text)
+                table = part.to_arrow()
+                writer = writer or pq.ParquetWriter(parquet, table.schema, compression="zstd")
+                writer.write_table(table, row_group_size=100_000)
+        writer.close()
+        found[n] = {}
+        lakes = {"import from Parquet": work / f"memory-lake-{n}", "import from JSONL": work / f"memory-lake-j-{n}"}
+        for step, code in CHILD.items():
+            lake = lakes.get(step, lakes["import from Parquet"])
+            if step.startswith("reprice"):
+                add_override(Lake(lake).overrides_path, Rule("openai", "gpt-4o", "input_token", Decimal("2.00"),
+                                                             Decimal(1_000_000), dt.date(2000, 1, 1), None))
+            start = time.perf_counter()
+            # the peak is the child's own VmHWM: wait4's ru_maxrss would include this big process, forked
+            done = subprocess.run([sys.executable, "-c", code + "; print(open('/proc/self/status').read()"
+                                   ".split('VmHWM:')[1].split()[0])", str(lake),
+                                   str(parquet if "Parquet" in step else jsonl)],
+                                  cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True)
+            found[n][step] = (int(done.stdout.split()[-1]) / 1024, time.perf_counter() - start)
+        shutil.rmtree(lakes["import from JSONL"])
+        parquet.unlink()
+        jsonl.unlink()
+    return found
 
 
 def bench_import(work: Path, raw: pl.DataFrame, name: str, book: PriceBook, repeat: int) -> tuple[float, float]:

@@ -113,9 +113,9 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
             summary.errors += checked.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
         events = checked.events
         ids = events[s.EVENT_ID]
-        if ids.is_duplicated().any():
-            from_content = (chunk[s.EVENT_ID].is_null() if s.EVENT_ID in chunk.columns and not content_ids
-                            else pl.repeat(True, chunk.height, eager=True)).gather(checked.rows)
+        from_content = (chunk[s.EVENT_ID].is_null() if s.EVENT_ID in chunk.columns and not content_ids
+                        else pl.repeat(True, chunk.height, eager=True)).gather(checked.rows)
+        if from_content.any() and ids.is_duplicated().any():  # (ids a source gave repeat only as duplicates)
             firsts = ids.is_first_distinct()
             repeat = ~firsts & from_content
             if repeat.any():

@@ -124,8 +124,8 @@ def files_of(paths: list[Path]) -> list[Path]:
 
 
 LINE_FORMATS = frozenset({"claude-code", "otel", "costs-jsonl", "jsonl", "csv"})  # read in pieces, resumable
-BATCH_ROWS = 125_000  # records of several files (or pieces of one) validated, priced and appended together
-BATCH_BYTES = 32 << 20
+BATCH_ROWS = 250_000  # records of several files (or pieces of one) validated, priced and appended together
+BATCH_BYTES = 64 << 20
 
 
 def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz: str | None = None,
@@ -240,19 +240,14 @@ class _FileReader:
         self.format = "parquet"
         size, read = self.path.stat().st_size, 0
         try:
-            rows = _rows(self.path)
+            rows = pl.scan_parquet(self.path).select(pl.len()).collect().item()
             for frame, before in parquet_pieces(self.path):
                 part = size * (before + frame.height) // max(1, rows) - read
                 read += part
                 yield generic.parquet_frame(frame, self.mapping, first=before + 1), part
-        except (OSError, ValueError) as e:  # pyarrow's errors for a file that is not Parquet after all
+        except (OSError, pl.exceptions.PolarsError) as e:  # a file that is not Parquet after all
             raise ImportFormatError(f"not a readable Parquet file: {str(e).splitlines()[0]}") from None
         self.end = size
-
-
-def _rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-    return pq.ParquetFile(path).metadata.num_rows
 
 
 def _line_records(head: bytes) -> bool:

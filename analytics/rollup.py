@@ -55,6 +55,7 @@ ROLLUPS: dict[str, Rollup] = {
 }
 FLOATS = (s.COST, FAILED_COST, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)
 SIGNATURE = "_signature"
+SUM_BYTES = 16 << 20  # bytes of data files summed at once when a rollup is rebuilt
 FIRST_DAY, LAST_DAY = "first_day", "last_day"
 
 
@@ -222,15 +223,29 @@ def _rebuild(lake: Lake, name: str, days: dict[dt.date, list[Path]], signatures:
         except (FileNotFoundError, pl.exceptions.PolarsError):
             pass  # another process replaced it: rebuild everything from the events
     done = set(kept[s.DATE].unique().to_list())
-    files = [f for d, paths in days.items() if d not in done for f in paths]
     fresh = []
-    if files:  # a file deleted since it was listed raises, and the caller starts again
+    for files in _day_batches([paths for d, paths in sorted(days.items()) if d not in done]):
+        # a file deleted since it was listed raises, and the caller starts again
         events = pl.scan_parquet(files, schema=s.POLARS_SCHEMA, hive_partitioning=False, missing_columns="insert",
                                  extra_columns="ignore").filter(rollup.rows)
         rows = measures(events).group_by(pl.col(s.TS).dt.date().alias(s.DATE), *rollup.keys).agg(sums()).collect()
         fresh.append(rows.select(schema.names()).cast(schema).with_columns(
             pl.col(s.DATE).replace_strict(signatures, return_dtype=pl.String).alias(SIGNATURE)))
     return _write(lake, pl.concat([kept, *fresh]).sort(rollup.order), target)
+
+
+def _day_batches(days: list[list[Path]]) -> list[list[Path]]:
+    """Whole days' files in batches of about SUM_BYTES: a day's rows are summed apart from other days
+    (the date is a key), so memory follows a batch, not the month."""
+    batches: list[list[Path]] = []
+    size = SUM_BYTES
+    for files in days:
+        if size >= SUM_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1] += files
+        size += sum(f.stat().st_size for f in files)
+    return batches
 
 
 def _write(lake: Lake, table: pl.DataFrame, target: Path | None) -> Source:

@@ -46,6 +46,13 @@ if summary is not None:
     if summary.reported:
         st.info(f"Kept {summary.reported:,} rows of providers' cost reports: compare them with the events under "
                 "Prices → Reported against computed.")
+    if summary.repeats:
+        st.info(f"{summary.repeats:,} exact repeats of a record were counted as duplicates; they are kept in the "
+                "quarantine file below, with the line they repeat.")
+    for failure in summary.failed:
+        st.error(f"Not read: {failure}")
+    for note in summary.notes:
+        st.info(note)
     for message in summary.errors:
         st.error(message)
     for path in summary.quarantine_files:

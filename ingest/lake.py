@@ -44,6 +44,8 @@ from ingest.errors import LakeError
 
 PARTITION_PREFIX = "date="
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=1, statistics=True)
+REWRITE_ROWS = 100_000  # events a compaction or reprice merges into one file at most (its memory follows)
+READ_BYTES = 1 << 20  # bytes of data files read at once by a rewrite
 STALE_TMP_SECONDS = 3600  # a temp file whose name does not say its writer is removed after this long
 _PARTITION_NAME = re.compile(r"date=\d{4}-\d\d-\d\d")
 _PART_FILE = re.compile(r"part-[\w-]+\.parquet")  # a plain file name: no folder, no "..", no separator
@@ -307,30 +309,46 @@ class Lake:
                 min_files: int = 1) -> tuple[int, int, int, int] | None:
         """Replace one partition's files by `transform(their events)`; appends may go on meanwhile.
 
-        Returns (files before, files after, events before, events after), or None if skipped
-        (fewer than `min_files` files, `transform` returned None, or another rewrite won).
+        The files are taken in groups of about `REWRITE_ROWS` events, each replaced by one file on
+        its own (so memory follows that, not the day's size); an id already kept by an earlier
+        group is dropped from a later one. Returns (files before, files after, events before,
+        events after), or None if nothing was replaced (fewer than `min_files` files, `transform`
+        returned None, or another rewrite won).
         """
         with self.lock(shared=True):
             snapshot = self._files(day)
         if len(snapshot) < min_files:
             return None
+        totals, seen = [0, 0, 0, 0], None
         try:
-            before = _read(snapshot)
-        except FileNotFoundError:
-            return None
-        after = transform(before)
-        if after is None:
-            return None
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            for group, before in _groups(snapshot):
+                repeated = seen is not None and before[s.EVENT_ID].is_in(seen.implode()).any()
+                ids = before[s.EVENT_ID]
+                seen = ids if seen is None else pl.concat([seen, ids])
+                if len(group) < min_files and not repeated:
+                    continue
+                if repeated:
+                    before = before.filter(~pl.col(s.EVENT_ID).is_in(seen.head(seen.len() - ids.len()).implode()))
+                after = transform(before)
+                if after is None or not self._replace(day, group, after):
+                    continue
+                for k, v in enumerate((len(group), 1 if after.height else 0, before.height, after.height)):
+                    totals[k] += v
+        except FileNotFoundError:  # another rewrite replaced files meanwhile
+            pass
+        return tuple(totals) if totals[0] else None
+
+    def _replace(self, day: dt.date, old: list[Path], after: pl.DataFrame) -> bool:
+        """Put `after` in place of the files `old`, atomically for readers (False if one is gone)."""
         tmp = self._write_tmp(after) if after.height else None
         try:
             with self.lock():
                 self._recover()
-                if not all(p.exists() for p in snapshot):
-                    return None
+                if not all(p.exists() for p in old):
+                    return False
                 new_name = _part_name() if tmp else ""
                 journal = self._write_journal({"partition": self.partition_dir(day).name, "new": new_name,
-                                               "old": [p.name for p in snapshot]})
+                                               "old": [p.name for p in old]})
                 if tmp is not None:
                     self._publish(tmp, day, new_name)
         finally:
@@ -338,10 +356,10 @@ class Lake:
                 tmp.unlink(missing_ok=True)
         # From here the journal hides the old files from every Spendlake reader and writer, so
         # deleting them needs no lock (a crash here is finished by the next writer's _recover).
-        _threads(_unlink_all, [snapshot[i::8] for i in range(8)], 8)  # unlink waits on the file system
+        _threads(_unlink_all, [old[i::8] for i in range(8)], 8)  # unlink waits on the file system
         _fsync_dir(self.partition_dir(day))
         journal.unlink(missing_ok=True)
-        return len(snapshot), 1 if tmp else 0, before.height, after.height
+        return True
 
     def _write_journal(self, entry: dict) -> Path:
         self.journal_dir.mkdir(parents=True, exist_ok=True)
@@ -413,6 +431,35 @@ def _by_day(events: pl.DataFrame) -> dict[tuple[dt.date], pl.DataFrame]:
     offsets = runs.struct.field("len").cum_sum() - runs.struct.field("len")
     return {(day,): events.slice(offset, length)
             for day, offset, length in zip(runs.struct.field("value"), offsets, runs.struct.field("len"))}
+
+
+def _groups(files: list[Path]) -> Iterator[tuple[list[Path], pl.DataFrame]]:
+    """The files in order, in groups holding about REWRITE_ROWS events, each with its events.
+    Files are read a few MB at a time (many small files on threads), so memory stays near a group."""
+    group: list[Path] = []
+    frames: list[pl.DataFrame] = []
+    held: tuple[list[Path], pl.DataFrame] | None = None  # the last full group, kept back for a small rest
+    rows = start = 0
+    while start < len(files):
+        chunk, size = [], 0
+        while start < len(files) and (not chunk or size < READ_BYTES):
+            chunk.append(files[start])
+            size += files[start].stat().st_size
+            start += 1
+        frame = _read(chunk)
+        group += chunk
+        frames.append(frame)
+        rows += frame.height
+        if rows >= REWRITE_ROWS:
+            if held:
+                yield held
+            held, group, frames, rows = (group, pl.concat(frames)), [], [], 0
+    if held and group and rows < REWRITE_ROWS // 2:  # a small rest joins the group before it
+        held, group = (held[0] + group, pl.concat([held[1], *frames])), []
+    if held:
+        yield held
+    if group:
+        yield group, pl.concat(frames)
 
 
 def _read(files: list[Path]) -> pl.DataFrame:

@@ -138,7 +138,10 @@ def test_runs_sum_each_run_over_whole_and_part_months_as_raw_events_do(demo_lake
 def test_a_limit_keeps_the_largest_rows_in_order(demo_lake):
     full = analytics.breakdown(analytics.daily_jobs(demo_lake), by=s.JOB_ID, values=[s.COST])
     limited = analytics.breakdown(analytics.daily_jobs(demo_lake), by=s.JOB_ID, values=[s.COST], limit=20)
-    assert limited.equals(full.head(20)) and full.height > 1000
+    assert full.height > 1000
+    # (sums may differ in their last bit between two group-bys: Polars adds in parallel)
+    assert limited[s.JOB_ID].to_list() == full.head(20)[s.JOB_ID].to_list()
+    assert limited[s.COST].to_list() == pytest.approx(full.head(20)[s.COST].to_list(), rel=1e-12)
 
 
 def test_a_run_across_months_is_one_run_with_its_whole_span(lake):

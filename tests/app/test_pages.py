@@ -247,6 +247,20 @@ def test_import_lands_good_records_and_offers_the_bad_ones_for_download(lake):
     assert any(b.label.startswith("Quarantined records") for b in at.get("download_button"))
 
 
+def test_import_names_a_file_it_could_not_read_and_keeps_exact_repeats(lake):
+    row = f"{TODAY}T08:00:00Z,openai,gpt-4o,llm,100"
+    at = open_app("import_files")
+    at.file_uploader(key="import-files").set_value(
+        [("calls.csv", f"ts,provider,model,service,input_tokens\n{row}\n{row}\n".encode(), "text/csv"),
+         ("notes.csv", b"hello world\n", "text/csv")])
+    at.run()
+    at.button[0].click().run()
+    assert metric(at, "Imported") == "1" and metric(at, "Already in the lake") == "1"
+    assert any("1 exact repeats" in i.value for i in at.info)
+    assert any(e.value.startswith("Not read: ") and "notes.csv" in e.value for e in at.error)
+    assert any(b.label.startswith("Quarantined records") for b in at.get("download_button"))
+
+
 def test_an_empty_lake_offers_demo_data_and_loads_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SPENDLAKE_LAKE", str(tmp_path / "lake"))
     st.cache_data.clear()

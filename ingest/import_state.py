@@ -87,11 +87,13 @@ class ImportState:
             return Plan("read")  # rewritten in place to the same size: whole
         return Plan("read", known.end, known.lines, known.format)
 
-    def state(self, path: Path, settings: str, format: str, *, end: int, lines: int) -> FileState:
-        """What to remember of a file read up to `end` (after `lines` lines)."""
+    def state(self, path: Path, settings: str, format: str, *, end: int, lines: int,
+              size: int | None = None) -> FileState:
+        """What to remember of a file read up to `end` (after `lines` lines), whose size was `size`
+        when it was read (bytes appended since then make it grow, so they are read next time)."""
         st = path.stat()
-        return FileState(st.st_size, st.st_mtime_ns, _hash(path, 0, min(BLOCK, end)), end, lines,
-                         _hash(path, max(0, end - BLOCK), end), settings, format)
+        return FileState(st.st_size if size is None else size, st.st_mtime_ns, _hash(path, 0, min(BLOCK, end)), end,
+                         lines, _hash(path, max(0, end - BLOCK), end), settings, format)
 
     def record(self, files: dict[Path, FileState]) -> None:
         """Remember files whose records are in the lake (merged with what others recorded meanwhile)."""

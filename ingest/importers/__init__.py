@@ -191,7 +191,8 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
         if reader.empty:
             summary.notes.append(f"{f}: empty, skipped")
         if known is not None:
-            landed[f] = known.state(f, settings, reader.format or "", end=reader.end, lines=reader.lines)
+            landed[f] = known.state(f, settings, reader.format or "", end=reader.end, lines=reader.lines,
+                                    size=reader.size)
     flush()
     if progress:
         progress(total, total)
@@ -204,9 +205,10 @@ class _FileReader:
     def __init__(self, path: Path, format: str | None, plan: Plan, mapping: dict[str, str]) -> None:
         self.path, self.format, self.plan, self.mapping = path, format, plan, mapping
         self.end, self.lines, self.empty = 0, 0, False
+        self.size = 0  # the file's size as it was read (it may grow meanwhile)
 
     def __iter__(self) -> Iterator[tuple[Parsed, int]]:
-        size = self.path.stat().st_size
+        size = self.size = self.path.stat().st_size
         if self.plan.start == 0:
             with open(self.path, "rb") as f:
                 head = f.read(1 << 20).removeprefix(BOM)
@@ -217,23 +219,29 @@ class _FileReader:
                 yield from self._parquet()
                 return
             streams = _line_records(head)
-            data = None if streams and size > PIECE_BYTES else self.path.read_bytes().removeprefix(BOM)
+            data = None
+            if not streams or size <= PIECE_BYTES:
+                raw = self.path.read_bytes()
+                data, self.size = raw.removeprefix(BOM), len(raw)
             self.format = self.format or detect(head if data is None else data)
             if self.format not in LINE_FORMATS or not streams:
-                self.end = size
-                yield PARSERS[self.format](data if data is not None else self.path.read_bytes(), self.mapping), size
+                if data is None:
+                    raw = self.path.read_bytes()
+                    data, self.size = raw.removeprefix(BOM), len(raw)
+                self.end = self.size
+                yield PARSERS[self.format](data, self.mapping), self.size
                 return
             if data is not None:  # a small file of lines: one piece, read once
-                self.end = size - (len(data) - data.rfind(b"\n") - 1)
+                self.end = self.size - (len(data) - data.rfind(b"\n") - 1)
                 self.lines = data.count(b"\n")
-                yield PARSERS[self.format](data, self.mapping), size
+                yield PARSERS[self.format](data, self.mapping), self.size
                 return
         parse = PARSERS[self.format]
         self.end, self.lines = self.plan.start, self.plan.lines
         for piece in line_pieces(self.path, csv=self.format == "csv", start=self.plan.start, lines=self.plan.lines):
             parsed = parse(piece.data, self.mapping)
             partial = len(piece.data) - piece.data.rfind(b"\n") - 1  # a last line still being written
-            self.end, self.lines = piece.end - partial, piece.lines
+            self.end, self.lines, self.size = piece.end - partial, piece.lines, max(self.size, piece.end)
             yield _shifted(parsed, piece.shift), piece.end - piece.start
 
     def _parquet(self) -> Iterator[tuple[Parsed, int]]:

@@ -122,3 +122,21 @@ def test_a_large_file_read_in_pieces_gives_what_one_read_gives(tmp_path, monkeyp
                                 + ("'-1'" if fmt == "csv" else "-1") + " must be ≥ 0"]
     read = [Lake(tmp_path / name).scan().select(s.EVENT_ID, s.COST).collect().sort(s.EVENT_ID) for name in ("whole", "pieces")]
     assert read[0].equals(read[1])
+
+
+def test_lines_appended_while_a_file_is_read_are_read_next_time(lake, tmp_path, monkeypatch):
+    log = tmp_path / "usage.jsonl"
+    log.write_text(lines(0, 10))
+    real = importers.PARSERS["jsonl"]
+
+    def parse_then_append(data, mapping):  # a writer appends while the import is reading
+        parsed = real(data, mapping)
+        with open(log, "a") as f:
+            f.write(lines(10, 12))
+        return parsed
+
+    monkeypatch.setitem(importers.PARSERS, "jsonl", parse_then_append)
+    assert import_paths(lake, [log]).imported == 10
+    monkeypatch.setitem(importers.PARSERS, "jsonl", real)
+    assert import_paths(lake, [log]).imported == 2
+    assert tokens(lake) == list(range(12))

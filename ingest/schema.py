@@ -115,7 +115,7 @@ REQUIRED: Final = (TS, PROVIDER, MODEL, SERVICE)
 NAMES: Final = (EVENT_ID, PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT)
 
 # Bounds of a plausible event (beyond them a value is a bug or an attack, and goes to quarantine):
-MAX_STRING: Final = 512  # characters of a name; names are printable (no NUL, newline or other control)
+MAX_STRING: Final = 512  # characters of a name or id; names are printable (no NUL, newline or other control)
 MAX_TAGS: Final = 8192  # characters of the tags' JSON text
 EARLIEST: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # ts from here ...
 FUTURE: Final = dt.timedelta(days=1)  # ... to a day ahead of now (clocks drift, zones differ)
@@ -264,11 +264,10 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
 def _unprintable(raw: pl.DataFrame) -> set[str]:
     """The name columns holding a control character anywhere, found on their distinct values (names
     repeat, so this costs a fraction of a check of every row); only those get the per-record rule."""
-    names = [c for c in NAMES if c in raw.columns and raw.schema[c] == pl.String]
+    names = [c for c in NAMES if c != EVENT_ID and c in raw.columns and raw.schema[c] == pl.String]
     if not names or raw.height == 0:
         return set()
-    found = raw.select([(pl.col(c) if c == EVENT_ID else pl.col(c).unique()).str.contains_any(CONTROL_CHARS).any()
-                        for c in names]).row(0)
+    found = raw.select([pl.col(c).unique().str.contains_any(CONTROL_CHARS).any() for c in names]).row(0)
     return {c for c, bad in zip(names, found) if bad}
 
 

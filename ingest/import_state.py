@@ -64,6 +64,7 @@ class ImportState:
         self.lake = lake
         self.path = lake.root / "_imports.json"
         self._files = self._load()
+        self._heads: dict[Path, str] = {}  # first-block hashes checked by `plan`, for `state`
 
     def _load(self) -> dict[str, FileState]:
         try:
@@ -81,6 +82,8 @@ class ImportState:
         if st.st_size < known.end or _hash(path, 0, min(BLOCK, known.end)) != known.head \
                 or _hash(path, max(0, known.end - BLOCK), known.end) != known.tail:
             return Plan("read")  # shrank or changed: whole
+        if known.end >= BLOCK:
+            self._heads[path] = known.head  # the first block is what it was: no need to read it again
         if st.st_size == known.size and st.st_mtime_ns == known.mtime_ns:
             return Plan("skip")
         if known.end == known.size and st.st_size == known.size:
@@ -92,8 +95,9 @@ class ImportState:
         """What to remember of a file read up to `end` (after `lines` lines), whose size was `size`
         when it was read (bytes appended since then make it grow, so they are read next time)."""
         st = path.stat()
-        return FileState(st.st_size if size is None else size, st.st_mtime_ns, _hash(path, 0, min(BLOCK, end)), end,
-                         lines, _hash(path, max(0, end - BLOCK), end), settings, format)
+        head = self._heads.pop(path, None) if end >= BLOCK else None
+        return FileState(st.st_size if size is None else size, st.st_mtime_ns, head or _hash(path, 0, min(BLOCK, end)),
+                         end, lines, _hash(path, max(0, end - BLOCK), end), settings, format)
 
     def record(self, files: dict[Path, FileState]) -> None:
         """Remember files whose records are in the lake (merged with what others recorded meanwhile)."""

@@ -237,16 +237,16 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     rule(REASONING_TOKENS, value(REASONING_TOKENS) > value(OUTPUT_TOKENS).fill_null(0),
          "must be ≤ output_tokens (reasoning is part of the output)")
 
-    checked = df.with_columns(typed).with_row_index("_row")
-    checked = checked.with_columns(pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad"))
+    checked = df.lazy().with_columns(typed).with_row_index("_row").with_columns(
+        pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad")).collect()
     good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
-    events = good.select(
+    events = good.lazy().select(
         *[value(c).cast(POLARS_SCHEMA[c]).alias(c) if c in INPUT_COLUMNS else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
           for c in COLUMNS]
     ).with_columns(
         *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
         pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
-    )
+    ).collect()
     if events.height and events[EVENT_ID].null_count():
         missing = events[EVENT_ID].is_null()
         ids = _row_ids(events.filter(missing))

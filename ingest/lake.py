@@ -275,11 +275,11 @@ class Lake:
             & pl.col(s.EVENT_ID).is_in(candidates.implode())).select(s.EVENT_ID).collect()
         return set(ids[s.EVENT_ID])
 
-    def tmp_path(self, kind: str = "part") -> Path:
+    def tmp_path(self, kind: str = "part", suffix: str = ".parquet") -> Path:
         """A fresh temp file name in `_tmp/` that says which process writes it, so that the next
         writer removes it once that process is gone (a SIGKILL leaves no litter for long)."""
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        return self.tmp_dir / f"{kind}-{writer_tag()}-{uuid.uuid4().hex}.parquet"
+        return self.tmp_dir / f"{kind}-{writer_tag()}-{uuid.uuid4().hex}{suffix}"
 
     def _write_tmp(self, part: pl.DataFrame) -> Path:
         tmp = self.tmp_path()
@@ -524,8 +524,8 @@ def alive(tag: str) -> bool:
 
 
 def _writer_of(name: str) -> str | None:
-    """The writer tag of a temp file name `<kind>-<pid>.<start>-<random>.parquet`."""
-    match = re.fullmatch(r"[a-z]+-(\d+\.\d+)-[0-9a-f]+\.parquet", name)
+    """The writer tag of a temp file name `<kind>-<pid>.<start>-<random>.<suffix>`."""
+    match = re.fullmatch(r"[a-z]+-(\d+\.\d+)-[0-9a-f]+\.[a-z]+", name)
     return match[1] if match else None
 
 

@@ -149,7 +149,7 @@ class Quarantine:
         name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(source).name)[:60]
         self.source = source
         self.path = lake.quarantine_dir / f"{stamp}-{name}-{uuid.uuid4().hex[:6]}.jsonl"
-        self._tmp = self.path.with_name("." + self.path.name)
+        self._tmp = lake.tmp_path("quarantine", ".jsonl")  # a killed import's is removed by the next writer
         self._file = None
         self.count = 0
 

@@ -250,3 +250,18 @@ def test_a_full_disk_leaves_no_empty_temp_files(tmp_path):
     done = in_mount_namespace(script, f"mount -t tmpfs -o size=1m tmpfs {small}")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["refused", "[] 1"]
+
+
+def test_a_killed_import_leaves_no_partial_quarantine_file(lake):
+    lake.append(events(1))
+    script = (f"from ingest.lake import Lake; from ingest.pipeline import Quarantine; import time; "
+              f"q = Quarantine(Lake({str(lake.root)!r}), 'big.jsonl'); q.add(1, 'line 1: bad', {{'text': 'x'}}); "
+              "q._file.flush(); print(q._tmp, flush=True); time.sleep(60)")
+    writer = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env=os.environ | {"PYTHONPATH": str(ROOT)})
+    partial = Path(writer.stdout.readline().strip())
+    assert partial.exists() and partial.parent == lake.tmp_dir
+    writer.kill()
+    writer.wait()
+    lake.append(events(1, prefix="next"))
+    assert not partial.exists() and not list(lake.quarantine_dir.iterdir())

@@ -27,7 +27,6 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import hashlib
 import os
 from collections import defaultdict
@@ -251,22 +250,17 @@ def _day_batches(days: list[list[Path]]) -> list[list[Path]]:
 def _write(lake: Lake, table: pl.DataFrame, target: Path | None) -> Source:
     """Write a rollup file; where the lake is read-only (or there is no file to write) the table
     itself is the answer."""
-    if target is None:
+    if target is None or not lake.writable():
         return table
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = lake.tmp_path("rollup")
-    except OSError as e:
-        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            return table
-        raise
-    table.write_parquet(tmp, compression="zstd", row_group_size=50_000)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lake.tmp_path("rollup")
     try:  # a lost rollup is rebuilt, so no fsync: only whole files matter
+        table.write_parquet(tmp, compression="zstd", row_group_size=50_000)
         os.link(tmp, target)  # never replaces: a reader holding the name's footer must find the same bytes
     except FileExistsError:
         pass  # another process wrote the same month and signature first
     finally:
-        tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -100,6 +100,10 @@ class Lake:
         """Whether a lake is there: events, budgets, prices or the lock file of one."""
         return any((self.root / name).exists() for name in ("events", "budgets.json", "prices", "_lock"))
 
+    def writable(self) -> bool:
+        """Whether this process may write here (not on a read-only mount, nor without permission)."""
+        return os.access(self.root, os.W_OK)
+
     def partition_dir(self, day: dt.date) -> Path:
         return self.events_dir / f"{PARTITION_PREFIX}{day.isoformat()}"
 

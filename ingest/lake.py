@@ -323,16 +323,15 @@ class Lake:
             snapshot = self._files(day)
         if len(snapshot) < min_files:
             return None
-        totals, seen = [0, 0, 0, 0], None
+        totals, kept = [0, 0, 0, 0], pl.Series(s.EVENT_ID, [], pl.String)  # ids of the groups before
         try:
             for group, before in _groups(snapshot):
-                repeated = seen is not None and before[s.EVENT_ID].is_in(seen.implode()).any()
-                ids = before[s.EVENT_ID]
-                seen = ids if seen is None else pl.concat([seen, ids])
-                if len(group) < min_files and not repeated:
+                earlier = before[s.EVENT_ID].is_in(kept.implode())
+                kept = pl.concat([kept, before[s.EVENT_ID]])
+                if earlier.any():
+                    before = before.filter(~earlier)
+                elif len(group) < min_files:
                     continue
-                if repeated:
-                    before = before.filter(~pl.col(s.EVENT_ID).is_in(seen.head(seen.len() - ids.len()).implode()))
                 after = transform(before)
                 if after is None or not self._replace(day, group, after):
                     continue

@@ -270,3 +270,22 @@ def test_a_killed_import_leaves_no_partial_quarantine_file(lake):
     writer.wait()
     lake.append(events(1, prefix="next"))
     assert not partial.exists() and not list(lake.quarantine_dir.iterdir())
+
+
+def test_compaction_in_groups_keeps_each_id_once_across_groups(lake, monkeypatch):
+    monkeypatch.setattr("ingest.lake.REWRITE_ROWS", 30)  # a large day, in miniature: groups of ~30 events
+    monkeypatch.setattr("ingest.lake.READ_BYTES", 1)  # one file read at a time
+    day = dt.date(2026, 1, 5)
+    folder = lake.partition_dir(day)
+    folder.mkdir(parents=True)
+    for f in range(10):  # 10 files of 10 events; every file repeats 3 ids of the file before (as a
+        # crash between a rewrite's rename and its deletes could leave behind)
+        batch = events(10, prefix="e", day=day).with_row_index().with_columns(
+            (pl.lit("e") + (pl.col("index") + 7 * f).cast(pl.String)).alias(s.EVENT_ID)).drop("index")
+        batch.write_parquet(folder / f"part-{f:020d}-{f:012x}.parquet")
+    distinct = pl.scan_parquet(lake.files(day)).select(pl.col(s.EVENT_ID).n_unique()).collect().item()
+    result = lake.compact()
+    assert result.files_before == 10 and result.files_after >= 3  # several groups, each one file
+    assert ids(lake).len() == ids(lake).n_unique() == distinct == 73
+    for f in lake.files(day):
+        assert pl.read_parquet(f)[s.TS].is_sorted()

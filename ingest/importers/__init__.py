@@ -208,34 +208,38 @@ class _FileReader:
         self.size = 0  # the file's size as it was read (it may grow meanwhile)
 
     def __iter__(self) -> Iterator[tuple[Parsed, int]]:
-        size = self.size = self.path.stat().st_size
+        self.size = self.path.stat().st_size
         if self.plan.start == 0:
             with open(self.path, "rb") as f:
                 head = f.read(1 << 20).removeprefix(BOM)
             if not head.strip():
-                self.empty, self.end = True, size
+                self.empty, self.end = True, self.size
                 return
             if head[:4] == b"PAR1" and self.format in (None, "parquet"):
                 yield from self._parquet()
                 return
-            streams = _line_records(head)
-            data = None
-            if not streams or size <= PIECE_BYTES:
-                raw = self.path.read_bytes()
-                data, self.size = raw.removeprefix(BOM), len(raw)
-            self.format = self.format or detect(head if data is None else data)
-            if self.format not in LINE_FORMATS or not streams:
-                if data is None:
-                    raw = self.path.read_bytes()
-                    data, self.size = raw.removeprefix(BOM), len(raw)
-                self.end = self.size
-                yield PARSERS[self.format](data, self.mapping), self.size
+            lines = _line_records(head)
+            large = lines and self.size > PIECE_BYTES
+            fmt = self.format or (detect(head) if large else None)  # a large file's format from its head
+            if not lines or fmt not in LINE_FORMATS:  # one document, or small enough to read at once
+                yield from self._whole(lines)
                 return
-            if data is not None:  # a small file of lines: one piece, read once
-                self.end = self.size - (len(data) - data.rfind(b"\n") - 1)
-                self.lines = data.count(b"\n")
-                yield PARSERS[self.format](data, self.mapping), self.size
-                return
+            self.format = fmt
+        yield from self._pieces()
+
+    def _whole(self, lines: bool) -> Iterator[tuple[Parsed, int]]:
+        """The file read at once (small, or one document); a file of lines remembers its last whole line."""
+        raw = self.path.read_bytes()
+        data, self.size = raw.removeprefix(BOM), len(raw)
+        self.format = self.format or detect(data)
+        self.end = self.size
+        if lines and self.format in LINE_FORMATS:
+            self.end -= len(data) - data.rfind(b"\n") - 1  # a last line still being written
+            self.lines = data.count(b"\n")
+        yield PARSERS[self.format](data, self.mapping), self.size
+
+    def _pieces(self) -> Iterator[tuple[Parsed, int]]:
+        """A file of lines from `plan.start`, a piece at a time."""
         parse = PARSERS[self.format]
         self.end, self.lines = self.plan.start, self.plan.lines
         for piece in line_pieces(self.path, csv=self.format == "csv", start=self.plan.start, lines=self.plan.lines):
@@ -245,17 +249,13 @@ class _FileReader:
             yield _shifted(parsed, piece.shift), piece.end - piece.start
 
     def _parquet(self) -> Iterator[tuple[Parsed, int]]:
-        self.format = "parquet"
-        size, read = self.path.stat().st_size, 0
+        self.format, self.end = "parquet", self.size
         try:
-            rows = pl.scan_parquet(self.path).select(pl.len()).collect().item()
-            for frame, before in parquet_pieces(self.path):
-                part = size * (before + frame.height) // max(1, rows) - read
-                read += part
-                yield generic.parquet_frame(frame, self.mapping, first=before + 1), part
+            for frame, before, total in parquet_pieces(self.path):
+                share = self.size * frame.height // max(1, total)  # bytes, for the progress bar
+                yield generic.parquet_frame(frame, self.mapping, first=before + 1), share
         except (OSError, pl.exceptions.PolarsError) as e:  # a file that is not Parquet after all
             raise ImportFormatError(f"not a readable Parquet file: {str(e).splitlines()[0]}") from None
-        self.end = size
 
 
 def _line_records(head: bytes) -> bool:

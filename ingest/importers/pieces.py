@@ -78,10 +78,10 @@ def _boundary(buffer: bytes, csv: bool) -> int:
     return end + 1 if end >= 0 else -1
 
 
-def parquet_pieces(path: Path, *, rows: int | None = None) -> Iterator[tuple[pl.DataFrame, int]]:
-    """The file's rows in frames of at most `rows` (`PIECE_ROWS`), each with the number of rows before it
-    (Polars reads only the row groups a slice needs)."""
+def parquet_pieces(path: Path, *, rows: int | None = None) -> Iterator[tuple[pl.DataFrame, int, int]]:
+    """The file's rows in frames of at most `rows` (`PIECE_ROWS`), each with the number of rows before
+    it and in the whole file (Polars reads only the row groups a slice needs)."""
     rows = rows or PIECE_ROWS
     total = pl.scan_parquet(path).select(pl.len()).collect().item()
     for before in range(0, total, rows):
-        yield pl.scan_parquet(path).slice(before, rows).collect(), before
+        yield pl.scan_parquet(path).slice(before, rows).collect(), before, total

@@ -24,6 +24,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -514,9 +515,13 @@ def _process_start(pid: int) -> str | None:
 
 
 def writer_tag() -> str:
-    """This process as `<pid>.<start>`: names of files it is writing carry it (read each time: a
-    forked child is another writer)."""
-    pid = os.getpid()
+    """This process as `<pid>.<start>`: names of files it is writing carry it (the pid is read each
+    time: a forked child is another writer)."""
+    return _tag_of(os.getpid())
+
+
+@functools.cache
+def _tag_of(pid: int) -> str:
     return f"{pid}.{_process_start(pid) or 0}"
 
 

@@ -112,7 +112,7 @@ HIVE_SCHEMA: Final = pl.Schema({DATE: pl.Date})
 # Input columns a source may give; the pricing columns are derived (a given cost_usd is "reported").
 INPUT_COLUMNS: Final = tuple(c for c in COLUMNS if c not in (COMPUTED_COST, COST_SOURCE, PRICE_VERSION))
 REQUIRED: Final = (TS, PROVIDER, MODEL, SERVICE)
-NAMES: Final = (EVENT_ID, PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT)
+NAMES: Final = (PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT)  # printable text
 
 # Bounds of a plausible event (beyond them a value is a bug or an attack, and goes to quarantine):
 MAX_STRING: Final = 512  # characters of a name or id; names are printable (no NUL, newline or other control)
@@ -122,8 +122,7 @@ FUTURE: Final = dt.timedelta(days=1)  # ... to a day ahead of now (clocks drift,
 MAX_COUNT: Final = 10**12  # tokens, characters, images, retries of one event (a day's usage report included)
 MAX_AMOUNT: Final = 1e10  # seconds, quantity, latency_ms of one event
 MAX_COST: Final = 1e7  # USD of one event
-CONTROL: Final = r"[\x00-\x1f\x7f]"  # (as a pattern for re; CONTROL_CHARS for Polars' contains_any)
-CONTROL_CHARS: Final = [chr(i) for i in range(32)] + ["\x7f"]
+CONTROL_CHARS: Final = (*map(chr, range(32)), "\x7f")  # what a name may not hold
 
 
 @dataclass(frozen=True)
@@ -199,7 +198,7 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
                   pl.concat_str(pl.lit("ts="), value(TS).dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
                                 pl.lit(f" is outside {EARLIEST:%Y-%m-%d} … a day from now (the schema's bounds)"))))
 
-    for c in (EVENT_ID, PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT, TAGS):
+    for c in (EVENT_ID, *NAMES, TAGS):
         text = pl.col(c).cast(pl.String)
         if c == TAGS and isinstance(schema[c], pl.Struct):
             text = pl.col(c).struct.json_encode()
@@ -213,7 +212,7 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
         limit = MAX_TAGS if c == TAGS else MAX_STRING
         rule(c, value(c).str.len_chars() > limit, f"is longer than {limit} characters")
         if c in unprintable:
-            rule(c, value(c).str.contains_any(CONTROL_CHARS), "must be printable (no NUL, newline or other control character)")
+            rule(c, value(c).str.contains_any(list(CONTROL_CHARS)), "must be printable (no NUL, newline or other control character)")
     rule(SERVICE, value(SERVICE).is_not_null() & ~value(SERVICE).is_in(SERVICES),
          f"is not a known service ({', '.join(SERVICES)})")
 
@@ -264,10 +263,10 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
 def _unprintable(raw: pl.DataFrame) -> set[str]:
     """The name columns holding a control character anywhere, found on their distinct values (names
     repeat, so this costs a fraction of a check of every row); only those get the per-record rule."""
-    names = [c for c in NAMES if c != EVENT_ID and c in raw.columns and raw.schema[c] == pl.String]
+    names = [c for c in NAMES if c in raw.columns and raw.schema[c] == pl.String]
     if not names or raw.height == 0:
         return set()
-    found = raw.select([pl.col(c).unique().str.contains_any(CONTROL_CHARS).any() for c in names]).row(0)
+    found = raw.select([pl.col(c).unique().str.contains_any(list(CONTROL_CHARS)).any() for c in names]).row(0)
     return {c for c, bad in zip(names, found) if bad}
 
 

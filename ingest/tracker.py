@@ -47,7 +47,7 @@ _NUMBERS = frozenset((*s.COUNT_COLUMNS, *s.AMOUNT_COLUMNS))
 _COUNTS = frozenset(s.COUNT_COLUMNS)
 _TEXT = frozenset((s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE, s.AGENT, s.USER, s.UNIT))
 _ALLOWED = frozenset(s.INPUT_COLUMNS)
-_CONTROL = re.compile(s.CONTROL)
+_CONTROL = re.compile(f"[{re.escape(''.join(s.CONTROL_CHARS))}]")
 
 
 def default_spill_dir(lake: Lake | None = None) -> Path:

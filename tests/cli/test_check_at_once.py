@@ -1,6 +1,7 @@
 """Several `spendlake check` processes at once (cron on two hosts, a retry racing the first run):
 each alert is recorded once and posted to the webhook once."""
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -15,9 +16,9 @@ from ingest.demo import write_demo
 from ingest.lake import Lake
 from spendlake.cli import app
 from spendlake.store import load_alerts
-from tests.cli.test_reports_cli import TODAY
 
 ROOT = Path(__file__).resolve().parents[2]
+TODAY = dt.date(2026, 3, 20)
 
 
 class Hook(BaseHTTPRequestHandler):

@@ -26,6 +26,7 @@ import functools
 import datetime as dt
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -218,10 +219,19 @@ class PriceBook:
     _llm: dict[tuple[str, str], _LlmModel | None] = field(default_factory=dict, repr=False)
     _tiers: dict[int, tuple[object, list[tuple[int, dict[str, float]]]]] = field(default_factory=dict, repr=False)
     _resolved: dict[tuple, tuple[Tiers, str] | None] = field(default_factory=dict, repr=False)
+    _table: tuple[pl.DataFrame, pl.DataFrame] | None = field(default=None, repr=False, compare=False)  # _key_table
+    _tabled: set[tuple] = field(default_factory=set, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._catalog_by_key = _rules_by_key(self.catalog)
         self._overrides_by_key = _rules_by_key(self.overrides)
+
+    def __getstate__(self) -> dict:  # a copy (the app caches books by value) gets its own lock
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     @classmethod
     def load(cls, overrides_path: Path | None = None) -> PriceBook:
@@ -432,6 +442,29 @@ class PriceBook:
         computed = pl.sum_horizontal(request.fill_null(0.0), *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
         return pl.when(pl.col("_rate").is_not_null() & ~used_without_price).then(computed).alias(s.COMPUTED_COST)
 
+    def _key_table(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Every key priced so far (provider, model, unit, day, half hour) with its first rate row, tier
+        thresholds and price version, and the rate rows; the keys in `keys` among them. The table
+        grows with the keys a book meets, so a batch of an import resolves only the days it adds."""
+        new = [k for k in keys.iter_rows() if k not in self._tabled]
+        if new or self._table is None:
+            with self._lock:
+                known, rates = self._table or (pl.DataFrame(schema=_KEY_SCHEMA), pl.DataFrame(schema=_RATE_SCHEMA))
+                key_rows, rate_rows = [], []
+                for key in new:
+                    resolved = None if key in self._tabled else self.resolve(*key)
+                    self._tabled.add(key)
+                    if resolved is None:
+                        continue
+                    tiers, version = resolved
+                    key_rows.append((*key, rates.height + len(rate_rows), [t for t, _ in tiers[1:]], version))
+                    rate_rows += [[k[c] for c in COEFFICIENT_COLUMNS] for _, k in tiers]
+                if key_rows:
+                    known = pl.concat([known, pl.DataFrame(key_rows, orient="row", schema=_KEY_SCHEMA)], rechunk=True)
+                    rates = pl.concat([rates, pl.DataFrame(rate_rows, orient="row", schema=_RATE_SCHEMA)], rechunk=True)
+                self._table = known, rates  # one assignment: readers see both tables of one state
+        return self._table
+
     def _rated(self, events: pl.DataFrame, tier_input: str | None = None) -> pl.LazyFrame:
         """The priced columns of each event beside their coefficients (`_k_<column>`), its rate row and price
         version. The tier follows the row's total input tokens (or the `tier_input` of its tags), or the
@@ -448,23 +481,14 @@ class PriceBook:
         # the joins carry only what pricing reads; the result is stacked back onto the events
         extra = [tier_input, "calls"] if tier_input else [s.TAGS]
         keyed = events.lazy().select(*pair_columns, *PRICED_COLUMNS, *extra, day, slot.alias("_slot"))
-        key_rows, rate_rows = [], []
-        for provider, model, unit, day_, slot_ in keys.iter_rows():
-            resolved = self.resolve(provider, model, unit, day_, slot_)
-            if resolved is None:
-                continue
-            tiers, version = resolved
-            key_rows.append((provider, model, unit, day_, slot_, len(rate_rows), [t for t, _ in tiers[1:]], version))
-            rate_rows += [[k[c] for c in COEFFICIENT_COLUMNS] for _, k in tiers]
-        key_table = pl.DataFrame(key_rows, orient="row", schema={
-            s.PROVIDER: pl.String, s.MODEL: pl.String, s.UNIT: pl.String, "_day": pl.Date, "_slot": pl.Int32,
-            "_first_rate": pl.UInt32, "_thresholds": pl.List(pl.Int64), s.PRICE_VERSION: pl.String})
-        rates = pl.DataFrame(rate_rows, orient="row", schema={c: pl.Float64 for c in COEFFICIENT_COLUMNS})
-        keyed = keyed.join(key_table.lazy(), on=[*pair_columns, "_day", "_slot"], how="left", nulls_equal=True,
+        on = [*pair_columns, "_day", "_slot"]
+        table, rates = self._key_table(keys.select(on))
+        key_table = keys.select(on).join(table, on=on, nulls_equal=True)  # this batch's priced keys
+        keyed = keyed.join(key_table.lazy(), on=on, how="left", nulls_equal=True,
                            maintain_order="left")
         # the tier is the number of thresholds the event's total input tokens exceed (or its tags'
         # tier_input); its rates are the key's first rate row plus the tier
-        deepest = max((len(k[6]) for k in key_rows), default=0)
+        deepest = key_table["_thresholds"].list.len().max() or 0
         if deepest:  # once for every threshold, and only when a price has tiers
             keyed = keyed.with_columns((pl.col(tier_input) if tier_input else EVENT_TIER_INPUT).alias("_tier_input"))
         total_input = pl.col("_tier_input")
@@ -475,6 +499,11 @@ class PriceBook:
         keyed = keyed.with_columns((pl.col("_first_rate") + tier).alias("_rate"))
         return keyed.with_columns(pl.lit(rates[c]).gather(pl.col("_rate")).alias(f"_k_{c}") for c in COEFFICIENT_COLUMNS)
 
+
+_KEY_SCHEMA: Final = pl.Schema({s.PROVIDER: pl.String, s.MODEL: pl.String, s.UNIT: pl.String, "_day": pl.Date,
+                                "_slot": pl.Int32, "_first_rate": pl.UInt32, "_thresholds": pl.List(pl.Int64),
+                                s.PRICE_VERSION: pl.String})
+_RATE_SCHEMA: Final = pl.Schema({c: pl.Float64 for c in COEFFICIENT_COLUMNS})
 
 def write_overrides(path: Path, rules: list[Rule]) -> None:
     """Write the override file atomically (temp file, then rename)."""

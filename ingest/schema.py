@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -169,8 +170,51 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     name = label.alias("_label") if isinstance(label, pl.Series) else pl.lit(label).alias("_label")
     df = raw.with_columns(numbers.cast(pl.Int64).alias("_record"), name,
                           *[pl.lit(None).alias(c) for c in INPUT_COLUMNS if c not in raw.columns])
-    schema = df.schema
-    typed: list[pl.Expr] = []  # each input column's value in the event schema, named _v_<column>
+    parsed = _iso_timestamps(df)
+    if parsed is not None:
+        df = df.with_columns(parsed.alias(_PARSED_TS))
+    typed, rules = _plan(tuple(df.schema.items()), tz, frozenset(_unprintable(raw)), parsed is not None)
+    ts = pl.col(f"_v_{TS}")
+    rules = [*rules, (~ts.is_between(pl.lit(EARLIEST), pl.lit(latest)),
+                      pl.concat_str(pl.lit("ts="), ts.dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
+                                    pl.lit(f" is outside {EARLIEST:%Y-%m-%d} … a day from now (the schema's bounds)")))]
+    checked = df.lazy().with_columns(typed).with_row_index("_row").with_columns(
+        pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad")).collect()
+    good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
+    events = good.lazy().select(
+        *[pl.col(f"_v_{c}").cast(POLARS_SCHEMA[c]).alias(c) if c in INPUT_COLUMNS else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
+          for c in COLUMNS]
+    ).with_columns(
+        *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
+        pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
+    ).collect()
+    if events.height and events[EVENT_ID].null_count():
+        missing = events[EVENT_ID].is_null()
+        ids = _row_ids(events.filter(missing))
+        events = events.with_columns(events[EVENT_ID].scatter(missing.arg_true(), ids))
+    if good is checked:  # messages are written only for records that break a rule
+        return Validated(events, pl.DataFrame(schema=REJECTED_SCHEMA), good["_row"].cast(pl.Int64))
+    rejected = checked.rename({"_row": "row"}).filter(pl.col("_bad")).select(
+        pl.col("_record").alias("record"),
+        pl.concat_str(pl.col("_label"), pl.lit(" "), pl.col("_record").cast(pl.String), pl.lit(": "),
+                      pl.concat_str([pl.when(bad).then(message) for bad, message in rules],
+                                    separator="; ", ignore_nulls=True)).alias("error"),
+        pl.col("row").cast(pl.Int64),
+    )
+    return Validated(events, rejected, good["_row"].cast(pl.Int64))
+
+
+_PARSED_TS = "_ts_parsed"  # the ts column already parsed (every value ISO 8601 with an offset)
+REJECTED_SCHEMA: Final = pl.Schema({"record": pl.Int64, "error": pl.String, "row": pl.Int64})
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(schema: tuple[tuple[str, pl.DataType], ...], tz: str | None, unprintable: frozenset[str],
+          parsed: bool) -> tuple[list[pl.Expr], list[Rule]]:
+    """Each input column's value in the event schema (named `_v_<column>`) and the rules, for a raw
+    frame of this schema: built once per shape of input, since the batches of an import share it."""
+    schema = dict(schema)
+    typed: list[pl.Expr] = []
     rules: list[Rule] = []
 
     def value(c: str) -> pl.Expr:
@@ -190,14 +234,9 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     for c in REQUIRED:  # (an unparseable ts has its own message, so ts is missing only when not given)
         rules.append((~given(c) if c == TS else value(c).is_null(), pl.lit(f"{c} is missing")))
 
-    unprintable = _unprintable(raw)
-    ts, ts_rules = _timestamp(df, tz)
+    ts, ts_rules = (pl.col(_PARSED_TS), []) if parsed else _timestamp(schema[TS], tz)
     typed.append(ts.alias(f"_v_{TS}"))
     rules += ts_rules
-    rules.append((~value(TS).is_between(pl.lit(EARLIEST), pl.lit(latest)),
-                  pl.concat_str(pl.lit("ts="), value(TS).dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
-                                pl.lit(f" is outside {EARLIEST:%Y-%m-%d} … a day from now (the schema's bounds)"))))
-
     for c in (EVENT_ID, *NAMES, TAGS):
         text = pl.col(c).cast(pl.String)
         if c == TAGS and isinstance(schema[c], pl.Struct):
@@ -235,29 +274,7 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
          "must be ≤ cache_write_tokens (1-hour writes are part of them)")
     rule(REASONING_TOKENS, value(REASONING_TOKENS) > value(OUTPUT_TOKENS).fill_null(0),
          "must be ≤ output_tokens (reasoning is part of the output)")
-
-    checked = df.lazy().with_columns(typed).with_row_index("_row").with_columns(
-        pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad")).collect()
-    good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
-    events = good.lazy().select(
-        *[value(c).cast(POLARS_SCHEMA[c]).alias(c) if c in INPUT_COLUMNS else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
-          for c in COLUMNS]
-    ).with_columns(
-        *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
-        pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
-    ).collect()
-    if events.height and events[EVENT_ID].null_count():
-        missing = events[EVENT_ID].is_null()
-        ids = _row_ids(events.filter(missing))
-        events = events.with_columns(events[EVENT_ID].scatter(missing.arg_true(), ids))
-    rejected = checked.rename({"_row": "row"}).filter(pl.col("_bad")).select(
-        pl.col("_record").alias("record"),
-        pl.concat_str(pl.col("_label"), pl.lit(" "), pl.col("_record").cast(pl.String), pl.lit(": "),
-                      pl.concat_str([pl.when(bad).then(message) for bad, message in rules],
-                                    separator="; ", ignore_nulls=True)).alias("error"),
-        pl.col("row").cast(pl.Int64),
-    )
-    return Validated(events, rejected, good["_row"].cast(pl.Int64))
+    return typed, rules
 
 
 def _unprintable(raw: pl.DataFrame) -> set[str]:
@@ -320,10 +337,21 @@ def _boolean(src: pl.DataType, c: str) -> pl.Expr:
             .when(text.is_in(["false", "0", "no", "0.0"])).then(False))
 
 
-def _timestamp(df: pl.DataFrame, tz: str | None) -> tuple[pl.Expr, list[Rule]]:
+def _iso_timestamps(df: pl.DataFrame) -> pl.Series | None:
+    """The common case, parsed at once: a text ts column whose every value is ISO 8601 with an
+    offset (Arrow's parser refuses naive times); None otherwise."""
+    if df.schema[TS] != pl.String:
+        return None
+    try:
+        parsed = df.get_column(TS).to_arrow(compat_level=pl.CompatLevel.oldest())
+        return pl.Series(parsed.cast(pa.timestamp("us", tz="UTC")))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _timestamp(src: pl.DataType, tz: str | None) -> tuple[pl.Expr, list[Rule]]:
     """The ts column in UTC, and its rules. Text is parsed as ISO 8601; naive formats are tried
     only when some values lack an offset."""
-    src = df.schema[TS]
     col = pl.col(TS)
     if isinstance(src, pl.Datetime):
         if src.time_zone is not None:
@@ -337,11 +365,6 @@ def _timestamp(df: pl.DataFrame, tz: str | None) -> tuple[pl.Expr, list[Rule]]:
     if src.is_numeric():
         return pl.lit(None, pl.Datetime("us", "UTC")), [
             (col.is_not_null(), pl.lit("ts must be an ISO 8601 timestamp, not a number"))]
-    try:  # the common case: every value is ISO 8601 with an offset (Arrow's parser refuses naive times)
-        parsed = df.get_column(TS).cast(pl.String).to_arrow(compat_level=pl.CompatLevel.oldest())
-        return pl.lit(pl.Series(TS, parsed.cast(pa.timestamp("us", tz="UTC")))), []
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
     iso = "%Y-%m-%dT%H:%M:%S%.f%#z"  # %#z takes Z, +02:00 and +0200, and refuses naive times
     text = col.cast(pl.String).str.strip_chars().str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
     aware = text.str.to_datetime(iso, strict=False, time_unit="us", time_zone="UTC")

@@ -194,3 +194,28 @@ def test_an_event_summing_many_requests_takes_its_tier_from_the_input_of_one(boo
     tiered = calc_price(Usage(input_tokens=300_000, output_tokens=1_000), "claude-sonnet-4-5", provider_id="anthropic")
     assert summed == pytest.approx(100 * float(base.total_price), rel=1e-12)
     assert single == pytest.approx(float(tiered.total_price), rel=1e-12) and single > summed
+
+
+def test_a_book_that_priced_other_batches_prices_the_next_as_a_fresh_book_does():
+    """The book keeps every key it priced (days, models, half hours): batches that share some keys
+    and add others, from several threads at once, cost what a fresh book says, row for row."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = random.Random(7)
+    models = [("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"), ("deepseek", "deepseek-chat"),
+              ("openai", "no-such-model")]
+    start = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+
+    def batch(days: range) -> pl.DataFrame:
+        rows = [{"ts": start + dt.timedelta(days=rng.choice(days), minutes=rng.randrange(1440)),
+                 "provider": p, "model": m, "service": "llm", "input_tokens": rng.randrange(1, 300_000),
+                 "output_tokens": rng.randrange(1, 4000)} for p, m in (rng.choice(models) for _ in range(300))]
+        return s.validate(pl.DataFrame(rows), now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)).events
+
+    batches = [batch(range(k * 5, k * 5 + 10)) for k in range(8)]  # each overlaps the next by 5 days
+    shared = PriceBook.load()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(shared.price, batches))
+    for events, ours in zip(batches, got):
+        assert ours.height == events.height
+        fresh = PriceBook.load().price(events)
+        assert ours.select(s.EVENT_ID, s.COST, s.PRICE_VERSION).equals(fresh.select(s.EVENT_ID, s.COST, s.PRICE_VERSION))

@@ -4,9 +4,8 @@ import polars as pl
 import streamlit as st
 
 from analytics.budgets import ENFORCEMENTS, PERIODS, SCOPES, Budget, BudgetError
-from spendlake import ui
-from spendlake.checks import check
-from spendlake.store import load_alerts, load_budgets, save_budgets
+from spendlake import ui, usecases
+from spendlake.store import load_alerts, load_budgets
 
 lake, today = ui.lake(), ui.today()
 st.title("Budgets")
@@ -34,18 +33,14 @@ with st.form("budget-form"):
     enforcement = left.selectbox("Enforcement", ENFORCEMENTS, index=ENFORCEMENTS.index(current.enforcement))
     dates = right.date_input("Custom period (from, to)", value=(current.start, current.end) if current.start else [])
     if st.form_submit_button("Save budget", type="primary"):
-        try:
-            levels = tuple(float(x) for x in thresholds.replace(" ", "").split(",") if x)
-        except ValueError:
-            st.error(f"budget {name!r}: thresholds {thresholds!r} must be numbers like 0.5, 0.8, 1.0")
-            st.stop()
         start, end = (dates[0], dates[-1]) if len(dates) else (None, None)
         try:
-            new = Budget(name, limit, period, scope, value or None, levels, enforcement, start, end)
+            new = Budget(name, limit, period, scope, value or None, usecases.parse_thresholds(thresholds),
+                         enforcement, start, end)
         except BudgetError as e:
             st.error(str(e))
             st.stop()
-        save_budgets(lake.root, [b for b in budgets if b.name not in (name, editing)] + [new])
+        usecases.save_budget(lake, new, replacing=editing)
         st.success(f"Budget {name!r} saved.")
         st.rerun()
 
@@ -53,12 +48,12 @@ if names:
     st.subheader("Delete a budget")
     doomed = st.selectbox("Budget to delete", names, index=None, key="budget-delete")
     if st.button("Delete", disabled=doomed is None):
-        save_budgets(lake.root, [b for b in budgets if b.name != doomed])
+        usecases.delete_budget(lake, doomed)
         st.rerun()
 
 st.subheader("Alerts")
 if st.button("Run the check now"):
-    result = check(lake, today=today)
+    result = usecases.check(lake, today=today)
     st.session_state["checked"] = (len(result.new), result.exit_code)
 if "checked" in st.session_state:
     new, code = st.session_state["checked"]

@@ -9,9 +9,7 @@ import streamlit as st
 import analytics
 from analytics.estimate import Step
 from ingest import schema as s
-from spendlake import ui
-from spendlake.checks import check_plan
-from spendlake.store import load_budgets
+from spendlake import ui, usecases
 
 lake, today = ui.lake(), ui.today()
 st.title("Estimate a run")
@@ -56,12 +54,12 @@ projects = ui.days(lake).select(s.PROJECT).unique().sort(s.PROJECT).collect()[s.
 project = st.selectbox("Project of the run", projects, index=None, placeholder="no project", key="est-project")
 attribution = {s.PROJECT: project} if project else {}
 if result.high_usd is not None:
-    decision = analytics.can_execute(ui.days(lake), load_budgets(lake.root), result.high_usd, attribution, today=today)
+    decision = usecases.plan_decision(lake, result.high_usd, attribution, today=today, daily=ui.days(lake))
     show = {"allow": st.success, "warn": st.warning, "confirm": st.warning, "block": st.error}[decision.action]
     show(f"**{decision.action}** at the high estimate {ui.money(result.high_usd)} — {decision.reason}")
 
 job = st.text_input("Record this estimate against job id", key="est-job")
 if st.button("Record estimate", disabled=not job or result.expected_usd is None):
-    found = check_plan(lake, plan, attribution=attribution, job_id=job)
+    found = usecases.check_plan(lake, plan, attribution=attribution, job_id=job, book=ui.book(lake))
     st.success(f"Estimate {ui.money(found.estimate.expected_usd)} recorded for job {job}"
                + (f"; alert raised: {found.alert.message}" if found.alert else ""))

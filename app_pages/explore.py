@@ -10,7 +10,7 @@ import streamlit as st
 import analytics
 from analytics.measures import DIMENSIONS, MEASURES
 from ingest import schema as s
-from spendlake import ui
+from spendlake import ui, usecases
 
 lake, filters = ui.lake(), ui.filters()
 params = st.query_params
@@ -54,8 +54,7 @@ project = st.selectbox("Project", projects, index=projects.index(params["project
                        key="explore-project")
 if project:
     st.query_params["project_drill"] = project
-    runs = analytics.top_runs(analytics.runs(lake, start=filters.start, end=filters.end).filter(
-        pl.col(s.PROJECT) == project), 50)
+    runs = usecases.top_runs(lake, start=filters.start, end=filters.end, projects=[project], top=50)
     ui.table(runs, "project-runs")
     job = st.selectbox("Run", runs[s.JOB_ID].to_list(), index=None, placeholder="choose a run", key="explore-run")
     if job:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-import analytics
-from ingest.importers import FORMATS, import_paths
-from spendlake import ui
+from ingest.importers import FORMATS
+from spendlake import ui, usecases
 
 lake = ui.lake()
 st.title("Import usage")
@@ -28,11 +27,10 @@ if st.button("Import", type="primary", disabled=not uploads):
             path = Path(folder) / Path(upload.name).name
             path.write_bytes(upload.getvalue())
             paths.append(path)
-        summary = import_paths(lake, paths, format=None if chosen.startswith("detect") else chosen, tz=tz or None,
-                               remember=False,  # uploads land in a new temp folder each time
-                               progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
-                                                                          text=f"{done:,} of {total:,} bytes"))
-    analytics.refresh(lake)
+        summary = usecases.import_files(
+            lake, paths, format=None if chosen.startswith("detect") else chosen, tz=tz or None,
+            remember=False,  # uploads land in a new temp folder each time
+            progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} bytes"))
     bar.progress(1.0, text="Done")
     st.session_state["import-summary"] = summary
 

@@ -1,10 +1,8 @@
 """Jobs: find a run, then its report — stages, providers, models, tokens, latency, failures, estimate vs actual."""
 
 import altair as alt
-import polars as pl
 import streamlit as st
 
-import analytics
 from ingest import schema as s
 from spendlake import ui
 
@@ -12,12 +10,7 @@ lake, filters = ui.lake(), ui.filters()
 st.title("Jobs")
 
 search = st.text_input("Search runs by id", value=st.query_params.get("q", ""), key="jobs-search")
-runs = analytics.runs(lake, start=filters.start, end=filters.end)
-if filters.projects:  # runs have no provider: the provider filter does not apply to them
-    runs = runs.filter(pl.col(s.PROJECT).is_in(filters.projects))
-if search:
-    runs = runs.filter(pl.col(s.JOB_ID).str.contains(search, literal=True))
-found = analytics.top_runs(runs, 200)
+found = ui.top_runs(lake, filters, search, 200)
 st.caption(f"The {found.height} costliest runs from {filters.start} to {filters.end}"
            + (f" matching “{search}”" if search else ""))
 ui.table(found, "runs")

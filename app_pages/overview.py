@@ -18,6 +18,7 @@ st.title("Overview")
 status = ui.budget_status(lake, today)
 overall = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))
 limit = overall["limit_usd"][0] if overall.height else None
+left = overall["remaining_usd"][0] if overall.height else None  # of the whole budget, whatever the filters
 outlook = ui.forecast(lake, filters, today, limit)
 month = analytics.breakdown(ui.days(lake, filters, start=month_start, end=today),
                             values=[s.COST, "calls", "unpriced_events"])
@@ -29,7 +30,7 @@ cols[1].metric("Expected month total", ui.money(outlook.expected_total_usd),
                help=f"80 % band {ui.money(outlook.total_low80_usd)} – {ui.money(outlook.total_high80_usd)}; "
                     f"model {outlook.model}")
 cols[2].metric("Monthly budget", ui.money(limit),
-               delta=None if limit is None else f"{ui.money(limit - outlook.spent_usd)} left", delta_color="off")
+               delta=None if left is None else f"{ui.money(left)} left", delta_color="off")
 cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not this month") if limit else "no budget")
 if unpriced:
     st.warning(f"{unpriced:,} event(s) have no price and count as $0 until one is added.")

@@ -9,10 +9,8 @@ import streamlit as st
 import analytics
 from ingest import schema as s
 from ingest.errors import PricingError
-from ingest.pricing import UNIT_RATES, add_override, parse_rule
-from ingest.reported import read_reported
-from ingest.reprice import reprice
-from spendlake import ui
+from ingest.pricing import UNIT_RATES
+from spendlake import ui, usecases
 
 lake, filters = ui.lake(), ui.filters()
 st.title("Prices")
@@ -43,11 +41,8 @@ else:
 
 st.subheader("Reported against computed")
 if st.toggle("Compare with what providers billed and what sources priced themselves", key="price-reconcile"):
-    billed = read_reported(lake, start=filters.start, end=filters.end)
-    if filters.providers:  # billed rows have a provider, not the events' projects
-        billed = billed.filter(pl.col(s.PROVIDER).is_in(filters.providers))
-    gaps = analytics.reconcile(analytics.scan(lake, start=filters.start, end=filters.end, **filters.scan_filters),
-                               billed)
+    gaps = usecases.reconcile(lake, start=filters.start, end=filters.end, projects=filters.projects,
+                              providers=filters.providers)
     st.caption("Per provider and day: `billed_usd` from imported cost reports, `event_reported_usd` from sources "
                "that priced their own calls, each against the price book; a gap is a wrong price or a missed event.")
     ui.table(gaps, "reconcile")
@@ -63,18 +58,15 @@ with st.form("override"):
     start = right.date_input("From", value=dt.date(2000, 1, 1), min_value=dt.date(2000, 1, 1))
     if st.form_submit_button("Add override", type="primary"):
         try:
-            rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": price, "per": per,
-                               "effective_from": start.isoformat()})
+            rule = usecases.add_override(lake, provider, model, unit, price, per=per, start=start)
         except PricingError as e:
             st.error(f"Override not added: {e}")
             st.stop()
-        add_override(lake.overrides_path, rule)
         st.success(f"Override added: {rule.provider}/{rule.model} {rule.unit} = ${rule.price} per {rule.per} "
                    f"from {rule.effective_from}. Reprice to apply it to stored events.")
 
 if st.button("Reprice stored events"):
     with st.spinner("Repricing…"):
-        report = reprice(lake, ui.book(lake))
-        analytics.refresh(lake)
+        report = usecases.reprice(lake, ui.book(lake))
     st.success(f"Repriced {report.partitions} partition(s).")
     ui.table(report.changes, "reprice-changes")

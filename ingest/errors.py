@@ -19,3 +19,11 @@ class PricingError(SpendlakeError):
 
 class ImportFormatError(SpendlakeError):
     """An input file cannot be read in the format asked for or detected."""
+
+
+class OptionError(SpendlakeError):
+    """An argument a person gave cannot be used: the message says which form is accepted."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option  # the option or argument it is about (--older-than), when known

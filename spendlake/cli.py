@@ -50,12 +50,6 @@ def _lake(option: str | None, *, existing: bool = False):
     return lake
 
 
-def _refresh(target) -> None:
-    """Keep the daily rollup current after a change (readers would rebuild it anyway)."""
-    from analytics.rollup import refresh
-    refresh(target)
-
-
 def _emit(frame: pl.DataFrame, fmt: Format, title: str = "") -> None:
     if fmt is Format.json:
         out.print_json(frame.write_json())
@@ -91,7 +85,7 @@ def import_(
 ) -> None:
     """Import usage logs; bad records go to quarantine with their reasons. Exit 0 when everything
     landed, 1 when anything went to quarantine or a file could not be read."""
-    from ingest.importers import import_paths
+    from spendlake import usecases
     mapping = {}
     for item in map_ or []:
         source, sep, target = item.partition("=")
@@ -102,9 +96,8 @@ def import_(
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         task = bar.add_task("importing", total=None)
-        summary = import_paths(target_lake, paths, format=format, tz=tz, mapping=mapping,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
-    _refresh(target_lake)
+        summary = usecases.import_files(target_lake, paths, format=format, tz=tz, mapping=mapping,
+                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
     out.print(f"imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates"
               + (f" ({summary.repeats:,} exact repeats, kept in quarantine)" if summary.repeats else "")
               + f", quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else "")
@@ -135,10 +128,8 @@ def demo(
     lake: LakeOption = None,
 ) -> None:
     """Write a deterministic demo lake (pipelines, agents, growth, one spike)."""
-    from ingest.demo import write_demo
-    target = _lake(lake)
-    summary = write_demo(target, days=days, seed=seed)
-    _refresh(target)
+    from spendlake.usecases import write_demo
+    summary = write_demo(_lake(lake), days=days, seed=seed)
     out.print(f"demo: {summary.imported:,} events written to {lake_path(lake)} "
               f"({summary.duplicates:,} were already there)")
 
@@ -183,11 +174,9 @@ def override(
     lake: LakeOption = None,
 ) -> None:
     """Add a negotiated rate; it wins over catalog and genai-prices from its start date. Then run reprice."""
-    from ingest.pricing import add_override, parse_rule
+    from spendlake.usecases import add_override
     target = _lake(lake)
-    rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": price, "per": per,
-                       "effective_from": start, "effective_to": end or ""})
-    add_override(target.overrides_path, rule)
+    rule = add_override(target, provider, model, unit, price, per=per, start=start, end=end)
     out.print(f"override added: {provider}/{model} {unit} = ${rule.price} per {rule.per} from {rule.effective_from}"
               f" ({target.overrides_path}); run `spendlake reprice` to apply it to stored events")
 
@@ -195,10 +184,8 @@ def override(
 @app.command()
 def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Recompute costs with the current price book; prints what changed."""
-    from ingest.reprice import reprice as run
-    target = _lake(lake, existing=True)
-    report = run(target)
-    _refresh(target)
+    from spendlake.usecases import reprice as run
+    report = run(_lake(lake, existing=True))
     if fmt is Format.table:
         out.print(f"repriced {report.partitions} partition(s)")
     _emit(report.changes, fmt, "changes")
@@ -207,14 +194,10 @@ def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
 @app.command()
 def compact(lake: LakeOption = None) -> None:
     """Merge each partition's small files into one and drop duplicate ids (safe while others append)."""
-    target = _lake(lake, existing=True)
-    result = target.compact()
-    _refresh(target)
+    from spendlake.usecases import compact as run
+    result = run(_lake(lake, existing=True))
     out.print(f"compacted {result.partitions} partition(s): {result.files_before:,} files → {result.files_after:,}, "
               f"{result.events_before:,} events → {result.events_after:,}")
-
-
-MAX_DAYS = 36_500  # a hundred years: any older cutoff is before every possible event
 
 
 @app.command()
@@ -224,24 +207,21 @@ def retention(
     lake: LakeOption = None,
 ) -> None:
     """Drop whole partitions older than a number of days: shows what it would drop, drops with --yes."""
-    match = re.fullmatch(r"(\d{1,6})d", older_than.strip())
-    if not match or int(match[1]) > MAX_DAYS:
-        raise typer.BadParameter(f"{older_than!r}: write a number of days from 0 to {MAX_DAYS}, e.g. 90d",
-                                 param_hint="--older-than")
-    cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(match[1]))
-    target = _lake(lake, existing=True)
-    old = [d for d in target.partitions() if d < cutoff]
+    from ingest.errors import OptionError
+    from spendlake import usecases
+    try:
+        days = usecases.parse_age(older_than)
+    except OptionError as e:
+        raise typer.BadParameter(str(e), param_hint=e.option) from None
+    found = usecases.retention(_lake(lake, existing=True), days, drop=yes)
+    old, cutoff = found.partitions, found.cutoff
     if not old:
         out.print(f"no partition before {cutoff}: nothing to drop")
-        return
-    events = target.scan(start=old[0], end=old[-1]).select(pl.len()).collect().item()
-    what = f"{len(old)} partition(s) before {cutoff}: {old[0]} … {old[-1]}, {events:,} events"
-    if not yes:
-        out.print(f"would drop {what}; run again with --yes to drop them")
-        return
-    dropped = target.drop_before(cutoff)
-    _refresh(target)
-    out.print(f"dropped {len(dropped)} partition(s) before {cutoff}" + (f": {dropped[0]} … {dropped[-1]}" if dropped else ""))
+    elif found.dropped:
+        out.print(f"dropped {len(old)} partition(s) before {cutoff}: {old[0]} … {old[-1]}")
+    else:
+        out.print(f"would drop {len(old)} partition(s) before {cutoff}: {old[0]} … {old[-1]}, {found.events:,} events; "
+                  "run again with --yes to drop them")
 
 
 report = typer.Typer(help="Reports: monthly, job, jobs, breakdown, budget, forecast, anomalies, optimize, tokens, focus.",
@@ -298,12 +278,9 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month,
                    top: int = 10, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """A calendar month: totals, change vs the month before, breakdowns, top runs. The month under
     way is compared with the same days of the month before."""
-    import analytics
-    day, today = _month(month), dt.datetime.now(dt.UTC).date()
-    target = _lake(lake, existing=True)
-    first, last = analytics.measures.period_bounds(day, "month")
-    runs = analytics.runs(target, start=first, end=min(last, max(today, first)))
-    result = analytics.monthly_report(analytics.daily(target), day, top=top, runs=runs, today=today)
+    from spendlake.usecases import monthly
+    day = _month(month)
+    result = monthly(_lake(lake, existing=True), day, top=top)
     _emit_report(result, fmt, f"month of {day:%Y-%m}" + (f", to {result.through}" if result.partial else ""))
     if fmt is Format.table and result.partial:
         out.print(f"month to date ({result.month}-01 … {result.through}) against the same days of the month "
@@ -314,15 +291,11 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month,
 def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(help="The run's estimate in USD.")] = None,
                lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """One run: stages, providers, models, tokens, latency, failures, estimate vs actual."""
-    import analytics
-    from spendlake.store import estimate_for
-    target = _lake(lake, existing=True)
-    estimate = estimate if estimate is not None else estimate_for(target.root, job_id)
-    days = analytics.run_days(target, job_id)  # the run's days only: a drill-down, not a scan of the lake
-    if days is None:
+    from spendlake.usecases import run_report
+    result = run_report(_lake(lake, existing=True), job_id, estimate_usd=estimate)
+    if result is None:
         from ingest.errors import SpendlakeError
         raise SpendlakeError(f"no events for job {job_id!r}; list runs with: spendlake report jobs")
-    result = analytics.job_report(analytics.scan(target, start=days[0], end=days[1]), job_id, estimate_usd=estimate)
     _emit_report(result, fmt, f"job {job_id}")
 
 
@@ -330,8 +303,8 @@ def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(he
 def report_jobs(start: FromOption = None, end: ToOption = None, top: int = 20,
                 lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """The costliest runs in a date range."""
-    import analytics
-    _emit(analytics.top_runs(analytics.runs(_lake(lake, existing=True), **_span(start, end)), top), fmt, "runs")
+    from spendlake.usecases import top_runs
+    _emit(top_runs(_lake(lake, existing=True), **_span(start, end), top=top), fmt, "runs")
 
 
 @report.command("reconcile")
@@ -340,13 +313,8 @@ def report_reconcile(start: FromOption = None, end: ToOption = None,
                      lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Per provider and day: what the providers billed (imported cost reports) and what events brought
     as their own cost, against what the price book computes."""
-    import analytics
-    from ingest.reported import read_reported
-    target = _lake(lake, existing=True)
-    span = _span(start, end)
-    result = analytics.reconcile(analytics.scan(target, **span), read_reported(target, **span))
-    gap = pl.max_horizontal(pl.col("gap_usd").abs().fill_null(0), pl.col("event_gap_usd").abs())
-    result = result.filter(gap >= min_gap)
+    from spendlake.usecases import reconcile
+    result = reconcile(_lake(lake, existing=True), **_span(start, end), min_gap=min_gap)
     if fmt is Format.table:  # the gaps and what they are made of; JSON and CSV carry every column
         result = result.select("provider", "date", "billed_usd", "computed_usd", "gap_usd", "event_gap_usd",
                                "unpriced_events")
@@ -403,13 +371,8 @@ def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(hel
 def report_optimize(days: Annotated[int, typer.Option(help="Days of history to learn from.")] = 30,
                     today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Ways to spend less, each priced from your own usage: savings per month, trade-off, action."""
-    import analytics
-    from ingest.pricing import PriceBook
-    target = _lake(lake, existing=True)
-    day = _day(today, "--today")
-    events = analytics.scan(target, start=day - dt.timedelta(days=days - 1), end=day)
-    _emit(analytics.suggestions(events, PriceBook.load(target.overrides_path), today=day, days=days), fmt,
-          "suggestions")
+    from spendlake.usecases import suggestions
+    _emit(suggestions(_lake(lake, existing=True), today=_day(today, "--today"), days=days), fmt, "suggestions")
 
 
 @report.command("focus")
@@ -441,10 +404,8 @@ def report_tokens(start: FromOption = None, end: ToOption = None,
 @report.command("budget")
 def report_budget(today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Every budget: spent, remaining, % used, forecast, days left."""
-    import analytics
-    from spendlake.store import load_budgets
-    target = _lake(lake, existing=True)
-    state = analytics.budget_status(analytics.daily(target), load_budgets(target.root), today=_day(today, "--today"))
+    from spendlake.usecases import budget_status
+    state = budget_status(_lake(lake, existing=True), today=_day(today, "--today"))
     if fmt is Format.table:
         state = state.select("name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state",
                              "forecast_usd", "exhaustion_date", "days_left")
@@ -462,16 +423,11 @@ def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="
                end: Annotated[Optional[str], typer.Option("--to", help="Custom period end.")] = None,
                lake: LakeOption = None) -> None:
     """Add or replace a budget (validated before it is stored)."""
-    from analytics.budgets import Budget, BudgetError
-    from spendlake.store import load_budgets, save_budgets
-    target = _lake(lake)
-    try:
-        levels = tuple(float(x) for x in thresholds.split(","))
-    except ValueError:
-        raise BudgetError(f"budget {name!r}: thresholds {thresholds!r} must be numbers like 0.5,0.8,1.0") from None
-    new = Budget(name, limit, period, scope, value, levels, enforcement, **_span(start, end))  # type: ignore[arg-type]
-    budgets = [b for b in load_budgets(target.root) if b.name != name] + [new]
-    save_budgets(target.root, budgets)
+    from analytics.budgets import Budget
+    from spendlake.usecases import parse_thresholds, save_budget
+    new = Budget(name, limit, period, scope, value, parse_thresholds(thresholds), enforcement,  # type: ignore[arg-type]
+                 **_span(start, end))
+    save_budget(_lake(lake), new)
     out.print(f"budget {name!r}: ${limit:,.2f} {period} for {scope}{'=' + value if value else ''} ({enforcement})")
 
 
@@ -486,13 +442,8 @@ def budget_list(lake: LakeOption = None, fmt: FormatOption = Format.table) -> No
 @budget.command("remove")
 def budget_remove(name: str, lake: LakeOption = None) -> None:
     """Delete a budget by name."""
-    from ingest.errors import SpendlakeError
-    from spendlake.store import load_budgets, save_budgets
-    target = _lake(lake)
-    budgets = load_budgets(target.root)
-    if name not in [b.name for b in budgets]:
-        raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
-    save_budgets(target.root, [b for b in budgets if b.name != name])
+    from spendlake.usecases import delete_budget
+    delete_budget(_lake(lake), name)
     out.print(f"budget {name!r} removed")
 
 
@@ -508,19 +459,19 @@ def estimate(
 ) -> None:
     """Estimate a run of the video pipeline (calibrated by your history), check it against budgets.
     Exit 0 allow, 1 warn or confirm, 2 block, so a pipeline can gate on it."""
-    from analytics.estimate import compare_models, video_pipeline
+    from analytics.estimate import video_pipeline
     from ingest.pricing import PriceBook
-    from spendlake.checks import check_plan, estimate_history
+    from spendlake import usecases
     if compare and any("/" not in m for m in compare):
         raise typer.BadParameter("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5")
     target = _lake(lake)
     book = PriceBook.load(target.overrides_path)
     plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
-    found = check_plan(target, plan, attribution={"project": project} if project else {}, job_id=job, book=book)
+    found = usecases.check_plan(target, plan, attribution={"project": project} if project else {}, job_id=job,
+                                book=book)
     compared = None
     if compare:
-        history = estimate_history(target, dt.datetime.now(dt.UTC).date())
-        compared = compare_models(plan, book, [tuple(m.split("/", 1)) for m in compare], history=history)
+        _, compared = usecases.estimate(target, plan, book=book, compare=[tuple(m.split("/", 1)) for m in compare])
     decision = found.decision.to_dict() if found.decision else None
     if fmt is Format.json:
         out.print_json(json.dumps(found.estimate.to_dict() | {"decision": decision, "compared": (
@@ -546,7 +497,7 @@ def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHO
           anomalies: Annotated[bool, typer.Option(help="Also alert on cost spikes of yesterday and today.")] = True,
           today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Evaluate every budget and recent anomalies, record and print new alerts; exit 0 ok, 1 warning, 2 exceeded."""
-    from spendlake.checks import check as run
+    from spendlake.usecases import check as run
     result = run(_lake(lake, existing=True), today=_day(today, "--today"), anomalies=anomalies)
     if fmt is Format.table:
         out.print(f"{result.budgets} budget(s) checked, {len(result.new)} new alert(s)")

@@ -18,6 +18,7 @@ import streamlit as st
 
 import analytics
 from analytics.estimate import Step
+from spendlake import usecases
 from ingest import schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
@@ -132,8 +133,7 @@ def forecast(target: Lake, filters: Filters, day: dt.date, budget_usd: float | N
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _budget_status(root: str, lake_version: str, budgets_version: int, day: dt.date) -> pl.DataFrame:
-    from spendlake.store import load_budgets
-    return analytics.budget_status(_daily(root, lake_version).lazy(), load_budgets(Lake(root).root), today=day)
+    return usecases.budget_status(Lake(root), today=day, daily=_daily(root, lake_version).lazy())
 
 
 def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
@@ -147,9 +147,8 @@ def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
 def _suggestions(root: str, lake_version: str, overrides: int, projects: tuple, providers: tuple,
                  day: dt.date, window: int) -> pl.DataFrame:
     target = Lake(root)
-    frame = analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day,
-                           **Filters(day, day, projects, providers).scan_filters)
-    return analytics.suggestions(frame, book(target), today=day, days=window)
+    return usecases.suggestions(target, today=day, days=window, projects=projects, providers=providers,
+                                book=book(target))
 
 
 def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) -> pl.DataFrame:
@@ -159,15 +158,15 @@ def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) 
                         filters.projects, filters.providers, day, window)
 
 
+def top_runs(target: Lake, filters: Filters, search: str | None = None, top: int = 200) -> pl.DataFrame:
+    """The costliest runs in the filters' dates and projects whose id contains `search`."""
+    return usecases.top_runs(target, start=filters.start, end=filters.end, projects=filters.projects,
+                             search=search, top=top)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str) -> analytics.JobReport | None:
-    from spendlake.store import estimate_for
-    target = Lake(root)
-    days = analytics.run_days(target, job_id)
-    if days is None:
-        return None
-    return analytics.job_report(analytics.scan(target, start=days[0], end=days[1]), job_id,
-                                estimate_usd=estimate_for(target.root, job_id))
+    return usecases.run_report(Lake(root), job_id)
 
 
 def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
@@ -180,13 +179,9 @@ def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _estimate(root: str, lake_version: str, overrides: int, plan: tuple[Step, ...], day: dt.date,
               models: tuple[tuple[str, str], ...]) -> tuple[analytics.Estimate, pl.DataFrame | None]:
-    from spendlake.checks import estimate_history
     target = Lake(root)
-    history = estimate_history(target, day)
-    at = dt.datetime.combine(day, dt.time(12), dt.UTC)
-    result = analytics.estimate(plan, book(target), history=history, at=at)
-    compared = analytics.compare_models(plan, book(target), models, history=history, at=at) if models else None
-    return result, compared
+    return usecases.estimate(target, plan, at=dt.datetime.combine(day, dt.time(12), dt.UTC), book=book(target),
+                             compare=models)
 
 
 def estimate(target: Lake, plan: list[Step], day: dt.date,
@@ -200,12 +195,8 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 @st.cache_data(show_spinner=False, max_entries=32)
 def _what_if(root: str, lake_version: str, overrides: int, project: str, provider: str, model: str,
              day: dt.date, window: int) -> tuple[float, float | None]:
-    from analytics.optimize import reprice_as, usage
     target = Lake(root)
-    prices = book(target)
-    llm = usage(analytics.scan(target, start=day - dt.timedelta(days=window - 1), end=day, project=project,
-                               service="llm"), prices, targets=[(provider, model)])
-    return float(llm[s.COST].sum()), reprice_as(llm, prices, provider, model)
+    return usecases.what_if(target, project, provider, model, today=day, days=window, book=book(target))
 
 
 def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,

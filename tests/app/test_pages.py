@@ -95,6 +95,16 @@ def test_overview_shows_month_to_date_forecast_budget_top_spenders_and_unpriced_
     assert len(at.get("vega_lite_chart")) == 2
 
 
+def test_what_is_left_of_the_monthly_budget_does_not_change_with_a_project_filter(lake):
+    save_budgets(lake.root, [Budget("all", 1000.0)])
+    project = analytics.daily(lake, start=TODAY.replace(day=1), end=TODAY).select(s.PROJECT).drop_nulls().collect()[s.PROJECT][0]
+    status = analytics.budget_status(analytics.daily(lake), load_budgets(lake.root), today=TODAY)
+    for query in ({}, {"project": project}):
+        at = open_app(**query)
+        left = next(m for m in at.metric if m.label == "Monthly budget").proto.delta
+        assert left == f"{money(status['remaining_usd'][0])} left", query
+
+
 def test_explore_groups_as_asked_keeps_the_view_in_the_url_and_drills_into_a_run(lake):
     at = open_app("explore")
     at.multiselect(key="explore-by").set_value([s.PROJECT, s.MODEL])

@@ -1,0 +1,322 @@
+"""Every action a person takes, composed once: the CLI, the app's pages and the HTTP API parse
+their input, call one of these with a lake and plain arguments, and lay out what comes back.
+
+Changing the lake (each leaves the daily rollups current before it returns):
+    `import_files`, `write_demo`, `compact`, `reprice`, `retention`, `add_override`
+Reports:
+    `monthly`, `top_runs`, `run_report`, `suggestions`, `what_if`, `reconcile`
+Budgets:
+    `parse_thresholds`, `save_budget`, `delete_budget`, `budget_status`, `check`
+Estimates:
+    `estimate` (with other models side by side), `plan_decision`, `check_plan` (decide and record)
+
+Examples:
+    >>> import tempfile, datetime as dt
+    >>> from ingest.lake import Lake
+    >>> from analytics.budgets import Budget
+    >>> lake = Lake(tempfile.mkdtemp())
+    >>> _ = write_demo(lake, days=30, today=dt.date(2026, 3, 31))
+    >>> save_budget(lake, Budget("tiny", limit_usd=1, thresholds=parse_thresholds("0.5, 1")))
+    >>> result = check(lake, today=dt.date(2026, 3, 31), anomalies=False)
+    >>> result.exit_code, [a.kind for a in result.new]
+    (2, ['budget_exceeded'])
+    >>> check(lake, today=dt.date(2026, 3, 31), anomalies=False).new  # fired once per period
+    []
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+import analytics
+from analytics.alerts import Alert, budget_alerts, exit_code
+from analytics.budgets import Budget, BudgetError, Decision
+from analytics.estimate import Estimate, Step
+from ingest import schema as s
+from ingest.errors import OptionError, SpendlakeError
+from ingest.lake import Lake, RewriteResult
+from ingest.pipeline import ImportSummary
+from ingest.pricing import PriceBook, Rule
+from ingest.reprice import RepriceReport
+
+HISTORY_DAYS = 90  # how far back estimates learn tokens per call
+MAX_DAYS = 36_500  # a hundred years: retention's cutoff is before every possible event beyond it
+
+
+def _names(values: Sequence[str] | None) -> list[str]:
+    return [v for v in values or () if v]
+
+
+def _filters(projects: Sequence[str] | None, providers: Sequence[str] | None) -> dict[str, list[str]]:
+    """Scan filters of the chosen projects and providers (none chosen: all)."""
+    return {c: v for c, v in ((s.PROJECT, _names(projects)), (s.PROVIDER, _names(providers))) if v}
+
+
+# ---- changing the lake ------------------------------------------------------------------------
+
+def import_files(lake: Lake, paths: Sequence[Path], *, format: str | None = None, tz: str | None = None,
+                 mapping: Mapping[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
+                 remember: bool = True) -> ImportSummary:
+    """Import files or folders (`ingest.importers.import_paths`); `remember=False` for one-off uploads."""
+    from ingest.importers import import_paths
+    summary = import_paths(lake, list(paths), format=format, tz=tz, mapping=dict(mapping or {}),
+                           progress=progress, remember=remember)
+    analytics.refresh(lake)
+    return summary
+
+
+def write_demo(lake: Lake, *, days: int = 120, seed: int = 7, today: dt.date | None = None) -> ImportSummary:
+    """A deterministic demo history ending `today` (pipelines, agents, growth, one spike)."""
+    from ingest.demo import write_demo as write
+    summary = write(lake, today or dt.datetime.now(dt.UTC).date(), days=days, seed=seed)
+    analytics.refresh(lake)
+    return summary
+
+
+def compact(lake: Lake) -> RewriteResult:
+    """Merge each partition's small files into one and drop duplicate ids."""
+    result = lake.compact()
+    analytics.refresh(lake)
+    return result
+
+
+def reprice(lake: Lake, book: PriceBook | None = None) -> RepriceReport:
+    """Recompute every stored cost with the current price book; what changed."""
+    from ingest.reprice import reprice as run
+    report = run(lake, book)
+    analytics.refresh(lake)
+    return report
+
+
+def add_override(lake: Lake, provider: str, model: str, unit: str, price: str, *, per: str = "1",
+                 start: dt.date | str = "2000-01-01", end: dt.date | str | None = None) -> Rule:
+    """Add a negotiated rate (validated); it wins from `start`. Stored costs change on `reprice`."""
+    from ingest.pricing import add_override as add, parse_rule
+    rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": str(price), "per": str(per),
+                       "effective_from": str(start), "effective_to": str(end or "")})
+    add(lake.overrides_path, rule)
+    return rule
+
+
+def parse_age(text: str) -> int:
+    """A retention age as days: `90d` → 90 (0 to `MAX_DAYS`)."""
+    match = re.fullmatch(r"(\d{1,6})d", text.strip())
+    if not match or int(match[1]) > MAX_DAYS:
+        raise OptionError(f"{text!r}: write a number of days from 0 to {MAX_DAYS}, e.g. 90d", option="--older-than")
+    return int(match[1])
+
+
+@dataclass(frozen=True)
+class Retention:
+    cutoff: dt.date  # partitions before this day
+    partitions: list[dt.date]  # that are (or, with dropped, were) before it
+    events: int
+    dropped: bool
+
+
+def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | None = None) -> Retention:
+    """The partitions older than `days` days and their events; dropped only with `drop`."""
+    if not 0 <= days <= MAX_DAYS:
+        raise OptionError(f"{days} days: keep from 0 to {MAX_DAYS} days", option="--older-than")
+    cutoff = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=days)
+    old = [d for d in lake.partitions() if d < cutoff]
+    events = lake.scan(start=old[0], end=old[-1]).select(pl.len()).collect().item() if old else 0
+    if not (drop and old):
+        return Retention(cutoff, old, events, False)
+    dropped = lake.drop_before(cutoff)
+    analytics.refresh(lake)
+    return Retention(cutoff, dropped, events, True)
+
+
+# ---- reports ----------------------------------------------------------------------------------
+
+def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None = None) -> analytics.MonthlyReport:
+    """The calendar month holding `month`; the month under way is compared with the same days before."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    first, last = analytics.measures.period_bounds(month, "month")
+    runs = analytics.runs(lake, start=first, end=min(last, max(today, first)))
+    return analytics.monthly_report(analytics.daily(lake), month, top=top, runs=runs, today=today)
+
+
+def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
+             projects: Sequence[str] | None = None, search: str | None = None, top: int = 20) -> pl.DataFrame:
+    """The costliest runs in [start, end] of the chosen projects whose id contains `search`."""
+    runs = analytics.runs(lake, start=start, end=end)
+    if _names(projects):  # runs have no provider: a provider filter does not apply to them
+        runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
+    if search:
+        runs = runs.filter(pl.col(s.JOB_ID).str.contains(search, literal=True))
+    return analytics.top_runs(runs, top)
+
+
+def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None) -> analytics.JobReport | None:
+    """One run's report from the run's own days only, with its recorded estimate (None: no such run)."""
+    from spendlake.store import estimate_for
+    days = analytics.run_days(lake, job_id)
+    if days is None:
+        return None
+    estimate_usd = estimate_usd if estimate_usd is not None else estimate_for(lake.root, job_id)
+    return analytics.job_report(analytics.scan(lake, start=days[0], end=days[1]), job_id, estimate_usd=estimate_usd)
+
+
+def suggestions(lake: Lake, *, today: dt.date | None = None, days: int = 30, projects: Sequence[str] | None = None,
+                providers: Sequence[str] | None = None, book: PriceBook | None = None) -> pl.DataFrame:
+    """Ways to spend less, learned from the last `days` days of raw events up to `today`."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    events = analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, **_filters(projects, providers))
+    return analytics.suggestions(events, book or PriceBook.load(lake.overrides_path), today=today, days=days)
+
+
+def what_if(lake: Lake, project: str, provider: str, model: str, *, today: dt.date | None = None, days: int = 30,
+            book: PriceBook | None = None) -> tuple[float, float | None]:
+    """A project's LLM cost over the last `days` days, and the same calls priced on another model
+    (None when that model has no price)."""
+    from analytics.optimize import reprice_as, usage
+    today = today or dt.datetime.now(dt.UTC).date()
+    book = book or PriceBook.load(lake.overrides_path)
+    llm = usage(analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, project=project,
+                               service="llm"), book, targets=[(provider, model)])
+    return float(llm[s.COST].sum()), reprice_as(llm, book, provider, model)
+
+
+def reconcile(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
+              projects: Sequence[str] | None = None, providers: Sequence[str] | None = None,
+              min_gap: float = 0.0) -> pl.DataFrame:
+    """Per provider and day, what providers billed and what sources priced themselves, against the
+    price book; only days with a gap of at least `min_gap` USD. Billed rows have a provider, not a
+    project, so a project filter narrows the events only."""
+    from ingest.reported import read_reported
+    billed = read_reported(lake, start=start, end=end)
+    if _names(providers):
+        billed = billed.filter(pl.col(s.PROVIDER).is_in(_names(providers)))
+    result = analytics.reconcile(analytics.scan(lake, start=start, end=end, **_filters(projects, providers)), billed)
+    if min_gap > 0:
+        result = result.filter(pl.max_horizontal(pl.col("gap_usd").abs().fill_null(0),
+                                                 pl.col("event_gap_usd").abs()) >= min_gap)
+    return result
+
+
+# ---- budgets ----------------------------------------------------------------------------------
+
+def parse_thresholds(text: str) -> tuple[float, ...]:
+    """Alert thresholds written as fractions separated by commas: `0.5,0.8, 1` (spaces and an empty
+    piece are ignored; whether they are in order and in range, `Budget` checks)."""
+    pieces = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        return tuple(float(p) for p in pieces)
+    except ValueError:
+        raise BudgetError(f"thresholds {text!r} must be numbers like 0.5, 0.8, 1.0") from None
+
+
+def save_budget(lake: Lake, budget: Budget, *, replacing: str | None = None) -> None:
+    """Add `budget`, or replace the one of its name (and the one named `replacing`, when renamed)."""
+    from spendlake.store import load_budgets, save_budgets
+    save_budgets(lake.root, [b for b in load_budgets(lake.root) if b.name not in (budget.name, replacing)] + [budget])
+
+
+def delete_budget(lake: Lake, name: str) -> None:
+    from spendlake.store import load_budgets, save_budgets
+    budgets = load_budgets(lake.root)
+    if name not in [b.name for b in budgets]:
+        raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
+    save_budgets(lake.root, [b for b in budgets if b.name != name])
+
+
+def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None) -> pl.DataFrame:
+    """Every budget: spent, remaining, share used, forecast, days left. `daily`: the lake's daily
+    rollup when the caller holds it already (the app caches it)."""
+    from spendlake.store import load_budgets
+    return analytics.budget_status(analytics.daily(lake) if daily is None else daily, load_budgets(lake.root),
+                                   today=today or dt.datetime.now(dt.UTC).date())
+
+
+@dataclass(frozen=True)
+class Check:
+    budgets: int
+    status: pl.DataFrame = field(repr=False)  # analytics.budget_status of every budget
+    new: list[Alert] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok, 1 a warning threshold crossed, 2 a budget exceeded."""
+        return exit_code(self.status)
+
+
+def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True,
+          now: dt.datetime | None = None) -> Check:
+    """Evaluate every budget (and spikes of yesterday and today); record and return the new alerts."""
+    from spendlake.store import load_budgets, record_new_alerts
+    now = now or dt.datetime.now(dt.UTC)
+    today = today or now.date()
+    budgets = load_budgets(lake.root)
+    status = analytics.budget_status(analytics.daily(lake), budgets, today=today)
+    spikes = []
+    if anomalies:
+        recent = analytics.daily(lake, start=today - dt.timedelta(days=120), end=today)
+        spikes = [analytics.anomalies(recent, by=by) for by in ("project", "model")]
+
+    def decide(seen: set[tuple]) -> list[Alert]:  # under the lake's lock: frames only, no reading
+        return budget_alerts(status, now=now, seen=seen) + [
+            alert for found in spikes
+            for alert in analytics.anomaly_alerts(found, now=now, since=today - dt.timedelta(days=1), seen=seen)]
+
+    return Check(len(budgets), status, record_new_alerts(lake, decide))
+
+
+# ---- estimates --------------------------------------------------------------------------------
+
+def estimate_history(lake: Lake, day: dt.date) -> pl.LazyFrame:
+    """The raw events an estimate made on `day` learns its tokens per call from."""
+    return analytics.scan(lake, start=day - dt.timedelta(days=HISTORY_DAYS), end=day)
+
+
+def estimate(lake: Lake, plan: Sequence[Step], *, at: dt.datetime | None = None, book: PriceBook | None = None,
+             compare: Sequence[tuple[str, str]] = ()) -> tuple[Estimate, pl.DataFrame | None]:
+    """A plan's low/expected/high cost calibrated by the lake's last 90 days, and its LLM steps on
+    each (provider, model) of `compare` side by side (None without)."""
+    at = at or dt.datetime.now(dt.UTC)
+    book = book or PriceBook.load(lake.overrides_path)
+    history = estimate_history(lake, at.date())
+    result = analytics.estimate(plan, book, history=history, at=at)
+    compared = analytics.compare_models(plan, book, list(compare), history=history, at=at) if compare else None
+    return result, compared
+
+
+def plan_decision(lake: Lake, high_usd: float, attribution: Mapping[str, str] | None = None, *,
+                  today: dt.date | None = None, daily: pl.LazyFrame | None = None) -> Decision:
+    """Whether a run that may cost `high_usd` may start under the budgets matching its attribution."""
+    from spendlake.store import load_budgets
+    return analytics.can_execute(analytics.daily(lake) if daily is None else daily, load_budgets(lake.root),
+                                 high_usd, dict(attribution or {}), today=today or dt.datetime.now(dt.UTC).date())
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    estimate: Estimate
+    decision: Decision | None  # None when a step has no price
+    alert: Alert | None
+
+
+def check_plan(lake: Lake, plan: Sequence[Step], *, attribution: Mapping[str, str] | None = None,
+               job_id: str | None = None, book: PriceBook | None = None, now: dt.datetime | None = None) -> PlanCheck:
+    """Estimate a plan, decide it against the budgets at its high estimate, record a
+    task_estimate_high alert when it warns or worse, and record the estimate against `job_id` so
+    the run's report shows estimate vs actual."""
+    from spendlake.store import record_alerts, record_estimate
+    now = now or dt.datetime.now(dt.UTC)
+    result, _ = estimate(lake, plan, at=now, book=book)
+    if result.expected_usd is None:
+        return PlanCheck(result, None, None)
+    decision = plan_decision(lake, result.high_usd, attribution, today=now.date())
+    alert = analytics.estimate_alert(decision, job_id or "unnamed run", result.high_usd, now=now)
+    if alert:
+        record_alerts(lake, [alert])
+    if job_id:
+        record_estimate(lake, job_id, result.to_dict())
+    return PlanCheck(result, decision, alert)

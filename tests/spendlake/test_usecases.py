@@ -1,0 +1,183 @@
+"""Each use case driven once, as the CLI, the app and the API call it. Those front ends' own tests
+check their wiring; these check what the actions do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import analytics
+from analytics.budgets import Budget, BudgetError
+from analytics.estimate import video_pipeline
+from ingest import schema as s
+from ingest.errors import OptionError, PricingError, SpendlakeError
+from ingest.lake import Lake
+from spendlake import usecases
+from spendlake.store import load_alerts, load_budgets
+
+TODAY = dt.date(2026, 3, 31)
+
+
+def rollup_files(lake: Lake) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(lake.root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in (lake.root / "rollups").rglob("*") if p.is_file()}
+
+
+def assert_rollups_current(lake: Lake) -> None:
+    """The rollups already say what the events say: a refresh finds nothing to do, and the daily
+    rollup's cost and calls equal a sum over the raw events."""
+    before = rollup_files(lake)
+    analytics.refresh(lake)
+    assert rollup_files(lake) == before
+    rolled = analytics.daily(lake).select(pl.col(s.COST).sum(), pl.col("calls").sum()).collect().row(0)
+    raw = analytics.scan(lake).select(pl.col(s.COST).sum(), pl.len()).collect().row(0)
+    assert rolled[1] == raw[1] and rolled[0] == pytest.approx(raw[0], rel=1e-12)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Lake:
+    lake = Lake(tmp_path / "lake")
+    usecases.write_demo(lake, days=40, today=TODAY)
+    return lake
+
+
+def test_changes_leave_the_rollups_current(demo, tmp_path):
+    assert_rollups_current(demo)
+
+    extra = tmp_path / "more.jsonl"
+    extra.write_text("\n".join(json.dumps({"ts": f"2026-03-{d:02d}T10:00:00Z", "provider": "openai", "model": "gpt-4o",
+                                           "service": "llm", "input_tokens": 1000 * d, "project": "late"})
+                               for d in range(1, 31)) + "\n")
+    summary = usecases.import_files(demo, [extra])
+    assert summary.imported == 30 and summary.complete
+    assert_rollups_current(demo)
+
+    result = usecases.compact(demo)
+    assert result.partitions > 0
+    assert_rollups_current(demo)
+
+    rule = usecases.add_override(demo, "openai", "gpt-4o", "input_token", "100", per="1000000", start="2026-03-01")
+    assert rule.price == Decimal("100")
+    report = usecases.reprice(demo)
+    assert report.partitions > 0 and report.changes.height
+    assert_rollups_current(demo)
+
+
+def test_an_override_is_validated_before_it_is_stored(demo):
+    with pytest.raises(PricingError, match="price"):
+        usecases.add_override(demo, "openai", "gpt-4o", "input_token", "cheap")
+    assert not demo.overrides_path.exists()
+
+
+def test_retention_previews_then_drops_and_refreshes(demo):
+    before = sorted(demo.partitions())
+    preview = usecases.retention(demo, 10, today=TODAY)
+    assert not preview.dropped and preview.partitions == [d for d in before if d < TODAY - dt.timedelta(days=10)]
+    assert preview.events == analytics.scan(demo, end=preview.partitions[-1]).select(pl.len()).collect().item()
+    assert sorted(demo.partitions()) == before  # a preview changes nothing
+
+    done = usecases.retention(demo, 10, drop=True, today=TODAY)
+    assert done.dropped and done.partitions == preview.partitions
+    assert min(demo.partitions()) == preview.cutoff
+    assert_rollups_current(demo)
+    assert usecases.retention(demo, 10, drop=True, today=TODAY).partitions == []
+
+
+@pytest.mark.parametrize("text", ["soon", "-1d", "90", "36501d"])
+def test_a_retention_age_names_the_accepted_form(text):
+    with pytest.raises(OptionError, match="write a number of days") as caught:
+        usecases.parse_age(text)
+    assert caught.value.option == "--older-than"
+
+
+def test_the_monthly_report_compares_month_to_date_with_the_same_days(demo):
+    report = usecases.monthly(demo, dt.date(2026, 3, 1), today=dt.date(2026, 3, 15))
+    assert report.partial and report.through == dt.date(2026, 3, 15)
+    spent = analytics.scan(demo, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 15)).select(
+        pl.col(s.COST).sum()).collect().item()
+    assert report.cost_usd == pytest.approx(spent, rel=1e-12)
+
+
+def test_runs_reports_and_estimates_meet(demo):
+    runs = usecases.top_runs(demo, start=TODAY - dt.timedelta(days=6), end=TODAY, top=5)
+    assert runs.height == 5 and runs[s.COST].is_sorted(descending=True)
+    job = runs[s.JOB_ID][0]
+    assert usecases.top_runs(demo, search=job)[s.JOB_ID].to_list() == [job]
+    assert usecases.run_report(demo, "no-such-run") is None
+
+    plan = video_pipeline(stories=1, images=2, dialogue_chars=500)
+    found = usecases.check_plan(demo, plan, job_id=job, now=dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC))
+    assert found.decision is not None and found.decision.action == "allow"  # no budgets yet
+    report = usecases.run_report(demo, job)
+    assert report.estimate_usd == pytest.approx(found.estimate.expected_usd)
+    expected = analytics.scan(demo).filter(pl.col(s.JOB_ID) == job).select(pl.col(s.COST).sum()).collect().item()
+    assert report.cost_usd == pytest.approx(expected, rel=1e-12)
+
+    estimate, compared = usecases.estimate(demo, plan, compare=[("openai", "gpt-4o-mini"), ("openai", "gpt-4o")])
+    assert estimate.low_usd <= estimate.expected_usd <= estimate.high_usd
+    assert compared.height == 2
+
+
+def test_a_plan_over_a_hard_stop_budget_is_blocked_and_alerted(demo):
+    usecases.save_budget(demo, Budget("cap", limit_usd=0.01, enforcement="hard_stop"))
+    now = dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)
+    plan = video_pipeline(stories=1, images=1, dialogue_chars=100)
+    found = usecases.check_plan(demo, plan, job_id="next", now=now)
+    assert found.decision.action == "block"
+    assert usecases.plan_decision(demo, found.estimate.high_usd, today=TODAY).action == "block"
+    assert [a.kind for a in load_alerts(demo.root)] == ["task_estimate_high"]
+
+
+def test_suggestions_and_what_if_read_the_window_they_are_given(demo):
+    found = usecases.suggestions(demo, today=TODAY, days=30)
+    assert found.height and (found["savings_monthly_usd"] > 0).all()
+    project = analytics.scan(demo, service="llm").select(s.PROJECT).drop_nulls().collect()[s.PROJECT][0]
+    current, moved = usecases.what_if(demo, project, "openai", "gpt-4o-mini", today=TODAY, days=30)
+    llm = analytics.scan(demo, start=TODAY - dt.timedelta(days=29), end=TODAY, project=project, service="llm")
+    assert current == pytest.approx(llm.select(pl.col(s.COST).sum()).collect().item(), rel=1e-12)
+    assert moved is not None and moved >= 0
+    assert usecases.what_if(demo, project, "openai", "no-such-model", today=TODAY)[1] is None
+
+
+def test_reconcile_keeps_days_with_a_gap_of_at_least_min_gap(demo):
+    fixture = Path(__file__).parents[1] / "fixtures" / "reports" / "openai-costs.json"
+    assert usecases.import_files(demo, [fixture], format="openai-costs").reported > 0
+    span = {"start": dt.date(2026, 3, 1), "end": dt.date(2026, 3, 5)}
+    billed = usecases.reconcile(demo, **span).filter(pl.col("billed_usd").is_not_null())
+    assert billed.height >= 2 and set(billed[s.PROVIDER]) == {"openai"}
+    widest = billed.select(pl.max_horizontal(pl.col("gap_usd").abs(), pl.col("event_gap_usd").abs())).to_series()
+    narrow = usecases.reconcile(demo, **span, min_gap=widest.max())
+    assert narrow.height == (widest == widest.max()).sum()
+    other = usecases.reconcile(demo, **span, providers=["anthropic"])
+    assert other.filter(pl.col("billed_usd").is_not_null()).height == 0
+
+
+@pytest.mark.parametrize("text, levels", [("0.5,0.8,1.0", (0.5, 0.8, 1.0)), ("0.5, 0.9", (0.5, 0.9)),
+                                          (" 1 ,", (1.0,))])
+def test_one_threshold_rule_for_every_front_end(text, levels):
+    assert usecases.parse_thresholds(text) == levels
+
+
+def test_thresholds_that_are_not_numbers_are_refused():
+    with pytest.raises(BudgetError, match="must be numbers"):
+        usecases.parse_thresholds("half, all")
+
+
+def test_budgets_are_saved_renamed_and_deleted(demo):
+    usecases.save_budget(demo, Budget("team", limit_usd=100))
+    usecases.save_budget(demo, Budget("team", limit_usd=200))  # the same name replaces
+    usecases.save_budget(demo, Budget("other", limit_usd=5))
+    assert [(b.name, b.limit_usd) for b in load_budgets(demo.root)] == [("team", 200), ("other", 5)]
+    usecases.save_budget(demo, Budget("squad", limit_usd=300), replacing="team")  # renamed in the app
+    assert sorted(b.name for b in load_budgets(demo.root)) == ["other", "squad"]
+    status = usecases.budget_status(demo, today=TODAY)
+    assert sorted(status["name"]) == ["other", "squad"]
+    usecases.delete_budget(demo, "other")
+    with pytest.raises(SpendlakeError, match="no budget named 'other'"):
+        usecases.delete_budget(demo, "other")
+    assert [b.name for b in load_budgets(demo.root)] == ["squad"]

@@ -62,7 +62,7 @@ try:
     ui.read_version(lake)
     st.session_state["filters"] = ui.sidebar(lake)
     page.run()
-except (SpendlakeError, ValueError) as e:
+except SpendlakeError as e:
     st.error(str(e))
 except Exception as e:  # noqa: BLE001 - a person sees what went wrong, not a traceback
     st.error(f"Unexpected error: {type(e).__name__}: {e}")

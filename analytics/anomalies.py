@@ -27,6 +27,7 @@ import polars as pl
 
 from analytics.measures import day_column, dimension, measures
 from ingest import schema as s
+from ingest.errors import OptionError
 
 Grain = Literal["day", "hour"]
 DRIVERS = (s.MODEL, s.PROJECT, s.OPERATION, s.AGENT, s.USER, s.PROVIDER, s.STAGE)
@@ -65,7 +66,7 @@ def _slot(frame: pl.LazyFrame, grain: Grain) -> list[pl.Expr]:
         return [day]
     if grain == "hour":
         return [pl.col(s.TS).dt.date().alias(s.DATE), pl.col(s.TS).dt.hour().cast(pl.Int8).alias("hour")]
-    raise ValueError(f"grain must be day or hour, not {grain!r}")
+    raise OptionError(f"grain must be day or hour, not {grain!r}")
 
 
 def _complete(per: pl.DataFrame, by: str, grain: Grain) -> pl.DataFrame:

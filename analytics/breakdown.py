@@ -19,6 +19,7 @@ import polars as pl
 
 from analytics.measures import MEASURES, TAG_PREFIX, Period, day_column, dimension, measures, period_start, sums
 from ingest import schema as s
+from ingest.errors import OptionError
 
 OTHER = "other"
 PERIOD_START = "period_start"
@@ -44,12 +45,12 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
     wanted = list(dict.fromkeys([metric, *(values if values is not None else MEASURES)]))
     unknown = [m for m in wanted if m not in MEASURES]
     if unknown:
-        raise ValueError(f"unknown measure(s) {unknown}; choose from {', '.join(MEASURES)}")
+        raise OptionError(f"unknown measure(s) {unknown}; choose from {', '.join(MEASURES)}")
     frame = measures(events)
     groups = [dimension(k) for k in keys]
     absent = [k for k in keys if not k.startswith(TAG_PREFIX) and k not in frame.collect_schema()]
     if absent:
-        raise ValueError(f"this table has no {', '.join(absent)} column: group runs with the per-run rollup "
+        raise OptionError(f"this table has no {', '.join(absent)} column: group runs with the per-run rollup "
                          "(daily_jobs) or raw events (scan)")
     if period is not None:
         groups = [period_start(day_column(frame), period).alias(PERIOD_START), *groups]
@@ -75,7 +76,7 @@ def breakdown(events: pl.LazyFrame, by: str | Sequence[str] = (), *, period: Per
 def _top(result: pl.DataFrame, keys: list[str], names: list[str], top: int, metric: str,
          wanted: list[str]) -> pl.DataFrame:
     if top < 1:
-        raise ValueError("top must be at least 1")
+        raise OptionError("top must be at least 1")
     ranked = result.group_by(keys).agg(pl.col(metric).sum()).sort([metric, *keys], descending=[True] + [False] * len(keys),
                                                                    nulls_last=True)
     kept = ranked.head(top).select(keys).with_columns(pl.lit(True).alias("_kept"))

@@ -25,6 +25,7 @@ import polars as pl
 
 from analytics.reports import _Report
 from ingest import schema as s
+from ingest.errors import OptionError, ValidationError
 from ingest.pricing import PriceBook
 
 CHARS_PER_TOKEN = 4
@@ -67,7 +68,7 @@ class Step:
     def __post_init__(self) -> None:
         bad = [f"{k}={getattr(self, k)!r}" for k in ("count", *USAGE) if (getattr(self, k) or 0) < 0]
         if bad:  # one rule for every number of a step: a step run 0 times costs nothing
-            raise ValueError(f"step {self.provider}/{self.model}: {', '.join(bad)} must be ≥ 0")
+            raise OptionError(f"step {self.provider}/{self.model}: {', '.join(bad)} must be ≥ 0")
 
     def usage(self) -> dict[str, float]:
         u = {c: getattr(self, c) for c in USAGE}
@@ -109,7 +110,7 @@ def estimate(plan: Sequence[Step], book: PriceBook, *, history: pl.LazyFrame | N
     checked = s.validate(pl.DataFrame(calls), record_numbers=pl.Series([int(c[s.EVENT_ID].split(":")[0]) + 1
                                                                         for c in calls]), label="step")
     if checked.rejected.height:
-        raise ValueError("; ".join(checked.rejected["error"].unique(maintain_order=True)))
+        raise ValidationError("; ".join(checked.rejected["error"].unique(maintain_order=True)))
     priced = book.price(checked.events)
     per_call = priced.select(pl.col(s.EVENT_ID).str.split_exact(":", 1).struct.rename_fields(["_step", "_level"]),
                              s.COMPUTED_COST).unnest(s.EVENT_ID).with_columns(pl.col("_step").cast(pl.Int64)).pivot(

@@ -21,6 +21,7 @@ from typing import Literal
 import polars as pl
 
 from ingest import schema as s
+from ingest.errors import OptionError
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
@@ -75,7 +76,7 @@ def period_start(day: pl.Expr, period: Period) -> pl.Expr:
         return day.dt.truncate("1w")
     if period == "month":
         return day.dt.month_start()
-    raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
+    raise OptionError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
 
 
 def dimension(name: str) -> pl.Expr:
@@ -83,10 +84,10 @@ def dimension(name: str) -> pl.Expr:
     if name.startswith(TAG_PREFIX):
         key = name.removeprefix(TAG_PREFIX)
         if not key.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"tag key {key!r}: use letters, digits, '-' and '_'")
+            raise OptionError(f"tag key {key!r}: use letters, digits, '-' and '_'")
         return pl.col(s.TAGS).str.json_path_match(f"$.{key}").alias(name)
     if name not in DIMENSIONS:
-        raise ValueError(f"cannot group by {name!r}; choose one of {', '.join(DIMENSIONS)} or tag:<key>")
+        raise OptionError(f"cannot group by {name!r}; choose one of {', '.join(DIMENSIONS)} or tag:<key>")
     return pl.col(name)
 
 
@@ -103,7 +104,7 @@ def period_bounds(today: dt.date, period: Period) -> tuple[dt.date, dt.date]:
         start = today - dt.timedelta(days=today.weekday())
         return start, start + dt.timedelta(days=6)
     if period != "month":
-        raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
+        raise OptionError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
     start = today.replace(day=1)
     following = (start + dt.timedelta(days=32)).replace(day=1)
     return start, following - dt.timedelta(days=1)

@@ -8,6 +8,7 @@ import os
 import polars as pl
 
 from ingest import schema as s
+from ingest.errors import OptionError
 from ingest.lake import Lake
 
 
@@ -20,7 +21,7 @@ def scan(lake: str | os.PathLike[str] | Lake, *, start: dt.date | None = None, e
     """
     unknown = [k for k in filters if k not in s.COLUMNS]
     if unknown:
-        raise ValueError(f"unknown filter columns: {unknown}; filter on one of {s.ATTRIBUTION}")
+        raise OptionError(f"unknown filter columns: {unknown}; filter on one of {s.ATTRIBUTION}")
     events = (lake if isinstance(lake, Lake) else Lake(lake)).scan(start=start, end=end)
     for column, value in filters.items():
         values = [value] if isinstance(value, str) else list(value)

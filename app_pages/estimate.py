@@ -9,6 +9,7 @@ import streamlit as st
 import analytics
 from analytics.estimate import Step
 from ingest import schema as s
+from ingest.errors import SpendlakeError
 from spendlake import ui, usecases
 
 lake, today = ui.lake(), ui.today()
@@ -30,7 +31,7 @@ edited = st.data_editor(template, num_rows="dynamic", hide_index=True, width="st
 rows = [r for r in pl.DataFrame(edited).iter_rows(named=True) if r.get("provider") and r.get("model")]
 try:
     plan = [Step(**{k: v for k, v in r.items() if v is not None}) for r in rows]  # empty cells: the defaults
-except (TypeError, ValueError) as e:
+except (TypeError, SpendlakeError) as e:  # a column Step does not take, or a value it refuses
     st.error(f"A step cannot be priced as written: {e}")
     st.stop()
 

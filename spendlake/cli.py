@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from ingest.errors import OptionError, SpendlakeError
 from spendlake.config import lake_path
 
 app = typer.Typer(help="What your paid AI APIs cost: capture, price and analyse usage events.",
@@ -90,7 +91,7 @@ def import_(
     for item in map_ or []:
         source, sep, target = item.partition("=")
         if not sep:
-            raise typer.BadParameter(f"--map {item!r}: write SOURCE=COLUMN")
+            raise OptionError(f"--map {item!r}: write SOURCE=COLUMN", option="--map")
         mapping[source] = target
     target_lake = _lake(lake)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -207,12 +208,8 @@ def retention(
     lake: LakeOption = None,
 ) -> None:
     """Drop whole partitions older than a number of days: shows what it would drop, drops with --yes."""
-    from ingest.errors import OptionError
     from spendlake import usecases
-    try:
-        days = usecases.parse_age(older_than)
-    except OptionError as e:
-        raise typer.BadParameter(str(e), param_hint=e.option) from None
+    days = usecases.parse_age(older_than)
     found = usecases.retention(_lake(lake, existing=True), days, drop=yes)
     old, cutoff = found.partitions, found.cutoff
     if not old:
@@ -237,7 +234,7 @@ def _day(text: str | None, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{name} {text!r}: write a date as YYYY-MM-DD") from None
+        raise OptionError(f"{name} {text!r}: write a date as YYYY-MM-DD", option=name) from None
 
 
 def _month(text: str | None) -> dt.date:
@@ -246,15 +243,16 @@ def _month(text: str | None) -> dt.date:
         text = text.strip() + "-01"
     try:
         return _day(text, "--month")
-    except typer.BadParameter:
-        raise typer.BadParameter(f"--month {text!r}: write a month as YYYY-MM (or a day of it, YYYY-MM-DD)") from None
+    except OptionError:
+        raise OptionError(f"--month {text!r}: write a month as YYYY-MM (or a day of it, YYYY-MM-DD)",
+                          option="--month") from None
 
 
 def _span(start: str | None, end: str | None) -> dict[str, dt.date | None]:
     """--from/--to as the start/end keywords of scans and rollups (--from after --to is refused)."""
     span = {"start": start and _day(start, "--from"), "end": end and _day(end, "--to")}
     if span["start"] and span["end"] and span["start"] > span["end"]:
-        raise typer.BadParameter(f"--from {span['start']} is after --to {span['end']}: the range holds no day")
+        raise OptionError(f"--from {span['start']} is after --to {span['end']}: the range holds no day", option="--from")
     return span
 
 
@@ -330,10 +328,7 @@ def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to grou
     import analytics
     rollup = analytics.daily_jobs if "job_id" in by else analytics.daily
     events = rollup(_lake(lake, existing=True), **_span(start, end))
-    try:
-        result = analytics.breakdown(events, by=by, period=period, top=top)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+    result = analytics.breakdown(events, by=by, period=period, top=top)
     keep = [c for c in ("period_start", *by, "cost_usd", "share", "calls", "failed_calls", "tokens", "characters",
                         "images", "compute_seconds") if c in result.columns]
     _emit(result.select(keep), fmt, "breakdown")
@@ -361,10 +356,7 @@ def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(hel
     target = _lake(lake, existing=True)
     span = _span(start, end)
     events = analytics.scan(target, **span) if grain == "hour" else analytics.daily(target, **span)
-    try:
-        _emit(analytics.anomalies(events, by=by, grain=grain), fmt, f"anomalies by {by}")
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+    _emit(analytics.anomalies(events, by=by, grain=grain), fmt, f"anomalies by {by}")
 
 
 @report.command("optimize")
@@ -463,7 +455,7 @@ def estimate(
     from ingest.pricing import PriceBook
     from spendlake import usecases
     if compare and any("/" not in m for m in compare):
-        raise typer.BadParameter("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5")
+        raise OptionError("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5", option="--compare")
     target = _lake(lake)
     book = PriceBook.load(target.overrides_path)
     plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
@@ -519,19 +511,42 @@ def run_app(lake: LakeOption = None, port: int = 8501) -> None:
     raise typer.Exit(subprocess.call([sys.executable, "-m", "spendlake.serve", "--server.port", str(port)], env=env))
 
 
+USAGE_ERROR = 2  # an argument or option that cannot be used (the message says which form is accepted)
+ERROR = 1  # anything else that stopped the command (the message says what)
+
+
 def main() -> None:
-    """Entry point: Spendlake errors become one clear message and exit code 1."""
-    from ingest.errors import SpendlakeError
+    """Entry point. Every error is one line on stderr, `error: <what happened>`, whoever found it
+    (Typer's parsing, the CLI or the library), and exits `USAGE_ERROR` or `ERROR`; commands that
+    report a state document their own exit codes (import, estimate, check)."""
+    import click
+    parsing = (click.ClickException, *([typer.TyperException] if hasattr(typer, "TyperException") else []))
     try:
-        app()
-    except (SpendlakeError, ValueError) as e:  # analytics raises ValueError for options it cannot take
-        err.print(f"[red]error:[/] {e}")
-        sys.exit(1)
-    except Exception as e:  # noqa: BLE001 - a user sees a message, not a traceback
+        code = app(standalone_mode=False, prog_name="spendlake")
+    except parsing as e:  # Typer's own: a missing argument, an integer that is not one
+        if type(e).__name__ == "NoArgsIsHelpError":  # `spendlake report` alone: its help is printed
+            code = USAGE_ERROR
+        else:
+            command = getattr(e, "ctx", None)
+            code = _error(e.format_message() + (f" (see: {command.command_path} --help)" if command else ""),
+                          e.exit_code)
+    except OptionError as e:
+        code = _error(str(e), USAGE_ERROR)
+    except SpendlakeError as e:
+        code = _error(str(e), ERROR)
+    except (click.Abort, typer.Abort):
+        code = _error("aborted", ERROR)
+    except Exception as e:  # noqa: BLE001 - a person sees a message, not a traceback
         if os.environ.get("SPENDLAKE_DEBUG"):
             raise
-        err.print(f"[red]unexpected error:[/] {type(e).__name__}: {e}\n(set SPENDLAKE_DEBUG=1 for the traceback)")
-        sys.exit(1)
+        code = _error(f"unexpected {type(e).__name__}: {e} (set SPENDLAKE_DEBUG=1 for the traceback)", ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str, code: int) -> int:
+    from rich.text import Text
+    err.print(Text.assemble(("error:", "red"), " ", message))  # as Text: brackets in a message stay
+    return code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import analytics
 from analytics import Step, compare_models, estimate, video_pipeline
 from ingest import schema as s
+from ingest.errors import OptionError, ValidationError
 from spendlake.cli import app
 
 AT = dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)
@@ -26,9 +27,9 @@ def test_a_plan_is_priced_call_by_call_times_its_count(book):
                       genai_request_timestamp=AT).total_price
     assert e.expected_usd == pytest.approx(7 * float(one) + float(mini), rel=1e-12)
     assert e.low_usd < e.expected_usd < e.high_usd and set(e.steps["basis"]) == {"plan"}
-    with pytest.raises(ValueError, match="must be ≥ 0"):
+    with pytest.raises(OptionError, match="must be ≥ 0"):
         Step("openai", "gpt-4o", input_tokens=-1)
-    with pytest.raises(ValueError, match="step 2: service='hologram' is not a known service"):
+    with pytest.raises(ValidationError, match="step 2: service='hologram' is not a known service"):
         estimate([plan[0], Step("openai", "gpt-4o", service="hologram")], book, at=AT)
 
 

@@ -91,15 +91,13 @@ def test_errors_are_one_clear_message_not_a_traceback(root, tmp_path):
     assert result.returncode == 1
     assert "error:" in result.stderr and "no such file or folder" in result.stderr
     assert "Traceback" not in result.stderr
-    bad = runner.invoke(app, ["retention", "--older-than", "soon", "--lake", str(root)])
-    assert bad.exit_code == 2 and "write a number of days" in bad.output
 
 
 def invoke(*args: object) -> tuple[int, str]:
     """Exit code and everything printed (errors included), as a person at a terminal sees them."""
     import subprocess, sys
     done = subprocess.run([sys.executable, "-m", "spendlake.cli", *map(str, args)], capture_output=True, text=True)
-    return done.returncode, " ".join((done.stdout + done.stderr).replace("│", " ").split())
+    return done.returncode, " ".join((done.stdout + done.stderr).split())
 
 
 @pytest.mark.parametrize("days", ["99999999999d", "800000d", "-3d", "36501d", "3 weeks"])

@@ -9,6 +9,7 @@ from genai_prices.types import ModelPrice
 from hypothesis import given, settings, strategies as st
 
 from ingest import schema as s
+from ingest.errors import PricingError
 from ingest.pricing import PriceBook, Rule, add_override, read_rules
 
 
@@ -160,7 +161,7 @@ def test_invalid_price_rules_name_the_line_and_field(tmp_path):
     path = tmp_path / "overrides.csv"
     path.write_text("provider,model,unit,price,per,effective_from,effective_to,source_url\n"
                     "openai,gpt-4o,input_token,-1,1,2026-01-01,,\n")
-    with pytest.raises(Exception, match="overrides.csv line 2: price=-1 must be a finite number ≥ 0"):
+    with pytest.raises(PricingError, match="overrides.csv line 2: price=-1 must be a finite number ≥ 0"):
         read_rules(path)
 
 

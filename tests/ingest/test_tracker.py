@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from genai_prices import Usage, calc_price
+from hypothesis import given, settings, strategies as st
 
 from ingest import Tracker, schema as s
 from ingest.errors import ValidationError
@@ -16,18 +18,57 @@ from ingest.pricing import PriceBook
 from ingest.tracker import default_spill_dir
 
 
-def test_log_returns_the_cost_at_once_and_the_lake_gets_the_same_cost(tmp_path):
+def test_log_returns_the_cost_at_once_and_the_lake_gets_it(tmp_path):
     with Tracker(tmp_path / "lake", spill_dir=tmp_path / "spill") as tracker:
         with tracker.job("video-1", project="shorts"), tracker.stage("script"):
             cost = tracker.log(provider="anthropic", model="claude-sonnet-4-5", input_tokens=1200,
                                cache_read_tokens=30_000, cache_write_tokens=2000, cache_write_1h_tokens=1000,
                                output_tokens=800)
     row = Lake(tmp_path / "lake").scan().collect().row(0, named=True)
-    assert cost == row[s.COST]  # the same float the vectorised pricer computes
-    recomputed = PriceBook.load().price(pl.DataFrame([row]).drop(s.DATE).with_columns(
-        pl.lit(None, pl.Float64).alias(s.COST)))
-    assert recomputed[s.COST].item() == cost
+    usage = Usage(input_tokens=1200 + 30_000 + 2000, cache_read_tokens=30_000, cache_write_tokens=2000,
+                  cache_write_1h_tokens=1000, output_tokens=800)
+    expected = calc_price(usage, "claude-sonnet-4-5", provider_id="anthropic",
+                          genai_request_timestamp=row[s.TS]).total_price
+    assert cost == pytest.approx(float(expected), rel=1e-12, abs=1e-15)  # genai-prices' own answer
+    assert row[s.COST] == cost and row[s.COST_SOURCE] == "computed"
     assert (row[s.JOB_ID], row[s.PROJECT], row[s.STAGE]) == ("video-1", "shorts", "script")
+
+
+# a tiered price (above 200k input tokens), off-peak hours, a fee per request, a plain price, no price
+ONE_EVENT_MODELS = [("anthropic", "claude-sonnet-4-5"), ("deepseek", "deepseek-chat"), ("perplexity", "sonar"),
+                    ("openai", "gpt-4o"), ("openai", "no-such-model")]
+_book = PriceBook.load()
+
+
+@pytest.fixture(scope="module")
+def pricing_tracker(tmp_path_factory):
+    root = tmp_path_factory.mktemp("one-event")
+    with Tracker(root / "lake", spill_dir=root / "spill", book=_book) as tracker:
+        yield tracker
+
+
+@settings(max_examples=300, deadline=None)
+@given(model=st.sampled_from(ONE_EVENT_MODELS),
+       minute=st.integers(0, 700 * 24 * 60),  # 2025-01-01 to 2026-12-01
+       tokens=st.tuples(*[st.integers(0, 400_000)] * 3, st.integers(0, 50_000), st.integers(0, 20_000)),
+       reasoning=st.integers(0, 100), edge=st.sampled_from([None, -1, 0, 1]))
+def test_the_tracker_prices_one_event_as_the_engine_prices_a_batch(pricing_tracker, model, minute, tokens, reasoning,
+                                                                   edge):
+    """The Tracker's one-event path against `PriceBook.price`, across tiers (at their thresholds
+    too), time-of-day prices and request fees: the same float, or unpriced both."""
+    provider, name = model
+    inputs, cache_read, cache_write, cache_1h, output = tokens
+    if edge is not None:  # total input one below, at or one above the 200k-token tier
+        cache_read, cache_write = cache_read // 4, cache_write // 4
+        inputs = 200_000 + edge - cache_read - cache_write
+    usage = {s.INPUT_TOKENS: inputs, s.CACHE_READ_TOKENS: cache_read, s.CACHE_WRITE_TOKENS: cache_write,
+             s.CACHE_WRITE_1H_TOKENS: min(cache_1h, cache_write), s.OUTPUT_TOKENS: output,
+             s.REASONING_TOKENS: output * reasoning // 100}
+    ts = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
+    one = pricing_tracker.log(provider=provider, model=name, ts=ts, **usage)
+    batch = _book.price(s.validate(pl.DataFrame([{s.TS: ts, s.PROVIDER: provider, s.MODEL: name, s.SERVICE: "llm",
+                                                   **usage}]), now=ts).events)[s.COMPUTED_COST].item()
+    assert one == batch
 
 
 def test_bad_calls_raise_at_once_naming_the_field(tmp_path):

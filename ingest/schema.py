@@ -115,6 +115,63 @@ INPUT_COLUMNS: Final = tuple(c for c in COLUMNS if c not in (COMPUTED_COST, COST
 REQUIRED: Final = (TS, PROVIDER, MODEL, SERVICE)
 NAMES: Final = (PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT)  # printable text
 
+# What each column holds: the column reference (docs/schema.md) is generated from this and the
+# dtypes above (`column_reference`), so the docs cannot drift from the schema.
+DESCRIPTIONS: Final = {
+    EVENT_ID: "the caller's id, or a deterministic hash of the source record: re-imports are idempotent",
+    TS: "when the call happened, in UTC; a timestamp without a zone is refused unless a zone is given (--tz)",
+    PROVIDER: "who billed it: openai, anthropic, google, elevenlabs, … (lower case)",
+    MODEL: "the model as the source names it; pricing resolves it",
+    SERVICE: f"the kind of call: {', '.join(SERVICES)}",
+    OPERATION: "what the call did, e.g. story_generation, image_generation",
+    PROJECT: "attribution: the project the call belongs to",
+    JOB_ID: "attribution: the run (a video, a pipeline execution, an agent session) the call belongs to",
+    STAGE: "attribution: the step of the run",
+    AGENT: "attribution: the agent or tool that made the call",
+    USER: "attribution: the person or key behind the call",
+    INPUT_TOKENS: "input tokens billed at the base rate, without cache reads or writes (an OpenAI-style "
+                  "prompt_tokens that includes cached tokens is split on import)",
+    CACHE_READ_TOKENS: "input tokens read from the prompt cache",
+    CACHE_WRITE_TOKENS: "input tokens written to the prompt cache",
+    CACHE_WRITE_1H_TOKENS: "the part of cache_write_tokens written with a 1-hour lifetime (its own rate)",
+    OUTPUT_TOKENS: "output tokens, reasoning included",
+    REASONING_TOKENS: "how many of the output tokens were reasoning",
+    CHARACTERS: "characters of text (text to speech)",
+    IMAGES: "images made",
+    AUDIO_SECONDS: "seconds of audio (speech to text)",
+    COMPUTE_SECONDS: "seconds of compute (GPU jobs)",
+    QUANTITY: "units of `unit` for any other usage",
+    UNIT: "what `quantity` counts; a price rule for this unit prices it",
+    LATENCY_MS: "how long the call took",
+    RETRIES: "how many times the call was retried",
+    CACHE_HIT: "whether the response came from a cache",
+    SUCCESS: "whether the call succeeded (failed calls are still billed and counted)",
+    COST: "the cost that counts: the reported one where the source gave it, else the computed one; "
+          "null when unpriced",
+    COMPUTED_COST: "what the price book says, kept beside a reported cost so the gap can be shown",
+    COST_SOURCE: f"where cost_usd came from: {', '.join(COST_SOURCES)}",
+    PRICE_VERSION: "which price rules priced the event, so a cost can be explained and repriced",
+    TAGS: "free key → value attribution, as JSON text",
+}
+
+
+def column_reference() -> str:
+    """The event schema as a Markdown table: column, type, whether a source must give it, what it holds."""
+    def kind(c: str) -> str:
+        dtype = POLARS_SCHEMA[c]
+        text = "timestamp (µs, UTC)" if c == TS else {pl.String: "text", pl.Int64: "integer", pl.Float64: "number",
+                                                      pl.Boolean: "true / false"}[dtype]
+        return text + (" ≥ 0" if c in (*COUNT_COLUMNS, *AMOUNT_COLUMNS, LATENCY_MS, COST, COMPUTED_COST) else "")
+
+    def given(c: str) -> str:
+        return "required" if c in REQUIRED else "derived" if c not in INPUT_COLUMNS else "optional"
+
+    rows = [f"| `{c}` | {kind(c)} | {given(c)} | {DESCRIPTIONS[c]} |" for c in COLUMNS]
+    return "\n".join(["# The usage event", "", "Written by `ingest.schema.column_reference()` from the schema itself; "
+                      "a test keeps this file equal to it.", "", "| column | type | a source gives it | what it holds |",
+                      "|---|---|---|---|", *rows, ""])
+
+
 # Bounds of a plausible event (beyond them a value is a bug or an attack, and goes to quarantine):
 MAX_STRING: Final = 512  # characters of a name or id; names are printable (no NUL, newline or other control)
 MAX_TAGS: Final = 8192  # characters of the tags' JSON text
@@ -386,4 +443,3 @@ def _timestamp(src: pl.DataType, tz: str | None) -> tuple[pl.Expr, list[Rule]]:
 def empty_events() -> pl.DataFrame:
     """A frame with no rows and the event schema."""
     return pl.DataFrame(schema=POLARS_SCHEMA)
-

@@ -18,7 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from analytics.budgets import ENFORCEMENTS, PERIODS, SCOPES
 from ingest.errors import OptionError, SpendlakeError
+from ingest.pricing import UNIT_RATES
 from spendlake.config import lake_path
 
 app = typer.Typer(help="What your paid AI APIs cost: capture, price and analyse usage events.",
@@ -165,9 +167,7 @@ def prices(
 @app.command()
 def override(
     provider: str, model: str,
-    unit: Annotated[str, typer.Argument(help="input_token, output_token, cache_read_token, cache_write_token, "
-                                             "cache_write_1h_token, reasoning_token, request, character, image, "
-                                             "audio_second, compute_second, or a custom unit")],
+    unit: Annotated[str, typer.Argument(help=f"{', '.join(UNIT_RATES)}, or a custom unit")],
     price: Annotated[str, typer.Argument(help="USD per PER units")],
     per: Annotated[str, typer.Option(help="How many units PRICE buys, e.g. 1000000 for per-MTok.")] = "1",
     start: Annotated[str, typer.Option("--from", help="First day the rate applies (YYYY-MM-DD).")] = "2000-01-01",
@@ -221,11 +221,10 @@ def retention(
                   "run again with --yes to drop them")
 
 
-report = typer.Typer(help="Reports: monthly, job, jobs, breakdown, budget, forecast, anomalies, optimize, tokens, focus.",
-                     no_args_is_help=True)
-app.add_typer(report, name="report")
-budget = typer.Typer(help="Budgets: add, list, remove.", no_args_is_help=True)
-app.add_typer(budget, name="budget")
+report = typer.Typer(no_args_is_help=True)
+app.add_typer(report, name="report", help="Reports (every one takes --format table|json|csv).")
+budget = typer.Typer(no_args_is_help=True)
+app.add_typer(budget, name="budget", help="Budgets: add, list, remove.")
 
 
 def _day(text: str | None, name: str) -> dt.date:
@@ -406,11 +405,11 @@ def report_budget(today: Optional[str] = None, lake: LakeOption = None, fmt: For
 
 @budget.command("add")
 def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="USD per period.")],
-               period: str = "monthly",
-               scope: Annotated[str, typer.Option(help="overall, provider, model, project, user, agent, stage, tag")] = "overall",
+               period: Annotated[str, typer.Option(help=", ".join(PERIODS))] = "monthly",
+               scope: Annotated[str, typer.Option(help=", ".join(SCOPES))] = "overall",
                value: Annotated[Optional[str], typer.Option(help="Which member of the scope (tag: key=value).")] = None,
                thresholds: Annotated[str, typer.Option(help="Comma-separated fractions.")] = "0.5,0.8,0.9,1.0",
-               enforcement: Annotated[str, typer.Option(help="warn, require_confirmation or hard_stop")] = "warn",
+               enforcement: Annotated[str, typer.Option(help=", ".join(ENFORCEMENTS))] = "warn",
                start: Annotated[Optional[str], typer.Option("--from", help="Custom period start.")] = None,
                end: Annotated[Optional[str], typer.Option("--to", help="Custom period end.")] = None,
                lake: LakeOption = None) -> None:

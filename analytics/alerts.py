@@ -26,6 +26,7 @@ from typing import Literal
 import polars as pl
 
 AlertKind = Literal["budget_warning", "budget_exceeded", "forecast_exceeded", "task_estimate_high", "anomaly"]
+ALERT_KINDS: tuple[str, ...] = AlertKind.__args__
 BUDGET_KINDS = ("budget_warning", "budget_exceeded")
 
 
@@ -50,7 +51,21 @@ class Alert:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Alert:
+    def from_dict(cls, d: object) -> Alert:
+        """An alert as `to_dict` wrote it; anything else is refused with the field that is wrong."""
+        if not isinstance(d, dict):
+            raise ValueError(f"an alert is a JSON object, not {type(d).__name__}")
+        problems = [f"unknown field {k!r}" for k in d if k not in cls.__dataclass_fields__]
+        for name in cls.__dataclass_fields__:
+            value, text = d.get(name), name in ("kind", "subject", "period_start", "fired_at", "message")
+            if text and not isinstance(value, str):
+                problems.append(f"{name}={value!r} must be text")
+            elif not text and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                problems.append(f"{name}={value!r} must be a number or null")
+        if d.get("kind") not in ALERT_KINDS:
+            problems.append(f"kind={d.get('kind')!r} is not one of {', '.join(ALERT_KINDS)}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
 
 

@@ -17,10 +17,14 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from analytics.alerts import Alert
 from analytics.budgets import Budget, BudgetError
+from ingest.errors import LakeError
 from ingest.lake import Lake
+
+T = TypeVar("T")
 
 BUDGETS = "budgets.json"
 ALERTS = "alerts.jsonl"
@@ -66,7 +70,7 @@ def _unique(budgets: list[Budget]) -> None:
 
 def load_alerts(root: Path) -> list[Alert]:
     """Every alert recorded so far, oldest first."""
-    return [Alert.from_dict(entry) for entry in _read_lines(Path(root) / ALERTS)]
+    return _read_lines(Path(root) / ALERTS, Alert.from_dict)
 
 
 def record_alerts(lake: Lake, alerts: Iterable[Alert]) -> None:
@@ -94,14 +98,36 @@ def record_estimate(lake: Lake, job_id: str, estimate: dict) -> None:
 
 def estimate_for(root: Path, job_id: str) -> float | None:
     """The latest expected cost recorded for a run, if any."""
-    found = [e.get("expected_usd") for e in _read_lines(Path(root) / ESTIMATES) if e.get("job_id") == job_id]
+    found = [e["expected_usd"] for e in _read_lines(Path(root) / ESTIMATES, _estimate) if e["job_id"] == job_id]
     return found[-1] if found else None
 
 
-def _read_lines(path: Path) -> list[dict]:
+def _estimate(entry: object) -> dict:
+    """An estimate as `record_estimate` wrote it: a run's id and its figures (numbers, text or null)."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"an estimate is a JSON object, not {type(entry).__name__}")
+    if not isinstance(entry.get("job_id"), str):
+        raise ValueError(f"job_id={entry.get('job_id')!r} must be text")
+    expected = entry.get("expected_usd")
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, (int, float))):
+        raise ValueError(f"expected_usd={expected!r} must be a number or null")
+    return entry
+
+
+def _read_lines(path: Path, read: Callable[[object], T]) -> list[T]:
+    """Each line of a JSON Lines file the lake owns, through `read` (which refuses what is not
+    right); a damaged line is a LakeError naming the file and line."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(read(json.loads(line)))
+        except ValueError as e:  # (json.JSONDecodeError is one)
+            raise LakeError(f"{path} line {number}: {e}") from None
+    return entries
 
 
 def _append_lines(lake: Lake, name: str, entries: list[dict]) -> None:

@@ -37,7 +37,8 @@ import polars as pl
 
 from analytics.measures import FAILED_COST, MEASURES, measures, period_bounds, sums
 from ingest import schema as s
-from ingest.lake import Lake
+from ingest.files import write_atomic
+from ingest.lake import ROLLUPS as ROLLUP_FOLDER, Lake
 
 @dataclass(frozen=True)
 class Rollup:
@@ -64,7 +65,7 @@ def schema_of(name: str) -> pl.Schema:
 
 
 def rollup_dir(lake: Lake, name: str = "daily") -> Path:
-    return lake.root / "rollups" / name
+    return lake.path(ROLLUP_FOLDER) / name
 
 
 def daily(lake: Lake | str | os.PathLike[str], *, start: dt.date | None = None,
@@ -252,15 +253,10 @@ def _write(lake: Lake, table: pl.DataFrame, target: Path | None) -> Source:
     itself is the answer."""
     if target is None or not lake.writable():
         return table
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = lake.tmp_path("rollup")
-    try:  # a lost rollup is rebuilt, so no fsync: only whole files matter
-        table.write_parquet(tmp, compression="zstd", row_group_size=50_000)
-        os.link(tmp, target)  # never replaces: a reader holding the name's footer must find the same bytes
-    except FileExistsError:
-        pass  # another process wrote the same month and signature first
-    finally:
-        tmp.unlink(missing_ok=True)
+    # never replaces: a reader holding the name's footer must find the same bytes (another process
+    # that wrote the same month and signature first wrote the same rows)
+    write_atomic(target, lambda f: table.write_parquet(f, compression="zstd", row_group_size=50_000),
+                 tmp=lake.tmp_path("rollup"), replace=False)
     return target
 
 

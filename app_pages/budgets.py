@@ -10,7 +10,7 @@ from spendlake.store import load_alerts, load_budgets
 lake, today = ui.lake(), ui.today()
 st.title("Budgets")
 
-budgets = load_budgets(lake.root)
+budgets = load_budgets(lake)
 status = ui.budget_status(lake, today)
 if status.height:
     ui.budget_bars(status)
@@ -58,7 +58,7 @@ if st.button("Run the check now"):
 if "checked" in st.session_state:
     new, code = st.session_state["checked"]
     st.caption(f"Last check: {new} new alert(s); state {['ok', 'warning', 'exceeded'][code]}.")
-alerts = load_alerts(lake.root)
+alerts = load_alerts(lake)
 if alerts:
     ui.table(pl.DataFrame([a.to_dict() for a in reversed(alerts)]), "alerts")
 else:

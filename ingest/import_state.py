@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from ingest.lake import Lake
+from ingest.files import write_atomic
+from ingest.lake import IMPORTS, Lake
 
 BLOCK = 4096
 
@@ -62,7 +62,7 @@ class ImportState:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self.path = lake.root / "_imports.json"
+        self.path = lake.path(IMPORTS)
         self._files = self._load()
         self._heads: dict[Path, str] = {}  # first-block hashes checked by `plan`, for `state`
 
@@ -105,9 +105,8 @@ class ImportState:
             return
         with self.lake.lock():
             self._files = self._load() | {_key(p): st for p, st in files.items()}
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps({k: asdict(v) for k, v in self._files.items()}))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps({k: asdict(v) for k, v in self._files.items()}),
+                         tmp=self.lake.tmp_path("imports", ".json"))
 
 
 def _key(path: Path) -> str:

@@ -1,13 +1,7 @@
 """The Parquet lake: atomic appends, exactly-once event ids, compaction, retention, reprice.
 
-Layout (any Parquet engine reads `events/` as a hive-partitioned dataset):
-
-    <lake>/events/date=YYYY-MM-DD/part-<unique>.parquet   events, zstd, one fixed schema
-    <lake>/_tmp/          files being written; renamed into a partition when whole
-    <lake>/_journal/      one JSON note per partition rewrite in flight (crash recovery)
-    <lake>/_lock          flock: exclusive for changes to the partitions, shared for listing
-    <lake>/quarantine/    rejected records with their reasons (JSONL)
-    <lake>/prices/overrides.csv   negotiated rates
+Layout: `LAYOUT` names everything the lake holds, and every module reaches its files through the
+`Lake` (`lake.path(name)`); any Parquet engine reads `events/` as a hive-partitioned dataset.
 
 Guarantees: a file appears whole or not at all (written in `_tmp/`, fsynced, renamed);
 appends from many processes serialise only the final check-and-rename, under the lock,
@@ -37,11 +31,13 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
 from ingest import schema as s
 from ingest.errors import LakeError
+from ingest.files import fsync_dir, write_atomic
 
 PARTITION_PREFIX = "date="
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=1, statistics=True)
@@ -70,6 +66,32 @@ class RewriteResult:
     events_after: int
 
 
+EVENTS, ROLLUPS, REPORTED, QUARANTINE = "events", "rollups", "reported", "quarantine"
+BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates", "overrides", "imports"
+TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
+LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
+    EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
+    ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<signature>.parquet",
+              "sums per day and attribution, per day and run, per run and month"),
+    REPORTED: ("reported", "<digest>.parquet", "providers' cost reports, billed per day (reconcile)"),
+    QUARANTINE: ("quarantine", "<source>-<time>.jsonl", "rejected records with their reasons and source text"),
+    BUDGETS: ("budgets.json", "", "the budgets"),
+    ALERTS: ("alerts.jsonl", "", "every alert fired, oldest first"),
+    ESTIMATES: ("estimates.jsonl", "", "estimates recorded against runs"),
+    OVERRIDES: ("prices/overrides.csv", "", "negotiated rates (they win over the catalog and genai-prices)"),
+    IMPORTS: ("_imports.json", "", "what was read of each imported file (re-imports skip or resume)"),
+    TMP: ("_tmp", "<kind>-<pid>.<start>-<random>", "files being written, named by their writer"),
+    JOURNAL: ("_journal", "<id>.json", "one note per partition rewrite in flight (crash recovery)"),
+    LOCK: ("_lock", "", "flock: exclusive for changes, shared for listing"),
+    TRASH: ("_trash", "<date>-<random>", "partitions retention is dropping"),
+}
+
+
+def layout() -> str:
+    """`LAYOUT` as the lines the README shows."""
+    return "\n".join(f"{(where + '/' + files) if files else where:<60} {what}" for where, files, what in LAYOUT.values())
+
+
 class Lake:
     """A lake on the local file system.
 
@@ -91,15 +113,19 @@ class Lake:
         if "://" in str(root):
             raise LakeError(f"{root}: writing to object stores is not supported yet; use a local path")
 
-    events_dir = property(lambda self: self.root / "events")
-    tmp_dir = property(lambda self: self.root / "_tmp")
-    journal_dir = property(lambda self: self.root / "_journal")
-    quarantine_dir = property(lambda self: self.root / "quarantine")
-    overrides_path = property(lambda self: self.root / "prices" / "overrides.csv")
+    def path(self, name: str) -> Path:
+        """Where one of the `LAYOUT` entries lives in this lake."""
+        return self.root / LAYOUT[name][0]
+
+    events_dir = property(lambda self: self.path(EVENTS))
+    tmp_dir = property(lambda self: self.path(TMP))
+    journal_dir = property(lambda self: self.path(JOURNAL))
+    quarantine_dir = property(lambda self: self.path(QUARANTINE))
+    overrides_path = property(lambda self: self.path(OVERRIDES))
 
     def exists(self) -> bool:
         """Whether a lake is there: events, budgets, prices or the lock file of one."""
-        return any((self.root / name).exists() for name in ("events", "budgets.json", "prices", "_lock"))
+        return any(self.path(name).exists() for name in (EVENTS, BUDGETS, OVERRIDES, LOCK))
 
     def writable(self) -> bool:
         """Whether this process may write here (not on a read-only mount, nor without permission)."""
@@ -117,7 +143,7 @@ class Lake:
         writing there either)."""
         if not shared:
             self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / "_lock"
+        path = self.path(LOCK)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
@@ -305,7 +331,7 @@ class Lake:
             folder.mkdir(parents=True, exist_ok=True)
         target = folder / (name or _part_name())
         os.replace(tmp, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return target
 
     # ---- rewriting -----------------------------------------------------------------------
@@ -361,20 +387,13 @@ class Lake:
         # From here the journal hides the old files from every Spendlake reader and writer, so
         # deleting them needs no lock (a crash here is finished by the next writer's _recover).
         _threads(_unlink_all, [old[i::8] for i in range(8)], 8)  # unlink waits on the file system
-        _fsync_dir(self.partition_dir(day))
+        fsync_dir(self.partition_dir(day))
         journal.unlink(missing_ok=True)
         return True
 
     def _write_journal(self, entry: dict) -> Path:
-        self.journal_dir.mkdir(parents=True, exist_ok=True)
         path = self.journal_dir / f"{uuid.uuid4().hex}.json"
-        tmp = self.journal_dir / f".{path.name}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(entry, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self.journal_dir)
+        write_atomic(path, json.dumps(entry))
         return path
 
     def _recover(self) -> None:
@@ -413,7 +432,7 @@ class Lake:
     def drop_before(self, cutoff: dt.date) -> list[dt.date]:
         """Drop whole partitions dated before `cutoff` (retention); returns the dropped dates."""
         dropped = []
-        trash = self.root / "_trash"
+        trash = self.path(TRASH)
         with self.lock():
             for day in self.partitions():
                 if day < cutoff:
@@ -421,7 +440,7 @@ class Lake:
                     os.replace(self.partition_dir(day), trash / f"{day.isoformat()}-{uuid.uuid4().hex[:8]}")
                     dropped.append(day)
             if dropped:
-                _fsync_dir(self.events_dir)
+                fsync_dir(self.events_dir)
         shutil.rmtree(trash, ignore_errors=True)
         return dropped
 
@@ -547,10 +566,4 @@ def _part_name() -> str:
     return f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 

@@ -22,10 +22,9 @@ Examples:
 from __future__ import annotations
 
 import csv
+import io
 import functools
 import datetime as dt
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -36,6 +35,7 @@ import polars as pl
 
 from ingest import schema as s
 from ingest.errors import PricingError
+from ingest.files import write_atomic
 
 CATALOG_PATH: Final = Path(__file__).resolve().parent.parent / "data" / "unit_prices.csv"
 
@@ -506,18 +506,13 @@ _KEY_SCHEMA: Final = pl.Schema({s.PROVIDER: pl.String, s.MODEL: pl.String, s.UNI
 _RATE_SCHEMA: Final = pl.Schema({c: pl.Float64 for c in COEFFICIENT_COLUMNS})
 
 def write_overrides(path: Path, rules: list[Rule]) -> None:
-    """Write the override file atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".overrides-", suffix=".csv")
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(RULE_COLUMNS)
-        for r in rules:
-            w.writerow([r.provider, r.model, r.unit, r.price, r.per, r.effective_from,
-                        r.effective_to or "", r.source_url])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write the override file whole (`write_atomic`)."""
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(RULE_COLUMNS)
+    for r in rules:
+        w.writerow([r.provider, r.model, r.unit, r.price, r.per, r.effective_from, r.effective_to or "", r.source_url])
+    write_atomic(path, text.getvalue())
 
 
 def add_override(path: Path, rule: Rule) -> list[Rule]:

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import uuid
 
 import polars as pl
 
-from ingest.lake import Lake
+from ingest.files import write_atomic
+from ingest.lake import REPORTED as REPORTED_FOLDER, Lake
 
 REPORTED = pl.Schema({"id": pl.String, "provider": pl.String, "date": pl.Date, "project": pl.String,
                       "model": pl.String, "item": pl.String, "cost_usd": pl.Float64})
@@ -38,18 +37,15 @@ def write_reported(lake: Lake, rows: pl.DataFrame) -> int:
     """Keep a cost report's rows (atomically); returns how many."""
     if rows.height == 0:
         return 0
-    folder = lake.root / "reported"
-    folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.blake2b("\n".join(sorted(rows["id"])).encode(), digest_size=12).hexdigest()
-    tmp = folder / f".{name}-{uuid.uuid4().hex[:6]}.parquet"
-    rows.select(REPORTED.names()).cast(dict(REPORTED)).write_parquet(tmp)
-    os.replace(tmp, folder / f"{name}.parquet")
+    write_atomic(lake.path(REPORTED_FOLDER) / f"{name}.parquet",
+                 rows.select(REPORTED.names()).cast(dict(REPORTED)).write_parquet, tmp=lake.tmp_path("reported"))
     return rows.height
 
 
 def read_reported(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
     """Every reported cost row dated in [start, end] (UTC days, inclusive), once per id."""
-    files = sorted(str(p) for p in (lake.root / "reported").glob("[!.]*.parquet"))
+    files = sorted(str(p) for p in lake.path(REPORTED_FOLDER).glob("[!.]*.parquet"))
     if not files:
         return pl.LazyFrame(schema=REPORTED)
     rows = pl.scan_parquet(files).unique("id", keep="last", maintain_order=True)

@@ -33,6 +33,7 @@ import polars as pl
 
 from ingest import schema as s
 from ingest.errors import ValidationError
+from ingest.files import write_atomic
 from ingest.lake import Lake, alive, writer_tag
 from ingest.pricing import PriceBook, cost_of
 
@@ -187,12 +188,9 @@ class Tracker:
         return written + self._send_spilled()
 
     def _spill(self, frame: pl.DataFrame) -> Path:
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
         path = self.spill_dir / f"spill-{uuid.uuid4().hex}.parquet"
-        tmp = path.with_name("." + path.name)
-        frame.write_parquet(tmp, metadata={SPILL_LAKE: _lake_key(self.lake)})
-        os.replace(tmp, path)
-        return path
+        write_atomic(path, lambda f: frame.write_parquet(f, metadata={SPILL_LAKE: _lake_key(self.lake)}))
+        return path  # durable: a spill is what is left when the lake cannot be written
 
     def _send_spilled(self) -> int:
         """Send this lake's spill files. Each is claimed first by renaming it to a name that carries

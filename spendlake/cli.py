@@ -426,7 +426,7 @@ def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="
 def budget_list(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """The stored budgets."""
     from spendlake.store import load_budgets
-    rows = [b.to_dict() | {"thresholds": ",".join(map(str, b.thresholds))} for b in load_budgets(_lake(lake).root)]
+    rows = [b.to_dict() | {"thresholds": ",".join(map(str, b.thresholds))} for b in load_budgets(_lake(lake))]
     _emit(pl.DataFrame(rows) if rows else pl.DataFrame({"name": []}), fmt, "budgets")
 
 

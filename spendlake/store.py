@@ -2,11 +2,10 @@
 
 Examples:
     >>> import tempfile
-    >>> from pathlib import Path
     >>> from analytics.budgets import Budget
-    >>> root = Path(tempfile.mkdtemp())
-    >>> save_budgets(root, [Budget("all", limit_usd=500)])
-    >>> [b.name for b in load_budgets(root)]
+    >>> lake = Lake(tempfile.mkdtemp())
+    >>> save_budgets(lake, [Budget("all", limit_usd=500)])
+    >>> [b.name for b in load_budgets(lake)]
     ['all']
 """
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -22,18 +20,16 @@ from typing import TypeVar
 from analytics.alerts import Alert
 from analytics.budgets import Budget, BudgetError
 from ingest.errors import LakeError
-from ingest.lake import Lake
+from ingest.files import write_atomic
+from ingest.lake import ALERTS, BUDGETS, ESTIMATES, Lake
 
 T = TypeVar("T")
 
-BUDGETS = "budgets.json"
-ALERTS = "alerts.jsonl"
-ESTIMATES = "estimates.jsonl"
 
 
-def load_budgets(root: Path) -> list[Budget]:
-    """The budgets stored in the lake folder; every entry is validated (errors name it)."""
-    path = Path(root) / BUDGETS
+def load_budgets(lake: Lake) -> list[Budget]:
+    """The budgets stored in the lake; every entry is validated (errors name it)."""
+    path = lake.path(BUDGETS)
     if not path.exists():
         return []
     try:
@@ -47,18 +43,11 @@ def load_budgets(root: Path) -> list[Budget]:
     return budgets
 
 
-def save_budgets(root: Path, budgets: Iterable[Budget]) -> None:
+def save_budgets(lake: Lake, budgets: Iterable[Budget]) -> None:
     """Replace the stored budgets (temp file + rename: readers see the old or the new list, whole)."""
     budgets = list(budgets)
     _unique(budgets)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".budgets-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump([b.to_dict() for b in budgets], f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, root / BUDGETS)
+    write_atomic(lake.path(BUDGETS), json.dumps([b.to_dict() for b in budgets], indent=2))
 
 
 def _unique(budgets: list[Budget]) -> None:
@@ -68,9 +57,9 @@ def _unique(budgets: list[Budget]) -> None:
         raise BudgetError(f"budget names must be unique: {', '.join(twice)}")
 
 
-def load_alerts(root: Path) -> list[Alert]:
+def load_alerts(lake: Lake) -> list[Alert]:
     """Every alert recorded so far, oldest first."""
-    return _read_lines(Path(root) / ALERTS, Alert.from_dict)
+    return _read_lines(lake.path(ALERTS), Alert.from_dict)
 
 
 def record_alerts(lake: Lake, alerts: Iterable[Alert]) -> None:
@@ -84,7 +73,7 @@ def record_new_alerts(lake: Lake, decide: Callable[[set[tuple]], list[Alert]]) -
     however many checks run at once, an alert is recorded (and so sent) once. `decide` gets the
     keys recorded so far and must not touch the lake (the lock is held)."""
     with lake.lock():
-        new = decide({a.key for a in load_alerts(lake.root)})
+        new = decide({a.key for a in load_alerts(lake)})
         _append_lines(lake, ALERTS, [a.to_dict() for a in new])
     return new
 
@@ -96,9 +85,9 @@ def record_estimate(lake: Lake, job_id: str, estimate: dict) -> None:
                                                                if not isinstance(v, list)}}])
 
 
-def estimate_for(root: Path, job_id: str) -> float | None:
+def estimate_for(lake: Lake, job_id: str) -> float | None:
     """The latest expected cost recorded for a run, if any."""
-    found = [e["expected_usd"] for e in _read_lines(Path(root) / ESTIMATES, _estimate) if e["job_id"] == job_id]
+    found = [e["expected_usd"] for e in _read_lines(lake.path(ESTIMATES), _estimate) if e["job_id"] == job_id]
     return found[-1] if found else None
 
 
@@ -134,7 +123,9 @@ def _append_lines(lake: Lake, name: str, entries: list[dict]) -> None:
     """Append JSON lines, synced to disk; the caller holds the lake's lock (writers do not interleave)."""
     if not entries:
         return
-    with open(lake.root / name, "a") as f:
+    path = lake.path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
         f.write("".join(json.dumps(e) + "\n" for e in entries))
         f.flush()
         os.fsync(f.fileno())

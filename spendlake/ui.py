@@ -138,8 +138,8 @@ def _budget_status(root: str, lake_version: str, budgets_version: int, day: dt.d
 
 def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
     """Every stored budget's status (cached until the lake or the budgets change)."""
-    from spendlake.store import BUDGETS
-    path = target.root / BUDGETS
+    from ingest.lake import BUDGETS
+    path = target.path(BUDGETS)
     return _budget_status(str(target.root), version(target), stamp(path), day)
 
 
@@ -171,8 +171,8 @@ def _job_report(root: str, lake_version: str, estimates_version: int, job_id: st
 
 def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
     """One run's report, read from the run's own days only (None for an unknown run)."""
-    from spendlake.store import ESTIMATES
-    path = target.root / ESTIMATES
+    from ingest.lake import ESTIMATES
+    path = target.path(ESTIMATES)
     return _job_report(str(target.root), version(target), stamp(path), job_id)
 
 

@@ -161,7 +161,7 @@ def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None) ->
     days = analytics.run_days(lake, job_id)
     if days is None:
         return None
-    estimate_usd = estimate_usd if estimate_usd is not None else estimate_for(lake.root, job_id)
+    estimate_usd = estimate_usd if estimate_usd is not None else estimate_for(lake, job_id)
     return analytics.job_report(analytics.scan(lake, start=days[0], end=days[1]), job_id, estimate_usd=estimate_usd)
 
 
@@ -217,22 +217,22 @@ def parse_thresholds(text: str) -> tuple[float, ...]:
 def save_budget(lake: Lake, budget: Budget, *, replacing: str | None = None) -> None:
     """Add `budget`, or replace the one of its name (and the one named `replacing`, when renamed)."""
     from spendlake.store import load_budgets, save_budgets
-    save_budgets(lake.root, [b for b in load_budgets(lake.root) if b.name not in (budget.name, replacing)] + [budget])
+    save_budgets(lake, [b for b in load_budgets(lake) if b.name not in (budget.name, replacing)] + [budget])
 
 
 def delete_budget(lake: Lake, name: str) -> None:
     from spendlake.store import load_budgets, save_budgets
-    budgets = load_budgets(lake.root)
+    budgets = load_budgets(lake)
     if name not in [b.name for b in budgets]:
         raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
-    save_budgets(lake.root, [b for b in budgets if b.name != name])
+    save_budgets(lake, [b for b in budgets if b.name != name])
 
 
 def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None) -> pl.DataFrame:
     """Every budget: spent, remaining, share used, forecast, days left. `daily`: the lake's daily
     rollup when the caller holds it already (the app caches it)."""
     from spendlake.store import load_budgets
-    return analytics.budget_status(analytics.daily(lake) if daily is None else daily, load_budgets(lake.root),
+    return analytics.budget_status(analytics.daily(lake) if daily is None else daily, load_budgets(lake),
                                    today=today or dt.datetime.now(dt.UTC).date())
 
 
@@ -254,7 +254,7 @@ def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True,
     from spendlake.store import load_budgets, record_new_alerts
     now = now or dt.datetime.now(dt.UTC)
     today = today or now.date()
-    budgets = load_budgets(lake.root)
+    budgets = load_budgets(lake)
     status = analytics.budget_status(analytics.daily(lake), budgets, today=today)
     spikes = []
     if anomalies:
@@ -292,7 +292,7 @@ def plan_decision(lake: Lake, high_usd: float, attribution: Mapping[str, str] | 
                   today: dt.date | None = None, daily: pl.LazyFrame | None = None) -> Decision:
     """Whether a run that may cost `high_usd` may start under the budgets matching its attribution."""
     from spendlake.store import load_budgets
-    return analytics.can_execute(analytics.daily(lake) if daily is None else daily, load_budgets(lake.root),
+    return analytics.can_execute(analytics.daily(lake) if daily is None else daily, load_budgets(lake),
                                  high_usd, dict(attribution or {}), today=today or dt.datetime.now(dt.UTC).date())
 
 

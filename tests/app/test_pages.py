@@ -19,7 +19,8 @@ from ingest.demo import write_demo
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
 from ingest.reported import read_reported
-from spendlake.store import ESTIMATES, load_budgets, save_budgets
+from ingest.lake import ESTIMATES
+from spendlake.store import load_budgets, save_budgets
 from tests.conftest import FIXTURES
 from tests.helpers import events
 
@@ -78,7 +79,7 @@ def money(x: float) -> str:
 
 
 def test_overview_shows_month_to_date_forecast_budget_top_spenders_and_unpriced_events(lake):
-    save_budgets(lake.root, [Budget("all", 100.0)])
+    save_budgets(lake, [Budget("all", 100.0)])
     lake.append(events(2, day=TODAY, prefix="odd", model="mystery-model"))
     at = open_app()
     month = analytics.daily(lake, start=TODAY.replace(day=1), end=TODAY).select(pl.col(s.COST).sum()).collect().item()
@@ -96,9 +97,9 @@ def test_overview_shows_month_to_date_forecast_budget_top_spenders_and_unpriced_
 
 
 def test_what_is_left_of_the_monthly_budget_does_not_change_with_a_project_filter(lake):
-    save_budgets(lake.root, [Budget("all", 1000.0)])
+    save_budgets(lake, [Budget("all", 1000.0)])
     project = analytics.daily(lake, start=TODAY.replace(day=1), end=TODAY).select(s.PROJECT).drop_nulls().collect()[s.PROJECT][0]
-    status = analytics.budget_status(analytics.daily(lake), load_budgets(lake.root), today=TODAY)
+    status = analytics.budget_status(analytics.daily(lake), load_budgets(lake), today=TODAY)
     for query in ({}, {"project": project}):
         at = open_app(**query)
         left = next(m for m in at.metric if m.label == "Monthly budget").proto.delta
@@ -139,7 +140,7 @@ def test_a_run_report_from_the_url_matches_the_library(lake):
 
 
 def test_the_estimate_follows_the_form_compares_models_checks_budgets_and_is_recorded(lake):
-    save_budgets(lake.root, [Budget("small", 0.5, enforcement="hard_stop")])
+    save_budgets(lake, [Budget("small", 0.5, enforcement="hard_stop")])
     at = open_app("estimate")
     at.number_input(key="est-stories").set_value(5).run()
     history = analytics.scan(lake, start=TODAY - dt.timedelta(days=90), end=TODAY)
@@ -154,7 +155,7 @@ def test_the_estimate_follows_the_form_compares_models_checks_budgets_and_is_rec
     assert "block" in at.error[0].value and "small" in at.error[0].value  # over the hard-stop budget
     at.text_input(key="est-job").set_value("video-77").run()
     at.button[0].click().run()
-    recorded = [json.loads(line) for line in (lake.root / ESTIMATES).read_text().splitlines()]
+    recorded = [json.loads(line) for line in lake.path(ESTIMATES).read_text().splitlines()]
     assert recorded[-1]["job_id"] == "video-77" and "recorded for job video-77" in at.success[0].value
 
 
@@ -166,21 +167,21 @@ def test_budgets_are_validated_saved_edited_deleted_and_checked(lake):
     at.text_input[2].set_value("0.9, 0.5")
     at.button[0].click().run()
     assert "limit_usd=-5.0 must be a positive amount" in at.error[0].value and "must rise strictly" in at.error[0].value
-    assert load_budgets(lake.root) == []
+    assert load_budgets(lake) == []
     at.number_input[0].set_value(3.0)
     at.text_input[2].set_value("0.5, 0.9")
     at.button[0].click().run()
-    assert [(b.name, b.limit_usd, b.thresholds) for b in load_budgets(lake.root)] == [("team", 3.0, (0.5, 0.9))]
+    assert [(b.name, b.limit_usd, b.thresholds) for b in load_budgets(lake)] == [("team", 3.0, (0.5, 0.9))]
     at.selectbox(key="budget-edit").set_value("team").run()
     at.number_input[0].set_value(4.0)
     at.button[0].click().run()
-    assert [b.limit_usd for b in load_budgets(lake.root)] == [4.0]
+    assert [b.limit_usd for b in load_budgets(lake)] == [4.0]
     next(b for b in at.button if b.label == "Run the check now").click().run()
     alerts = frame_with(at, "kind")
     assert "budget_exceeded" in alerts["kind"].to_list()
     at.selectbox(key="budget-delete").set_value("team").run()
     next(b for b in at.button if b.label == "Delete").click().run()
-    assert load_budgets(lake.root) == []
+    assert load_budgets(lake) == []
 
 
 def test_a_stored_budget_file_that_is_wrong_is_a_message(lake):

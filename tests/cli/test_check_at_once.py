@@ -58,7 +58,7 @@ def test_checks_running_at_once_record_and_send_each_alert_once(tmp_path):
                 assert p.returncode in (0, 1, 2), err
                 assert out.strip().startswith("["), (out, err)
                 printed += [a for a in json.loads(out) if a.get("kind")]
-            recorded = [a.key for a in load_alerts(root)]
+            recorded = [a.key for a in load_alerts(Lake(root))]
             assert recorded and len(recorded) == len(set(recorded))
             assert len(printed) == len(recorded)  # each alert reported as new by exactly one process
             assert sorted(json.dumps(a, sort_keys=True) for a in Hook.alerts) == sorted(

@@ -98,7 +98,7 @@ def test_check_records_alerts_once_exits_by_state_and_posts_to_a_webhook(tmp_pat
     invoke("budget", "add", "tight", "--limit", month / 2, "--scope", "overall", "--enforcement", "hard_stop",
            "--lake", root)
     assert "budget_exceeded" in invoke("check", "--today", TODAY, "--lake", root, code=2)
-    assert [a.kind for a in load_alerts(root)] == ["budget_warning", "forecast_exceeded", "budget_exceeded"]
+    assert [a.kind for a in load_alerts(Lake(root))] == ["budget_warning", "forecast_exceeded", "budget_exceeded"]
     server.shutdown()
 
 
@@ -121,7 +121,7 @@ def test_bad_budgets_and_dead_webhooks_are_one_clear_message(tmp_path, monkeypat
     with pytest.raises(SystemExit) as exit:
         main()
     assert exit.value.code == 1 and "failed after 4 attempt(s)" in capsys.readouterr().err
-    assert load_alerts(root)  # recorded even though the webhook was down
+    assert load_alerts(Lake(root))  # recorded even though the webhook was down
 
 
 @pytest.mark.parametrize("args, message", [

@@ -22,3 +22,8 @@ def test_every_command_is_in_the_readme():
              for c in commands()}
     missing = [" ".join(c) for c in commands() if c not in shown]
     assert not missing, f"not in the README's CLI at a glance: {missing}"
+
+
+def test_the_readme_shows_the_lake_layout_the_lake_declares():
+    from ingest.lake import layout
+    assert f"```\n{layout()}\n```" in README

@@ -130,7 +130,7 @@ def test_a_plan_over_a_hard_stop_budget_is_blocked_and_alerted(demo):
     found = usecases.check_plan(demo, plan, job_id="next", now=now)
     assert found.decision.action == "block"
     assert usecases.plan_decision(demo, found.estimate.high_usd, today=TODAY).action == "block"
-    assert [a.kind for a in load_alerts(demo.root)] == ["task_estimate_high"]
+    assert [a.kind for a in load_alerts(demo)] == ["task_estimate_high"]
 
 
 def test_suggestions_and_what_if_read_the_window_they_are_given(demo):
@@ -172,12 +172,12 @@ def test_budgets_are_saved_renamed_and_deleted(demo):
     usecases.save_budget(demo, Budget("team", limit_usd=100))
     usecases.save_budget(demo, Budget("team", limit_usd=200))  # the same name replaces
     usecases.save_budget(demo, Budget("other", limit_usd=5))
-    assert [(b.name, b.limit_usd) for b in load_budgets(demo.root)] == [("team", 200), ("other", 5)]
+    assert [(b.name, b.limit_usd) for b in load_budgets(demo)] == [("team", 200), ("other", 5)]
     usecases.save_budget(demo, Budget("squad", limit_usd=300), replacing="team")  # renamed in the app
-    assert sorted(b.name for b in load_budgets(demo.root)) == ["other", "squad"]
+    assert sorted(b.name for b in load_budgets(demo)) == ["other", "squad"]
     status = usecases.budget_status(demo, today=TODAY)
     assert sorted(status["name"]) == ["other", "squad"]
     usecases.delete_budget(demo, "other")
     with pytest.raises(SpendlakeError, match="no budget named 'other'"):
         usecases.delete_budget(demo, "other")
-    assert [b.name for b in load_budgets(demo.root)] == ["squad"]
+    assert [b.name for b in load_budgets(demo)] == ["squad"]

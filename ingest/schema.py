@@ -20,6 +20,8 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -182,6 +184,29 @@ MAX_AMOUNT: Final = 1e10  # seconds, quantity, latency_ms of one event
 MAX_COST: Final = 1e7  # USD of one event
 CONTROL_CHARS: Final = (*map(chr, range(32)), "\x7f")  # what a name may not hold
 
+# The words of each rule, after `<column>=<value> `: `validate` (a frame) and `check_record` (one
+# record, for the Tracker) say the same thing.
+MISSING: Final = "is missing"
+OUTSIDE: Final = f"is outside {EARLIEST:%Y-%m-%d} … a day from now (the schema's bounds)"
+NOT_TEXT: Final = "must be text"
+UNPRINTABLE: Final = "must be printable (no NUL, newline or other control character)"
+UNKNOWN_SERVICE: Final = f"is not a known service ({', '.join(SERVICES)})"
+NOT_WHOLE: Final = "is not a whole number"
+NOT_NUMBER: Final = "is not a number"
+NOT_FINITE: Final = "must be a finite number"
+NEGATIVE: Final = "must be ≥ 0"
+NOT_BOOLEAN: Final = "is not true or false"
+ONE_HOUR_OVER_WRITES: Final = "must be ≤ cache_write_tokens (1-hour writes are part of them)"
+REASONING_OVER_OUTPUT: Final = "must be ≤ output_tokens (reasoning is part of the output)"
+
+
+def too_long(limit: int) -> str:
+    return f"is longer than {limit} characters"
+
+
+def over_bound(bound: float) -> str:
+    return f"is over the bound of {bound:.0e} per event"
+
 
 @dataclass(frozen=True)
 class Validated:
@@ -234,7 +259,7 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     ts = pl.col(f"_v_{TS}")
     rules = [*rules, (~ts.is_between(pl.lit(EARLIEST), pl.lit(latest)),
                       pl.concat_str(pl.lit("ts="), ts.dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
-                                    pl.lit(f" is outside {EARLIEST:%Y-%m-%d} … a day from now (the schema's bounds)")))]
+                                    pl.lit(f" {OUTSIDE}")))]
     checked = df.lazy().with_columns(typed).with_row_index("_row").with_columns(
         pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad")).collect()
     good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
@@ -289,7 +314,7 @@ def _plan(schema: tuple[tuple[str, pl.DataType], ...], tz: str | None, unprintab
         rules.append((bad, pl.concat_str(pl.lit(f"{c}="), shown(c), pl.lit(f" {text}"))))
 
     for c in REQUIRED:  # (an unparseable ts has its own message, so ts is missing only when not given)
-        rules.append((~given(c) if c == TS else value(c).is_null(), pl.lit(f"{c} is missing")))
+        rules.append((~given(c) if c == TS else value(c).is_null(), pl.lit(f"{c} {MISSING}")))
 
     ts, ts_rules = (pl.col(_PARSED_TS), []) if parsed else _timestamp(schema[TS], tz)
     typed.append(ts.alias(f"_v_{TS}"))
@@ -299,40 +324,131 @@ def _plan(schema: tuple[tuple[str, pl.DataType], ...], tz: str | None, unprintab
         if c == TAGS and isinstance(schema[c], pl.Struct):
             text = pl.col(c).struct.json_encode()
         elif schema[c] not in (pl.String, pl.Null) and not schema[c].is_numeric():
-            rule(c, pl.col(c).is_not_null(), "must be text")
+            rule(c, pl.col(c).is_not_null(), NOT_TEXT)
         if c not in (EVENT_ID, TAGS):  # names that group and filter: " prod" must be "prod"
             text = text.str.strip_chars()
         if c in (PROVIDER, SERVICE):
             text = text.str.to_lowercase()
         typed.append(text.replace("", None).alias(f"_v_{c}"))
         limit = MAX_TAGS if c == TAGS else MAX_STRING
-        rule(c, value(c).str.len_chars() > limit, f"is longer than {limit} characters")
+        rule(c, value(c).str.len_chars() > limit, too_long(limit))
         if c in unprintable:
-            rule(c, value(c).str.contains_any(list(CONTROL_CHARS)), "must be printable (no NUL, newline or other control character)")
+            rule(c, value(c).str.contains_any(list(CONTROL_CHARS)), UNPRINTABLE)
     rule(SERVICE, value(SERVICE).is_not_null() & ~value(SERVICE).is_in(SERVICES),
-         f"is not a known service ({', '.join(SERVICES)})")
+         UNKNOWN_SERVICE)
 
     for c in COUNT_COLUMNS:
         typed.append(_number(schema[c], c, pl.Int64).alias(f"_v_{c}"))
-        rule(c, given(c) & value(c).is_null(), "is not a whole number")
-        rule(c, value(c) < 0, "must be ≥ 0")
-        rule(c, value(c) > MAX_COUNT, f"is over the bound of {MAX_COUNT:.0e} per event")
+        rule(c, given(c) & value(c).is_null(), NOT_WHOLE)
+        rule(c, value(c) < 0, NEGATIVE)
+        rule(c, value(c) > MAX_COUNT, over_bound(MAX_COUNT))
     for c in (*AMOUNT_COLUMNS, COST):
         typed.append(_number(schema[c], c, pl.Float64).alias(f"_v_{c}"))
-        rule(c, given(c) & value(c).is_null(), "is not a number")
-        rule(c, value(c).is_nan() | value(c).is_infinite(), "must be a finite number")
-        rule(c, value(c) < 0, "must be ≥ 0")
+        rule(c, given(c) & value(c).is_null(), NOT_NUMBER)
+        rule(c, value(c).is_nan() | value(c).is_infinite(), NOT_FINITE)
+        rule(c, value(c) < 0, NEGATIVE)
         bound = MAX_COST if c == COST else MAX_AMOUNT
-        rule(c, value(c).is_finite() & (value(c) > bound), f"is over the bound of {bound:.0e} per event")
+        rule(c, value(c).is_finite() & (value(c) > bound), over_bound(bound))
     for c in (CACHE_HIT, SUCCESS):
         typed.append(_boolean(schema[c], c).alias(f"_v_{c}"))
-        rule(c, given(c) & value(c).is_null(), "is not true or false")
+        rule(c, given(c) & value(c).is_null(), NOT_BOOLEAN)
     rule(CACHE_WRITE_1H_TOKENS, value(CACHE_WRITE_1H_TOKENS) > value(CACHE_WRITE_TOKENS).fill_null(0),
-         "must be ≤ cache_write_tokens (1-hour writes are part of them)")
+         ONE_HOUR_OVER_WRITES)
     rule(REASONING_TOKENS, value(REASONING_TOKENS) > value(OUTPUT_TOKENS).fill_null(0),
-         "must be ≤ output_tokens (reasoning is part of the output)")
+         REASONING_OVER_OUTPUT)
     return typed, rules
 
+
+
+def check_record(record: dict, *, now: dt.datetime | None = None,
+                 required: tuple[str, ...] = REQUIRED) -> list[str]:
+    """`validate`'s rules for one record given as Python values (a Tracker's call), in the same
+    words, fast enough for every call: [] when it is good. Values are taken as typed (a count
+    is an int, a timestamp an aware datetime): text is not parsed here. `required`: the fields
+    that must be there (none, for some fields of a record such as its attribution)."""
+    problems: list[str] = []
+    for c in required:
+        v = record.get(c)
+        if v is None or (v.__class__ is str and v not in _GOOD_NAMES.get(c, ()) and not _strip(v)):
+            problems.append(f"{c} {MISSING}")
+    for c, v in record.items():
+        kind = _KINDS.get(c)
+        if v is None or kind is None:
+            continue
+        if kind is _COUNT:
+            if v.__class__ is int and 0 <= v <= MAX_COUNT:
+                continue
+            if v.__class__ is bool or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
+                _bad(problems, c, v, NOT_WHOLE)
+            elif v < 0:
+                _bad(problems, c, v, NEGATIVE)
+            elif v > MAX_COUNT:
+                _bad(problems, c, v, over_bound(MAX_COUNT))
+        elif kind is _TEXT or kind is _NAME:
+            good = _GOOD_NAMES.get(c)
+            if good is not None and v in good:  # names repeat from call to call: each is checked once
+                continue
+            if v.__class__ is not str:
+                _bad(problems, c, v, NOT_TEXT)
+                continue
+            text = _strip(v) if kind is _NAME else v
+            if not text:  # an empty name is no name (a required one is missing)
+                continue
+            limit = MAX_TAGS if c == TAGS else MAX_STRING
+            if len(text) > limit:
+                _bad(problems, c, v, too_long(limit))
+            if kind is _NAME and not (text.isascii() and text.isprintable()) and _CONTROL.search(text):
+                _bad(problems, c, v, UNPRINTABLE)
+            if c == SERVICE and text.lower() not in SERVICES:
+                _bad(problems, c, v, UNKNOWN_SERVICE)
+            if not problems and good is not None and len(good) < 10_000:
+                good.add(v)
+        elif kind is _AMOUNT:  # (each rule on its own, as in `validate`: -inf breaks two)
+            bound = MAX_COST if c == COST else MAX_AMOUNT
+            if v.__class__ is bool or not isinstance(v, (int, float)):
+                _bad(problems, c, v, NOT_NUMBER)
+            elif not 0 <= v <= bound:
+                if not math.isfinite(v):
+                    _bad(problems, c, v, NOT_FINITE)
+                if v < 0:
+                    _bad(problems, c, v, NEGATIVE)
+                if math.isfinite(v) and v > bound:
+                    _bad(problems, c, v, over_bound(bound))
+        elif kind is _BOOLEAN:
+            if v.__class__ is not bool:
+                _bad(problems, c, v, NOT_BOOLEAN)
+        elif isinstance(v, dt.datetime) and v.tzinfo is not None:  # ts
+            if not EARLIEST <= v <= (now or dt.datetime.now(dt.UTC)) + FUTURE:
+                problems.append(f"ts={v.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} {OUTSIDE}")
+    for part, whole, words in _PARTS:
+        v = record.get(part)
+        if v is not None and isinstance(v, (int, float)) and v.__class__ is not bool and v > (record.get(whole) or 0):
+            _bad(problems, part, v, words)
+    return problems
+
+
+def _strip(text: str) -> str:
+    """`text` without the white space Polars' strip_chars() removes (most names have none)."""
+    if text and text[0] not in _WHITESPACE and text[-1] not in _WHITESPACE:
+        return text
+    return text.strip(_WHITESPACE)
+
+
+def _bad(problems: list[str], c: str, value: object, words: str) -> None:
+    shown = f"'{value[:40]}'" if isinstance(value, str) else str(value)
+    problems.append(f"{c}={shown} {words}")
+
+
+_COUNT, _NAME, _TEXT, _AMOUNT, _BOOLEAN, _TS = "count", "name", "text", "amount", "boolean", "ts"
+_KINDS = {**{c: _COUNT for c in COUNT_COLUMNS}, **{c: _NAME for c in NAMES}, EVENT_ID: _TEXT, TAGS: _TEXT,
+          **{c: _AMOUNT for c in (*AMOUNT_COLUMNS, COST)}, CACHE_HIT: _BOOLEAN, SUCCESS: _BOOLEAN, TS: _TS}
+_GOOD_NAMES: dict[str, set[str]] = {c: set() for c in NAMES}  # names that passed (a bounded memo)
+_PARTS = ((CACHE_WRITE_1H_TOKENS, CACHE_WRITE_TOKENS, ONE_HOUR_OVER_WRITES),
+          (REASONING_TOKENS, OUTPUT_TOKENS, REASONING_OVER_OUTPUT))
+_TEXT_COLUMNS = frozenset((EVENT_ID, *NAMES, TAGS))
+# what Polars' strip_chars() strips (Unicode White_Space; Python's str.strip also takes \x1c-\x1f)
+_WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200b))) + "\u2028\u2029\u202f\u205f\u3000"
+_CONTROL = re.compile(f"[{re.escape(''.join(CONTROL_CHARS))}]")
 
 def _unprintable(raw: pl.DataFrame) -> set[str]:
     """The name columns holding a control character anywhere, found on their distinct values (names

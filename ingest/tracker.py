@@ -19,9 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import math
 import os
-import re
 import threading
 import time
 import uuid
@@ -44,11 +42,8 @@ _attribution: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("s
 _MISSING = object()
 _EPOCH, _MICROSECOND = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.timedelta(microseconds=1)
 _DAY_NS, _SLOT_NS = 86_400 * 10**9, 1_800 * 10**9
-_NUMBERS = frozenset((*s.COUNT_COLUMNS, *s.AMOUNT_COLUMNS))
-_COUNTS = frozenset(s.COUNT_COLUMNS)
-_TEXT = frozenset((s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE, s.AGENT, s.USER, s.UNIT))
 _ALLOWED = frozenset(s.INPUT_COLUMNS)
-_CONTROL = re.compile(f"[{re.escape(''.join(s.CONTROL_CHARS))}]")
+_NAMED = (s.PROVIDER, s.MODEL, s.SERVICE)  # required of every call (ts defaults to now)
 
 
 def default_spill_dir(lake: Lake | None = None) -> Path:
@@ -294,25 +289,9 @@ def _frame(batch: list[dict]) -> pl.DataFrame:
 
 
 def _field_problems(fields: dict) -> list[str]:
-    """Problems with usage or attribution fields given by name."""
-    problems = []
-    for c, v in fields.items():
-        if v is None:
-            continue
-        if c in _NUMBERS:
-            if v.__class__ is bool or not isinstance(v, (int, float)) or (c in _COUNTS and v != int(v)):
-                problems.append(f"{c}={v!r} is not a {'whole number' if c in _COUNTS else 'number'}")
-            elif not math.isfinite(v) or v < 0:
-                problems.append(f"{c}={v!r} must be a finite number ≥ 0")
-            elif v > (s.MAX_COUNT if c in _COUNTS else s.MAX_AMOUNT):
-                problems.append(f"{c}={v!r} is over the bound of {s.MAX_COUNT if c in _COUNTS else s.MAX_AMOUNT:.0e}"
-                                " per event")
-        elif c in _TEXT:
-            if v.__class__ is not str or len(v) > s.MAX_STRING or _CONTROL.search(v):
-                problems.append(f"{c}={v!r:.40} must be printable text of at most {s.MAX_STRING} characters")
-        elif c not in _ALLOWED:
-            problems.append(f"{c} is not an event field")
-    return problems
+    """Problems with usage or attribution fields given by name: the schema's rules and words."""
+    unknown = [f"{c} is not an event field" for c in fields if c not in _ALLOWED]
+    return unknown + s.check_record({c: v for c, v in fields.items() if c in _ALLOWED}, required=())
 
 
 def _check_fields(fields: dict) -> None:
@@ -322,23 +301,11 @@ def _check_fields(fields: dict) -> None:
 
 
 def _check(usage: dict, provider: object, model: object, service: object, ts: object, cost: object) -> None:
-    """The schema's rules for one call, fast enough to run on every call."""
-    problems = _field_problems(usage)
-    if cost is not None and (cost.__class__ is bool or not isinstance(cost, (int, float))
-                             or not math.isfinite(cost) or not 0 <= cost <= s.MAX_COST):
-        problems.append(f"cost_usd={cost!r} must be a finite number from 0 to {s.MAX_COST:.0e}")
-    for c, v in ((s.PROVIDER, provider), (s.MODEL, model)):
-        if v.__class__ is not str or not v.strip() or len(v) > s.MAX_STRING or _CONTROL.search(v):
-            problems.append(f"{c}={v!r:.40} must be non-empty printable text")
-    if service not in s.SERVICES:
-        problems.append(f"service={service!r} is not a known service ({', '.join(s.SERVICES)})")
+    """The schema's rules for one call (`schema.check_record`), fast enough to run on every call."""
+    problems = [f"{c} is not an event field" for c in usage if c not in _ALLOWED]
     if ts is not None and (not isinstance(ts, dt.datetime) or ts.tzinfo is None):
         problems.append(f"ts={ts!r} must be a timezone-aware datetime")
-    elif ts is not None and not s.EARLIEST <= ts <= dt.datetime.now(dt.UTC) + s.FUTURE:
-        problems.append(f"ts={ts.isoformat()} is outside {s.EARLIEST:%Y-%m-%d} … a day from now (the schema's bounds)")
-    if (usage.get(s.CACHE_WRITE_1H_TOKENS) or 0) > (usage.get(s.CACHE_WRITE_TOKENS) or 0):
-        problems.append("cache_write_1h_tokens must be ≤ cache_write_tokens")
-    if (usage.get(s.REASONING_TOKENS) or 0) > (usage.get(s.OUTPUT_TOKENS) or 0):
-        problems.append("reasoning_tokens must be ≤ output_tokens")
+    record = {**usage, s.PROVIDER: provider, s.MODEL: model, s.SERVICE: service, s.COST: cost, s.TS: ts}
+    problems += s.check_record(record, required=_NAMED)  # (no ts: the Tracker stamps the call now)
     if problems:
         raise ValidationError("; ".join(problems))

@@ -129,7 +129,7 @@ def test_the_tracker_refuses_the_same_implausible_values(tmp_path):
     with Tracker(tmp_path / "lake", spill_dir=tmp_path / "spill") as tracker:
         with pytest.raises(ValidationError, match="input_tokens=.* is over the bound"):
             tracker.log(provider="openai", model="gpt-4o", input_tokens=2**63 - 1)
-        with pytest.raises(ValidationError, match="cost_usd=.* must be a finite number from 0"):
+        with pytest.raises(ValidationError, match=r"cost_usd=.* is over the bound of 1e\+07 per event"):
             tracker.log(provider="openai", model="gpt-4o", cost_usd=1e308)
         with pytest.raises(ValidationError, match="is outside 2000-01-01"):
             tracker.log(provider="openai", model="gpt-4o", ts=dt.datetime(1900, 1, 1, tzinfo=dt.UTC))

@@ -2,6 +2,7 @@ import datetime as dt
 
 import polars as pl
 import pyarrow as pa
+from hypothesis import given, settings, strategies as st
 
 from ingest import schema as s
 
@@ -80,3 +81,35 @@ def test_one_arrow_schema_without_dictionaries_or_nanoseconds():
     assert s.ARROW_SCHEMA.field(s.TS).type == pa.timestamp("us", tz="UTC")
     assert not any(pa.types.is_dictionary(f.type) for f in s.ARROW_SCHEMA)
     assert s.ARROW_SCHEMA.names == list(s.COLUMNS)
+
+
+RULE_WORDS = (s.MISSING, s.OUTSIDE, s.NOT_TEXT, s.UNPRINTABLE, s.UNKNOWN_SERVICE, s.NOT_WHOLE, s.NOT_NUMBER,
+              s.NOT_FINITE, s.NEGATIVE, s.NOT_BOOLEAN, s.ONE_HOUR_OVER_WRITES, s.REASONING_OVER_OUTPUT,
+              s.too_long(s.MAX_STRING), s.over_bound(s.MAX_COUNT), s.over_bound(s.MAX_AMOUNT), s.over_bound(s.MAX_COST))
+
+
+def broken_rules(messages: list[str]) -> set[tuple[str, str]]:
+    """(column, rule) of each message: the value shown between them may be written differently."""
+    return {(m.split("=")[0].split(" ")[0], next(w for w in RULE_WORDS if m.endswith(w))) for m in messages}
+
+
+names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=600) | st.sampled_from(
+    ["openai", " gpt-4o ", "", "  ", "a\nb", "x" * 513, "llm", "LLM", "chat"])
+counts = st.integers(-5, 2 * 10**12) | st.sampled_from([0, -1, 10**12, 10**12 + 1])
+amounts = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.5, 1e7, 1e7 + 1, 1e10 + 1])
+
+
+@settings(max_examples=400, deadline=None)
+@given(record=st.fixed_dictionaries(
+    {s.TS: st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2031, 1, 1), timezones=st.just(dt.UTC)),
+     s.PROVIDER: names, s.MODEL: names, s.SERVICE: names},
+    optional={s.PROJECT: names, s.STAGE: names, s.UNIT: names, s.INPUT_TOKENS: counts, s.OUTPUT_TOKENS: counts,
+              s.REASONING_TOKENS: counts, s.CACHE_WRITE_TOKENS: counts, s.CACHE_WRITE_1H_TOKENS: counts,
+              s.LATENCY_MS: amounts, s.QUANTITY: amounts, s.COST: amounts, s.SUCCESS: st.booleans()}))
+def test_one_record_breaks_the_same_rules_in_the_tracker_as_in_validate(record):
+    """`check_record` (the Tracker's per-call check) and `validate` (every import) are one set of
+    rules in one set of words."""
+    now = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
+    rejected = s.validate(pl.DataFrame([record]), now=now).rejected
+    frame_says = rejected["error"][0].split(": ", 1)[1].split("; ") if rejected.height else []
+    assert broken_rules(s.check_record(record, now=now)) == broken_rules(frame_says)

@@ -125,7 +125,7 @@ class Lake:
 
     def exists(self) -> bool:
         """Whether a lake is there: events, budgets, prices or the lock file of one."""
-        return any(self.path(name).exists() for name in (EVENTS, BUDGETS, OVERRIDES, LOCK))
+        return any(p.exists() for p in (self.events_dir, self.path(BUDGETS), self.overrides_path.parent, self.path(LOCK)))
 
     def writable(self) -> bool:
         """Whether this process may write here (not on a read-only mount, nor without permission)."""

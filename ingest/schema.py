@@ -446,8 +446,9 @@ _GOOD_NAMES: dict[str, set[str]] = {c: set() for c in NAMES}  # names that passe
 _PARTS = ((CACHE_WRITE_1H_TOKENS, CACHE_WRITE_TOKENS, ONE_HOUR_OVER_WRITES),
           (REASONING_TOKENS, OUTPUT_TOKENS, REASONING_OVER_OUTPUT))
 _TEXT_COLUMNS = frozenset((EVENT_ID, *NAMES, TAGS))
-# what Polars' strip_chars() strips (Unicode White_Space; Python's str.strip also takes \x1c-\x1f)
-_WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200b))) + "\u2028\u2029\u202f\u205f\u3000"
+# what Polars' strip_chars() strips: Unicode White_Space, which is Python's isspace() without the
+# four separators \x1c-\x1f
+_WHITESPACE = "".join(chr(i) for i in range(0x3001) if chr(i).isspace() and not 0x1c <= i <= 0x1f)
 _CONTROL = re.compile(f"[{re.escape(''.join(CONTROL_CHARS))}]")
 
 def _unprintable(raw: pl.DataFrame) -> set[str]:

@@ -111,7 +111,7 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
             for record, error, row in checked.rejected.iter_rows():
                 bad.add(record, error, original(row))
             summary.errors += checked.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
-        events = checked.events
+        events = checked.events.rechunk()
         ids = events[s.EVENT_ID]
         from_content = (chunk[s.EVENT_ID].is_null() if s.EVENT_ID in chunk.columns and not content_ids
                         else pl.repeat(True, chunk.height, eager=True)).gather(checked.rows)

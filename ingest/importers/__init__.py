@@ -124,7 +124,7 @@ def files_of(paths: list[Path]) -> list[Path]:
 
 
 LINE_FORMATS = frozenset({"claude-code", "otel", "costs-jsonl", "jsonl", "csv"})  # read in pieces, resumable
-BATCH_ROWS = 250_000  # records of several files (or pieces of one) validated, priced and appended together
+BATCH_ROWS = 500_000  # records of several files (or pieces of one) validated, priced and appended together
 BATCH_BYTES = 64 << 20
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 PIECE_BYTES = 16 << 20  # bytes of a line format parsed at once (peak memory is a few times this)
-PIECE_ROWS = 250_000  # rows of a Parquet file read at once
+PIECE_ROWS = 500_000  # rows of a Parquet file read at once
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a text file
 
 

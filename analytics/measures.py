@@ -1,66 +1,30 @@
-"""What every report adds up: the summable measures of events, and how to group them.
+"""What every report adds up, and how to group it.
 
 Raw events and the daily rollup carry the same measures (the rollup holds their sums per
-day and attribution), so every report runs on either: `measures(frame)` turns raw events
-into one row of measures each and leaves a rollup as it is.
-
-Examples:
-    >>> import datetime as dt, polars as pl
-    >>> raw = pl.LazyFrame({"ts": [dt.datetime(2026, 1, 5, tzinfo=dt.UTC)], "cost_usd": [0.5], "success": [False],
-    ...                     "input_tokens": [10], "output_tokens": [5], "retries": [2]})
-    >>> measures(raw).select("calls", "failed_calls", "tokens", "cost_usd").collect().row(0)
-    (1, 1, 15, 0.5)
-"""
+day and attribution; both are defined in `ingest.rollups`), so every report runs on either:
+`measures(frame)` turns raw events into one row of measures each and leaves a rollup as it is."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
 
 from ingest import schema as s
 from ingest.errors import OptionError
+# the measures are defined beside the rollups that store their sums
+from ingest.rollups import CALLS, FAILED_CALLS, FAILED_COST, MEASURES, TOKENS, UNPRICED, is_rollup, measures, sums
+
+__all__ = ["CALLS", "FAILED_CALLS", "FAILED_COST", "MEASURES", "TOKENS", "UNPRICED", "is_rollup", "measures", "sums",
+           "Period", "PERIODS", "DIMENSIONS", "TAG_PREFIX", "day_column", "period_start", "dimension", "period_bounds"]
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
 
-CALLS = "calls"
-FAILED_CALLS = "failed_calls"
-FAILED_COST = "failed_cost_usd"
-TOKENS = "tokens"
-UNPRICED = "unpriced_events"
-MEASURES = (s.COST, CALLS, FAILED_CALLS, FAILED_COST, s.RETRIES, UNPRICED, TOKENS, *s.TOKEN_COLUMNS,
-            s.CHARACTERS, s.IMAGES, s.AUDIO_SECONDS, s.COMPUTE_SECONDS, s.QUANTITY)
 # What a breakdown can group by: attribution columns, plus any tag as "tag:<key>"
 DIMENSIONS = s.ATTRIBUTION + (s.COST_SOURCE,)
 TAG_PREFIX = "tag:"
-
-
-def is_rollup(frame: pl.LazyFrame) -> bool:
-    return CALLS in frame.collect_schema()
-
-
-def measures(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Raw events with one summable measure column each (a rollup is returned unchanged)."""
-    if is_rollup(frame):
-        return frame
-    schema = frame.collect_schema()
-    missing = [c for c in s.COLUMNS if c not in schema]  # frames built by hand may leave columns out
-    failed = ~pl.col(s.SUCCESS).fill_null(True)
-    return frame.with_columns(*[pl.lit(None, s.POLARS_SCHEMA[c]).alias(c) for c in missing]).with_columns(
-        pl.lit(1, pl.Int64).alias(CALLS),
-        failed.cast(pl.Int64).alias(FAILED_CALLS),
-        pl.when(failed).then(pl.col(s.COST)).otherwise(0.0).alias(FAILED_COST),
-        (pl.col(s.COST_SOURCE) == "unpriced").cast(pl.Int64).fill_null(0).alias(UNPRICED),
-        pl.sum_horizontal(s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS, s.OUTPUT_TOKENS).alias(TOKENS),
-    )
-
-
-def sums(names: Sequence[str] = MEASURES) -> list[pl.Expr]:
-    """Aggregations adding measures up (counts stay integers, money stays exact floats)."""
-    return [pl.col(c).sum().alias(c) for c in names]
 
 
 def day_column(frame: pl.LazyFrame) -> pl.Expr:

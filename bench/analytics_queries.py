@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import analytics  # noqa: E402
 from analytics.forecast import _backtest, _fit, _predict, daily_series  # noqa: E402
-from ingest import schema as s  # noqa: E402
+from ingest import rollups, schema as s  # noqa: E402
 from ingest.demo import demo_events  # noqa: E402
 from ingest.lake import Lake  # noqa: E402
 from ingest.pricing import PriceBook  # noqa: E402
@@ -63,7 +63,7 @@ def build_lake(n: int, end: dt.date = END) -> Lake:
         batch = pl.concat(copies).sort(s.TS)
         lake.append(batch, check_existing=False)
         written += batch.height
-    analytics.refresh(lake)
+    rollups.refresh(lake)
     done.write_text(json.dumps({"events": written, "seconds": round(time.perf_counter() - start, 1)}))
     return lake
 

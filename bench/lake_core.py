@@ -6,7 +6,8 @@ Figures: Tracker.log amortized (vs the seeds' append-a-JSON-line-per-call logger
 from Parquet and JSONL (vs DuckDB copying the same file into a hive-partitioned lake,
 without validation or pricing), pricing (vs genai-prices' calc_price per row), bytes per
 event after compaction (vs the seeds' JSONL), compaction of a 10,000-file partition (vs
-DuckDB merging the same files). Then peak memory and time of each lake operation in a fresh
+DuckDB merging the same files), one event appended to a 2M-event day with its rollups kept
+current (vs summing that day from its events). Then peak memory and time of each lake operation in a fresh
 process, on `--events` and on `--large` events (files of the same events repeated with new ids):
 import from Parquet and JSONL, compaction, reprice (after an override changes gpt-4o's price),
 rollup refresh.
@@ -31,7 +32,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest import Tracker, schema as s  # noqa: E402
+import analytics  # noqa: E402
+from ingest import Tracker, rollups, schema as s  # noqa: E402
 from ingest.demo import demo_events  # noqa: E402
 from ingest.importers import import_paths  # noqa: E402
 from ingest.lake import Lake  # noqa: E402
@@ -90,7 +92,7 @@ def bench_tracker(work: Path, repeat: int, calls: int = 200_000) -> tuple[float,
     return median_time(ours, repeat) / calls * 1e6, median_time(seeds, repeat) / calls * 1e6
 
 
-MEASURES = ("tracker", "parquet", "jsonl", "pricing", "size", "compaction", "memory")
+MEASURES = ("tracker", "parquet", "jsonl", "pricing", "size", "compaction", "append", "memory")
 
 
 def main() -> None:
@@ -128,6 +130,12 @@ def main() -> None:
             ours_s, duck_s = bench_compaction(work, events, repeat)
             rows.append(("compaction of a 10,000-file partition (s)", f"{ours_s:.2f}",
                          f"{duck_s:.2f} (DuckDB merge of the same files)"))
+        if "append" in args.only:
+            append_ms, sums_ms, read_ms, day_ms = bench_append(work, raw, book, repeat)
+            rows.append(("one event appended to a 2M-event day, rollups current after (ms)", f"{append_ms:.1f}",
+                         f"{day_ms:.0f} (summing the day from its events)"))
+            rows.append(("… of which writing its sums (ms); the day's next rollup read (ms)",
+                         f"{sums_ms:.1f}; {read_ms:.1f}", ""))
         memory = bench_memory(work, raw, [n, args.large]) if "memory" in args.only else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -159,7 +167,7 @@ CHILD = {  # each operation as a fresh process runs it: `python -c`, with the la
     "compaction": "from ingest.lake import Lake; import sys; Lake(sys.argv[1]).compact()",
     "reprice (gpt-4o's price changed)": "from ingest.lake import Lake; from ingest.reprice import reprice; import sys; "
                                          "reprice(Lake(sys.argv[1]))",
-    "rollup refresh": "import analytics, sys; from ingest.lake import Lake; analytics.refresh(Lake(sys.argv[1]))",
+    "rollup refresh": "import sys; from ingest import rollups; from ingest.lake import Lake; rollups.refresh(Lake(sys.argv[1]))",
 }
 
 
@@ -269,6 +277,51 @@ def bench_compaction(work: Path, events: pl.DataFrame, repeat: int) -> tuple[flo
         duckdb.sql(f"COPY (SELECT * FROM read_parquet('{glob}')) TO '{work / 'duck-merged.parquet'}' (FORMAT parquet)")
         duck_times.append(time.perf_counter() - start)
     return statistics.median(compaction_times), statistics.median(duck_times)
+
+
+def bench_append(work: Path, raw: pl.DataFrame, book: PriceBook, repeat: int,
+                 day_events: int = 2_000_000) -> tuple[float, float, float, float]:
+    """One event appended to a compacted day of `day_events` events, as the Tracker appends: the
+    whole append with its rollups kept current, the part that writes its sums, the next read of
+    the day's rollup; against summing the day from its events (what a read did before appends
+    kept their own sums)."""
+    day = dt.date(2026, 6, 30)
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    base = raw.head(day_events)
+    copies = -(-day_events // base.height)
+    lake = Lake(work / "append")
+    for i in range(copies):
+        part = base.with_columns(pl.lit(start) + pl.duration(microseconds=pl.int_range(pl.len()) * copies + i),
+                                 pl.concat_str(pl.lit(f"c{i}-"), s.EVENT_ID).alias(s.EVENT_ID)).head(day_events - i * base.height)
+        lake.append(book.price(s.validate(part).events), check_existing=False)
+    lake.compact()
+    one = book.price(s.validate(raw.head(1).with_columns(pl.lit(start + dt.timedelta(hours=12)).alias(s.TS))).events)
+    timings: dict[str, list[float]] = {"sums": []}
+    add = rollups.add
+
+    def timed_add(*args) -> None:
+        began = time.perf_counter()
+        add(*args)
+        timings["sums"].append(time.perf_counter() - began)
+
+    rollups.add = timed_add
+    appends, reads = [], []
+    try:
+        for i in range(max(repeat, 10)):
+            began = time.perf_counter()
+            lake.append(one.with_columns(pl.lit(f"one-{i}").alias(s.EVENT_ID)), check_existing=False)
+            appends.append(time.perf_counter() - began)
+            assert rollups.uncovered(lake) == []
+            began = time.perf_counter()
+            analytics.daily(lake, start=day, end=day).collect()
+            reads.append(time.perf_counter() - began)
+    finally:
+        rollups.add = add
+    assert lake.scan(start=day, end=day).select(pl.len()).collect().item() == day_events + len(appends)
+    whole_day = median_time(lambda: [rollups.summed(name, lake.scan(start=day, end=day)) for name in rollups.ROLLUPS],
+                            repeat)
+    ms = lambda values: statistics.median(values) * 1000  # noqa: E731
+    return ms(appends), ms(timings["sums"]), ms(reads), whole_day * 1000
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import Final
 
 import polars as pl
 
-from ingest import schema as s
+from ingest import rollups, schema as s
 from ingest.errors import LakeError
 from ingest.files import fsync_dir, write_atomic
 
@@ -69,10 +69,13 @@ class RewriteResult:
 EVENTS, ROLLUPS, REPORTED, QUARANTINE = "events", "rollups", "reported", "quarantine"
 BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates", "overrides", "imports"
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
+ADDED, ROLLUP_LOCK = "added", "rollup lock"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
-    ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<signature>.parquet",
+    ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
               "sums per day and attribution, per day and run, per run and month"),
+    ADDED: ("rollups", "<daily|jobs>/added/<YYYY-MM>/<id>.parquet", "each append's sums, until folded into its month's file"),
+    ROLLUP_LOCK: ("rollups/_lock", "", "flock: one rollup refresh at a time"),
     REPORTED: ("reported", "<digest>.parquet", "providers' cost reports, billed per day (reconcile)"),
     QUARANTINE: ("quarantine", "<source>-<time>.jsonl", "rejected records with their reasons and source text"),
     BUDGETS: ("budgets.json", "", "the budgets"),
@@ -122,6 +125,8 @@ class Lake:
     journal_dir = property(lambda self: self.path(JOURNAL))
     quarantine_dir = property(lambda self: self.path(QUARANTINE))
     overrides_path = property(lambda self: self.path(OVERRIDES))
+    rollups_dir = property(lambda self: self.path(ROLLUPS))
+    rollup_lock_path = property(lambda self: self.path(ROLLUP_LOCK))
 
     def exists(self) -> bool:
         """Whether a lake is there: events, budgets, prices or the lock file of one."""
@@ -274,6 +279,7 @@ class Lake:
             return day, part, tmp
 
         written = files = 0
+        published: list[tuple[dt.date, Path, pl.DataFrame]] = []
         try:
             staged = _threads(stage, list(days.items()), 4)  # Polars releases the GIL
             duplicates = events.height - sum(part.height for _, part, _ in staged)
@@ -290,12 +296,14 @@ class Lake:
                             continue
                         part, tmp = fresh, self._write_tmp(fresh)
                         temps.append(tmp)
-                    self._publish(tmp, day)
+                    published.append((day, self._publish(tmp, day), part))
                     written += part.height
                     files += 1
         finally:
             for tmp in temps:
                 tmp.unlink(missing_ok=True)
+        if published:
+            rollups.add(self, published)  # after the lock: the sums of what this append added
         return AppendResult(written, duplicates, files)
 
     def _ids(self, files: list[Path], candidates: pl.Series) -> set[str]:
@@ -420,13 +428,18 @@ class Lake:
 
     def rewrite_all(self, days: list[dt.date] | None, transform: Callable[[pl.DataFrame], pl.DataFrame | None],
                      *, min_files: int = 1) -> RewriteResult:
-        totals = [0, 0, 0, 0, 0]
+        """`rewrite` each of these days (default: all), then bring the rollups of the days it changed
+        up to date."""
+        totals, changed = [0, 0, 0, 0, 0], []
         for day in days if days is not None else self.partitions():
             done = self.rewrite(day, transform, min_files=min_files)
             if done is not None:
+                changed.append(day)
                 totals[0] += 1
                 for i, v in enumerate(done, start=1):
                     totals[i] += v
+        if changed:
+            rollups.refresh(self, min(changed), max(changed))
         return RewriteResult(*totals)
 
     def drop_before(self, cutoff: dt.date) -> list[dt.date]:
@@ -442,6 +455,8 @@ class Lake:
             if dropped:
                 fsync_dir(self.events_dir)
         shutil.rmtree(trash, ignore_errors=True)
+        if dropped:
+            rollups.refresh(self, end=cutoff)
         return dropped
 
 

@@ -1,7 +1,7 @@
 """Every action a person takes, composed once: the CLI, the app's pages and the HTTP API parse
 their input, call one of these with a lake and plain arguments, and lay out what comes back.
 
-Changing the lake (each leaves the daily rollups current before it returns):
+Changing the lake (the lake keeps its rollups current as it writes):
     `import_files`, `write_demo`, `compact`, `reprice`, `retention`, `add_override`
 Reports:
     `monthly`, `top_runs`, `run_report`, `suggestions`, `what_if`, `reconcile`
@@ -67,7 +67,6 @@ def import_files(lake: Lake, paths: Sequence[Path], *, format: str | None = None
     from ingest.importers import import_paths
     summary = import_paths(lake, list(paths), format=format, tz=tz, mapping=dict(mapping or {}),
                            progress=progress, remember=remember)
-    analytics.refresh(lake)
     return summary
 
 
@@ -75,14 +74,12 @@ def write_demo(lake: Lake, *, days: int = 120, seed: int = 7, today: dt.date | N
     """A deterministic demo history ending `today` (pipelines, agents, growth, one spike)."""
     from ingest.demo import write_demo as write
     summary = write(lake, today or dt.datetime.now(dt.UTC).date(), days=days, seed=seed)
-    analytics.refresh(lake)
     return summary
 
 
 def compact(lake: Lake) -> RewriteResult:
     """Merge each partition's small files into one and drop duplicate ids."""
     result = lake.compact()
-    analytics.refresh(lake)
     return result
 
 
@@ -90,7 +87,6 @@ def reprice(lake: Lake, book: PriceBook | None = None) -> RepriceReport:
     """Recompute every stored cost with the current price book; what changed."""
     from ingest.reprice import reprice as run
     report = run(lake, book)
-    analytics.refresh(lake)
     return report
 
 
@@ -130,7 +126,6 @@ def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | Non
     if not (drop and old):
         return Retention(cutoff, old, events, False)
     dropped = lake.drop_before(cutoff)
-    analytics.refresh(lake)
     return Retention(cutoff, dropped, events, True)
 
 

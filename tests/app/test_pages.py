@@ -32,7 +32,6 @@ TODAY = dt.datetime.now(dt.UTC).date()
 def demo_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("app") / "lake"
     write_demo(Lake(root), TODAY, days=120)
-    analytics.refresh(Lake(root))
     return root
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -115,6 +116,7 @@ SUM_BYTES = 16 << 20  # bytes of data files summed at once when days are re-summ
 FOLD_AFTER = 64  # appends' sums a month gathers before an append folds them into its file
 
 
+@functools.cache
 def schema_of(name: str) -> pl.Schema:
     return pl.Schema({s.DATE: pl.Date, **{k: pl.String for k in ROLLUPS[name].keys},
                       **{m: pl.Float64 if m in FLOATS else pl.Int64 for m in MEASURES}})
@@ -132,11 +134,11 @@ def per_run(frame: pl.LazyFrame, *, spans: bool = False) -> pl.LazyFrame:
         pl.col(first).min().alias(FIRST_DAY), pl.col(last).max().alias(LAST_DAY), *sums())
 
 
-def summed(name: str, events: pl.LazyFrame) -> pl.DataFrame:
-    """The rollup `name` of raw events."""
+def summed(name: str, events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """The rollup `name` of raw events (or of their `measures`)."""
     rollup, schema = ROLLUPS[name], schema_of(name)
-    rows = measures(events.filter(rollup.rows)).group_by(pl.col(s.TS).dt.date().alias(s.DATE), *rollup.keys)
-    return rows.agg(sums()).collect().select(schema.names()).cast(schema)
+    rows = measures(events.lazy()).filter(rollup.rows).group_by(pl.col(s.TS).dt.date().alias(s.DATE), *rollup.keys)
+    return rows.agg(sums()).select(schema.names()).cast(schema).collect()
 
 
 # ---- reading -----------------------------------------------------------------------------------
@@ -361,9 +363,10 @@ def add(lake: Lake, published: list[tuple[dt.date, Path, pl.DataFrame]]) -> None
         files: dict[str, list[str]] = defaultdict(list)
         for day, path, _ in items:
             files[day.isoformat()].append(path.name)
-        events = pl.concat([part.lazy() for _, _, part in items]) if len(items) > 1 else items[0][2].lazy()
+        events = pl.concat([part for _, _, part in items]) if len(items) > 1 else items[0][2]
+        measured = measures(events.lazy()).collect()  # once for both rollups (planning costs more than a small append)
         for name in ROLLUPS:
-            _write(lake, summed(name, events), rollup_dir(lake, name) / ADDED / key / f"{uuid.uuid4().hex}.parquet",
+            _write(lake, summed(name, measured), rollup_dir(lake, name) / ADDED / key / f"{uuid.uuid4().hex}.parquet",
                    {FILES_KEY: json.dumps(files)})
         if len(os.listdir(rollup_dir(lake, "daily") / ADDED / key)) > FOLD_AFTER:
             first = items[0][0].replace(day=1)

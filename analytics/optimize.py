@@ -28,6 +28,7 @@ import datetime as dt
 
 import polars as pl
 
+from analytics.measures import CALLS, FAILED_CALLS, FAILED_COST, RETRY_COST
 from ingest import schema as s
 from ingest.pricing import EVENT_TIER_INPUT, PRICED_COLUMNS, PriceBook, half_hour_of
 
@@ -65,8 +66,8 @@ COLUMNS = pl.Schema({"kind": pl.String, "scope": pl.String, "current_monthly_usd
                      "savings_monthly_usd": pl.Float64, "savings_pct": pl.Float64, "tradeoff": pl.String,
                      "action": pl.String})
 # usage() columns beside the priced ones
-CALLS, TIER_INPUT, CAP, JOB, OK = "calls", "tier_input", "cap", "in_run", "succeeded"
-RETRY_COST, CACHEABLE, CAPPED_OUTPUT, CAPPED_REASONING = "retry_cost", "cacheable", "capped_output", "capped_reasoning"
+TIER_INPUT, CAP, JOB, OK = "tier_input", "cap", "in_run", "succeeded"
+CACHEABLE, CAPPED_OUTPUT, CAPPED_REASONING = "cacheable", "capped_output", "capped_reasoning"
 
 
 def suggestions(events: pl.LazyFrame, book: PriceBook, *, today: dt.date | None = None, days: int = 30) -> pl.DataFrame:
@@ -94,7 +95,7 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     has time-of-day prices. So `PriceBook.price_sums` prices a row, or the row moved to another
     model, as the book would price its calls one by one. Besides the sums of the priced columns,
     cost and computed cost: `calls`, a `ts` and a `tier_input` that stand for its calls,
-    `retry_cost` (cost × retries), `cacheable` (the input tokens `CACHEABLE_SHARE` of each call
+    `retry_cost_usd` (cost × retries), `cacheable` (the input tokens `CACHEABLE_SHARE` of each call
     moves to the cache), `cap` (the operation's 75th percentile of output tokens, LLM calls
     only) and the output and reasoning tokens capped at it.
     """
@@ -245,14 +246,14 @@ def _failures(window: pl.DataFrame) -> list[dict]:
     rows = []
     failed = ~pl.col(OK)
     per = window.group_by(s.PROVIDER, s.MODEL).agg(
-        pl.col(s.COST).sum(), pl.col(s.COST).filter(failed).sum().alias("failed_cost"), pl.col(RETRY_COST).sum(),
-        pl.col(CALLS).filter(failed).sum().alias("failed_calls"))
+        pl.col(s.COST).sum(), pl.col(s.COST).filter(failed).sum().alias(FAILED_COST), pl.col(RETRY_COST).sum(),
+        pl.col(CALLS).filter(failed).sum().alias(FAILED_CALLS))
     for r in per.iter_rows(named=True):
-        waste = r["failed_cost"] + r[RETRY_COST]
+        waste = r[FAILED_COST] + r[RETRY_COST]
         if waste and r[s.COST]:
             rows.append(_suggestion(
                 "failure_waste", f"{r[s.PROVIDER]}/{r[s.MODEL]}", r[s.COST], waste,
                 "No quality trade-off: failed calls and retried attempts are paid for and deliver nothing.",
-                f"look at the {r['failed_calls']:,} failed calls (timeouts, invalid requests) and retry with backoff only "
+                f"look at the {r[FAILED_CALLS]:,} failed calls (timeouts, invalid requests) and retry with backoff only "
                 "on errors that can succeed"))
     return rows

@@ -28,11 +28,11 @@ import polars as pl
 
 from analytics.breakdown import breakdown
 from analytics.export import to_csv
-from analytics.measures import CALLS, FAILED_CALLS, FAILED_COST, TOKENS, day_column, measures, period_bounds
+from analytics.measures import (CALLS, FAILED_CALLS, FAILED_COST, RETRY_COST, TOKENS, day_column, measures,
+                               period_bounds)
 from ingest import schema as s
 from ingest.pricing import PriceBook
 
-RETRY_COST = "retry_cost_usd"
 LATENCY = (pl.col(s.LATENCY_MS).quantile(0.5).alias("latency_p50_ms"),
            pl.col(s.LATENCY_MS).quantile(0.95).alias("latency_p95_ms"))
 TABLE_COLUMNS = (s.COST, CALLS, FAILED_CALLS, FAILED_COST, s.RETRIES, TOKENS, s.INPUT_TOKENS, s.CACHE_READ_TOKENS,
@@ -68,6 +68,7 @@ class JobReport(_Report):
     failed_cost_usd: float
     retries: int
     retry_cost_usd: float
+    waste_usd: float  # failed calls' cost plus retries': paid for, delivered nothing
     tokens: int
     latency_p50_ms: float | None
     latency_p95_ms: float | None
@@ -104,7 +105,7 @@ def job_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None 
     return JobReport(
         job_id=job_id, cost_usd=cost, calls=head[CALLS] or 0, failed_calls=head[FAILED_CALLS] or 0,
         failed_cost_usd=head[FAILED_COST] or 0.0, retries=head[s.RETRIES] or 0, retry_cost_usd=head[RETRY_COST] or 0.0,
-        tokens=head[TOKENS] or 0, latency_p50_ms=head["latency_p50_ms"], latency_p95_ms=head["latency_p95_ms"],
+        waste_usd=(head[FAILED_COST] or 0.0) + (head[RETRY_COST] or 0.0), tokens=head[TOKENS] or 0, latency_p50_ms=head["latency_p50_ms"], latency_p95_ms=head["latency_p95_ms"],
         started=head["started"], finished=head["finished"], estimate_usd=estimate_usd,
         estimate_error_pct=(cost / estimate_usd - 1) if estimate_usd else None,
         by_stage=by_stage, by_provider=table(s.PROVIDER), by_model=table(s.MODEL), failures=failures)

@@ -34,7 +34,7 @@ cols = st.columns(5)
 cols[0].metric("Cost", ui.money(report.cost_usd))
 cols[1].metric("Calls", f"{report.calls:,}", delta=f"{report.failed_calls} failed" if report.failed_calls else None,
                delta_color="inverse")
-cols[2].metric("Failed + retried", ui.money(report.failed_cost_usd + report.retry_cost_usd),
+cols[2].metric("Failed + retried", ui.money(report.waste_usd),
                help=f"failed calls {ui.money(report.failed_cost_usd)}, retries {ui.money(report.retry_cost_usd)}")
 cols[3].metric("Latency p50 / p95", f"{report.latency_p50_ms or 0:,.0f} / {report.latency_p95_ms or 0:,.0f} ms")
 cols[4].metric("Estimate", ui.money(report.estimate_usd),

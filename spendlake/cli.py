@@ -363,7 +363,7 @@ def report_optimize(days: Annotated[int, typer.Option(help="Days of history to l
                     today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Ways to spend less, each priced from your own usage: savings per month, trade-off, action."""
     from spendlake.usecases import suggestions
-    _emit(suggestions(_lake(lake, existing=True), today=_day(today, "--today"), days=days), fmt, "suggestions")
+    _emit(suggestions(_lake(lake, existing=True), today=_day(today, "--today"), days=days).table, fmt, "suggestions")
 
 
 @report.command("focus")

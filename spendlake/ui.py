@@ -145,13 +145,13 @@ def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _suggestions(root: str, lake_version: str, overrides: int, projects: tuple, providers: tuple,
-                 day: dt.date, window: int) -> pl.DataFrame:
+                 day: dt.date, window: int) -> usecases.Suggestions:
     target = Lake(root)
     return usecases.suggestions(target, today=day, days=window, projects=projects, providers=providers,
                                 book=book(target))
 
 
-def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) -> pl.DataFrame:
+def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) -> usecases.Suggestions:
     """Ways to spend less learned from the last `window` days of raw events (cached)."""
     path = target.overrides_path
     return _suggestions(str(target.root), version(target), stamp(path),
@@ -194,13 +194,13 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _what_if(root: str, lake_version: str, overrides: int, project: str, provider: str, model: str,
-             day: dt.date, window: int) -> tuple[float, float | None]:
+             day: dt.date, window: int) -> usecases.WhatIf:
     target = Lake(root)
     return usecases.what_if(target, project, provider, model, today=day, days=window, book=book(target))
 
 
 def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
-            window: int = 30) -> tuple[float, float | None]:
+            window: int = 30) -> usecases.WhatIf:
     """A project's LLM cost over the last `window` days, and the same calls priced on another model."""
     path = target.overrides_path
     return _what_if(str(target.root), version(target), stamp(path),

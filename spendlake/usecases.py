@@ -160,24 +160,45 @@ def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None) ->
     return analytics.job_report(analytics.scan(lake, start=days[0], end=days[1]), job_id, estimate_usd=estimate_usd)
 
 
+@dataclass(frozen=True)
+class Suggestions:
+    table: pl.DataFrame  # one row per suggestion, largest saving first (`analytics.suggestions`)
+    savings_monthly_usd: float  # their savings added up: an upper bound, as suggestions overlap
+
+
 def suggestions(lake: Lake, *, today: dt.date | None = None, days: int = 30, projects: Sequence[str] | None = None,
-                providers: Sequence[str] | None = None, book: PriceBook | None = None) -> pl.DataFrame:
+                providers: Sequence[str] | None = None, book: PriceBook | None = None) -> Suggestions:
     """Ways to spend less, learned from the last `days` days of raw events up to `today`."""
     today = today or dt.datetime.now(dt.UTC).date()
     events = analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, **_filters(projects, providers))
-    return analytics.suggestions(events, book or PriceBook.load(lake.overrides_path), today=today, days=days)
+    found = analytics.suggestions(events, book or PriceBook.load(lake.overrides_path), today=today, days=days)
+    return Suggestions(found, float(found["savings_monthly_usd"].sum()))
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    current_usd: float  # the project's LLM cost over the window
+    moved_usd: float | None  # the same calls on the other model (None: it has no price)
+
+    @property
+    def difference_usd(self) -> float | None:
+        return None if self.moved_usd is None else self.moved_usd - self.current_usd
+
+    @property
+    def change(self) -> float | None:
+        """The difference as a fraction of the current cost (None without one)."""
+        return None if self.moved_usd is None or not self.current_usd else self.moved_usd / self.current_usd - 1
 
 
 def what_if(lake: Lake, project: str, provider: str, model: str, *, today: dt.date | None = None, days: int = 30,
-            book: PriceBook | None = None) -> tuple[float, float | None]:
-    """A project's LLM cost over the last `days` days, and the same calls priced on another model
-    (None when that model has no price)."""
+            book: PriceBook | None = None) -> WhatIf:
+    """A project's LLM cost over the last `days` days, and the same calls priced on another model."""
     from analytics.optimize import reprice_as, usage
     today = today or dt.datetime.now(dt.UTC).date()
     book = book or PriceBook.load(lake.overrides_path)
     llm = usage(analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, project=project,
                                service="llm"), book, targets=[(provider, model)])
-    return float(llm[s.COST].sum()), reprice_as(llm, book, provider, model)
+    return WhatIf(float(llm[s.COST].sum()), reprice_as(llm, book, provider, model))
 
 
 def reconcile(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,

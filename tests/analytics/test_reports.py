@@ -30,6 +30,8 @@ def test_a_job_report_splits_the_run_by_stage_in_order(demo_lake, raw):
     assert report.calls == mine.height and report.failed_calls == (~mine[s.SUCCESS]).sum() >= 1
     assert report.failed_cost_usd == pytest.approx(mine.filter(~pl.col(s.SUCCESS))[s.COST].sum())
     assert report.retry_cost_usd == pytest.approx((mine[s.COST] * mine[s.RETRIES]).sum())
+    assert report.waste_usd == pytest.approx(mine.filter(~pl.col(s.SUCCESS))[s.COST].sum()
+                                             + (mine[s.COST] * mine[s.RETRIES]).sum())
     assert report.latency_p95_ms == pytest.approx(mine[s.LATENCY_MS].quantile(0.95))
     assert report.estimate_error_pct == pytest.approx(report.cost_usd - 1.0)
     assert report.failures.height == report.failed_calls

@@ -17,6 +17,7 @@ from analytics.estimate import video_pipeline
 from ingest import rollups, schema as s
 from ingest.errors import OptionError, PricingError, SpendlakeError
 from ingest.lake import Lake
+from ingest.pricing import PriceBook
 from spendlake import usecases
 from spendlake.store import load_alerts, load_budgets
 
@@ -128,13 +129,20 @@ def test_a_plan_over_a_hard_stop_budget_is_blocked_and_alerted(demo):
 
 def test_suggestions_and_what_if_read_the_window_they_are_given(demo):
     found = usecases.suggestions(demo, today=TODAY, days=30)
-    assert found.height and (found["savings_monthly_usd"] > 0).all()
+    assert found.table.height and (found.table["savings_monthly_usd"] > 0).all()
+    assert found.savings_monthly_usd == pytest.approx(sum(found.table["savings_monthly_usd"]), rel=1e-12)
     project = analytics.scan(demo, service="llm").select(s.PROJECT).drop_nulls().collect()[s.PROJECT][0]
-    current, moved = usecases.what_if(demo, project, "openai", "gpt-4o-mini", today=TODAY, days=30)
-    llm = analytics.scan(demo, start=TODAY - dt.timedelta(days=29), end=TODAY, project=project, service="llm")
-    assert current == pytest.approx(llm.select(pl.col(s.COST).sum()).collect().item(), rel=1e-12)
-    assert moved is not None and moved >= 0
-    assert usecases.what_if(demo, project, "openai", "no-such-model", today=TODAY)[1] is None
+    moved = usecases.what_if(demo, project, "openai", "gpt-4o-mini", today=TODAY, days=30)
+    llm = analytics.scan(demo, start=TODAY - dt.timedelta(days=29), end=TODAY, project=project, service="llm").collect()
+    assert moved.current_usd == pytest.approx(llm[s.COST].sum(), rel=1e-12)
+    # every call priced on the other model by the engine, one by one
+    on_mini = PriceBook.load().price(llm.with_columns(pl.lit("openai").alias(s.PROVIDER),
+                                                      pl.lit("gpt-4o-mini").alias(s.MODEL), pl.lit(None).alias(s.COST)))
+    assert moved.moved_usd == pytest.approx(on_mini[s.COMPUTED_COST].sum(), rel=1e-9)
+    assert moved.difference_usd == pytest.approx(moved.moved_usd - moved.current_usd)
+    assert moved.change == pytest.approx(moved.moved_usd / moved.current_usd - 1)
+    unknown = usecases.what_if(demo, project, "openai", "no-such-model", today=TODAY)
+    assert unknown.moved_usd is None and unknown.difference_usd is None and unknown.change is None
 
 
 def test_reconcile_keeps_days_with_a_gap_of_at_least_min_gap(demo):

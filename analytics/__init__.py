@@ -23,14 +23,13 @@ from analytics.estimate import Estimate, Step, approx_tokens, compare_models, es
 from analytics.forecast import Forecast, forecast, forecast_by
 from analytics.optimize import suggestions
 from analytics.reconcile import reconcile
-from analytics.reports import (JobReport, MonthlyReport, TokenStats, job_report, jobs, monthly_report, token_stats,
-                               top_runs)
+from analytics.reports import RunReport, MonthlyReport, TokenStats, run_report, monthly_report, token_stats, top_runs
 from analytics.rollup import daily, daily_jobs, run_days, runs
 from analytics.scan import scan
 from analytics.summary import Totals, totals, unpriced_models
 
 __all__ = ["scan", "daily", "daily_jobs", "runs", "run_days", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
-           "to_csv", "to_json", "job_report", "JobReport", "jobs", "top_runs", "monthly_report", "MonthlyReport",
+           "to_csv", "to_json", "run_report", "RunReport", "top_runs", "monthly_report", "MonthlyReport",
            "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
            "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions", "Estimate", "Step", "estimate", "compare_models",
            "video_pipeline", "approx_tokens", "focus"]

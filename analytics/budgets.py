@@ -31,7 +31,7 @@ BudgetPeriod = Literal["daily", "weekly", "monthly", "custom"]
 Enforcement = Literal["warn", "require_confirmation", "hard_stop"]
 Action = Literal["allow", "warn", "confirm", "block"]
 SCOPES = ("overall", s.PROVIDER, s.MODEL, s.PROJECT, s.USER, s.AGENT, s.STAGE, "tag")
-PERIODS = ("daily", "weekly", "monthly", "custom")
+BUDGET_PERIODS = ("daily", "weekly", "monthly", "custom")
 ENFORCEMENTS = ("warn", "require_confirmation", "hard_stop")
 ACTIONS: tuple[Action, ...] = ("allow", "warn", "confirm", "block")  # in order of strictness
 _ON_EXCEEDED: dict[str, Action] = {"warn": "warn", "require_confirmation": "confirm", "hard_stop": "block"}
@@ -63,8 +63,8 @@ class Budget:
             problems.append("name is missing")
         if not isinstance(self.limit_usd, (int, float)) or math.isnan(self.limit_usd) or self.limit_usd <= 0:
             problems.append(f"limit_usd={self.limit_usd!r} must be a positive amount")
-        if self.period not in PERIODS:
-            problems.append(f"period={self.period!r} is not one of {', '.join(PERIODS)}")
+        if self.period not in BUDGET_PERIODS:
+            problems.append(f"period={self.period!r} is not one of {', '.join(BUDGET_PERIODS)}")
         if self.scope not in SCOPES:
             problems.append(f"scope={self.scope!r} is not one of {', '.join(SCOPES)}")
         elif self.scope == "overall" and self.value:

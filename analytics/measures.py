@@ -17,13 +17,12 @@ from ingest.errors import OptionError
 from ingest.rollups import CALLS, FAILED_CALLS, FAILED_COST, MEASURES, TOKENS, UNPRICED, is_rollup, measures, sums
 
 __all__ = ["CALLS", "FAILED_CALLS", "FAILED_COST", "MEASURES", "TOKENS", "UNPRICED", "is_rollup", "measures", "sums",
-           "RETRY_COST", "WASTE", "Period", "PERIODS", "DIMENSIONS", "TAG_PREFIX", "day_column", "period_start", "dimension", "period_bounds"]
+           "RETRY_COST", "Period", "PERIODS", "DIMENSIONS", "TAG_PREFIX", "day_column", "period_start", "dimension", "period_bounds"]
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
 
 RETRY_COST = "retry_cost_usd"  # cost × retries: what the attempts before a call's last cost
-WASTE = "waste_usd"  # failed calls' cost plus retries': paid for, delivered nothing
 
 # What a breakdown can group by: attribution columns, plus any tag as "tag:<key>"
 DIMENSIONS = s.ATTRIBUTION + (s.COST_SOURCE,)

@@ -56,8 +56,8 @@ ALTERNATIVES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("google", "gemini-2.5-pro"): [("google", "gemini-2.5-flash")],
     ("google", "gemini-2.5-flash"): [("google", "gemini-2.5-flash-lite")],
 }
-# comparable models across providers (a tier each)
-TIERS = [
+# comparable models across providers (a class each)
+MODEL_CLASSES = [
     [("openai", "gpt-4o"), ("openai", "gpt-4.1"), ("anthropic", "claude-sonnet-4-5"), ("google", "gemini-2.5-pro")],
     [("openai", "gpt-4o-mini"), ("openai", "gpt-4.1-mini"), ("anthropic", "claude-haiku-4-5"),
      ("google", "gemini-2.5-flash")],
@@ -99,7 +99,7 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     moves to the cache), `cap` (the operation's 75th percentile of output tokens, LLM calls
     only) and the output and reasoning tokens capped at it.
     """
-    targets = [*{m for pairs in [*ALTERNATIVES.values(), *TIERS] for m in pairs}] if targets is None else targets
+    targets = [*{m for pairs in [*ALTERNATIVES.values(), *MODEL_CLASSES] for m in pairs}] if targets is None else targets
     caps = events.filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL, s.OPERATION).agg(
         pl.col(s.OUTPUT_TOKENS).quantile(OUTPUT_CAP_QUANTILE).cast(pl.Int64).alias(CAP)).collect()
     timed_target = any(book.time_of_day(*m) for m in targets)
@@ -162,7 +162,7 @@ def _model_changes(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
             if _computed(frame) > 0}
     moves = [(source, "model_downgrade", alt) for source in used for alt in ALTERNATIVES.get(source, [])]
     moves += [(source, "provider_switch", alt) for source in used
-              for alt in next((t for t in TIERS if source in t), []) if alt[0] != source[0]]
+              for alt in next((t for t in MODEL_CLASSES if source in t), []) if alt[0] != source[0]]
     rows, cheapest = [], {}
     for (source, kind, alt), cost in zip(moves, priced_totals([_on(used[m[0]], *m[2]) for m in moves], book)):
         current = _computed(used[source])

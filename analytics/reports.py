@@ -13,7 +13,7 @@ Examples:
     >>> events = pl.LazyFrame({"ts": [t, t], "job_id": ["j1", "j1"], "stage": ["script", "voice"],
     ...     "provider": ["openai", "elevenlabs"], "model": ["gpt-4o", "v2"], "cost_usd": [0.25, 0.5],
     ...     "success": [True, False], "retries": [0, 1], "latency_ms": [900.0, 1500.0]})
-    >>> report = job_report(events, "j1")
+    >>> report = run_report(events, "j1")
     >>> report.cost_usd, report.failed_cost_usd, report.retry_cost_usd, report.by_stage["stage"].to_list()
     (0.75, 0.5, 0.5, ['voice', 'script'])
 """
@@ -60,7 +60,7 @@ class _Report:
 
 
 @dataclass(frozen=True)
-class JobReport(_Report):
+class RunReport(_Report):
     job_id: str
     cost_usd: float
     calls: int
@@ -82,7 +82,7 @@ class JobReport(_Report):
     failures: pl.DataFrame = field(repr=False)
 
 
-def job_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None = None) -> JobReport:
+def run_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None = None) -> RunReport:
     """Everything about one run: per stage, provider and model; tokens, latency, failures, estimate vs actual."""
     job = events.filter(pl.col(s.JOB_ID) == job_id).collect().lazy()  # one scan; the rest works on the run's rows
     frame = measures(job).with_columns((pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).alias(RETRY_COST))
@@ -102,7 +102,7 @@ def job_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None 
     failures = frame.filter(pl.col(FAILED_CALLS) > 0).select(
         s.TS, s.STAGE, s.PROVIDER, s.MODEL, s.OPERATION, s.RETRIES, s.COST).sort(s.TS).collect()
     cost = head[s.COST] or 0.0
-    return JobReport(
+    return RunReport(
         job_id=job_id, cost_usd=cost, calls=head[CALLS] or 0, failed_calls=head[FAILED_CALLS] or 0,
         failed_cost_usd=head[FAILED_COST] or 0.0, retries=head[s.RETRIES] or 0, retry_cost_usd=head[RETRY_COST] or 0.0,
         waste_usd=(head[FAILED_COST] or 0.0) + (head[RETRY_COST] or 0.0), tokens=head[TOKENS] or 0, latency_p50_ms=head["latency_p50_ms"], latency_p95_ms=head["latency_p95_ms"],
@@ -130,15 +130,6 @@ def top_runs(runs: pl.LazyFrame, top: int = 20) -> pl.DataFrame:
         (pl.col(s.COST) / total if total else pl.lit(None, pl.Float64)).alias("share"))
 
 
-def jobs(events: pl.LazyFrame, *, top: int | None = None) -> pl.DataFrame:
-    """Runs with their cost, calls, failures, time span and project, costliest first."""
-    found = measures(events.filter(pl.col(s.JOB_ID).is_not_null())).group_by(s.JOB_ID).agg(
-        pl.col(s.PROJECT).first(), pl.col(s.COST).sum(), pl.col(CALLS).sum(), pl.col(FAILED_CALLS).sum(),
-        pl.col(s.TS).min().alias("started"), pl.col(s.TS).max().alias("finished"), pl.col(s.STAGE).n_unique().alias("stages"),
-    ).collect().sort([s.COST, s.JOB_ID], descending=[True, False])
-    return found.head(top) if top else found
-
-
 @dataclass(frozen=True)
 class MonthlyReport(_Report):
     month: str
@@ -157,7 +148,7 @@ class MonthlyReport(_Report):
     by_model: pl.DataFrame = field(repr=False)
     by_project: pl.DataFrame = field(repr=False)
     by_stage: pl.DataFrame = field(repr=False)
-    top_jobs: pl.DataFrame = field(repr=False)
+    top_runs: pl.DataFrame = field(repr=False)
 
 
 def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10, runs: pl.LazyFrame | None = None,
@@ -199,7 +190,7 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10, runs:
         by_model=breakdown(this, by=[s.MODEL]).select(s.MODEL, *columns),
         by_project=breakdown(this, by=s.PROJECT).select(s.PROJECT, *columns),
         by_stage=breakdown(this, by=s.STAGE).select(s.STAGE, *columns),
-        top_jobs=top_runs(runs if runs is not None else this.filter(pl.col(s.JOB_ID).is_not_null()).group_by(
+        top_runs=top_runs(runs if runs is not None else this.filter(pl.col(s.JOB_ID).is_not_null()).group_by(
             s.JOB_ID, s.PROJECT).agg(pl.col(s.COST, CALLS, FAILED_CALLS).sum()), top))
 
 

@@ -59,7 +59,7 @@ def run_days(lake: Lake | str | os.PathLike[str], job_id: str) -> tuple[dt.date,
 
     The jobs files are sorted by job id, so their row-group statistics let the reader skip all
     but the row group holding the run: a drill-down can then scan those days only,
-    `job_report(scan(lake, start=first, end=last), job_id)`.
+    `run_report(scan(lake, start=first, end=last), job_id)`.
     """
     found = daily_jobs(lake).filter(pl.col(s.JOB_ID) == job_id).select(
         pl.col(s.DATE).min().alias(FIRST_DAY), pl.col(s.DATE).max().alias(LAST_DAY)).collect().row(0)

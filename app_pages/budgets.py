@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from analytics.budgets import ENFORCEMENTS, PERIODS, SCOPES, Budget, BudgetError
+from analytics.budgets import ENFORCEMENTS, BUDGET_PERIODS, SCOPES, Budget, BudgetError
 from spendlake import ui, usecases
 from spendlake.store import load_alerts, load_budgets
 
@@ -26,7 +26,7 @@ with st.form("budget-form"):
     left, right = st.columns(2)
     name = left.text_input("Name", value=editing or "")
     limit = right.number_input("Limit (USD per period)", value=float(current.limit_usd), step=10.0)
-    period = left.selectbox("Period", PERIODS, index=PERIODS.index(current.period))
+    period = left.selectbox("Period", BUDGET_PERIODS, index=BUDGET_PERIODS.index(current.period))
     scope = right.selectbox("Scope", SCOPES, index=SCOPES.index(current.scope))
     value = left.text_input("Which one (project, model…; tag as key=value)", value=current.value or "")
     thresholds = right.text_input("Alert thresholds", value=", ".join(f"{t:g}" for t in current.thresholds))

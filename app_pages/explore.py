@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 import analytics
-from analytics.measures import DIMENSIONS, MEASURES
+from analytics.measures import DIMENSIONS, MEASURES, PERIODS
 from ingest import schema as s
 from spendlake import ui, usecases
 
@@ -16,12 +16,12 @@ lake, filters = ui.lake(), ui.filters()
 params = st.query_params
 st.title("Explore")
 
-PERIODS = ["none", "day", "week", "month"]
+CHOICES = ["none", *PERIODS]  # periods a breakdown can be split by, or none
 left, middle, right, last = st.columns([3, 1, 2, 1])
 by = left.multiselect("Group by", DIMENSIONS, default=[d for d in params.get_all("by") if d in DIMENSIONS] or [s.PROVIDER],
                       key="explore-by")
-period = middle.selectbox("Period", PERIODS, index=PERIODS.index(params.get("period", "none"))
-                          if params.get("period") in PERIODS else 0, key="explore-period")
+period = middle.selectbox("Period", CHOICES, index=CHOICES.index(params.get("period", "none"))
+                          if params.get("period") in CHOICES else 0, key="explore-period")
 metric = right.selectbox("Measure", MEASURES, index=MEASURES.index(params.get("metric", s.COST))
                          if params.get("metric") in MEASURES else 0, key="explore-metric")
 top = last.number_input("Top", min_value=1, max_value=100, value=int(params.get("top", 10)), key="explore-top")

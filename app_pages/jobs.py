@@ -24,7 +24,7 @@ job = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else Non
 if not job:
     st.stop()
 st.query_params.update({"job": job, "q": search})
-report = ui.job_report(lake, job)
+report = ui.run_report(lake, job)
 if report is None:
     st.error(f"No events for run {job!r}.")
     st.stop()

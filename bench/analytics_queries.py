@@ -108,9 +108,9 @@ def questions(lake: Lake, job: str) -> dict[str, dict[str, object]]:
         },
         "one job by stage": {
             # a drill-down: the per-run rollup names the run's days, raw events of those days answer it
-            "rollup": lambda: analytics.job_report(raw(start=(days := analytics.run_days(lake, job))[0], end=days[1]),
+            "rollup": lambda: analytics.run_report(raw(start=(days := analytics.run_days(lake, job))[0], end=days[1]),
                                                    job).by_stage,
-            "raw": lambda: analytics.job_report(raw(), job).by_stage,
+            "raw": lambda: analytics.run_report(raw(), job).by_stage,
             "duckdb": f"SELECT stage, sum(cost_usd) AS cost, count(*) AS calls, quantile_cont(latency_ms, 0.95) "
                       f"FROM {src} WHERE job_id = '{job}' GROUP BY ALL ORDER BY cost DESC",
         },
@@ -144,7 +144,7 @@ def main() -> None:
     for n in args.events:
         lake = build_lake(n)
         built = json.loads((lake.root / "built.json").read_text())
-        job = analytics.jobs(analytics.scan(lake, start=MONTH[0], end=MONTH[1]), top=1)[s.JOB_ID][0]
+        job = analytics.top_runs(analytics.runs(lake, start=MONTH[0], end=MONTH[1]), 1)[s.JOB_ID][0]
         con = duckdb.connect()
         con.sql("SET TimeZone='UTC'")
         print(f"### {built['events']:,} events, {len(lake.files()):,} files, "

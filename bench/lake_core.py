@@ -175,7 +175,7 @@ def bench_memory(work: Path, raw: pl.DataFrame, sizes: list[int]) -> dict[int, d
     """{events: {operation: (peak MB, seconds)}}, each operation in a fresh process."""
     import subprocess
     import pyarrow.parquet as pq
-    from ingest.pricing import Rule, add_override
+    from ingest.pricing import PriceRule, add_override
     found: dict[int, dict[str, tuple[float, float]]] = {}
     for n in sizes:
         parquet, jsonl = work / f"memory-{n}.parquet", work / f"memory-{n}.jsonl"
@@ -193,7 +193,7 @@ def bench_memory(work: Path, raw: pl.DataFrame, sizes: list[int]) -> dict[int, d
         for step, code in CHILD.items():
             lake = lakes.get(step, lakes["import from Parquet"])
             if step.startswith("reprice"):
-                add_override(Lake(lake).overrides_path, Rule("openai", "gpt-4o", "input_token", Decimal("2.00"),
+                add_override(Lake(lake).overrides_path, PriceRule("openai", "gpt-4o", "input_token", Decimal("2.00"),
                                                              Decimal(1_000_000), dt.date(2000, 1, 1), None))
             start = time.perf_counter()
             # the peak is the child's own VmHWM: wait4's ru_maxrss would include this big process, forked

@@ -124,7 +124,7 @@ def cost_of(usage: dict, tiers: Tiers) -> float | None:
 
 
 @dataclass(frozen=True)
-class Rule:
+class PriceRule:
     """One catalog or override row: `price` USD per `per` units, valid on [effective_from, effective_to)."""
 
     provider: str
@@ -144,7 +144,7 @@ class Rule:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
 
 
-def read_rules(path: Path, *, require_source: bool = False) -> list[Rule]:
+def read_rules(path: Path, *, require_source: bool = False) -> list[PriceRule]:
     """Read price rules from CSV, validating every row (errors name the line and field)."""
     if not path.exists():
         return []
@@ -160,7 +160,7 @@ def read_rules(path: Path, *, require_source: bool = False) -> list[Rule]:
     return rules
 
 
-def parse_rule(row: dict[str, str], *, require_source: bool = False) -> Rule:
+def parse_rule(row: dict[str, str], *, require_source: bool = False) -> PriceRule:
     """Validate one price rule given as strings."""
     def text(name: str) -> str:
         value = (row.get(name) or "").strip()
@@ -186,11 +186,11 @@ def parse_rule(row: dict[str, str], *, require_source: bool = False) -> Rule:
         raise PricingError(f"effective_to={end} must be after effective_from={start}")
     if require_source and not text("source_url"):
         raise PricingError("source_url is missing")
-    return Rule(text("provider").lower(), text("model"), unit, price, per, start, end, text("source_url"))
+    return PriceRule(text("provider").lower(), text("model"), unit, price, per, start, end, text("source_url"))
 
 
-def _rules_by_key(rules: Iterable[Rule]) -> dict[tuple[str, str], list[Rule]]:
-    out: dict[tuple[str, str], list[Rule]] = {}
+def _rules_by_key(rules: Iterable[PriceRule]) -> dict[tuple[str, str], list[PriceRule]]:
+    out: dict[tuple[str, str], list[PriceRule]] = {}
     for r in rules:
         out.setdefault((r.provider, r.model), []).append(r)
     return out
@@ -214,8 +214,8 @@ GENAI_UNITS: Final = {"input_mtok": "input_token", "output_mtok": "output_token"
 class PriceBook:
     """Rates from genai-prices, the shipped catalog and the user's overrides (which win)."""
 
-    catalog: list[Rule]
-    overrides: list[Rule] = field(default_factory=list)
+    catalog: list[PriceRule]
+    overrides: list[PriceRule] = field(default_factory=list)
     _llm: dict[tuple[str, str], _LlmModel | None] = field(default_factory=dict, repr=False)
     _tiers: dict[int, tuple[object, list[tuple[int, dict[str, float]]]]] = field(default_factory=dict, repr=False)
     _resolved: dict[tuple, tuple[Tiers, str] | None] = field(default_factory=dict, repr=False)
@@ -505,7 +505,7 @@ _KEY_SCHEMA: Final = pl.Schema({s.PROVIDER: pl.String, s.MODEL: pl.String, s.UNI
                                 s.PRICE_VERSION: pl.String})
 _RATE_SCHEMA: Final = pl.Schema({c: pl.Float64 for c in COEFFICIENT_COLUMNS})
 
-def write_overrides(path: Path, rules: list[Rule]) -> None:
+def write_overrides(path: Path, rules: list[PriceRule]) -> None:
     """Write the override file whole (`write_atomic`)."""
     text = io.StringIO(newline="")
     w = csv.writer(text)
@@ -515,7 +515,7 @@ def write_overrides(path: Path, rules: list[Rule]) -> None:
     write_atomic(path, text.getvalue())
 
 
-def add_override(path: Path, rule: Rule) -> list[Rule]:
+def add_override(path: Path, rule: PriceRule) -> list[PriceRule]:
     """Append a negotiated rate to the override file; returns all overrides."""
     rules = [*read_rules(path), rule]
     write_overrides(path, rules)

@@ -231,7 +231,7 @@ def stable_id(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
-Rule = tuple[pl.Expr, pl.Expr]  # (the record breaks it, the message saying how)
+RecordRule = tuple[pl.Expr, pl.Expr]  # (the record breaks it, the message saying how)
 
 
 def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Series | None = None,
@@ -292,12 +292,12 @@ REJECTED_SCHEMA: Final = pl.Schema({"record": pl.Int64, "error": pl.String, "row
 
 @functools.lru_cache(maxsize=64)
 def _plan(schema: tuple[tuple[str, pl.DataType], ...], tz: str | None, unprintable: frozenset[str],
-          parsed: bool) -> tuple[list[pl.Expr], list[Rule]]:
+          parsed: bool) -> tuple[list[pl.Expr], list[RecordRule]]:
     """Each input column's value in the event schema (named `_v_<column>`) and the rules, for a raw
     frame of this schema: built once per shape of input, since the batches of an import share it."""
     schema = dict(schema)
     typed: list[pl.Expr] = []
-    rules: list[Rule] = []
+    rules: list[RecordRule] = []
 
     def value(c: str) -> pl.Expr:
         return pl.col(f"_v_{c}")
@@ -523,7 +523,7 @@ def _iso_timestamps(df: pl.DataFrame) -> pl.Series | None:
         return None
 
 
-def _timestamp(src: pl.DataType, tz: str | None) -> tuple[pl.Expr, list[Rule]]:
+def _timestamp(src: pl.DataType, tz: str | None) -> tuple[pl.Expr, list[RecordRule]]:
     """The ts column in UTC, and its rules. Text is parsed as ISO 8601; naive formats are tried
     only when some values lack an offset."""
     col = pl.col(TS)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from analytics.budgets import ENFORCEMENTS, PERIODS, SCOPES
+from analytics.budgets import ENFORCEMENTS, BUDGET_PERIODS, SCOPES
 from ingest.errors import OptionError, SpendlakeError
 from ingest.pricing import UNIT_RATES
 from spendlake.config import lake_path
@@ -405,7 +405,7 @@ def report_budget(today: Optional[str] = None, lake: LakeOption = None, fmt: For
 
 @budget.command("add")
 def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="USD per period.")],
-               period: Annotated[str, typer.Option(help=", ".join(PERIODS))] = "monthly",
+               period: Annotated[str, typer.Option(help=", ".join(BUDGET_PERIODS))] = "monthly",
                scope: Annotated[str, typer.Option(help=", ".join(SCOPES))] = "overall",
                value: Annotated[Optional[str], typer.Option(help="Which member of the scope (tag: key=value).")] = None,
                thresholds: Annotated[str, typer.Option(help="Comma-separated fractions.")] = "0.5,0.8,0.9,1.0",

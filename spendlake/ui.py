@@ -165,11 +165,11 @@ def top_runs(target: Lake, filters: Filters, search: str | None = None, top: int
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str) -> analytics.JobReport | None:
+def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str) -> analytics.RunReport | None:
     return usecases.run_report(Lake(root), job_id)
 
 
-def job_report(target: Lake, job_id: str) -> analytics.JobReport | None:
+def run_report(target: Lake, job_id: str) -> analytics.RunReport | None:
     """One run's report, read from the run's own days only (None for an unknown run)."""
     from ingest.lake import ESTIMATES
     path = target.path(ESTIMATES)

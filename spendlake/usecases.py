@@ -42,7 +42,7 @@ from ingest import schema as s
 from ingest.errors import OptionError, SpendlakeError
 from ingest.lake import Lake, RewriteResult
 from ingest.pipeline import ImportSummary
-from ingest.pricing import PriceBook, Rule
+from ingest.pricing import PriceBook, PriceRule
 from ingest.reprice import RepriceReport
 
 HISTORY_DAYS = 90  # how far back estimates learn tokens per call
@@ -91,7 +91,7 @@ def reprice(lake: Lake, book: PriceBook | None = None) -> RepriceReport:
 
 
 def add_override(lake: Lake, provider: str, model: str, unit: str, price: str, *, per: str = "1",
-                 start: dt.date | str = "2000-01-01", end: dt.date | str | None = None) -> Rule:
+                 start: dt.date | str = "2000-01-01", end: dt.date | str | None = None) -> PriceRule:
     """Add a negotiated rate (validated); it wins from `start`. Stored costs change on `reprice`."""
     from ingest.pricing import add_override as add, parse_rule
     rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": str(price), "per": str(per),
@@ -150,14 +150,14 @@ def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = 
     return analytics.top_runs(runs, top)
 
 
-def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None) -> analytics.JobReport | None:
+def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None) -> analytics.RunReport | None:
     """One run's report from the run's own days only, with its recorded estimate (None: no such run)."""
     from spendlake.store import estimate_for
     days = analytics.run_days(lake, job_id)
     if days is None:
         return None
     estimate_usd = estimate_usd if estimate_usd is not None else estimate_for(lake, job_id)
-    return analytics.job_report(analytics.scan(lake, start=days[0], end=days[1]), job_id, estimate_usd=estimate_usd)
+    return analytics.run_report(analytics.scan(lake, start=days[0], end=days[1]), job_id, estimate_usd=estimate_usd)
 
 
 @dataclass(frozen=True)

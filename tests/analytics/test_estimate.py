@@ -58,7 +58,7 @@ def test_models_compare_side_by_side_and_an_unknown_one_is_not_free(book):
 
 def test_an_estimate_recorded_against_a_job_shows_in_its_report(demo_lake, tmp_path):
     runner = CliRunner()
-    job = analytics.jobs(analytics.scan(demo_lake), top=1)[s.JOB_ID][0]
+    job = analytics.top_runs(analytics.runs(demo_lake), 1)[s.JOB_ID][0]
     result = runner.invoke(app, ["estimate", "--job", job, "--lake", str(demo_lake.root), "-f", "json"],
                            catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -22,7 +22,7 @@ def raw(demo_lake):
 
 def test_a_job_report_splits_the_run_by_stage_in_order(demo_lake, raw):
     job_id = raw.filter(pl.col(s.JOB_ID).is_not_null() & ~pl.col(s.SUCCESS))[s.JOB_ID][0]
-    report = analytics.job_report(analytics.scan(demo_lake), job_id, estimate_usd=1.0)
+    report = analytics.run_report(analytics.scan(demo_lake), job_id, estimate_usd=1.0)
     mine = raw.filter(pl.col(s.JOB_ID) == job_id)
     assert report.by_stage[s.STAGE].to_list() == ["story", "script", "images", "voice", "render"]
     assert report.cost_usd == pytest.approx(mine[s.COST].sum())
@@ -42,12 +42,12 @@ def test_a_job_report_splits_the_run_by_stage_in_order(demo_lake, raw):
     assert table.filter(pl.col("table") == "by_model")[s.COST].sum() == pytest.approx(report.cost_usd)
 
 
-def test_jobs_lists_runs_costliest_first(demo_lake, raw):
-    runs = analytics.jobs(analytics.scan(demo_lake), top=5)
+def test_top_runs_lists_runs_costliest_first(demo_lake, raw):
+    runs = analytics.top_runs(analytics.runs(demo_lake), 5)
     expected = raw.filter(pl.col(s.JOB_ID).is_not_null()).group_by(s.JOB_ID).agg(pl.col(s.COST).sum()).sort(
         s.COST, descending=True).head(5)
     assert runs[s.JOB_ID].to_list() == expected[s.JOB_ID].to_list()
-    assert (runs["stages"] == 5).all()
+    assert runs[s.COST].to_list() == pytest.approx(expected[s.COST].to_list(), rel=1e-12)
 
 
 def test_the_monthly_report_matches_duckdb_from_raw_events_and_the_rollup(demo_lake):
@@ -70,8 +70,8 @@ def test_the_monthly_report_matches_duckdb_from_raw_events_and_the_rollup(demo_l
         assert report.daily.height == 31 and report.daily[s.COST].sum() == pytest.approx(march)
         for table in (report.by_provider, report.by_model, report.by_project, report.by_stage):
             assert table[s.COST].sum() == pytest.approx(march)
-        assert report.top_jobs[s.JOB_ID].to_list() == [job for job, _ in top]
-        assert report.top_jobs[s.COST].to_list() == pytest.approx([cost for _, cost in top], rel=1e-12)
+        assert report.top_runs[s.JOB_ID].to_list() == [job for job, _ in top]
+        assert report.top_runs[s.COST].to_list() == pytest.approx([cost for _, cost in top], rel=1e-12)
 
 
 def test_cache_savings_equal_genai_prices_own_figures(demo_lake, raw, book):

@@ -128,7 +128,7 @@ def test_explore_groups_as_asked_keeps_the_view_in_the_url_and_drills_into_a_run
 def test_a_run_report_from_the_url_matches_the_library(lake):
     job = analytics.top_runs(analytics.runs(lake, start=TODAY - dt.timedelta(days=29), end=TODAY), 1)[s.JOB_ID][0]
     at = open_app("jobs", job=job)
-    report = analytics.job_report(analytics.scan(lake), job)
+    report = analytics.run_report(analytics.scan(lake), job)
     assert at.header[0].value == f"Run {job}"
     assert metric(at, "Cost") == money(report.cost_usd)
     by_stage = frame_with(at, s.STAGE)

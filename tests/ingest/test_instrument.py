@@ -8,7 +8,6 @@ import json
 import anthropic
 import httpx2
 import openai
-import polars as pl
 import pytest
 from genai_prices import Usage, calc_price
 

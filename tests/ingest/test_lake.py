@@ -207,7 +207,6 @@ def test_a_journal_entry_cannot_reach_outside_the_lake(lake, caplog):
 
 @pytest.mark.parametrize("state", ["current", "stale"])
 def test_a_lake_on_a_read_only_mount_can_be_read(lake, state):
-    import analytics
     lake.append(events(5, job_id="run-1"))
     rollups.refresh(lake)
     lake.append(events(4, prefix="x", day=dt.date(2026, 1, 6), job_id="run-2"))

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from ingest import schema as s
 from ingest.errors import PricingError
-from ingest.pricing import PriceBook, Rule, add_override, read_rules
+from ingest.pricing import PriceBook, PriceRule, add_override, read_rules
 
 
 def priced(book, rows):
@@ -147,7 +147,7 @@ def test_every_catalog_row_has_a_source_and_effective_date(book):
 
 def test_overrides_win_from_their_start_date(tmp_path):
     path = tmp_path / "overrides.csv"
-    add_override(path, Rule("openai", "gpt-4o", "input_token", Decimal("2"), Decimal("1000000"),
+    add_override(path, PriceRule("openai", "gpt-4o", "input_token", Decimal("2"), Decimal("1000000"),
                             dt.date(2026, 1, 10), None))
     book = PriceBook.load(path)
     rows = [{"ts": f"2026-01-{d}T10:00:00Z", "provider": "openai", "model": "gpt-4o", "service": "llm",

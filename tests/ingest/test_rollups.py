@@ -15,7 +15,7 @@ import analytics
 from ingest import rollups, schema as s
 from ingest.demo import write_demo
 from ingest.lake import Lake
-from ingest.pricing import PriceBook, Rule, add_override
+from ingest.pricing import PriceBook, PriceRule, add_override
 from ingest.reprice import reprice
 from tests.helpers import events
 
@@ -74,7 +74,7 @@ def test_the_rollups_stay_equal_to_the_events_through_every_change(lake):
     lake.compact()
     assert_equal_to_the_events(lake)
     assert added_files(lake) == []  # a rewrite folds the appends' sums into the month file
-    add_override(lake.overrides_path, Rule("openai", "gpt-4o", "input_token", Decimal("1"), Decimal("1000000"),
+    add_override(lake.overrides_path, PriceRule("openai", "gpt-4o", "input_token", Decimal("1"), Decimal("1000000"),
                                            dt.date(2026, 1, 1), None))
     reprice(lake, PriceBook.load(lake.overrides_path))
     assert_equal_to_the_events(lake)

@@ -30,7 +30,8 @@ import polars as pl
 
 from analytics.measures import CALLS, FAILED_CALLS, FAILED_COST, RETRY_COST
 from ingest import schema as s
-from ingest.pricing import EVENT_TIER_INPUT, PRICED_COLUMNS, PriceBook, half_hour_of
+from ingest.llm_prices import tier_bounds
+from ingest.pricing import EVENT_TIER_INPUT, PRICED_COLUMNS, SLOT_MINUTES, PriceBook, half_hour_of
 
 MONTH_DAYS = 30
 MIN_SAVINGS_USD = 1.0
@@ -88,7 +89,7 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     """The events summed into what the rules read, a few hundred rows for a month of millions of calls.
 
     One row per provider, model, operation, service and unit, UTC day, tier bucket (the side of
-    every `PriceBook.tier_bounds()` threshold the call's input falls on; for an event that sums
+    every `llm_prices.tier_bounds()` threshold the call's input falls on; for an event that sums
     many requests, the input of one, its `tier_input` tag), whether the call was
     part of a run (`in_run`) and whether it `succeeded`; and per half hour where the source model
     or a model in `targets` (those it may be repriced on; by default every model the rules name)
@@ -105,7 +106,7 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     timed_target = any(book.time_of_day(*m) for m in targets)
     slotted = [m for m in caps.select(s.PROVIDER, s.MODEL).unique().iter_rows()
                if timed_target or book.time_of_day(*m)]
-    bounds = book.tier_bounds()
+    bounds = tier_bounds()
     keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, pl.col(s.TS).dt.date().alias("_day"),
             half_hour_of(slotted).alias("_slot"),
             pl.sum_horizontal(pl.lit(0), *[pl.col("_tier_input") > b for b in bounds]).alias("_bucket"),
@@ -120,7 +121,7 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
                 pl.col(CAP).first(), pl.min_horizontal(s.OUTPUT_TOKENS, CAP).sum().alias(CAPPED_OUTPUT),
                 pl.min_horizontal(s.REASONING_TOKENS, CAP).sum().alias(CAPPED_REASONING))
             .with_columns(  # a time and a total input of the row's day, half hour and bucket stand for its calls
-                (pl.col("_day").cast(s.POLARS_SCHEMA[s.TS]) + pl.duration(minutes=30 * pl.col("_slot"))).alias(s.TS),
+                (pl.col("_day").cast(s.POLARS_SCHEMA[s.TS]) + pl.duration(minutes=SLOT_MINUTES * pl.col("_slot"))).alias(s.TS),
                 pl.col("_bucket").replace_strict({0: 0} | {i + 1: b + 1 for i, b in enumerate(bounds)},
                                                  return_dtype=pl.Int64).alias(TIER_INPUT))
             .drop("_day", "_slot", "_bucket").collect())

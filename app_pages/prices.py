@@ -9,7 +9,7 @@ import streamlit as st
 import analytics
 from ingest import schema as s
 from ingest.errors import PricingError
-from ingest.pricing import UNIT_RATES
+from ingest.price_rules import UNIT_RATES
 from spendlake import ui, usecases
 
 lake, filters = ui.lake(), ui.filters()

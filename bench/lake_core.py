@@ -175,7 +175,7 @@ def bench_memory(work: Path, raw: pl.DataFrame, sizes: list[int]) -> dict[int, d
     """{events: {operation: (peak MB, seconds)}}, each operation in a fresh process."""
     import subprocess
     import pyarrow.parquet as pq
-    from ingest.pricing import PriceRule, add_override
+    from ingest.price_rules import PriceRule, add_override
     found: dict[int, dict[str, tuple[float, float]]] = {}
     for n in sizes:
         parquet, jsonl = work / f"memory-{n}.parquet", work / f"memory-{n}.jsonl"

@@ -1,12 +1,10 @@
-"""The price book: genai-prices for tokens, a shipped catalog for other units, user overrides on top.
+"""The price book's engine: what an event costs, from genai-prices for tokens (`llm_prices`), the
+shipped catalog for other units and the user's overrides on top (`price_rules`).
 
-Pricing is vectorised: each distinct (provider, model, unit, UTC date[, half-hour for
-time-of-day prices]) in a batch is resolved once to a row of per-unit rates, and the
-events are joined to those rows. A rate row is derived from genai-prices' own
-`ModelPrice.calc_price` on unit usages, so its decomposition rules (cache reads priced
-as input where a model has no cache price, 1-hour writes at their own rate, reasoning
-billed as output unless priced apart) are the library's, not a copy of them. Tiers
-(crossing a threshold moves all tokens to the higher rate) become one rate row per tier.
+Pricing is vectorised: each distinct (provider, model, unit, UTC date[, half hour for
+time-of-day prices]) in a batch is resolved once to its coefficients, one row per tier, and the
+events are joined to those rows. `cost_of` is the same arithmetic for one event (the Tracker's
+path); a property test holds the two equal across tiers, time-of-day prices and request fees.
 
 Examples:
     >>> import polars as pl, datetime as dt
@@ -16,44 +14,22 @@ Examples:
     ...                     "model": ["gpt-4o"], "service": ["llm"], "input_tokens": [1_000_000]})
     >>> priced = book.price(schema.validate(raw).events)
     >>> priced.select("cost_usd", "cost_source").row(0)
-    (2.5, 'computed')
-"""
+    (2.5, 'computed')"""
 
 from __future__ import annotations
 
-import csv
-import io
-import functools
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Final, Iterable
 
 import polars as pl
 
-from ingest import schema as s
-from ingest.errors import PricingError
-from ingest.files import write_atomic
-
-CATALOG_PATH: Final = Path(__file__).resolve().parent.parent / "data" / "unit_prices.csv"
-
-# Rate columns: USD per one unit of the usage they multiply.
-R_INPUT, R_CACHE_READ, R_CACHE_WRITE, R_CACHE_WRITE_1H = "r_input", "r_cache_read", "r_cache_write", "r_cache_write_1h"
-R_OUTPUT, R_REASONING, R_REQUEST = "r_output", "r_reasoning", "r_request"
-R_CHARACTER, R_IMAGE, R_AUDIO, R_COMPUTE, R_QUANTITY = (
-    "r_character", "r_image", "r_audio_second", "r_compute_second", "r_quantity")
-
-# Units a catalog row or an override may name, and the rate each sets.
-UNIT_RATES: Final = {
-    "input_token": R_INPUT, "cache_read_token": R_CACHE_READ, "cache_write_token": R_CACHE_WRITE,
-    "cache_write_1h_token": R_CACHE_WRITE_1H, "output_token": R_OUTPUT, "reasoning_token": R_REASONING,
-    "request": R_REQUEST, "character": R_CHARACTER, "image": R_IMAGE, "audio_second": R_AUDIO,
-    "compute_second": R_COMPUTE,
-}
-RULE_COLUMNS: Final = ("provider", "model", "unit", "price", "per", "effective_from", "effective_to", "source_url")
-
+from ingest import llm_prices, schema as s
+from ingest.price_rules import (CATALOG_PATH, R_AUDIO, R_CACHE_READ, R_CACHE_WRITE, R_CACHE_WRITE_1H, R_CHARACTER,
+                                R_COMPUTE, R_IMAGE, R_INPUT, R_OUTPUT, R_QUANTITY, R_REASONING, R_REQUEST, UNIT_RATES,
+                                PriceRule, read_rules, rules_by_key)
 
 # The cost of an event is REQUEST + Σ column × coefficient, in this column order everywhere.
 PRICED_COLUMNS: Final = (
@@ -88,15 +64,35 @@ def coefficients(rates: dict[str, float]) -> dict[str, float | None]:
     }
 
 
+# Time-of-day prices (DeepSeek's off-peak hours) change on the half hour: the half hour of the UTC
+# day (0–47) is part of their price key, 0 for every other model. These three say it once.
+SLOT_MINUTES: Final = 30
+
+
+def slot_of(ts: dt.datetime) -> int:
+    """The half hour of the UTC day `ts` falls in."""
+    return (ts.hour * 60 + ts.minute) // SLOT_MINUTES
+
+
+def slot_start(day: dt.date, slot: int) -> dt.datetime:
+    """When a half hour of a UTC day begins."""
+    return dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(minutes=SLOT_MINUTES * slot)
+
+
 def half_hour_of(models: Iterable[tuple[str, str]]) -> pl.Expr:
-    """An event's half hour of the UTC day (0–47) for these (provider, model) pairs, 0 for the others:
-    the part of a price key that time-of-day prices need."""
+    """`slot_of` each event's `ts` for these (provider, model) pairs, 0 for the others."""
     models = ["\x1f".join(m) for m in models]
     if not models:
         return pl.lit(0, pl.Int32)
-    half_hour = pl.col(s.TS).dt.hour().cast(pl.Int32) * 2 + pl.col(s.TS).dt.minute().cast(pl.Int32) // 30
+    half_hour = (pl.col(s.TS).dt.hour().cast(pl.Int32) * 60 + pl.col(s.TS).dt.minute().cast(pl.Int32)) // SLOT_MINUTES
     listed = pl.concat_str(s.PROVIDER, s.MODEL, separator="\x1f").is_in(models)
     return pl.when(listed).then(half_hour).otherwise(0).cast(pl.Int32)
+
+
+def tier_of(total_input: int, thresholds: Iterable[int]) -> int:
+    """A price's tier: the number of its thresholds the request's total input exceeds (the engine
+    counts the same way, one comparison per threshold)."""
+    return sum(total_input > threshold for threshold in thresholds)
 
 
 def cost_of(usage: dict, tiers: Tiers) -> float | None:
@@ -109,9 +105,7 @@ def cost_of(usage: dict, tiers: Tiers) -> float | None:
     k = tiers[0][1]
     if len(tiers) > 1:
         total_input = sum(usage.get(c) or 0 for c in (s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS))
-        for threshold, tier in tiers[1:]:
-            if total_input > threshold:
-                k = tier
+        k = tiers[tier_of(total_input, [threshold for threshold, _ in tiers[1:]])][1]
     total = k[REQUEST] or 0.0
     for c in PRICED_COLUMNS:
         if c in usage:
@@ -123,109 +117,20 @@ def cost_of(usage: dict, tiers: Tiers) -> float | None:
     return total
 
 
-@dataclass(frozen=True)
-class PriceRule:
-    """One catalog or override row: `price` USD per `per` units, valid on [effective_from, effective_to)."""
-
-    provider: str
-    model: str
-    unit: str
-    price: Decimal
-    per: Decimal
-    effective_from: dt.date
-    effective_to: dt.date | None
-    source_url: str = ""
-
-    @property
-    def rate(self) -> float:
-        return float(self.price / self.per)
-
-    def active(self, day: dt.date) -> bool:
-        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
-
-
-def read_rules(path: Path, *, require_source: bool = False) -> list[PriceRule]:
-    """Read price rules from CSV, validating every row (errors name the line and field)."""
-    if not path.exists():
-        return []
-    rules, errors = [], []
-    with path.open(newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                rules.append(parse_rule(row, require_source=require_source))
-            except PricingError as e:
-                errors.append(f"{path.name} line {line}: {e}")
-    if errors:
-        raise PricingError("; ".join(errors))
-    return rules
-
-
-def parse_rule(row: dict[str, str], *, require_source: bool = False) -> PriceRule:
-    """Validate one price rule given as strings."""
-    def text(name: str) -> str:
-        value = (row.get(name) or "").strip()
-        if not value and name in ("provider", "model", "unit", "price", "effective_from"):
-            raise PricingError(f"{name} is missing")
-        return value
-
-    unit = text("unit")
-    try:
-        price, per = Decimal(text("price")), Decimal(text("per") or "1")
-    except InvalidOperation:
-        raise PricingError(f"price={row.get('price')!r} per={row.get('per')!r} must be decimal numbers") from None
-    if not price.is_finite() or price < 0:
-        raise PricingError(f"price={price} must be a finite number ≥ 0")
-    if not per.is_finite() or per <= 0:
-        raise PricingError(f"per={per} must be > 0")
-    try:
-        start = dt.date.fromisoformat(text("effective_from"))
-        end = dt.date.fromisoformat(text("effective_to")) if text("effective_to") else None
-    except ValueError as e:
-        raise PricingError(f"effective dates must be YYYY-MM-DD ({e})") from None
-    if end is not None and end <= start:
-        raise PricingError(f"effective_to={end} must be after effective_from={start}")
-    if require_source and not text("source_url"):
-        raise PricingError("source_url is missing")
-    return PriceRule(text("provider").lower(), text("model"), unit, price, per, start, end, text("source_url"))
-
-
-def _rules_by_key(rules: Iterable[PriceRule]) -> dict[tuple[str, str], list[PriceRule]]:
-    out: dict[tuple[str, str], list[PriceRule]] = {}
-    for r in rules:
-        out.setdefault((r.provider, r.model), []).append(r)
-    return out
-
-
-@dataclass
-class _LlmModel:
-    """A genai-prices model, with whether its price depends on the time of day."""
-
-    provider_id: str
-    info: object
-    time_of_day: bool
-
-
-GENAI_UNITS: Final = {"input_mtok": "input_token", "output_mtok": "output_token",
-                      "cache_read_mtok": "cache_read_token", "cache_write_mtok": "cache_write_token",
-                      "cache_write_1h_mtok": "cache_write_1h_token"}
-
-
 @dataclass
 class PriceBook:
     """Rates from genai-prices, the shipped catalog and the user's overrides (which win)."""
 
     catalog: list[PriceRule]
     overrides: list[PriceRule] = field(default_factory=list)
-    _llm: dict[tuple[str, str], _LlmModel | None] = field(default_factory=dict, repr=False)
-    _tiers: dict[int, tuple[object, list[tuple[int, dict[str, float]]]]] = field(default_factory=dict, repr=False)
     _resolved: dict[tuple, tuple[Tiers, str] | None] = field(default_factory=dict, repr=False)
     _table: tuple[pl.DataFrame, pl.DataFrame] | None = field(default=None, repr=False, compare=False)  # _key_table
     _tabled: set[tuple] = field(default_factory=set, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._catalog_by_key = _rules_by_key(self.catalog)
-        self._overrides_by_key = _rules_by_key(self.overrides)
+        self._catalog_by_key = rules_by_key(self.catalog)
+        self._overrides_by_key = rules_by_key(self.overrides)
 
     def __getstate__(self) -> dict:  # a copy (the app caches books by value) gets its own lock
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
@@ -239,63 +144,6 @@ class PriceBook:
         catalog = read_rules(CATALOG_PATH, require_source=True)
         return cls(catalog, read_rules(overrides_path) if overrides_path else [])
 
-    @staticmethod
-    @functools.cache
-    def genai_version() -> str:
-        from importlib.metadata import version
-        return version("genai-prices")
-
-    def llm_model(self, provider: str, model: str) -> _LlmModel | None:
-        """The genai-prices model for (provider, model), or None when it does not know it."""
-        key = (provider, model)
-        if key not in self._llm:
-            from genai_prices import data_snapshot
-            from genai_prices.types import ModelPrice, TimeOfDateConstraint
-            try:
-                p, m = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
-            except LookupError:
-                self._llm[key] = None
-            else:
-                tod = not isinstance(m.prices, ModelPrice) and any(
-                    isinstance(c.constraint, TimeOfDateConstraint) for c in m.prices)
-                self._llm[key] = _LlmModel(p.id, m, tod)
-        return self._llm[key]
-
-    def _token_tiers(self, model_price: object) -> list[tuple[int, dict[str, float]]]:
-        """[(threshold, rates)] for one genai-prices ModelPrice; threshold -1 is the base tier."""
-        cached = self._tiers.get(id(model_price))
-        if cached is not None and cached[0] is model_price:
-            return cached[1]
-        from genai_prices import Usage
-        from genai_prices.types import ModelPrice, TieredPrices
-        values = {k: v for k, v in model_price.__dict__.items() if not k.startswith("_") and v is not None}
-        thresholds = sorted({t.start for v in values.values() if isinstance(v, TieredPrices) for t in v.tiers})
-        levels = []
-        for level in [-1, *thresholds]:
-            flat = {}
-            for k, v in values.items():
-                if isinstance(v, TieredPrices):
-                    applicable = [t.price for t in v.tiers if t.start <= level]
-                    v = applicable[-1] if applicable else v.base
-                flat[k] = v
-            price = ModelPrice(**flat)
-
-            def cost(**usage: int) -> Decimal:
-                return price.calc_price(Usage(**usage))["total_price"]
-            base = cost()
-            rates = {
-                R_INPUT: cost(input_tokens=1) - base,
-                R_CACHE_READ: cost(input_tokens=1, cache_read_tokens=1) - base,
-                R_CACHE_WRITE: cost(input_tokens=1, cache_write_tokens=1) - base,
-                R_CACHE_WRITE_1H: cost(input_tokens=1, cache_write_tokens=1, cache_write_1h_tokens=1) - base,
-                R_OUTPUT: cost(output_tokens=1) - base,
-                R_REASONING: cost(output_tokens=1, output_reasoning_tokens=1) - base,
-                R_REQUEST: base,
-            }
-            levels.append((level, {k: float(v) for k, v in rates.items()}))
-        self._tiers[id(model_price)] = (model_price, levels)
-        return levels
-
     def resolve(self, provider: str, model: str, unit: str | None, day: dt.date,
                 slot: int) -> tuple[Tiers, str] | None:
         """Coefficients for one key as [(tier threshold, coefficients)] and the price version; None if unpriced."""
@@ -308,11 +156,10 @@ class PriceBook:
                  slot: int) -> tuple[Tiers, str] | None:
         version: list[str] = []
         tiers: list[tuple[int, dict[str, float]]] = [(-1, {})]
-        llm = self.llm_model(provider, model)
+        llm = llm_prices.find_model(provider, model)
         if llm is not None:
-            when = dt.datetime.combine(day, dt.time(slot // 2, 30 * (slot % 2)), dt.UTC)
-            tiers = [(t, dict(r)) for t, r in self._token_tiers(llm.info.get_prices(when))]
-            version.append(f"genai-prices {self.genai_version()}:{llm.provider_id}/{llm.info.id}")
+            tiers = [(t, dict(r)) for t, r in llm_prices.token_tiers(llm.info.get_prices(slot_start(day, slot)))]
+            version.append(f"genai-prices {llm_prices.version()}:{llm.provider_id}/{llm.info.id}")
         for label, rules in (("catalog", self._catalog_by_key), ("override", self._overrides_by_key)):
             active = [r for r in rules.get((provider, model), []) if r.active(day)]
             for r in sorted(active, key=lambda r: r.effective_from):
@@ -328,12 +175,12 @@ class PriceBook:
 
     def rates_for(self, provider: str, model: str, unit: str | None, ts: dt.datetime) -> tuple[Tiers, str] | None:
         """`resolve` for one timestamp (the half-hour slot matters only for time-of-day prices)."""
-        slot = ts.hour * 2 + ts.minute // 30 if self.time_of_day(provider, model) else 0
+        slot = slot_of(ts) if self.time_of_day(provider, model) else 0
         return self.resolve(provider, model, unit, ts.date(), slot)
 
     def time_of_day(self, provider: str, model: str) -> bool:
         """Whether the model's price depends on the time of day (DeepSeek's off-peak hours)."""
-        llm = self.llm_model(provider, model)
+        llm = llm_prices.find_model(provider, model)
         return llm is not None and llm.time_of_day
 
     def price(self, events: pl.DataFrame) -> pl.DataFrame:
@@ -362,7 +209,7 @@ class PriceBook:
 
         The events of a row share provider, model, unit and UTC day (and half hour, for models
         with time-of-day prices), with `ts` one of their timestamps, and they fall on the same
-        side of every `tier_bounds()` threshold, with `tier_input` one of their total inputs
+        side of every `llm_prices.tier_bounds()` threshold, with `tier_input` one of their total inputs
         (input + cache read + cache write tokens). Each event's cost is linear in its usage within
         its tier, so the sum is priced once.
         """
@@ -370,20 +217,6 @@ class PriceBook:
             return pl.Series(s.COMPUTED_COST, [], pl.Float64)
         keyed = self._rated(usage.with_columns(pl.col(s.TS).cast(s.POLARS_SCHEMA[s.TS])), tier_input="tier_input")
         return keyed.select(self._cost(pl.col(f"_k_{REQUEST}") * pl.col("calls"))).collect().to_series()
-
-    @staticmethod
-    @functools.cache
-    def tier_bounds() -> tuple[int, ...]:
-        """Every total-input threshold at which some genai-prices model moves to another rate, ascending."""
-        from genai_prices import data_snapshot
-        from genai_prices.types import ModelPrice, TieredPrices
-        bounds = set()
-        for provider in data_snapshot.get_snapshot().providers:
-            for model in provider.models:
-                prices = [model.prices] if isinstance(model.prices, ModelPrice) else [c.prices for c in model.prices]
-                bounds |= {t.start for price in prices for v in price.__dict__.values() if isinstance(v, TieredPrices)
-                           for t in v.tiers}
-        return tuple(sorted(bounds))
 
     def rules(self, search: str | None = None, *, when: dt.datetime | None = None) -> pl.DataFrame:
         """The price book as rows: overrides, the shipped catalog, and genai-prices' LLM rates in
@@ -395,26 +228,11 @@ class PriceBook:
             >>> book.rules("anthropic/claude-sonnet-4-5/output").select("source", "price", "per").row(0)
             ('genai-prices', '15', '1000000')
         """
-        from genai_prices import data_snapshot
-        from genai_prices.types import TieredPrices
-        when = when or dt.datetime.now(dt.UTC)
         needle = (search or "").lower()
         rows = [(source, r.provider, r.model, r.unit, str(r.price), str(r.per), str(r.effective_from),
                  str(r.effective_to or ""), "", r.source_url)
                 for source, rules in (("override", self.overrides), ("catalog", self.catalog)) for r in rules]
-        for provider in data_snapshot.get_snapshot().providers:
-            for model in provider.models:
-                price = model.get_prices(when)
-                for field_name, unit in GENAI_UNITS.items():
-                    value = getattr(price, field_name, None)
-                    if value is None:
-                        continue
-                    note = ""
-                    if isinstance(value, TieredPrices):
-                        note = "; ".join(f"{t.price} above {t.start:,} tokens" for t in value.tiers)
-                        value = value.base
-                    rows.append(("genai-prices", provider.id, model.id, unit, str(value), "1000000", "", "", note,
-                                 (provider.pricing_urls or [""])[0]))
+        rows += llm_prices.rule_rows(when or dt.datetime.now(dt.UTC))
         names = ("source", "provider", "model", "unit", "price", "per", "effective_from", "effective_to", "note",
                  "source_url")
         table = pl.DataFrame(rows, schema={n: pl.String for n in names}, orient="row")
@@ -504,19 +322,3 @@ _KEY_SCHEMA: Final = pl.Schema({s.PROVIDER: pl.String, s.MODEL: pl.String, s.UNI
                                 "_slot": pl.Int32, "_first_rate": pl.UInt32, "_thresholds": pl.List(pl.Int64),
                                 s.PRICE_VERSION: pl.String})
 _RATE_SCHEMA: Final = pl.Schema({c: pl.Float64 for c in COEFFICIENT_COLUMNS})
-
-def write_overrides(path: Path, rules: list[PriceRule]) -> None:
-    """Write the override file whole (`write_atomic`)."""
-    text = io.StringIO(newline="")
-    w = csv.writer(text)
-    w.writerow(RULE_COLUMNS)
-    for r in rules:
-        w.writerow([r.provider, r.model, r.unit, r.price, r.per, r.effective_from, r.effective_to or "", r.source_url])
-    write_atomic(path, text.getvalue())
-
-
-def add_override(path: Path, rule: PriceRule) -> list[PriceRule]:
-    """Append a negotiated rate to the override file; returns all overrides."""
-    rules = [*read_rules(path), rule]
-    write_overrides(path, rules)
-    return rules

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from analytics.budgets import ENFORCEMENTS, BUDGET_PERIODS, SCOPES
 from ingest.errors import OptionError, SpendlakeError
-from ingest.pricing import UNIT_RATES
+from ingest.price_rules import UNIT_RATES
 from spendlake.config import lake_path
 
 app = typer.Typer(help="What your paid AI APIs cost: capture, price and analyse usage events.",

@@ -42,7 +42,8 @@ from ingest import schema as s
 from ingest.errors import OptionError, SpendlakeError
 from ingest.lake import Lake, RewriteResult
 from ingest.pipeline import ImportSummary
-from ingest.pricing import PriceBook, PriceRule
+from ingest.price_rules import PriceRule
+from ingest.pricing import PriceBook
 from ingest.reprice import RepriceReport
 
 HISTORY_DAYS = 90  # how far back estimates learn tokens per call
@@ -93,7 +94,7 @@ def reprice(lake: Lake, book: PriceBook | None = None) -> RepriceReport:
 def add_override(lake: Lake, provider: str, model: str, unit: str, price: str, *, per: str = "1",
                  start: dt.date | str = "2000-01-01", end: dt.date | str | None = None) -> PriceRule:
     """Add a negotiated rate (validated); it wins from `start`. Stored costs change on `reprice`."""
-    from ingest.pricing import add_override as add, parse_rule
+    from ingest.price_rules import add_override as add, parse_rule
     rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": str(price), "per": str(per),
                        "effective_from": str(start), "effective_to": str(end or "")})
     add(lake.overrides_path, rule)

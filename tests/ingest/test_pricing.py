@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 from ingest import schema as s
 from ingest.errors import PricingError
-from ingest.pricing import PriceBook, PriceRule, add_override, read_rules
+from ingest.price_rules import PriceRule, add_override, read_rules
+from ingest.pricing import PriceBook
 
 
 def priced(book, rows):

@@ -15,7 +15,8 @@ import analytics
 from ingest import rollups, schema as s
 from ingest.demo import write_demo
 from ingest.lake import Lake
-from ingest.pricing import PriceBook, PriceRule, add_override
+from ingest.price_rules import PriceRule, add_override
+from ingest.pricing import PriceBook
 from ingest.reprice import reprice
 from tests.helpers import events
 

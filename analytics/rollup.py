@@ -2,16 +2,6 @@
 (`daily_jobs`), per run (`runs`). The lake keeps them current as it writes (`ingest.rollups`);
 reading them writes nothing, and a day the files beside the events do not cover yet is summed
 from its events in memory, so the answer always equals the events'.
-
-Examples:
-    >>> import tempfile, datetime as dt
-    >>> from ingest.demo import write_demo
-    >>> from ingest.lake import Lake
-    >>> lake = Lake(tempfile.mkdtemp())
-    >>> _ = write_demo(lake, dt.date(2026, 3, 31), days=3)
-    >>> days = daily(lake).collect()
-    >>> round(days["cost_usd"].sum(), 6) == round(lake.scan().select("cost_usd").sum().collect().item(), 6)
-    True
 """
 
 from __future__ import annotations

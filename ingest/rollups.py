@@ -262,7 +262,7 @@ def _resolve(month: _Month, added: dict[Path, dict[dt.date, list[str]]]) -> None
             month.spent.append(path)
     digests: dict[str, str] = {}
     if month.bases:
-        month.base = max(month.bases, key=_mtime)
+        month.base = max(month.bases, key=lambda p: _stat(p, "st_mtime"))
         digests = _metadata(month.base, DAYS_KEY) or {}
         month.gone = any(dt.date.fromisoformat(day) not in names for day in digests)
     for day, files in month.days.items():
@@ -313,11 +313,12 @@ def _metadata(path: Path, key: str) -> dict | None:
         return None
 
 
-def _mtime(path: Path) -> float:
+def _stat(path: Path, field: str) -> float:
+    """A stat field of a file, 0 once another writer has removed it."""
     try:
-        return path.stat().st_mtime
+        return getattr(path.stat(), field)
     except FileNotFoundError:
-        return 0.0
+        return 0
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:
@@ -335,15 +336,8 @@ def _day_batches(days: list[list[Path]]) -> list[list[Path]]:
             batches.append([])
             size = 0
         batches[-1] += files
-        size += sum(_size(f) for f in files)
+        size += sum(_stat(f, "st_size") for f in files)
     return batches
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def digest(names: Iterable[str]) -> str:

@@ -146,7 +146,7 @@ def summed(name: str, events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
 def read(lake: Lake, name: str, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
     """The rollup `name` of the days in [start, end]: one row per day and key, current whatever state
     the files beside the events are in. Writes nothing."""
-    frames = [month.frame(name) for month in _months(lake, name, start, end)]
+    frames = [month.frame(name, start, end) for month in _months(lake, name, start, end)]
     if not frames:
         return pl.LazyFrame(schema=schema_of(name))
     frame = pl.concat(frames)
@@ -166,7 +166,7 @@ def runs(lake: Lake, start: dt.date | None = None, end: dt.date | None = None) -
         if whole and run_file is not None and run_file.exists():
             parts.append(pl.scan_parquet(run_file, hive_partitioning=False))
         else:
-            days = month.frame("jobs").filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
+            days = month.frame("jobs", start, end).filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
             parts.append(per_run(days))
     if not parts:
         return pl.LazyFrame(schema=runs_schema())
@@ -207,7 +207,8 @@ class _Month:
         """The month file alone is the month."""
         return not self.added and not self.stale and not self.gone and self.covered == set(self.days)
 
-    def frame(self, name: str) -> pl.LazyFrame:
+    def frame(self, name: str, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
+        """The month's rows (a stale day outside [start, end] is left out rather than summed)."""
         schema = schema_of(name)
         parts = []
         if self.base is not None and self.covered:
@@ -219,7 +220,9 @@ class _Month:
         for days, paths in by_days.items():
             parts.append(pl.scan_parquet(paths, hive_partitioning=False).select(schema.names())
                          .filter(pl.col(s.DATE).is_in(sorted(days))))
-        for files in _day_batches(list(self.stale.values())):
+        stale = [files for day, files in self.stale.items()
+                 if (start is None or day >= start) and (end is None or day <= end)]
+        for files in _day_batches(stale):
             parts.append(summed(name, _scan(files)).lazy())
         if not parts:
             return pl.LazyFrame(schema=schema)

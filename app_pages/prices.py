@@ -6,7 +6,6 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-import analytics
 from ingest import schema as s
 from ingest.errors import PricingError
 from ingest.price_rules import UNIT_RATES
@@ -33,7 +32,7 @@ if event_id:
         st.warning(f"No event {event_id!r} between {filters.start} and {filters.end}: widen the dates in the sidebar.")
 
 st.subheader("Models without a price")
-unpriced = analytics.unpriced_models(analytics.scan(lake))
+unpriced = ui.unpriced_models(lake)
 if unpriced.height:
     ui.table(unpriced, "unpriced-models")
 else:

@@ -157,8 +157,8 @@ def prices(
     """The price book: unpriced models, or override, catalog and genai-prices rates."""
     target = _lake(lake)
     if unpriced:
-        import analytics
-        _emit(analytics.unpriced_models(analytics.scan(target)), fmt, "unpriced models")
+        from spendlake.usecases import unpriced_models
+        _emit(unpriced_models(target), fmt, "unpriced models")
         return
     from ingest.pricing import PriceBook
     _emit(PriceBook.load(target.overrides_path).rules(search), fmt, "price rules")
@@ -338,12 +338,13 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
                     period: str = "month", budget_usd: Annotated[Optional[float], typer.Option("--budget")] = None,
                     today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Spend to the end of the period with 80/95 % intervals and the budget's exhaustion date."""
-    import analytics
-    events, day = analytics.daily(_lake(lake, existing=True)), _day(today, "--today")
+    target, day = _lake(lake, existing=True), _day(today, "--today")
     if by:
-        _emit(analytics.forecast_by(events, by, today=day, period=period), fmt, f"forecast by {by}")
+        import analytics
+        _emit(analytics.forecast_by(analytics.daily(target), by, today=day, period=period), fmt, f"forecast by {by}")
     else:
-        _emit_report(analytics.forecast(events, today=day, period=period, budget_usd=budget_usd), fmt, "forecast")
+        from spendlake.usecases import forecast
+        _emit_report(forecast(target, today=day, period=period, budget_usd=budget_usd), fmt, "forecast")
 
 
 @report.command("anomalies")

@@ -122,13 +122,23 @@ def book(target: Lake) -> PriceBook:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _forecast(root: str, lake_version: str, projects: tuple, providers: tuple, day: dt.date,
               budget_usd: float | None) -> analytics.Forecast:
-    frame = Filters(day, day, projects, providers).apply(_daily(root, lake_version).lazy())
-    return analytics.forecast(frame, today=day, budget_usd=budget_usd)
+    return usecases.forecast(Lake(root), today=day, budget_usd=budget_usd, projects=projects, providers=providers,
+                             daily=_daily(root, lake_version).lazy())
 
 
 def forecast(target: Lake, filters: Filters, day: dt.date, budget_usd: float | None = None) -> analytics.Forecast:
     """This month's forecast for the filters' projects and providers (cached)."""
     return _forecast(str(target.root), version(target), filters.projects, filters.providers, day, budget_usd)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _unpriced_models(root: str, lake_version: str) -> pl.DataFrame:
+    return usecases.unpriced_models(Lake(root))
+
+
+def unpriced_models(target: Lake) -> pl.DataFrame:
+    """Models with events and no price (cached until the lake changes)."""
+    return _unpriced_models(str(target.root), version(target))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -4,7 +4,7 @@ their input, call one of these with a lake and plain arguments, and lay out what
 Changing the lake (the lake keeps its rollups current as it writes):
     `import_files`, `write_demo`, `compact`, `reprice`, `retention`, `add_override`
 Reports:
-    `monthly`, `top_runs`, `run_report`, `suggestions`, `what_if`, `reconcile`
+    `monthly`, `top_runs`, `run_report`, `forecast`, `unpriced_models`, `suggestions`, `what_if`, `reconcile`
 Budgets:
     `parse_thresholds`, `save_budget`, `delete_budget`, `budget_status`, `check`
 Estimates:
@@ -243,6 +243,23 @@ def delete_budget(lake: Lake, name: str) -> None:
     if name not in [b.name for b in budgets]:
         raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
     save_budgets(lake, [b for b in budgets if b.name != name])
+
+
+def unpriced_models(lake: Lake) -> pl.DataFrame:
+    """Models with events and no price, with their event counts (a price override fixes them)."""
+    return analytics.unpriced_models(analytics.scan(lake))
+
+
+def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month", budget_usd: float | None = None,
+             projects: Sequence[str] | None = None, providers: Sequence[str] | None = None,
+             daily: pl.LazyFrame | None = None) -> analytics.Forecast:
+    """Spend to the end of the period holding `today`, with intervals and when `budget_usd` runs out,
+    for the chosen projects and providers. `daily`: the lake's daily rollup when the caller holds it."""
+    frame = analytics.daily(lake) if daily is None else daily
+    for column, values in _filters(projects, providers).items():
+        frame = frame.filter(pl.col(column).is_in(values))
+    return analytics.forecast(frame, today=today or dt.datetime.now(dt.UTC).date(), period=period,
+                              budget_usd=budget_usd)
 
 
 def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None) -> pl.DataFrame:

@@ -182,3 +182,22 @@ def test_budgets_are_saved_renamed_and_deleted(demo):
     with pytest.raises(SpendlakeError, match="no budget named 'other'"):
         usecases.delete_budget(demo, "other")
     assert [b.name for b in load_budgets(demo)] == ["squad"]
+
+
+def test_the_forecast_reads_the_chosen_projects_and_the_rollup_the_app_holds(demo):
+    project = analytics.scan(demo).select(s.PROJECT).drop_nulls().unique().sort(s.PROJECT).collect()[s.PROJECT][0]
+    mine = usecases.forecast(demo, today=TODAY, projects=[project], budget_usd=10)
+    spent = analytics.scan(demo, start=TODAY.replace(day=1), end=TODAY, project=project).select(
+        pl.col(s.COST).sum()).collect().item()
+    assert mine.spent_usd == pytest.approx(spent, rel=1e-12) and mine.budget_usd == 10
+    held = usecases.forecast(demo, today=TODAY, projects=[project], budget_usd=10, daily=analytics.daily(demo))
+    assert held.to_dict() == mine.to_dict()
+    everything = usecases.forecast(demo, today=TODAY)
+    assert everything.spent_usd > mine.spent_usd
+
+
+def test_unpriced_models_count_the_events_without_a_price(demo):
+    from tests.helpers import events
+    demo.append(events(3, day=TODAY, prefix="acme", provider="acme", model="acme-1"))
+    found = usecases.unpriced_models(demo)
+    assert found.filter(pl.col(s.MODEL) == "acme-1")["events"].to_list() == [3]

@@ -269,17 +269,20 @@ def _resolve(month: _Month, added: dict[Path, dict[dt.date, list[str]]]) -> None
         digests = _metadata(month.base, DAYS_KEY) or {}
         month.gone = any(dt.date.fromisoformat(day) not in names for day in digests)
     for day, files in month.days.items():
-        rest = names[day] - usable[day]
-        if digests.get(day.isoformat(), digest(())) == digest(rest):
+        rest, counted = names[day] - usable[day], digests.get(day.isoformat(), digest(()))
+        if counted == digest(rest):
             if rest:
                 month.covered.add(day)
+            continue
+        if counted == digest(names[day]):  # a refresh summed files whose appends wrote their sums after it looked
+            month.covered.add(day)
         else:
-            month.stale[day] = files
-            for path, days in list(month.added.items()):  # the events count for the whole day
-                days.discard(day)
-                if not days:
-                    del month.added[path]
-                    month.spent.append(path)
+            month.stale[day] = files  # the events count for the whole day
+        for path, days in list(month.added.items()):
+            days.discard(day)
+            if not days:
+                del month.added[path]
+                month.spent.append(path)
 
 
 def _added(folder: Path, first: dt.date | None, last: dt.date | None) -> dict[str, dict[Path, dict[dt.date, list[str]]]]:

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+import analytics
 from tests.helpers import events
 from ingest import rollups, schema as s
 from ingest.errors import LakeError
@@ -67,6 +68,8 @@ def test_four_processes_appending_at_once_lose_nothing(lake):
     assert seen.len() == seen.n_unique()
     assert seen.len() == 4 * 12 * 300 + 12 * 5  # shared ids appended by all four count once
     assert sum(a.count("ack") for a in acks) == 48
+    assert rollups.uncovered(lake) == []  # each append wrote its own sums
+    assert analytics.daily(lake).select(pl.col("calls").sum()).collect().item() == seen.len()
 
 
 def test_sigkill_of_a_writer_loses_no_acknowledged_event_and_shows_nothing_half_written(lake):
@@ -96,9 +99,12 @@ def test_compaction_while_others_append_neither_loses_nor_doubles(lake):
         assert p.returncode == 0
     seen = ids(lake)
     assert seen.len() == seen.n_unique() == 50 + 2 * 30 * 100 + 30 * 5
+    assert analytics.daily(lake).select(pl.col("calls").sum()).collect().item() == seen.len()
     lake.compact()
     assert [len(lake.files(d)) for d in lake.partitions()] == [1, 1]
     assert ids(lake).len() == 50 + 2 * 30 * 100 + 30 * 5
+    assert rollups.uncovered(lake) == [] and list(lake.rollups_dir.glob("*/added/*/*.parquet")) == []
+    assert analytics.daily(lake).select(pl.col("calls").sum()).collect().item() == seen.len()
 
 
 def test_sigkill_during_compaction_neither_loses_nor_doubles(lake):
@@ -116,10 +122,12 @@ def test_sigkill_during_compaction_neither_loses_nor_doubles(lake):
         compactor.communicate()
         seen = ids(lake)  # readers skip the files an interrupted compaction replaced
         assert seen.len() == seen.n_unique() == expected
+    assert analytics.daily(lake).select(pl.col("calls").sum()).collect().item() == expected
     lake.compact()
     assert len(lake.files(day)) == 1
     assert ids(lake).len() == expected
     assert not list((lake.root / "_journal").glob("*.json"))
+    assert rollups.uncovered(lake) == []
 
 
 def test_temp_files_are_invisible_to_polars_and_duckdb(lake):

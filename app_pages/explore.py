@@ -1,7 +1,6 @@
 """Explore: any measure by any dimensions and period, with the change against the period before,
 and a click-through from a project to its runs to a run. The choice lives in the URL."""
 
-import datetime as dt
 
 import altair as alt
 import polars as pl
@@ -28,7 +27,9 @@ top = last.number_input("Top", min_value=1, max_value=100, value=int(params.get(
 st.query_params.update({"by": by, "period": period, "metric": metric, "top": str(top)})
 
 frame = ui.days(lake, filters, start=filters.start, end=filters.end)
-result = analytics.breakdown(frame, by=by, period=None if period == "none" else period, top=top, metric=metric)
+result = usecases.breakdown(lake, by, period=None if period == "none" else period, top=top, metric=metric,
+                            start=filters.start, end=filters.end, projects=filters.projects,
+                            providers=filters.providers, daily=ui.days(lake))
 label = " × ".join(by) or "all"
 if period != "none":
     color = alt.Color(f"{by[0]}:N") if by else alt.value("steelblue")
@@ -43,9 +44,8 @@ st.altair_chart(chart, width="stretch")
 ui.table(result, "breakdown")
 
 with st.expander(f"Change against the {(filters.end - filters.start).days + 1} days before"):
-    length = filters.end - filters.start + dt.timedelta(days=1)
-    both = ui.days(lake, filters, start=filters.start - length, end=filters.end)
-    ui.table(analytics.compare(both, by=by, start=filters.start, end=filters.end, metric=metric), "change")
+    ui.table(usecases.compare(lake, by, start=filters.start, end=filters.end, metric=metric, projects=filters.projects,
+                              providers=filters.providers, daily=ui.days(lake)), "change")
 
 st.subheader("Drill down: project → runs → run")
 projects = analytics.breakdown(frame, by=s.PROJECT, values=[s.COST])[s.PROJECT].drop_nulls().to_list()

@@ -9,7 +9,7 @@ import streamlit as st
 import analytics
 from analytics.measures import period_bounds
 from ingest import schema as s
-from spendlake import ui
+from spendlake import ui, usecases
 
 lake, filters, today = ui.lake(), ui.filters(), ui.today()
 month_start, _ = period_bounds(today, "month")
@@ -74,7 +74,8 @@ with right:
     ui.table(analytics.breakdown(in_range, by=s.MODEL, values=[s.COST, "calls"], limit=10), "top-models")
 
 st.subheader("Anomalies")
-found = analytics.anomalies(ui.days(lake, filters, start=filters.end - dt.timedelta(days=120), end=filters.end))
+found = usecases.anomalies(lake, start=filters.end - dt.timedelta(days=120), end=filters.end, projects=filters.projects,
+                           providers=filters.providers, daily=ui.days(lake))
 found = found.filter(pl.col(s.DATE) >= filters.start)
 if found.height:
     ui.table(found, "anomalies")

@@ -324,10 +324,8 @@ def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to grou
                      start: FromOption = None, end: ToOption = None,
                      top: Optional[int] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Cost, calls and tokens by any attribution and period (from the daily rollup)."""
-    import analytics
-    rollup = analytics.daily_jobs if "job_id" in by else analytics.daily
-    events = rollup(_lake(lake, existing=True), **_span(start, end))
-    result = analytics.breakdown(events, by=by, period=period, top=top)
+    from spendlake.usecases import breakdown
+    result = breakdown(_lake(lake, existing=True), by, period=period, top=top, **_span(start, end))
     keep = [c for c in ("period_start", *by, "cost_usd", "share", "calls", "failed_calls", "tokens", "characters",
                         "images", "compute_seconds") if c in result.columns]
     _emit(result.select(keep), fmt, "breakdown")
@@ -352,11 +350,8 @@ def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(hel
                      start: FromOption = None, end: ToOption = None,
                      lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Days (or hours) whose cost departs from their usual level, with what drove them."""
-    import analytics
-    target = _lake(lake, existing=True)
-    span = _span(start, end)
-    events = analytics.scan(target, **span) if grain == "hour" else analytics.daily(target, **span)
-    _emit(analytics.anomalies(events, by=by, grain=grain), fmt, f"anomalies by {by}")
+    from spendlake.usecases import anomalies
+    _emit(anomalies(_lake(lake, existing=True), by=by, grain=grain, **_span(start, end)), fmt, f"anomalies by {by}")
 
 
 @report.command("optimize")

@@ -4,7 +4,8 @@ their input, call one of these with a lake and plain arguments, and lay out what
 Changing the lake (the lake keeps its rollups current as it writes):
     `import_files`, `write_demo`, `compact`, `reprice`, `retention`, `add_override`
 Reports:
-    `monthly`, `top_runs`, `run_report`, `forecast`, `unpriced_models`, `suggestions`, `what_if`, `reconcile`
+    `monthly`, `top_runs`, `run_report`, `breakdown`, `compare`, `forecast`, `anomalies`, `unpriced_models`, `suggestions`,
+    `what_if`, `reconcile`
 Budgets:
     `parse_thresholds`, `save_budget`, `delete_budget`, `budget_status`, `check`
 Estimates:
@@ -245,6 +246,57 @@ def delete_budget(lake: Lake, name: str) -> None:
     save_budgets(lake, [b for b in budgets if b.name != name])
 
 
+def _narrowed(frame: pl.LazyFrame, start: dt.date | None, end: dt.date | None,
+              projects: Sequence[str] | None, providers: Sequence[str] | None) -> pl.LazyFrame:
+    """A rollup (or events) narrowed to [start, end] and the chosen projects and providers."""
+    for column, values in _filters(projects, providers).items():
+        frame = frame.filter(pl.col(column).is_in(values))
+    if start is not None or end is not None:
+        frame = frame.filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
+    return frame
+
+
+def breakdown(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, top: int | None = None,
+              metric: str = s.COST, start: dt.date | None = None, end: dt.date | None = None,
+              projects: Sequence[str] | None = None, providers: Sequence[str] | None = None,
+              daily: pl.LazyFrame | None = None) -> pl.DataFrame:
+    """Measures by any attribution and period, from the daily rollup (by run, from the per-run
+    rollup). `daily`: the lake's daily rollup when the caller holds it already."""
+    rollup = _rollup_for(lake, by, start, end, daily)
+    return analytics.breakdown(_narrowed(rollup, start, end, projects, providers), by=list(by), period=period,
+                               top=top, metric=metric)
+
+
+def compare(lake: Lake, by: Sequence[str] = (), *, start: dt.date, end: dt.date, metric: str = s.COST,
+            projects: Sequence[str] | None = None, providers: Sequence[str] | None = None,
+            daily: pl.LazyFrame | None = None) -> pl.DataFrame:
+    """`metric` by `by` in [start, end] beside the equally long period just before it."""
+    first = start - (end - start + dt.timedelta(days=1))
+    rollup = _narrowed(_rollup_for(lake, by, first, end, daily), first, end, projects, providers)
+    return analytics.compare(rollup, by=list(by), start=start, end=end, metric=metric)
+
+
+def _rollup_for(lake: Lake, by: Sequence[str], start: dt.date | None, end: dt.date | None,
+                daily: pl.LazyFrame | None) -> pl.LazyFrame:
+    """The rollup that holds a grouping: per run for runs, else the daily one (`daily` if held)."""
+    if s.JOB_ID in by:
+        return analytics.daily_jobs(lake, start=start, end=end)
+    return analytics.daily(lake, start=start, end=end) if daily is None else daily
+
+
+def anomalies(lake: Lake, *, by: str = s.PROJECT, grain: str = "day", start: dt.date | None = None,
+              end: dt.date | None = None, projects: Sequence[str] | None = None,
+              providers: Sequence[str] | None = None, daily: pl.LazyFrame | None = None) -> pl.DataFrame:
+    """Days (or hours, from raw events) in [start, end] whose cost departs from their usual level,
+    with what drove them. `daily`: the lake's daily rollup when the caller holds it already."""
+    if grain == "hour":
+        events = analytics.scan(lake, start=start, end=end, **_filters(projects, providers))
+    else:
+        rollup = analytics.daily(lake, start=start, end=end) if daily is None else daily
+        events = _narrowed(rollup, start, end, projects, providers)
+    return analytics.anomalies(events, by=by, grain=grain)
+
+
 def unpriced_models(lake: Lake) -> pl.DataFrame:
     """Models with events and no price, with their event counts (a price override fixes them)."""
     return analytics.unpriced_models(analytics.scan(lake))
@@ -255,9 +307,7 @@ def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month",
              daily: pl.LazyFrame | None = None) -> analytics.Forecast:
     """Spend to the end of the period holding `today`, with intervals and when `budget_usd` runs out,
     for the chosen projects and providers. `daily`: the lake's daily rollup when the caller holds it."""
-    frame = analytics.daily(lake) if daily is None else daily
-    for column, values in _filters(projects, providers).items():
-        frame = frame.filter(pl.col(column).is_in(values))
+    frame = _narrowed(analytics.daily(lake) if daily is None else daily, None, None, projects, providers)
     return analytics.forecast(frame, today=today or dt.datetime.now(dt.UTC).date(), period=period,
                               budget_usd=budget_usd)
 

@@ -123,6 +123,11 @@ def test_explore_groups_as_asked_keeps_the_view_in_the_url_and_drills_into_a_run
     assert shown[s.JOB_ID].to_list() == runs[s.JOB_ID].to_list()
     at.selectbox(key="explore-run").set_value(runs[s.JOB_ID][0]).run()
     assert at.page_link[-1].proto.query_string == f"job={runs[s.JOB_ID][0]}"
+    at.multiselect(key="explore-by").set_value([s.JOB_ID]).run()  # runs come from the per-run rollup
+    assert not at.exception and not at.error
+    by_run = frame(at, 0).filter(pl.col(s.JOB_ID) != "other")  # the ten costliest runs, the rest summed
+    top = analytics.top_runs(analytics.runs(lake, start=start, end=TODAY), 10)
+    assert sorted(by_run[s.COST].to_list()) == pytest.approx(sorted(top[s.COST].to_list()), rel=1e-12)
 
 
 def test_a_run_report_from_the_url_matches_the_library(lake):

@@ -201,3 +201,41 @@ def test_unpriced_models_count_the_events_without_a_price(demo):
     demo.append(events(3, day=TODAY, prefix="acme", provider="acme", model="acme-1"))
     found = usecases.unpriced_models(demo)
     assert found.filter(pl.col(s.MODEL) == "acme-1")["events"].to_list() == [3]
+
+
+def test_a_breakdown_reads_the_rollup_its_grouping_needs_and_the_chosen_rows(demo):
+    start, end = TODAY - dt.timedelta(days=9), TODAY
+    project = analytics.scan(demo).select(s.PROJECT).drop_nulls().unique().sort(s.PROJECT).collect()[s.PROJECT][0]
+    raw = analytics.scan(demo, start=start, end=end, project=project)
+    by_run = usecases.breakdown(demo, [s.JOB_ID], start=start, end=end, projects=[project])  # the per-run rollup
+    expected = raw.filter(pl.col(s.JOB_ID).is_not_null()).group_by(s.JOB_ID).agg(pl.col(s.COST).sum()).collect()
+    assert dict(by_run.select(s.JOB_ID, s.COST).rows()) == pytest.approx(dict(expected.rows()), rel=1e-12)
+    by_provider = usecases.breakdown(demo, [s.PROVIDER], period="day", start=start, end=end, projects=[project])
+    held = usecases.breakdown(demo, [s.PROVIDER], period="day", start=start, end=end, projects=[project],
+                              daily=analytics.daily(demo))
+    assert by_provider.equals(held)
+    assert by_provider[s.COST].sum() == pytest.approx(raw.select(pl.col(s.COST).sum()).collect().item(), rel=1e-12)
+
+
+def test_anomalies_by_day_from_the_rollup_and_by_hour_from_events(demo):
+    days = usecases.anomalies(demo, by=s.PROJECT, start=TODAY - dt.timedelta(days=39), end=TODAY)
+    held = usecases.anomalies(demo, by=s.PROJECT, start=TODAY - dt.timedelta(days=39), end=TODAY,
+                              daily=analytics.daily(demo))
+    assert days.equals(held)
+    assert days.height == analytics.anomalies(analytics.scan(demo, start=TODAY - dt.timedelta(days=39), end=TODAY),
+                                              by=s.PROJECT).height
+    hours = usecases.anomalies(demo, by=s.PROJECT, grain="hour", start=TODAY - dt.timedelta(days=6), end=TODAY)
+    assert "hour" in hours.columns
+
+
+def test_compare_reads_both_periods_from_the_rollup_its_grouping_needs(demo):
+    start, end = TODAY - dt.timedelta(days=6), TODAY
+    for by in ([s.PROVIDER], [s.JOB_ID]):
+        found = usecases.compare(demo, by, start=start, end=end)
+        raw = analytics.scan(demo, start=start - dt.timedelta(days=7), end=end)
+        if by == [s.JOB_ID]:  # runs are events with a job id
+            raw = raw.filter(pl.col(s.JOB_ID).is_not_null())
+        expected = analytics.compare(raw, by=by, start=start, end=end)
+        key = lambda frame: frame.sort(by).select(*by, s.COST).rows()  # noqa: E731
+        assert [r[:-1] for r in key(found)] == [r[:-1] for r in key(expected)]
+        assert [r[-1] for r in key(found)] == pytest.approx([r[-1] for r in key(expected)], rel=1e-12)

@@ -239,3 +239,24 @@ def test_compare_reads_both_periods_from_the_rollup_its_grouping_needs(demo):
         key = lambda frame: frame.sort(by).select(*by, s.COST).rows()  # noqa: E731
         assert [r[:-1] for r in key(found)] == [r[:-1] for r in key(expected)]
         assert [r[-1] for r in key(found)] == pytest.approx([r[-1] for r in key(expected)], rel=1e-12)
+
+
+def test_check_fires_each_alert_once_and_says_how_bad_it_is(demo):
+    month = analytics.scan(demo, start=TODAY.replace(day=1), end=TODAY).select(pl.col(s.COST).sum()).collect().item()
+    at = dt.datetime.combine(TODAY, dt.time(12), dt.UTC)
+    usecases.save_budget(demo, Budget("all", limit_usd=month * 10))
+    calm = usecases.check(demo, today=TODAY, now=at, anomalies=False)
+    assert (calm.budgets, calm.exit_code, calm.new) == (1, 0, [])
+    usecases.save_budget(demo, Budget("all", limit_usd=month / 0.85), replacing="all")  # 85 % used
+    warned = usecases.check(demo, today=TODAY, now=at, anomalies=False)
+    assert warned.exit_code == 1
+    # (the month ends today, so its forecast is what was spent: no forecast alert)
+    assert [(a.kind, a.threshold) for a in warned.new] == [("budget_warning", 0.8)]
+    assert usecases.check(demo, today=TODAY, now=at, anomalies=False).new == []  # once per period
+    usecases.save_budget(demo, Budget("tight", limit_usd=month / 2))
+    over = usecases.check(demo, today=TODAY, now=at, anomalies=False)
+    assert over.exit_code == 2 and [a.kind for a in over.new] == ["budget_exceeded"]
+    assert [a.kind for a in load_alerts(demo)] == ["budget_warning", "budget_exceeded"]
+    spike_day = TODAY - dt.timedelta(days=12)  # the demo's spike: an anomaly alert the day after it
+    spiked = usecases.check(demo, today=spike_day + dt.timedelta(days=1), now=at, anomalies=True)
+    assert {a.kind for a in spiked.new} >= {"anomaly"}

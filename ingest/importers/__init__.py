@@ -17,7 +17,6 @@ from pathlib import Path
 
 import polars as pl
 
-from ingest import rollups
 from ingest.errors import ImportFormatError
 from ingest.importers import claude_code, generic, langfuse, litellm, otel, provider_reports, seed_costs
 from ingest.import_state import FileState, ImportState, Plan
@@ -195,8 +194,6 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
             landed[f] = known.state(f, settings, reader.format or "", end=reader.end, lines=reader.lines,
                                     size=reader.size)
     flush()
-    if summary.imported:
-        rollups.refresh(lake)  # fold the sums each batch added into one file per month
     if progress:
         progress(total, total)
     return summary

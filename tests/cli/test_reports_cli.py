@@ -93,12 +93,10 @@ def test_check_records_alerts_once_exits_by_state_and_posts_to_a_webhook(tmp_pat
     (body,) = Hook.bodies  # the first POST got 503 and was retried
     assert body["text"].startswith("Spendlake: 2 new alert(s)")  # 85 % now, and the month's forecast passes the limit
     assert [(a["kind"], a["threshold"]) for a in body["alerts"]] == [("budget_warning", 0.8), ("forecast_exceeded", None)]
-    assert "0 new alert(s)" in invoke("check", "--today", TODAY, "--lake", root, code=1)  # fires once
-
+    # which alerts fire, and once, is the use case's (tests/spendlake); here: its exit code reaches the shell
     invoke("budget", "add", "tight", "--limit", month / 2, "--scope", "overall", "--enforcement", "hard_stop",
            "--lake", root)
     assert "budget_exceeded" in invoke("check", "--today", TODAY, "--lake", root, code=2)
-    assert [a.kind for a in load_alerts(Lake(root))] == ["budget_warning", "forecast_exceeded", "budget_exceeded"]
     server.shutdown()
 
 

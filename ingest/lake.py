@@ -352,7 +352,8 @@ class Lake:
         its own (so memory follows that, not the day's size); an id already kept by an earlier
         group is dropped from a later one. Returns (files before, files after, events before,
         events after), or None if nothing was replaced (fewer than `min_files` files, `transform`
-        returned None, or another rewrite won).
+        returned None, or another rewrite won). The day's rollups are left to the caller:
+        `rewrite_all` (compaction, reprice) brings them up to date once for all its days.
         """
         with self.lock(shared=True):
             snapshot = self._files(day)
@@ -579,6 +580,3 @@ def _unlink_all(paths: list[Path]) -> None:
 def _part_name() -> str:
     """A data file name that sorts by creation time and never repeats."""
     return f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
-
-
-

@@ -383,19 +383,28 @@ def refresh(lake: Lake, start: dt.date | None = None, end: dt.date | None = None
             return False
         first, last = (start.strftime("%Y-%m") if start else ""), (end.strftime("%Y-%m") if end else "~")
         for name in ROLLUPS:
-            folder = rollup_dir(lake, name)
+            folder, bases = rollup_dir(lake, name), _bases(rollup_dir(lake, name))
             months = {month.first.strftime("%Y-%m"): month for month in _months(lake, name, start, end)}
             for month in months.values():
-                if not (month.clean and len(month.bases) == 1 and not month.spent
-                        and (name != "jobs" or (rollup_dir(lake, RUNS) / month.base.name).exists())):
+                if not _settled(lake, name, month):
                     _fold(lake, name, month)
             added = folder / ADDED
-            gone = (set(_bases(folder)) | set(os.listdir(added) if added.exists() else ())) - set(months)
+            gone = (set(bases) | set(os.listdir(added) if added.exists() else ())) - set(months)
             for key in gone:  # months retention dropped whole
                 if first <= key <= last:
-                    paths = _bases(folder).get(key, [])
-                    _remove([*paths, *[rollup_dir(lake, RUNS) / p.name for p in paths], *(added / key).glob("*.parquet")])
+                    _remove([*_with_runs(lake, bases.get(key, [])), *(added / key).glob("*.parquet")])
     return True
+
+
+def _settled(lake: Lake, name: str, month: _Month) -> bool:
+    """One month file alone is the month, nothing waits for removal, and its run file is there."""
+    return (month.clean and len(month.bases) == 1 and not month.spent
+            and (name != "jobs" or (rollup_dir(lake, RUNS) / month.base.name).exists()))
+
+
+def _with_runs(lake: Lake, month_files: list[Path]) -> list[Path]:
+    """Month files with the run files derived from them (jobs files name theirs)."""
+    return [*month_files, *[rollup_dir(lake, RUNS) / p.name for p in month_files]]
 
 
 def _fold(lake: Lake, name: str, month: _Month) -> None:
@@ -407,8 +416,7 @@ def _fold(lake: Lake, name: str, month: _Month) -> None:
     if name == "jobs":
         runs_table = per_run(table.lazy()).collect().sort([s.COST, s.JOB_ID], descending=[True, False], nulls_last=True)
         _write(lake, runs_table.select(runs_schema().names()), rollup_dir(lake, RUNS) / target.name, {})
-    older = [p for p in month.bases if p != target]
-    _remove([*older, *[rollup_dir(lake, RUNS) / p.name for p in older], *month.added, *month.spent])
+    _remove([*_with_runs(lake, [p for p in month.bases if p != target]), *month.added, *month.spent])
 
 
 def _write(lake: Lake, table: pl.DataFrame, target: Path, metadata: dict[str, str]) -> None:

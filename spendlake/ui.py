@@ -64,14 +64,6 @@ class Filters:
     projects: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
 
-    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """Rows of the chosen projects and providers (dates are chosen by the reader)."""
-        if self.projects:
-            frame = frame.filter(pl.col(s.PROJECT).is_in(self.projects))
-        if self.providers:
-            frame = frame.filter(pl.col(s.PROVIDER).is_in(self.providers))
-        return frame
-
     @property
     def scan_filters(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in ((s.PROJECT, self.projects), (s.PROVIDER, self.providers)) if v}
@@ -97,11 +89,7 @@ def days(target: Lake, filters: Filters | None = None, *, start: dt.date | None 
          end: dt.date | None = None) -> pl.LazyFrame:
     """The daily rollup (cached), narrowed to the filters' projects/providers and to [start, end]."""
     frame = _daily(str(target.root), version(target)).lazy()
-    if filters is not None:
-        frame = filters.apply(frame)
-    if start is not None or end is not None:
-        frame = frame.filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
-    return frame
+    return usecases.narrowed(frame, start, end, filters and filters.projects, filters and filters.providers)
 
 
 def events(target: Lake, filters: Filters, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:

@@ -246,9 +246,10 @@ def delete_budget(lake: Lake, name: str) -> None:
     save_budgets(lake, [b for b in budgets if b.name != name])
 
 
-def _narrowed(frame: pl.LazyFrame, start: dt.date | None, end: dt.date | None,
+def narrowed(frame: pl.LazyFrame, start: dt.date | None, end: dt.date | None,
               projects: Sequence[str] | None, providers: Sequence[str] | None) -> pl.LazyFrame:
-    """A rollup (or events) narrowed to [start, end] and the chosen projects and providers."""
+    """A rollup (or events with a `date`) narrowed to [start, end] and the chosen projects and providers
+    (none chosen: all)."""
     for column, values in _filters(projects, providers).items():
         frame = frame.filter(pl.col(column).is_in(values))
     if start is not None or end is not None:
@@ -263,7 +264,7 @@ def breakdown(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, 
     """Measures by any attribution and period, from the daily rollup (by run, from the per-run
     rollup). `daily`: the lake's daily rollup when the caller holds it already."""
     rollup = _rollup_for(lake, by, start, end, daily)
-    return analytics.breakdown(_narrowed(rollup, start, end, projects, providers), by=list(by), period=period,
+    return analytics.breakdown(narrowed(rollup, start, end, projects, providers), by=list(by), period=period,
                                top=top, metric=metric)
 
 
@@ -272,7 +273,7 @@ def compare(lake: Lake, by: Sequence[str] = (), *, start: dt.date, end: dt.date,
             daily: pl.LazyFrame | None = None) -> pl.DataFrame:
     """`metric` by `by` in [start, end] beside the equally long period just before it."""
     first = start - (end - start + dt.timedelta(days=1))
-    rollup = _narrowed(_rollup_for(lake, by, first, end, daily), first, end, projects, providers)
+    rollup = narrowed(_rollup_for(lake, by, first, end, daily), first, end, projects, providers)
     return analytics.compare(rollup, by=list(by), start=start, end=end, metric=metric)
 
 
@@ -293,7 +294,7 @@ def anomalies(lake: Lake, *, by: str = s.PROJECT, grain: str = "day", start: dt.
         events = analytics.scan(lake, start=start, end=end, **_filters(projects, providers))
     else:
         rollup = analytics.daily(lake, start=start, end=end) if daily is None else daily
-        events = _narrowed(rollup, start, end, projects, providers)
+        events = narrowed(rollup, start, end, projects, providers)
     return analytics.anomalies(events, by=by, grain=grain)
 
 
@@ -307,7 +308,7 @@ def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month",
              daily: pl.LazyFrame | None = None) -> analytics.Forecast:
     """Spend to the end of the period holding `today`, with intervals and when `budget_usd` runs out,
     for the chosen projects and providers. `daily`: the lake's daily rollup when the caller holds it."""
-    frame = _narrowed(analytics.daily(lake) if daily is None else daily, None, None, projects, providers)
+    frame = narrowed(analytics.daily(lake) if daily is None else daily, None, None, projects, providers)
     return analytics.forecast(frame, today=today or dt.datetime.now(dt.UTC).date(), period=period,
                               budget_usd=budget_usd)
 

@@ -88,6 +88,12 @@ def test_sigkill_of_a_writer_loses_no_acknowledged_event_and_shows_nothing_half_
     present = set(seen.str.replace(r"\d+$", ""))
     assert set(acked) <= present
     assert len(acked) > 0
+    # a writer killed between publishing a file and writing its sums: readers sum that day from its
+    # events, and the next refresh leaves nothing for them to sum
+    assert analytics.daily(lake).select(pl.col("calls").sum()).collect().item() == seen.len()
+    rollups.refresh(lake)
+    assert rollups.uncovered(lake) == []
+    assert analytics.daily(lake).select(pl.col("calls").sum()).collect().item() == seen.len()
 
 
 def test_compaction_while_others_append_neither_loses_nor_doubles(lake):

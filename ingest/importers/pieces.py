@@ -40,24 +40,19 @@ def line_pieces(path: Path, *, csv: bool = False, start: int = 0, lines: int = 0
     """The file from byte `start` (after `lines` lines) in pieces of about `size` bytes (`PIECE_BYTES`)."""
     size = size or PIECE_BYTES
     with open(path, "rb") as f:
-        header = b""
-        if csv:
-            header = f.readline().removeprefix(BOM)
-            if start == 0:
-                f.seek(0)
-        f.seek(start)
-        carry = b""
+        header = f.readline().removeprefix(BOM) if csv else b""
         position = start
         while True:
-            block = f.read(size)
-            buffer = carry + block
-            if not buffer:
+            f.seek(position)
+            own = f.read(size)
+            if not own:
                 return
-            cut = len(buffer) if not block else _boundary(buffer, csv)
-            if cut < 0:  # no whole line yet: read on
-                carry = buffer
-                continue
-            own, carry = buffer[:cut], buffer[cut:]
+            cut, ended = -1, len(own) < size
+            while not ended and (cut := _boundary(own, csv)) < 0:  # a record longer than a piece: read on
+                block = f.read(size)
+                own, ended = own + block, len(block) < size
+            if not ended:  # stop after the last whole record; the next piece is read from there
+                own = own[:cut]  # (a piece's one copy)
             first = position == 0
             data = own.removeprefix(BOM) if first else own
             if csv and not first:
@@ -66,8 +61,6 @@ def line_pieces(path: Path, *, csv: bool = False, start: int = 0, lines: int = 0
             yield Piece(data, position, position + len(own), lines - (csv and not first), lines + newlines)
             position += len(own)
             lines += newlines
-            if not block:
-                return
 
 
 def _boundary(buffer: bytes, csv: bool) -> int:

@@ -3,7 +3,7 @@
     python bench/app_pages.py [--events 10000000] [--repeat 3] [--pages Overview Optimize]
 
 The lake is a year of demo-shaped events ending today (built under bench/out/ once). Cold: a
-fresh server per page (`python -m spendlake.serve`, as `spendlake app` starts it; Streamlit's
+fresh server per page (`python -m spendlake.app_server`, as `spendlake app` starts it; Streamlit's
 caches empty) and a fresh browser context (nothing cached), first visit; and the same with a
 browser that has seen the app before (its HTTP cache holds Streamlit's JavaScript). Warm, reload: the same
 page loaded again (a new session; medians of `--repeat`). Warm, in the app: reached from another

@@ -55,6 +55,7 @@ class AppendResult:
     written: int
     duplicates: int
     files: int
+    existing: frozenset[str] = frozenset()  # ids that were in the lake already (skipped)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class RewriteResult:
 EVENTS, ROLLUPS, REPORTED, QUARANTINE = "events", "rollups", "reported", "quarantine"
 BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates", "overrides", "imports"
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
-ADDED, ROLLUP_LOCK = "added", "rollup lock"
+ADDED, ROLLUP_LOCK, KEYS = "added", "rollup lock", "keys"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
@@ -83,6 +84,7 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     ESTIMATES: ("estimates.jsonl", "", "estimates recorded against runs"),
     OVERRIDES: ("prices/overrides.csv", "", "negotiated rates (they win over the catalog and genai-prices)"),
     IMPORTS: ("_imports.json", "", "what was read of each imported file (re-imports skip or resume)"),
+    KEYS: ("keys.json", "", "the server's API keys: names, scopes, salted hashes (never a token)"),
     TMP: ("_tmp", "<kind>-<pid>.<start>-<random>", "files being written, named by their writer"),
     JOURNAL: ("_journal", "<id>.json", "one note per partition rewrite in flight (crash recovery)"),
     LOCK: ("_lock", "", "flock: exclusive for changes, shared for listing"),
@@ -280,6 +282,7 @@ class Lake:
 
         written = files = 0
         published: list[tuple[dt.date, Path, pl.DataFrame]] = []
+        found: set[str] = set()
         try:
             staged = _threads(stage, list(days.items()), 4)  # Polars releases the GIL
             duplicates = events.height - sum(part.height for _, part, _ in staged)
@@ -289,6 +292,7 @@ class Lake:
                 for day, part, tmp in staged:
                     existing = self._ids(self._day_files(day, replaced), part[s.EVENT_ID]) if check_existing else set()
                     if existing:
+                        found |= existing
                         fresh = part.filter(~pl.col(s.EVENT_ID).is_in(list(existing)))
                         duplicates += part.height - fresh.height
                         tmp.unlink()
@@ -304,7 +308,7 @@ class Lake:
                 tmp.unlink(missing_ok=True)
         if published:
             rollups.add(self, published)  # after the lock: the sums of what this append added
-        return AppendResult(written, duplicates, files)
+        return AppendResult(written, duplicates, files, frozenset(found))
 
     def _ids(self, files: list[Path], candidates: pl.Series) -> set[str]:
         if not files:

@@ -102,42 +102,76 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
         numbers = (record_numbers.slice(start, CHUNK_ROWS) if record_numbers is not None
                    else pl.int_range(start + 1, start + chunk.height + 1, eager=True))
         names = label.slice(start, CHUNK_ROWS) if isinstance(label, pl.Series) else label
-        checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=names)
-
-        def original(i: int) -> dict:
-            return {"text": _text(originals[start + i])} if originals is not None else chunk.row(i, named=True)
-
-        if checked.rejected.height:
-            for record, error, row in checked.rejected.iter_rows():
-                bad.add(record, error, original(row))
-            summary.errors += checked.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
-        events = checked.events.rechunk()
-        ids = events[s.EVENT_ID]
-        from_content = (chunk[s.EVENT_ID].is_null() if s.EVENT_ID in chunk.columns and not content_ids
-                        else pl.repeat(True, chunk.height, eager=True)).gather(checked.rows)
-        if from_content.any() and ids.is_duplicated().any():  # (ids a source gave repeat only as duplicates)
-            firsts = ids.is_first_distinct()
-            repeat = ~firsts & from_content
-            if repeat.any():
-                first_row = dict(zip(ids.filter(firsts), checked.rows.filter(firsts)))
-                for row, event_id in zip(checked.rows.filter(repeat), ids.filter(repeat)):
-                    was = first_row[event_id]
-                    bad.add(numbers[row], f"{_named(names, row)} {numbers[row]}: repeat of "
-                                          f"{_named(names, was, row)} {numbers[was]}", original(row))
-                summary.repeats += int(repeat.sum())
-                summary.duplicates += int(repeat.sum())
-                events = events.filter(~repeat)
-        priced = book.price(events)
-        result = lake.append(priced)
+        ready = prepare(chunk, bad, book=book, tz=tz, record_numbers=numbers, label=names,
+                        originals=None if originals is None else _Slice(originals, start), content_ids=content_ids)
+        summary.errors += ready.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
+        summary.repeats += len(ready.repeats)
+        summary.duplicates += len(ready.repeats)
+        result = lake.append(ready.events)
         summary.imported += result.written
         summary.duplicates += result.duplicates
-        summary.unpriced += priced.filter(pl.col(s.COST_SOURCE) == "unpriced").height
+        summary.unpriced += ready.events.filter(pl.col(s.COST_SOURCE) == "unpriced").height
         if progress:
             progress(min(start + CHUNK_ROWS, n), n)
     summary.quarantined = bad.count - summary.repeats
     if bad.count:
         summary.quarantine_files.append(bad.close())
     return summary
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Records validated and priced, ready to append; what became of each input row."""
+
+    events: pl.DataFrame  # priced events, exact repeats taken out
+    rows: pl.Series  # the input row (0-based) of each event
+    rejected: pl.DataFrame  # record, error, row (`schema.REJECTED_SCHEMA`): sent to quarantine
+    repeats: dict[int, int]  # row → the earlier row it repeats exactly (kept in quarantine too)
+
+
+def prepare(chunk: pl.DataFrame, quarantine: Quarantine, *, book: PriceBook, tz: str | None = None,
+            record_numbers: pl.Series | None = None, label: str | pl.Series = "record",
+            originals: Sequence[bytes | str] | None = None, content_ids: bool = False) -> Prepared:
+    """Validate and price one frame; rejected records and exact repeats go to `quarantine`
+    (see `ingest_frame`). Nothing is written to the lake."""
+    numbers = record_numbers if record_numbers is not None else pl.int_range(1, chunk.height + 1, eager=True)
+    checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=label)
+
+    def original(i: int) -> dict:
+        return {"text": _text(originals[i])} if originals is not None else chunk.row(i, named=True)
+
+    for record, error, row in checked.rejected.iter_rows():
+        quarantine.add(record, error, original(row))
+    events = checked.events.rechunk()
+    ids = events[s.EVENT_ID]
+    repeats: dict[int, int] = {}
+    from_content = (chunk[s.EVENT_ID].is_null() if s.EVENT_ID in chunk.columns and not content_ids
+                    else pl.repeat(True, chunk.height, eager=True)).gather(checked.rows)
+    if from_content.any() and ids.is_duplicated().any():  # (ids a source gave repeat only as duplicates)
+        firsts = ids.is_first_distinct()
+        repeat = ~firsts & from_content
+        if repeat.any():
+            first_row = dict(zip(ids.filter(firsts), checked.rows.filter(firsts)))
+            for row, event_id in zip(checked.rows.filter(repeat), ids.filter(repeat)):
+                was = repeats[row] = first_row[event_id]
+                quarantine.add(numbers[row], f"{_named(label, row)} {numbers[row]}: repeat of "
+                                             f"{_named(label, was, row)} {numbers[was]}", original(row))
+            events = events.filter(~repeat)
+            return Prepared(book.price(events), checked.rows.filter(~repeat), checked.rejected, repeats)
+    return Prepared(book.price(events), checked.rows, checked.rejected, repeats)
+
+
+class _Slice(Sequence):
+    """`items` from `start` on, without copying them."""
+
+    def __init__(self, items: Sequence, start: int) -> None:
+        self._items, self._start = items, start
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._items[self._start + i]
+
+    def __len__(self) -> int:
+        return len(self._items) - self._start
 
 
 class Quarantine:

@@ -324,11 +324,8 @@ def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to grou
                      start: FromOption = None, end: ToOption = None,
                      top: Optional[int] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Cost, calls and tokens by any attribution and period (from the daily rollup)."""
-    from spendlake.usecases import breakdown
-    result = breakdown(_lake(lake, existing=True), by, period=period, top=top, **_span(start, end))
-    keep = [c for c in ("period_start", *by, "cost_usd", "share", "calls", "failed_calls", "tokens", "characters",
-                        "images", "compute_seconds") if c in result.columns]
-    _emit(result.select(keep), fmt, "breakdown")
+    from spendlake.usecases import costs
+    _emit(costs(_lake(lake, existing=True), by, period=period, top=top, **_span(start, end)), fmt, "breakdown")
 
 
 @report.command("forecast")
@@ -447,22 +444,12 @@ def estimate(
     """Estimate a run of the video pipeline (calibrated by your history), check it against budgets.
     Exit 0 allow, 1 warn or confirm, 2 block, so a pipeline can gate on it."""
     from analytics.estimate import video_pipeline
-    from ingest.pricing import PriceBook
     from spendlake import usecases
-    if compare and any("/" not in m for m in compare):
-        raise OptionError("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5", option="--compare")
-    target = _lake(lake)
-    book = PriceBook.load(target.overrides_path)
     plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
-    found = usecases.check_plan(target, plan, attribution={"project": project} if project else {}, job_id=job,
-                                book=book)
-    compared = None
-    if compare:
-        _, compared = usecases.estimate(target, plan, book=book, compare=[tuple(m.split("/", 1)) for m in compare])
-    decision = found.decision.to_dict() if found.decision else None
+    result = usecases.estimate_run(_lake(lake), plan, project=project, job_id=job, compare=compare or ())
+    found, compared = result.checked, result.compared
     if fmt is Format.json:
-        out.print_json(json.dumps(found.estimate.to_dict() | {"decision": decision, "compared": (
-            compared.to_dicts() if compared is not None else [])}, default=str))
+        out.print_json(json.dumps(result.to_dict(), default=str))
     else:
         _emit_report(found.estimate, fmt, "estimate")
     if found.decision is None:
@@ -503,7 +490,62 @@ def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHO
 def run_app(lake: LakeOption = None, port: int = 8501) -> None:
     """Open the Streamlit app on this lake."""
     env = os.environ | {"SPENDLAKE_LAKE": str(lake_path(lake).resolve())}
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "spendlake.serve", "--server.port", str(port)], env=env))
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "spendlake.app_server", "--server.port", str(port)], env=env))
+
+
+@app.command()
+def serve(lake: LakeOption = None,
+          host: Annotated[str, typer.Option(help="Address to listen on; beyond this machine only once a key exists.")] = "127.0.0.1",
+          port: int = 8787,
+          max_queued: Annotated[int, typer.Option(min=1, help="Events waiting to be written before requests get 503.")] = 400_000) -> None:
+    """Run the HTTP API: events and OpenTelemetry traces in, reports out (docs at /docs)."""
+    import ipaddress
+    from spendlake import keys
+    target = _lake(lake)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        raise OptionError(f"--host {host!r}: give an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0",
+                          option="--host") from None
+    if not loopback and not any(k.revoked is None for k in keys.load(target)):
+        raise OptionError(f"--host {host}: the lake has no API key yet, so the server listens only on this machine "
+                          "(127.0.0.1); create one first: spendlake keys create NAME --scope admin", option="--host")
+    import uvicorn
+    from spendlake.api import create_app
+    err.print(f"Spendlake API on http://{host}:{port} (docs at /docs), lake {target.root}")
+    uvicorn.run(create_app(target, max_queued=max_queued), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+keys_app = typer.Typer(no_args_is_help=True)
+app.add_typer(keys_app, name="keys", help="API keys for spendlake serve: create, list, revoke.")
+
+
+@keys_app.command("create")
+def keys_create(name: str, scope: Annotated[str, typer.Option(help="ingest (send events), read (ask questions) or admin.")],
+                project: Annotated[Optional[list[str]], typer.Option(help="Limit the key to this project (repeat).")] = None,
+                lake: LakeOption = None) -> None:
+    """Make a key; its token is printed once (stdout), the lake keeps only a salted hash."""
+    from spendlake import keys
+    token = keys.create(_lake(lake), name, scope, projects=project or ())
+    sys.stdout.write(token + "\n")
+    err.print(f"key {name!r} ({scope}{', projects ' + ', '.join(project) if project else ''}): keep the token now, "
+              "it is not shown again")
+
+
+@keys_app.command("list")
+def keys_list(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """The keys: name, scope, projects, created, revoked (never a token)."""
+    from spendlake import keys
+    rows = [{**k.public(), "projects": ", ".join(k.projects)} for k in keys.load(_lake(lake))]
+    _emit(pl.DataFrame(rows) if rows else pl.DataFrame({"name": []}), fmt, "API keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str, lake: LakeOption = None) -> None:
+    """Revoke a key: the server refuses it from its next request."""
+    from spendlake import keys
+    keys.revoke(_lake(lake), name)
+    out.print(f"key {name!r} revoked")
 
 
 USAGE_ERROR = 2  # an argument or option that cannot be used (the message says which form is accepted)

@@ -133,12 +133,17 @@ def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | Non
 
 # ---- reports ----------------------------------------------------------------------------------
 
-def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None = None) -> analytics.MonthlyReport:
-    """The calendar month holding `month`; the month under way is compared with the same days before."""
+def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None = None,
+            projects: Sequence[str] | None = None) -> analytics.MonthlyReport:
+    """The calendar month holding `month` for the chosen projects (none chosen: all); the month under
+    way is compared with the same days before."""
     today = today or dt.datetime.now(dt.UTC).date()
     first, last = analytics.measures.period_bounds(month, "month")
     runs = analytics.runs(lake, start=first, end=min(last, max(today, first)))
-    return analytics.monthly_report(analytics.daily(lake), month, top=top, runs=runs, today=today)
+    daily = narrowed(analytics.daily(lake), None, None, projects, None)
+    if _names(projects):
+        runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
+    return analytics.monthly_report(daily, month, top=top, runs=runs, today=today)
 
 
 def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
@@ -152,14 +157,19 @@ def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = 
     return analytics.top_runs(runs, top)
 
 
-def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None) -> analytics.RunReport | None:
-    """One run's report from the run's own days only, with its recorded estimate (None: no such run)."""
+def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None,
+               projects: Sequence[str] | None = None) -> analytics.RunReport | None:
+    """One run's report from the run's own days only (and only the chosen projects' events), with its
+    recorded estimate (None: no such run)."""
     from spendlake.store import estimate_for
     days = analytics.run_days(lake, job_id)
     if days is None:
         return None
+    events = analytics.scan(lake, start=days[0], end=days[1], **_filters(projects, None))
+    if _names(projects) and not events.filter(pl.col(s.JOB_ID) == job_id).head(1).collect().height:
+        return None
     estimate_usd = estimate_usd if estimate_usd is not None else estimate_for(lake, job_id)
-    return analytics.run_report(analytics.scan(lake, start=days[0], end=days[1]), job_id, estimate_usd=estimate_usd)
+    return analytics.run_report(events, job_id, estimate_usd=estimate_usd)
 
 
 @dataclass(frozen=True)
@@ -266,6 +276,19 @@ def breakdown(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, 
     rollup = _rollup_for(lake, by, start, end, daily)
     return analytics.breakdown(narrowed(rollup, start, end, projects, providers), by=list(by), period=period,
                                top=top, metric=metric)
+
+
+COST_COLUMNS = ("period_start", "cost_usd", "share", "calls", "failed_calls", "tokens", "characters", "images",
+                "compute_seconds")  # what `costs` shows beside the grouping columns
+
+
+def costs(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, top: int | None = None,
+          start: dt.date | None = None, end: dt.date | None = None, projects: Sequence[str] | None = None,
+          providers: Sequence[str] | None = None) -> pl.DataFrame:
+    """`breakdown`'s cost, calls and tokens (what `report breakdown` and `GET /v1/costs` answer)."""
+    result = breakdown(lake, by, period=period, top=top, start=start, end=end, projects=projects, providers=providers)
+    keep = [c for c in (COST_COLUMNS[0], *by, *COST_COLUMNS[1:]) if c in result.columns]
+    return result.select(list(dict.fromkeys(keep)))
 
 
 def compare(lake: Lake, by: Sequence[str] = (), *, start: dt.date, end: dt.date, metric: str = s.COST,
@@ -405,3 +428,58 @@ def check_plan(lake: Lake, plan: Sequence[Step], *, attribution: Mapping[str, st
     if job_id:
         record_estimate(lake, job_id, result.to_dict())
     return PlanCheck(result, decision, alert)
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    checked: PlanCheck
+    compared: pl.DataFrame | None  # the LLM steps on other models, side by side (None: none asked)
+
+    def to_dict(self) -> dict:
+        """What `spendlake estimate --format json` and `POST /v1/estimate` answer."""
+        decision = self.checked.decision.to_dict() if self.checked.decision else None
+        return self.checked.estimate.to_dict() | {"decision": decision, "compared": (
+            self.compared.to_dicts() if self.compared is not None else [])}
+
+
+def estimate_run(lake: Lake, plan: Sequence[Step], *, project: str | None = None, job_id: str | None = None,
+                 compare: Sequence[str] = (), book: PriceBook | None = None,
+                 now: dt.datetime | None = None) -> RunEstimate:
+    """Estimate a run, decide it against the budgets and record it (`check_plan`), with its LLM steps
+    on each PROVIDER/MODEL of `compare`."""
+    if any("/" not in m for m in compare):
+        raise OptionError("compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5", option="--compare")
+    book = book or PriceBook.load(lake.overrides_path)
+    found = check_plan(lake, plan, attribution={"project": project} if project else {}, job_id=job_id, book=book,
+                       now=now)
+    compared = None
+    if compare:
+        _, compared = estimate(lake, plan, at=now, book=book, compare=[tuple(m.split("/", 1)) for m in compare])
+    return RunEstimate(found, compared)
+
+
+def prices(lake: Lake, search: str | None = None, *, book: PriceBook | None = None) -> pl.DataFrame:
+    """The price book's rates whose provider, model or unit contains `search` (overrides first)."""
+    return (book or PriceBook.load(lake.overrides_path)).rules(search)
+
+
+def alerts(lake: Lake, *, projects: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> list[Alert]:
+    """Alerts fired so far, oldest first; with `projects`, only those about budgets of just those
+    projects or about those projects themselves."""
+    from spendlake.store import load_alerts, load_budgets
+    found = load_alerts(lake)
+    if kinds:
+        found = [a for a in found if a.kind in kinds]
+    if _names(projects):
+        mine = {b.name for b in budgets(lake, projects=projects)}
+        found = [a for a in found if a.subject in mine or a.subject.removeprefix("project=") in _names(projects)]
+    return found
+
+
+def budgets(lake: Lake, *, projects: Sequence[str] | None = None) -> list[Budget]:
+    """The stored budgets; with `projects`, only those that cover one of these projects alone."""
+    from spendlake.store import load_budgets
+    found = load_budgets(lake)
+    if _names(projects):
+        found = [b for b in found if b.scope == s.PROJECT and b.value in _names(projects)]
+    return found

@@ -108,7 +108,41 @@ def looks_like(first: dict) -> bool:
 
 def parse(source: Path | bytes) -> Parsed:
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    documents, bad = _documents(data)
+    return _parsed(*_documents(data))
+
+
+def parse_protobuf(data: bytes) -> Parsed:
+    """One `ExportTraceServiceRequest` in OTLP's protobuf encoding (what OTLP/HTTP sends by default).
+    Quarantined spans keep the request as OTLP JSON. A body that is not one raises ValueError."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    message = ExportTraceServiceRequest()
+    try:
+        message.ParseFromString(data)
+    except DecodeError as e:
+        raise ValueError(f"not an OTLP protobuf trace export ({e})") from None
+    request = _Request([_ResourceSpans(_Resource([_attribute(a) for a in rs.resource.attributes]),
+                                       [_ScopeSpans([_span(x) for x in ss.spans]) for ss in rs.scope_spans])
+                        for rs in message.resource_spans])
+    return _parsed([(1, msgspec.json.encode(request), request)], [])
+
+
+def _span(x) -> _Span:
+    return _Span(x.trace_id.hex() or None, x.span_id.hex() or None, x.name or None, x.start_time_unix_nano or None,
+                 x.end_time_unix_nano or None, [_attribute(a) for a in x.attributes], _Status(x.status.code))
+
+
+def _attribute(a) -> _Attribute:
+    kind = a.value.WhichOneof("value")
+    value = getattr(a.value, kind) if kind in ("string_value", "int_value", "double_value", "bool_value") else None
+    return _Attribute(a.key, _Value(**({_CAMEL[kind]: value} if value is not None else {})))
+
+
+_CAMEL = {"string_value": "stringValue", "int_value": "intValue", "double_value": "doubleValue",
+          "bool_value": "boolValue"}
+
+
+def _parsed(documents: list[tuple[int, bytes, _Request]], bad: list[tuple[int, bytes, str]]) -> Parsed:
     wide = _spans(documents)
     counted = {k: pl.coalesce(*names) for k, names in USAGE.items()}
     wide = wide.filter(counted["input"].is_not_null() | counted["output"].is_not_null())  # no usage: not billed

@@ -34,7 +34,7 @@ def streamlit_server(lake: Path, log: Path, *, port: int | None = None, options:
     port = port or free_port()
     env = os.environ | {"SPENDLAKE_LAKE": str(lake)}
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "spendlake.serve", "--server.port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", "spendlake.app_server", "--server.port", str(port),
                                     "--server.headless", "true", *options],
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

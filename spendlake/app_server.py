@@ -1,4 +1,4 @@
-"""Start the app's server with its heavy modules already imported: `python -m spendlake.serve [streamlit options]`.
+"""Start the app's server with its heavy modules already imported: `python -m spendlake.app_server [streamlit options]`.
 
 Streamlit runs every session's script inside the server process, so what the server imported
 before it started is not imported again: the first page a person opens does not wait 1.5 s

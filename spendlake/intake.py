@@ -1,0 +1,228 @@
+"""Events that arrive over HTTP: a request body read into records, prepared (validated, priced,
+bad records to quarantine) in the request's own thread, then made durable by one committing
+thread for every request waiting at that moment (group commit: one lock and one file per day for
+all of them, so small requests do not each pay for a file and an fsync).
+
+A request's answer names what became of each record: `written`, `duplicate` (its id is in the lake
+already, or earlier in the same request or commit) or `rejected` (with the fields and reasons; the
+record is in quarantine). Only when the commit is durable (files fsynced and renamed in) is the
+answer sent, so a client may retry anything unanswered: ids make a retry exact.
+
+Examples:
+    >>> parsed = read_body(b'{"ts": "2026-01-05T10:00:00Z", "provider": "openai"}', "application/json")
+    >>> parsed.raw.select("ts", "provider").row(0), parsed.label
+    (('2026-01-05T10:00:00Z', 'openai'), 'item')
+    >>> read_body(b"x", "text/plain")
+    Traceback (most recent call last):
+    ...
+    spendlake.intake.BodyError: content type 'text/plain': send application/json, application/x-ndjson or application/vnd.apache.arrow.stream
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import zlib
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import polars as pl
+
+from ingest import schema as s
+from ingest.errors import ImportFormatError, SpendlakeError
+from ingest.importers import generic
+from ingest.importers.base import Parsed
+from ingest.lake import AppendResult, Lake
+from ingest.pipeline import Prepared
+
+MAX_BODY = 32 << 20  # bytes a request may send (after gzip: MAX_INFLATED)
+MAX_INFLATED = 256 << 20
+MAX_EVENTS = 100_000  # records in one request
+MAX_QUEUED = 400_000  # events prepared and waiting for the committing thread: beyond, 503 and Retry-After
+JSON, NDJSON, ARROW = "application/json", "application/x-ndjson", "application/vnd.apache.arrow.stream"
+_FIELD = re.compile(r"^([a-z_0-9]+)(?:=| is )")
+
+
+class BodyError(SpendlakeError):
+    """A request body that cannot be read; `status` is the HTTP answer (400, 413, 415)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Busy(SpendlakeError):
+    """The commit queue is full: the client should retry after a moment."""
+
+
+def inflate(body: bytes, encoding: str | None) -> bytes:
+    """The body without its gzip (or deflate) content encoding, refused past `MAX_INFLATED` bytes."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise BodyError(f"content encoding {encoding!r}: send gzip, deflate or none", 415)
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        data = inflater.decompress(body, MAX_INFLATED + 1)
+    except zlib.error as e:
+        raise BodyError(f"the body is not valid {encoding} ({e})") from None
+    if len(data) > MAX_INFLATED:
+        raise BodyError(f"the body inflates past {MAX_INFLATED >> 20} MiB; send smaller requests", 413)
+    return data
+
+
+def read_body(body: bytes, content_type: str | None) -> Parsed:
+    """Records of the event schema from a JSON array (or one object), JSON Lines, or an Arrow IPC stream."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    try:
+        if kind == JSON:
+            stripped = body.strip()
+            if stripped[:1] == b"{":  # one event: an array of one (it may span lines)
+                stripped = b"[" + stripped + b"]"
+            if stripped[:1] != b"[":
+                raise BodyError("a JSON body must be an array of events (or one event object)")
+            parsed = generic.parse_jsonl(stripped)
+        elif kind in (NDJSON, "application/jsonl", "application/x-jsonlines"):
+            parsed = generic.parse_jsonl(body)
+        elif kind == ARROW:
+            parsed = _arrow(body)
+        else:
+            raise BodyError(f"content type {kind or 'none'!r}: send {JSON}, {NDJSON} or {ARROW}", 415)
+    except ImportFormatError as e:
+        raise BodyError(str(e)) from None
+    if parsed.raw.height + len(parsed.unreadable) > MAX_EVENTS:
+        raise BodyError(f"{parsed.raw.height + len(parsed.unreadable):,} records: send at most {MAX_EVENTS:,} "
+                        "a request", 413)
+    return parsed
+
+
+def _arrow(body: bytes) -> Parsed:
+    import pyarrow as pa
+    try:
+        table = pa.ipc.open_stream(body).read_all()
+    except (pa.ArrowInvalid, OSError) as e:
+        raise BodyError(f"not an Arrow IPC stream ({e})") from None
+    frame = pl.from_arrow(table)
+    return generic.parquet_frame(frame if isinstance(frame, pl.DataFrame) else frame.to_frame(), {})
+
+
+def outside(parsed: Parsed, projects: tuple[str, ...]) -> list[str]:
+    """Records whose project is not one of `projects` (a key limited to them may not write them)."""
+    if not projects:
+        return []
+    if s.PROJECT not in parsed.raw.columns:
+        return [f"every {parsed.label}: no project (this key writes only {', '.join(projects)})"]
+    project = parsed.raw[s.PROJECT].cast(pl.String).str.strip_chars()
+    bad = parsed.raw.with_columns(project.alias("_p"), parsed.record_numbers.alias("_n")).filter(
+        pl.col("_p").is_null() | ~pl.col("_p").is_in(projects))
+    return [f"{parsed.label} {n}: project {p!r} is not one of {', '.join(projects)}"
+            for n, p in bad.select("_n", "_p").head(20).iter_rows()]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What became of each record of one request."""
+
+    label: str  # how records are numbered: line, item or row
+    records: list[dict]  # {record, status, event_id | error, fields}
+
+    def counts(self) -> dict[str, int]:
+        found = {"written": 0, "duplicate": 0, "rejected": 0}
+        for r in self.records:
+            found[r["status"]] += 1
+        return found
+
+    def to_dict(self) -> dict:
+        return {**self.counts(), "numbered_by": self.label, "records": self.records}
+
+
+def answer(parsed: Parsed, ready: Prepared, written: pl.Series) -> Answer:
+    """Each record's fate: `written` tells, for each of `ready.events`, whether the commit wrote it."""
+    numbers = parsed.record_numbers.to_list()
+    records: dict[int, dict] = {}
+    for number, _, why in parsed.unreadable:
+        records[number] = {"record": number, "status": "rejected", "error": why, "fields": []}
+    for _, error, row in ready.rejected.iter_rows():
+        why = error.split(": ", 1)[-1]
+        records[numbers[row]] = {"record": numbers[row], "status": "rejected", "error": why,
+                                 "fields": sorted({m[1] for part in why.split("; ") if (m := _FIELD.match(part))})}
+    for row, was in ready.repeats.items():
+        records[numbers[row]] = {"record": numbers[row], "status": "duplicate", "repeats": numbers[was]}
+    for row, event_id, fresh in zip(ready.rows.to_list(), ready.events[s.EVENT_ID].to_list(), written.to_list()):
+        records[numbers[row]] = {"record": numbers[row], "status": "written" if fresh else "duplicate",
+                                 "event_id": event_id}
+    return Answer(parsed.label, [records[n] for n in sorted(records)])
+
+
+class Committer:
+    """One thread that appends, together, the events every waiting request prepared.
+
+    `submit` returns at once with a future of a boolean Series (one per event: written, or a
+    duplicate); it refuses with `Busy` when more than `max_queued` events are waiting.
+    """
+
+    def __init__(self, lake: Lake, *, max_queued: int = MAX_QUEUED, on_commit=None) -> None:
+        self.lake, self.max_queued, self.on_commit = lake, max_queued, on_commit
+        self._cond = threading.Condition()
+        self._queue: list[tuple[pl.DataFrame, Future]] = []
+        self._queued = 0
+        self._closed = False
+        self.commits = 0
+        self._thread = threading.Thread(target=self._run, name="spendlake-commit", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def submit(self, events: pl.DataFrame) -> Future:
+        future: Future = Future()
+        if events.height == 0:
+            future.set_result(pl.Series("written", [], pl.Boolean))
+            return future
+        with self._cond:
+            if self._closed:
+                raise Busy("the server is stopping")
+            if self._queued and self._queued + events.height > self.max_queued:
+                raise Busy(f"{self._queued:,} events are waiting to be written")
+            self._queue.append((events, future))
+            self._queued += events.height
+            self._cond.notify()
+        return future
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                batch, self._queue, self._queued = self._queue, [], 0
+                if not batch and self._closed:
+                    return
+            try:
+                fresh = self._commit([events for events, _ in batch])
+            except BaseException as e:  # every waiting request hears of it (500), none hangs
+                for _, future in batch:
+                    future.set_exception(e)
+                continue
+            at = 0
+            for events, future in batch:
+                future.set_result(fresh.slice(at, events.height))
+                at += events.height
+
+    def _commit(self, frames: list[pl.DataFrame]) -> pl.Series:
+        together = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+        first = together[s.EVENT_ID].is_first_distinct()  # the same id twice in one commit: the first is written
+        result: AppendResult = self.lake.append(together.filter(first) if not first.all() else together)
+        self.commits += 1
+        written = first & ~together[s.EVENT_ID].is_in(list(result.existing)) if result.existing else first
+        if self.on_commit:
+            self.on_commit(result)
+        return written.alias("written")

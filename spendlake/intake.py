@@ -140,19 +140,19 @@ class Answer:
 def answer(parsed: Parsed, ready: Prepared, written: pl.Series) -> Answer:
     """Each record's fate: `written` tells, for each of `ready.events`, whether the commit wrote it."""
     numbers = parsed.record_numbers.to_list()
-    records: dict[int, dict] = {}
-    for number, _, why in parsed.unreadable:
-        records[number] = {"record": number, "status": "rejected", "error": why, "fields": []}
+    records: dict[tuple[int, int], dict] = {}  # by (record number, row): an OTLP line holds many spans
+    for i, (number, _, why) in enumerate(parsed.unreadable):
+        records[number, len(numbers) + i] = {"record": number, "status": "rejected", "error": why, "fields": []}
     for _, error, row in ready.rejected.iter_rows():
         why = error.split(": ", 1)[-1]
-        records[numbers[row]] = {"record": numbers[row], "status": "rejected", "error": why,
-                                 "fields": sorted({m[1] for part in why.split("; ") if (m := _FIELD.match(part))})}
+        records[numbers[row], row] = {"record": numbers[row], "status": "rejected", "error": why, "fields": sorted(
+            {m[1] for part in why.split("; ") if (m := _FIELD.match(part))})}
     for row, was in ready.repeats.items():
-        records[numbers[row]] = {"record": numbers[row], "status": "duplicate", "repeats": numbers[was]}
+        records[numbers[row], row] = {"record": numbers[row], "status": "duplicate", "repeats": numbers[was]}
     for row, event_id, fresh in zip(ready.rows.to_list(), ready.events[s.EVENT_ID].to_list(), written.to_list()):
-        records[numbers[row]] = {"record": numbers[row], "status": "written" if fresh else "duplicate",
-                                 "event_id": event_id}
-    return Answer(parsed.label, [records[n] for n in sorted(records)])
+        records[numbers[row], row] = {"record": numbers[row], "status": "written" if fresh else "duplicate",
+                                      "event_id": event_id}
+    return Answer(parsed.label, [records[k] for k in sorted(records)])
 
 
 class Committer:

@@ -177,7 +177,8 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path):
         for t in senders:
             t.join()
     busy = [a for a in answers if a.status_code == 503]
-    assert busy and busy[0].headers["retry-after"] == "1" and "busy" in busy[0].json()["error"]["message"]
+    assert busy, [(a.status_code, a.text[:200]) for a in answers]
+    assert busy[0].headers["retry-after"] == "1" and "busy" in busy[0].json()["error"]["message"]
     written = [a.json()["written"] for a in answers if a.status_code == 200]
-    assert len(written) + len(busy) == len(answers) and len(written) >= 2
+    assert len(written) + len(busy) == len(answers) and len(written) >= 2, [(a.status_code, a.text[:200]) for a in answers]
     assert events_of(lake, "q-").height == sum(written) == 6 * len(written)  # queued requests land once the lake is free

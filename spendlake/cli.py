@@ -465,6 +465,26 @@ def estimate(
     raise typer.Exit({"allow": 0, "warn": 1, "confirm": 1, "block": 2}[found.decision.action])
 
 
+@app.command("can-execute")
+def can_execute(amount: Annotated[float, typer.Option("--amount", min=0, help="What the run or call may cost at most, USD.")],
+                project: Optional[str] = None, job: Optional[str] = None, stage: Optional[str] = None,
+                provider: Optional[str] = None, model: Optional[str] = None,
+                lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """May a run of this cost start under the budgets matching its attribution? Exit 0 allow or warn,
+    1 confirm, 2 block."""
+    from spendlake.usecases import plan_decision
+    attribution = {k: v for k, v in (("project", project), ("job_id", job), ("stage", stage), ("provider", provider),
+                                     ("model", model)) if v}
+    decision = plan_decision(_lake(lake), amount, attribution)
+    if fmt is Format.json:
+        out.print_json(json.dumps(decision.to_dict(), default=str))
+    else:
+        out.print(f"[bold]{decision.action}[/] — {decision.reason}")
+        if decision.budgets:
+            _emit(pl.DataFrame(decision.budgets), fmt, "budgets that decided")
+    raise typer.Exit({"allow": 0, "warn": 0, "confirm": 1, "block": 2}[decision.action])
+
+
 @app.command()
 def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHOOK_URL",
                                                          help="POST new alerts here as JSON (Slack-compatible).")] = None,

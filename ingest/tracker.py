@@ -46,20 +46,26 @@ _ALLOWED = frozenset(s.INPUT_COLUMNS)
 _NAMED = (s.PROVIDER, s.MODEL, s.SERVICE)  # required of every call (ts defaults to now)
 
 
-def default_spill_dir(lake: Lake | None = None) -> Path:
-    """Where a lake's unsent batches wait: `$SPENDLAKE_SPILL`, else `$XDG_STATE_HOME/spendlake/spill`,
-    else `~/.local/state/spendlake/spill`; then one folder per lake, named by its resolved path."""
+def default_spill_dir(lake: Lake | str | None = None) -> Path:
+    """Where a lake's (or a server's) unsent batches wait: `$SPENDLAKE_SPILL`, else
+    `$XDG_STATE_HOME/spendlake/spill`, else `~/.local/state/spendlake/spill`; then one folder per lake,
+    named by its resolved path (per server, by its URL)."""
     base = os.environ.get("SPENDLAKE_SPILL")
     if not base:
         state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         base = Path(state) / "spendlake" / "spill"
     if lake is None:
         return Path(base)
-    return Path(base) / hashlib.blake2b(_lake_key(lake).encode(), digest_size=8).hexdigest()
+    key = lake if isinstance(lake, str) else _lake_key(lake)
+    return Path(base) / hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 def _lake_key(lake: Lake) -> str:
     return str(lake.root.resolve())
+
+
+def _is_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("http://", "https://"))
 
 
 class Tracker:
@@ -69,15 +75,31 @@ class Tracker:
     is spilled to `spill_dir` (by default a folder of this lake's own, see `default_spill_dir`)
     with a warning, and the next flush of a Tracker on the same lake sends it (ids make that
     exactly-once). A Tracker never closed is flushed at interpreter exit.
+
+    Given a server's URL (`Tracker("http://host:8787", api_key=…)`, or no target and
+    `$SPENDLAKE_URL` / `$SPENDLAKE_API_KEY`), batches go to the server instead (`ingest.remote`):
+    `log()` still prices at once, with the server's price overrides, and unsent batches spill to a
+    folder of that server's own.
     """
 
-    def __init__(self, lake: Lake | str | os.PathLike[str], *, book: PriceBook | None = None,
-                 max_events: int = 50_000, max_age: float = 5.0, retries: int = 3,
+    def __init__(self, lake: Lake | str | os.PathLike[str] | None = None, *, api_key: str | None = None,
+                 book: PriceBook | None = None, max_events: int = 50_000, max_age: float = 5.0, retries: int = 3,
                  spill_dir: Path | None = None, **attribution: str) -> None:
-        self.lake = lake if isinstance(lake, Lake) else Lake(lake)
-        self.book = book or PriceBook.load(self.lake.overrides_path)
+        lake = lake if lake is not None else os.environ.get("SPENDLAKE_URL")
+        if lake is None:
+            raise ValidationError("a Tracker needs a lake (a folder) or a server's URL (or $SPENDLAKE_URL)")
+        self.remote = None
+        if _is_url(lake):
+            from ingest.remote import Remote
+            self.lake, self.remote = None, Remote(str(lake), api_key)
+            self._key = self._where = self.remote.url
+        else:
+            self.lake = lake if isinstance(lake, Lake) else Lake(lake)
+            self._key, self._where = _lake_key(self.lake), str(self.lake.root)
         self.max_events, self.max_age, self.retries = max_events, max_age, retries
-        self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir(self.lake)
+        self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir(self._key)
+        self._fixed_book = book is not None
+        self.book = book or self._load_book()
         _check_fields(attribution)
         self.defaults = attribution
         self._buffer: list[dict] = []
@@ -89,6 +111,19 @@ class Tracker:
         self._timer = threading.Thread(target=self._tick, name="spendlake-flush", daemon=True)
         self._timer.start()
         atexit.register(_close_ref, weakref.ref(self))
+
+    def _load_book(self) -> PriceBook:
+        """The lake's price book; for a server, the catalog with the server's overrides (fetched now)."""
+        if self.remote is None:
+            return PriceBook.load(self.lake.overrides_path)
+        return PriceBook.load(self.remote.overrides(self.spill_dir / "overrides.csv"))
+
+    def _refresh_book(self) -> None:
+        from ingest.remote import OVERRIDES_EVERY
+        if self.remote is not None and not self._fixed_book and time.monotonic() - self.remote.fetched > OVERRIDES_EVERY:
+            book = self._load_book()
+            if book.overrides != self.book.overrides:
+                self.book, self._rates = book, {}
 
     # ---- attribution ------------------------------------------------------------------------
 
@@ -156,6 +191,7 @@ class Tracker:
         the batch goes back into the buffer and the error is raised: events are never dropped
         silently. Spills are sent after the buffer, and a spill that fails again stays spilled.
         """
+        self._refresh_book()
         with self._lock:
             batch, self._buffer = self._buffer, []
         written = 0
@@ -163,9 +199,9 @@ class Tracker:
             frame = _frame(batch)
             generated_ids_only = all(e[s.EVENT_ID] is None for e in batch)
             error: Exception | None = None
-            for attempt in range(self.retries):
+            for attempt in range(1 if self.remote else self.retries):  # (a server is retried in `remote`)
                 try:
-                    written = self.lake.append(frame, check_existing=not generated_ids_only).written
+                    written = self._write(frame, check_existing=not generated_ids_only)
                     break
                 except Exception as e:  # noqa: BLE001 - whatever the cause, the batch is kept below
                     error = e
@@ -177,14 +213,19 @@ class Tracker:
                     with self._lock:
                         self._buffer[:0] = batch
                     raise
-                log.warning("could not write %d event(s) to the lake %s (%s: %s); kept in %s, sent by the "
-                            "next flush", frame.height, self.lake.root, type(error).__name__, error, path)
+                log.warning("could not write %d event(s) to %s (%s: %s); kept in %s, sent by the "
+                            "next flush", frame.height, self._where, type(error).__name__, error, path)
                 return 0
         return written + self._send_spilled()
 
+    def _write(self, frame: pl.DataFrame, *, check_existing: bool = True) -> int:
+        if self.remote is not None:
+            return self.remote.send(frame)
+        return self.lake.append(frame, check_existing=check_existing).written
+
     def _spill(self, frame: pl.DataFrame) -> Path:
         path = self.spill_dir / f"spill-{uuid.uuid4().hex}.parquet"
-        write_atomic(path, lambda f: frame.write_parquet(f, metadata={SPILL_LAKE: _lake_key(self.lake)}))
+        write_atomic(path, lambda f: frame.write_parquet(f, metadata={SPILL_LAKE: self._key}))
         return path  # durable: a spill is what is left when the lake cannot be written
 
     def _send_spilled(self) -> int:
@@ -201,15 +242,15 @@ class Tracker:
             if claimed is None:
                 continue
             try:
-                if pl.read_parquet_metadata(claimed).get(SPILL_LAKE) != _lake_key(self.lake):
+                if pl.read_parquet_metadata(claimed).get(SPILL_LAKE) != self._key:
                     os.replace(claimed, self.spill_dir / name)  # another lake's: not ours to send
                     continue
-                written += self.lake.append(pl.read_parquet(claimed)).written
+                written += self._write(pl.read_parquet(claimed))
             except Exception as e:  # noqa: BLE001 - the spill stays for the next flush
                 with contextlib.suppress(OSError):
                     os.replace(claimed, self.spill_dir / f"spill-{uuid.uuid4().hex}.parquet")
-                log.warning("could not send the spilled events in %s to the lake %s (%s: %s); kept for the "
-                            "next flush", claimed, self.lake.root, type(e).__name__, e)
+                log.warning("could not send the spilled events in %s to %s (%s: %s); kept for the "
+                            "next flush", claimed, self._where, type(e).__name__, e)
                 break
             claimed.unlink()
         return written
@@ -226,8 +267,8 @@ class Tracker:
                 try:
                     self.flush()  # a failed write is retried, then spilled with a warning, in flush
                 except Exception as e:  # noqa: BLE001 - the events are back in the buffer: say so, retry later
-                    log.warning("could not write or spill buffered events of the lake %s (%s: %s); they stay "
-                                "in memory and are tried again", self.lake.root, type(e).__name__, e)
+                    log.warning("could not write or spill buffered events of %s (%s: %s); they stay "
+                                "in memory and are tried again", self._where, type(e).__name__, e)
 
     def close(self) -> None:
         """Flush and stop the background flusher."""
@@ -236,6 +277,8 @@ class Tracker:
             self._wake.set()
             self._timer.join()
             self.flush()
+            if self.remote is not None:
+                self.remote.close()
 
     def __enter__(self) -> Tracker:
         return self

@@ -333,6 +333,12 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
                format: Format = "json") -> Response:
         return _frame(usecases.prices(server.lake, search, book=server.book()), format)
 
+    @app.get("/v1/prices/overrides", tags=["questions"], response_class=Response,
+             summary="The negotiated rates (overrides.csv), which remote Trackers price with")
+    def overrides(key: keys.ApiKey = needs("read", "ingest")) -> Response:
+        path = server.lake.overrides_path
+        return Response(path.read_bytes() if path.exists() else b"", media_type="text/csv")
+
     return app
 
 

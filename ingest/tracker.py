@@ -92,10 +92,10 @@ class Tracker:
         if _is_url(lake):
             from ingest.remote import Remote
             self.lake, self.remote = None, Remote(str(lake), api_key)
-            self._key = self._where = self.remote.url
+            self._key, self._where = self.remote.url, f"the server {self.remote.url}"
         else:
             self.lake = lake if isinstance(lake, Lake) else Lake(lake)
-            self._key, self._where = _lake_key(self.lake), str(self.lake.root)
+            self._key, self._where = _lake_key(self.lake), f"the lake {self.lake.root}"
         self.max_events, self.max_age, self.retries = max_events, max_age, retries
         self.spill_dir = Path(spill_dir) if spill_dir else default_spill_dir(self._key)
         self._fixed_book = book is not None

@@ -33,7 +33,3 @@ def narrow(allowed: Sequence[str], asked: Sequence[str] | None) -> list[str]:
                         f"{', '.join(map(repr, outside))} is not one of them")
     return asked or list(allowed)
 
-
-def allows_subject(allowed: Sequence[str], subject: str | None) -> bool:
-    """Whether a limited key may see something about `subject` ("project=a", or a budget's project)."""
-    return not allowed or subject in allowed or (subject or "").removeprefix("project=") in allowed

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -181,8 +181,9 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
             if kind == PROTOBUF:
                 return otel.parse_protobuf(body)
             parsed = otel.parse(body)
-            if parsed.unreadable and not parsed.raw.height and body.strip()[:1] != b"{":
-                raise intake.BodyError("not an OTLP JSON trace export")
+            unusable = [why for _, _, why in parsed.unreadable if why.startswith("not an OTLP JSON")]
+            if not body.strip() or (unusable and len(unusable) == len(parsed.unreadable) and not parsed.raw.height):
+                raise intake.BodyError(unusable[0] if unusable else "an empty body: send an OTLP JSON trace export")
             return parsed
         try:
             parsed = await run_in_threadpool(read)

@@ -445,6 +445,8 @@ def estimate(
     Exit 0 allow, 1 warn or confirm, 2 block, so a pipeline can gate on it."""
     from analytics.estimate import video_pipeline
     from spendlake import usecases
+    if compare and any("/" not in m for m in compare):
+        raise OptionError("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5", option="--compare")
     plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
     result = usecases.estimate_run(_lake(lake), plan, project=project, job_id=job, compare=compare or ())
     found, compared = result.checked, result.compared

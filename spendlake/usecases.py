@@ -466,7 +466,7 @@ def prices(lake: Lake, search: str | None = None, *, book: PriceBook | None = No
 def alerts(lake: Lake, *, projects: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> list[Alert]:
     """Alerts fired so far, oldest first; with `projects`, only those about budgets of just those
     projects or about those projects themselves."""
-    from spendlake.store import load_alerts, load_budgets
+    from spendlake.store import load_alerts
     found = load_alerts(lake)
     if kinds:
         found = [a for a in found if a.kind in kinds]

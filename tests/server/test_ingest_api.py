@@ -182,3 +182,19 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path):
     written = [a.json()["written"] for a in answers if a.status_code == 200]
     assert len(written) + len(busy) == len(answers) and len(written) >= 2, [(a.status_code, a.text[:200]) for a in answers]
     assert events_of(lake, "q-").height == sum(written) == 6 * len(written)  # queued requests land once the lake is free
+
+
+def test_too_many_records_in_one_request_are_refused_whole(monkeypatch):
+    from spendlake import intake
+    monkeypatch.setattr(intake, "MAX_EVENTS", 3)
+    body = "\n".join(json.dumps(event(i)) for i in range(4)).encode()
+    with pytest.raises(intake.BodyError) as refused:
+        intake.read_body(body, "application/x-ndjson")
+    assert refused.value.status == 413 and "send at most 3 a request" in str(refused.value)
+
+
+def test_the_server_listens_beyond_this_machine_only_once_a_key_exists(tmp_path):
+    from typer.testing import CliRunner
+    from spendlake.cli import app
+    result = CliRunner().invoke(app, ["serve", "--lake", str(tmp_path / "lake"), "--host", "0.0.0.0"])
+    assert result.exit_code != 0 and "has no API key yet" in str(result.exception or result.output)

@@ -139,3 +139,13 @@ def test_partial_success_names_the_spans_that_could_not_be_used(served):
     partial = answer.json()["partialSuccess"]
     assert partial["rejectedSpans"] == "1" and "span a2" in partial["errorMessage"]
     assert analytics.scan(lake, project="raw").select(pl.len()).collect().item() == 1
+
+
+def test_a_body_that_is_not_an_otlp_export_is_a_400(served):
+    _, env = served
+    import httpx2
+    token = env["OTEL_EXPORTER_OTLP_HEADERS"].split("%20", 1)[1]
+    for body in (b'{"resourceSpans": [', b"not json at all"):
+        answer = httpx2.post(env["OTEL_EXPORTER_OTLP_ENDPOINT"] + "/v1/traces", content=body,
+                             headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
+        assert answer.status_code == 400 and "not an OTLP JSON trace export" in answer.json()["error"]["message"]

@@ -34,7 +34,6 @@ from ingest import schema as s
 from ingest.errors import OptionError, SpendlakeError
 from ingest.importers import otel
 from ingest.lake import KEYS, Lake
-from ingest.pipeline import Quarantine, prepare
 from ingest.pricing import PriceBook
 from spendlake import intake, keys, usecases
 from spendlake.access import Forbidden, narrow
@@ -71,7 +70,7 @@ class Server:
     def __init__(self, lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> None:
         self.lake = lake
         self.metrics = Metrics(lake)
-        self.committer = intake.Committer(lake, max_queued=max_queued, on_commit=self.metrics.committed)
+        self.committer = intake.Committer(lake, self.book, max_queued=max_queued, on_commit=self.metrics.committed)
         self._keys: tuple[tuple, list[keys.ApiKey]] = ((), [])
         self._book: tuple[tuple, PriceBook | None] = ((), None)
 
@@ -208,23 +207,11 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
             raise ApiError(403, f"key {key.name!r} writes only project(s) {', '.join(key.projects)}; nothing was "
                                 f"written. {'; '.join(outside[:5])}")
         server.metrics.received(parsed.raw.height + len(parsed.unreadable))
-
-        def ready():
-            quarantine = Quarantine(server.lake, f"http-{what}-{key.name}")
-            for number, text, why in parsed.unreadable:
-                quarantine.add(number, f"{parsed.label} {number}: {why}", {"text": text.decode("utf-8", "replace")})
-            found = prepare(parsed.raw, quarantine, book=server.book(), record_numbers=parsed.record_numbers,
-                            label=parsed.label, originals=parsed.originals, content_ids=parsed.content_ids)
-            if quarantine.count:
-                quarantine.close()
-            return found
-        found = await run_in_threadpool(ready)
         try:
-            future = server.committer.submit(found.events)
+            future = server.committer.submit(intake.Request(parsed, f"{key.name}/{what}"))
         except intake.Busy as e:
             raise ApiError(503, f"busy: {e}; retry after a second", headers={"Retry-After": "1"}) from None
-        written = await asyncio.wrap_future(future)
-        answer = intake.answer(parsed, found, written)
+        answer = await asyncio.wrap_future(future)
         server.metrics.answered(answer.counts())
         return answer
 

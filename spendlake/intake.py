@@ -1,7 +1,7 @@
-"""Events that arrive over HTTP: a request body read into records, prepared (validated, priced,
-bad records to quarantine) in the request's own thread, then made durable by one committing
-thread for every request waiting at that moment (group commit: one lock and one file per day for
-all of them, so small requests do not each pay for a file and an fsync).
+"""Events that arrive over HTTP: a request body read into records in the request's own thread, then
+validated, priced (bad records to quarantine) and made durable by one committing thread for every
+request waiting at that moment (group commit: one validation, one lock and one file per day for
+all of them, so small requests do not each pay for a plan, a file and an fsync).
 
 A request's answer names what became of each record: `written`, `duplicate` (its id is in the lake
 already, or earlier in the same request or commit) or `rejected` (with the fields and reasons; the
@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import zlib
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -31,9 +32,10 @@ import polars as pl
 from ingest import schema as s
 from ingest.errors import ImportFormatError, SpendlakeError
 from ingest.importers import generic
-from ingest.importers.base import Parsed
+from ingest.importers.base import Chain, Parsed
 from ingest.lake import AppendResult, Lake
-from ingest.pipeline import Prepared
+from ingest.pipeline import Prepared, Quarantine, prepare
+from ingest.pricing import PriceBook
 
 MAX_BODY = 32 << 20  # bytes a request may send (after gzip: MAX_INFLATED)
 MAX_INFLATED = 256 << 20
@@ -148,24 +150,36 @@ def answer(parsed: Parsed, ready: Prepared, written: pl.Series) -> Answer:
         records[numbers[row], row] = {"record": numbers[row], "status": "rejected", "error": why, "fields": sorted(
             {m[1] for part in why.split("; ") if (m := _FIELD.match(part))})}
     for row, was in ready.repeats.items():
-        records[numbers[row], row] = {"record": numbers[row], "status": "duplicate", "repeats": numbers[was]}
+        records[numbers[row], row] = {"record": numbers[row], "status": "duplicate",
+                                      **({"repeats": numbers[was]} if was >= 0 else {})}
     for row, event_id, fresh in zip(ready.rows.to_list(), ready.events[s.EVENT_ID].to_list(), written.to_list()):
         records[numbers[row], row] = {"record": numbers[row], "status": "written" if fresh else "duplicate",
                                       "event_id": event_id}
     return Answer(parsed.label, [records[k] for k in sorted(records)])
 
 
-class Committer:
-    """One thread that appends, together, the events every waiting request prepared.
+@dataclass(frozen=True)
+class Request:
+    """One request's records, waiting to be committed."""
 
-    `submit` returns at once with a future of a boolean Series (one per event: written, or a
-    duplicate); it refuses with `Busy` when more than `max_queued` events are waiting.
+    parsed: Parsed
+    source: str  # who sent them and how: the quarantine names it ("ci/events")
+
+
+class Committer:
+    """One thread that validates, prices and appends together the records of every request waiting
+    when it is free: a request costs its parsing, and the fixed cost of validation, pricing and an
+    append (the same for 10 records as for 10,000) is paid once per group.
+
+    `submit` returns at once with a future of the request's `Answer`; it refuses with `Busy` when
+    more than `max_queued` records are waiting.
     """
 
-    def __init__(self, lake: Lake, *, max_queued: int = MAX_QUEUED, on_commit=None) -> None:
-        self.lake, self.max_queued, self.on_commit = lake, max_queued, on_commit
+    def __init__(self, lake: Lake, book: Callable[[], PriceBook], *, max_queued: int = MAX_QUEUED,
+                 on_commit: Callable[[AppendResult], None] | None = None) -> None:
+        self.lake, self.book, self.max_queued, self.on_commit = lake, book, max_queued, on_commit
         self._cond = threading.Condition()
-        self._queue: list[tuple[pl.DataFrame, Future]] = []
+        self._queue: list[tuple[Request, Future]] = []
         self._queued = 0
         self._closed = False
         self.commits = 0
@@ -176,18 +190,16 @@ class Committer:
     def queued(self) -> int:
         return self._queued
 
-    def submit(self, events: pl.DataFrame) -> Future:
+    def submit(self, request: Request) -> Future:
         future: Future = Future()
-        if events.height == 0:
-            future.set_result(pl.Series("written", [], pl.Boolean))
-            return future
+        size = request.parsed.raw.height + len(request.parsed.unreadable)
         with self._cond:
             if self._closed:
                 raise Busy("the server is stopping")
-            if self._queued and self._queued + events.height > self.max_queued:
-                raise Busy(f"{self._queued:,} events are waiting to be written")
-            self._queue.append((events, future))
-            self._queued += events.height
+            if self._queued and self._queued + size > self.max_queued:
+                raise Busy(f"{self._queued:,} records are waiting to be written")
+            self._queue.append((request, future))
+            self._queued += size
             self._cond.notify()
         return future
 
@@ -207,22 +219,54 @@ class Committer:
                 if not batch and self._closed:
                     return
             try:
-                fresh = self._commit([events for events, _ in batch])
+                answers = self._commit([request for request, _ in batch])
             except BaseException as e:  # every waiting request hears of it (500), none hangs
                 for _, future in batch:
                     future.set_exception(e)
                 continue
-            at = 0
-            for events, future in batch:
-                future.set_result(fresh.slice(at, events.height))
-                at += events.height
+            for (_, future), found in zip(batch, answers):
+                future.set_result(found)
 
-    def _commit(self, frames: list[pl.DataFrame]) -> pl.Series:
-        together = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-        first = together[s.EVENT_ID].is_first_distinct()  # the same id twice in one commit: the first is written
-        result: AppendResult = self.lake.append(together.filter(first) if not first.all() else together)
+    def _commit(self, requests: list[Request]) -> list[Answer]:
+        parsed = [r.parsed for r in requests]
+        sizes = [p.raw.height for p in parsed]
+        raw = pl.concat([p.raw for p in parsed], how="diagonal_relaxed") if len(parsed) > 1 else parsed[0].raw
+        labels = pl.concat([pl.repeat(f"{r.source} {r.parsed.label}", n, dtype=pl.String, eager=True)
+                            for r, n in zip(requests, sizes)])
+        originals = Chain([p.originals for p in parsed], sizes) if all(p.originals is not None for p in parsed) else None
+        quarantine = Quarantine(self.lake, "http")
+        for r in requests:
+            for number, text, why in r.parsed.unreadable:
+                quarantine.add(number, f"{r.source} {r.parsed.label} {number}: {why}", {"text": _text(text)})
+        ready = prepare(raw, quarantine, book=self.book(), label=labels, originals=originals,
+                        record_numbers=pl.concat([p.record_numbers.cast(pl.Int64) for p in parsed]),
+                        content_ids=any(p.content_ids for p in parsed))
+        if quarantine.count:
+            quarantine.close()
+        events = ready.events
+        first = events[s.EVENT_ID].is_first_distinct()  # the same id twice in one commit: the first is written
+        result = self.lake.append(events.filter(first) if not first.all() else events)
         self.commits += 1
-        written = first & ~together[s.EVENT_ID].is_in(list(result.existing)) if result.existing else first
         if self.on_commit:
             self.on_commit(result)
-        return written.alias("written")
+        written = first & ~events[s.EVENT_ID].is_in(list(result.existing)) if result.existing else first
+        return [answer(p, part, written.filter(keep)) for p, (part, keep) in zip(parsed, _split(ready, sizes))]
+
+
+def _split(ready: Prepared, sizes: list[int]) -> list[tuple[Prepared, pl.Series]]:
+    """A group's `Prepared` as each request's own (rows counted from the request's first), with
+    the mask of the group's events that are that request's."""
+    parts, start = [], 0
+    for n in sizes:
+        mine = ready.rows.is_between(start, start + n - 1)
+        rejected = ready.rejected.filter(pl.col("row").is_between(start, start + n - 1)).with_columns(
+            pl.col("row") - start)
+        repeats = {row - start: was - start if was >= start else -1  # (-1: a repeat of another request's)
+                   for row, was in ready.repeats.items() if start <= row < start + n}
+        parts.append((Prepared(ready.events.filter(mine), ready.rows.filter(mine) - start, rejected, repeats), mine))
+        start += n
+    return parts
+
+
+def _text(text: bytes | str) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text

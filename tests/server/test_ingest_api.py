@@ -68,9 +68,10 @@ def test_a_json_array_lands_and_each_record_is_answered(served):
         expected = calc_price(Usage(input_tokens=r[s.INPUT_TOKENS], output_tokens=r[s.OUTPUT_TOKENS]), "gpt-4o",
                               provider_id="openai", genai_request_timestamp=r[s.TS])
         assert r[s.COST] == pytest.approx(float(expected.total_price), rel=1e-12)
-    quarantined = [json.loads(line) for f in lake.quarantine_dir.glob("*http-events-ingest*")
+    quarantined = [json.loads(line) for f in lake.quarantine_dir.glob("*-http-*")
                    for line in f.read_text().splitlines()]
-    assert [q["data"] for q in quarantined if "a-3" in json.dumps(q)]  # the bad record is kept, with its reason
+    [kept] = [q for q in quarantined if "a-3" in json.dumps(q["data"])]  # the bad record is kept, with its reason
+    assert kept["error"].startswith("ingest/events item 3: ") and "yesterday" in kept["error"]
 
 
 def test_json_lines_gzip_and_arrow_streams_land_once(served):

@@ -108,7 +108,7 @@ def test_the_python_sdk_over_protobuf(served):
     assert events[s.INPUT_TOKENS].to_list() == [1200 - 300, 90_000 - 22_500, 10 - 2]
     assert events[s.JOB_ID].n_unique() == 1  # one trace: one run
     assert_priced_by_genai_prices(events)
-    quarantined = "".join(p.read_text() for p in lake.quarantine_dir.glob("*http-traces*"))
+    quarantined = "".join(p.read_text() for p in lake.quarantine_dir.glob("*-http-*"))
     assert "gen_ai.usage.input_tokens=-5" in quarantined  # the span that could not be used, with its reason
 
 

@@ -18,6 +18,7 @@ import io
 import json
 from pathlib import Path
 
+import msgspec
 import polars as pl
 
 from ingest import schema as s
@@ -115,16 +116,28 @@ def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None) -> 
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     label = "line"
     if data.lstrip()[:1] == b"[":
-        try:
-            items = strict_json(data)
-        except ValueError as e:
-            raise ImportFormatError(f"not a readable JSON array ({str(e).split(':')[0]})") from None
-        if not isinstance(items, list):
-            raise ImportFormatError("not a JSON array of events")
-        data = b"".join(json.dumps(item, ensure_ascii=False).encode() + b"\n" for item in items)
+        data = _array_as_lines(data)
         label = "item"
     rows = read_jsonl(data, types)
     return Parsed(_select(rows.frame, mapping), rows.line_numbers, label, rows.lines, rows.bad)
+
+
+def _array_as_lines(data: bytes) -> bytes:
+    """A JSON array's items as JSON Lines, each item's own text (items are checked as lines are: one
+    bad item is that item's error). An item written over several lines is written again on one."""
+    try:
+        items = [bytes(item) for item in msgspec.json.decode(data, type=list[msgspec.Raw])]
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise ImportFormatError(f"not a readable JSON array ({str(e).split(':')[0]})") from None
+    lines = [item if b"\n" not in item and b"\r" not in item else _one_line(item) for item in items]
+    return b"".join(line + b"\n" for line in lines)
+
+
+def _one_line(item: bytes) -> bytes:
+    try:
+        return json.dumps(strict_json(item), ensure_ascii=False).encode()
+    except ValueError:
+        return item.replace(b"\r", b" ").replace(b"\n", b" ")  # (JSON allows no raw newline inside a string)
 
 
 def parse_parquet(source: Path | bytes, mapping: dict[str, str] | None = None) -> Parsed:

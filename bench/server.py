@@ -176,7 +176,7 @@ def _committer_alone(root: Path, bodies: list[bytes], kind: str, group: int) -> 
     events = 0
     for i in range(0, len(bodies), group):
         requests = [intake.Request(intake.read_body(b, kind), "bench") for b in bodies[i:i + group]]
-        events += sum(a.counts()["written"] for a in committer._commit(requests))
+        events += sum(a.counts()["written"] for a in committer.commit(requests))
     took = time.perf_counter() - started
     committer.close()
     return events / took

@@ -219,7 +219,7 @@ class Committer:
                 if not batch and self._closed:
                     return
             try:
-                answers = self._commit([request for request, _ in batch])
+                answers = self.commit([request for request, _ in batch])
             except BaseException as e:  # every waiting request hears of it (500), none hangs
                 for _, future in batch:
                     future.set_exception(e)
@@ -227,7 +227,8 @@ class Committer:
             for (_, future), found in zip(batch, answers):
                 future.set_result(found)
 
-    def _commit(self, requests: list[Request]) -> list[Answer]:
+    def commit(self, requests: list[Request]) -> list[Answer]:
+        """One group, validated, priced and appended here and now (what the thread does with each)."""
         parsed = [r.parsed for r in requests]
         sizes = [p.raw.height for p in parsed]
         raw = pl.concat([p.raw for p in parsed], how="diagonal_relaxed") if len(parsed) > 1 else parsed[0].raw

@@ -95,7 +95,7 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
     bad = Quarantine(lake, source)
     for name, number, text, why in unreadable:
         summary.errors.append(f"{name} {number}: {why}")
-        bad.add(number, f"{name} {number}: {why}", {"text": _text(text)})
+        bad.add(number, f"{name} {number}: {why}", {"text": as_text(text)})
     n = raw.height
     for start in range(0, max(n, 1), CHUNK_ROWS):
         chunk = raw.slice(start, CHUNK_ROWS)
@@ -138,7 +138,7 @@ def prepare(chunk: pl.DataFrame, quarantine: Quarantine, *, book: PriceBook, tz:
     checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=label)
 
     def original(i: int) -> dict:
-        return {"text": _text(originals[i])} if originals is not None else chunk.row(i, named=True)
+        return {"text": as_text(originals[i])} if originals is not None else chunk.row(i, named=True)
 
     for record, error, row in checked.rejected.iter_rows():
         quarantine.add(record, error, original(row))
@@ -210,5 +210,6 @@ def _named(names: str | pl.Series, row: int, beside: int | None = None) -> str:
     return name.rsplit(" ", 1)[-1] if beside is not None and names[beside] == name else name
 
 
-def _text(original: bytes | str) -> str:
+def as_text(original: bytes | str) -> str:
+    """A record's source text as the quarantine file keeps it."""
     return original.decode("utf-8", "replace") if isinstance(original, bytes) else original

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import time
@@ -282,12 +283,9 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
     def delete_budget(name: str, key: keys.ApiKey = needs("admin")) -> dict:
         if key.projects and name not in [b.name for b in usecases.budgets(server.lake, projects=key.projects)]:
             raise ApiError(404, f"no budget named {name!r} among this key's projects")
-        try:
-            usecases.delete_budget(server.lake, name)
-        except BudgetError:
-            raise
-        except SpendlakeError as e:
-            raise ApiError(404, str(e)) from None
+        if name not in [b.name for b in usecases.budgets(server.lake)]:
+            raise ApiError(404, f"no budget named {name!r}; list them with GET /v1/budgets")
+        usecases.delete_budget(server.lake, name)
         return {"deleted": name}
 
     @app.get("/v1/alerts", tags=["budgets"], summary="Alerts fired so far, oldest first")
@@ -306,7 +304,7 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
                  else video_pipeline(stories=plan.stories, images=plan.images, dialogue_chars=plan.dialogue_chars))
         result = usecases.estimate_run(server.lake, steps, project=plan.project, job_id=plan.job,
                                        compare=plan.compare, book=server.book())
-        return JSONResponse(_jsonable(result.to_dict()))
+        return Response(json.dumps(result.to_dict(), default=str), media_type="application/json")
 
     @app.post("/v1/can-execute", tags=["estimates"], summary="May a call or run of this cost start? allow / warn / confirm / block")
     def can_execute(ask: CanExecuteBody, key: keys.ApiKey = needs("read", "ingest")) -> dict:
@@ -444,11 +442,6 @@ def _report(report, format: str) -> Response:
     if format == "csv":
         return Response(report.to_csv(), media_type="text/csv")
     return Response(report.to_json(), media_type="application/json")
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-    return json.loads(json.dumps(value, default=str))
 
 
 def _errors(app: FastAPI) -> None:

@@ -34,7 +34,7 @@ from ingest.errors import ImportFormatError, SpendlakeError
 from ingest.importers import generic
 from ingest.importers.base import Chain, Parsed
 from ingest.lake import AppendResult, Lake
-from ingest.pipeline import Prepared, Quarantine, prepare
+from ingest.pipeline import Prepared, Quarantine, as_text, prepare
 from ingest.pricing import PriceBook
 
 MAX_BODY = 32 << 20  # bytes a request may send (after gzip: MAX_INFLATED)
@@ -238,7 +238,7 @@ class Committer:
         quarantine = Quarantine(self.lake, "http")
         for r in requests:
             for number, text, why in r.parsed.unreadable:
-                quarantine.add(number, f"{r.source} {r.parsed.label} {number}: {why}", {"text": _text(text)})
+                quarantine.add(number, f"{r.source} {r.parsed.label} {number}: {why}", {"text": as_text(text)})
         ready = prepare(raw, quarantine, book=self.book(), label=labels, originals=originals,
                         record_numbers=pl.concat([p.record_numbers.cast(pl.Int64) for p in parsed]),
                         content_ids=any(p.content_ids for p in parsed))
@@ -268,6 +268,3 @@ def _split(ready: Prepared, sizes: list[int]) -> list[tuple[Prepared, pl.Series]
         start += n
     return parts
 
-
-def _text(text: bytes | str) -> str:
-    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text

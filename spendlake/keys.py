@@ -14,8 +14,8 @@ Examples:
     >>> token = create(lake, "ci", "ingest", projects=["shop"])
     >>> verify(lake, token).name, verify(lake, token).projects, verify(lake, token + "x")
     ('ci', ('shop',), None)
-    >>> token in (lake.path(KEYS)).read_text()
-    False
+    >>> token in (lake.path(KEYS)).read_text(), oct(lake.path(KEYS).stat().st_mode & 0o777)
+    (False, '0o600')
     >>> revoke(lake, "ci"); verify(lake, token) is None
     True
 """
@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 from dataclasses import asdict, dataclass
@@ -112,8 +113,8 @@ def _hash(salt: str, secret: str) -> str:
 
 
 def _save(lake: Lake, keys: list[ApiKey]) -> None:
-    write_atomic(lake.path(KEYS), json.dumps([asdict(k) for k in keys], indent=2))
-    lake.path(KEYS).chmod(0o600)
+    text = json.dumps([asdict(k) for k in keys], indent=2).encode()
+    write_atomic(lake.path(KEYS), lambda f: (os.fchmod(f.fileno(), 0o600), f.write(text)))  # 600 from its first byte
 
 
 def _now() -> str:

@@ -19,6 +19,8 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Final, Iterable
 
 import polars as pl
 
-from ingest import llm_prices, schema as s
+from ingest import llm_prices, plans, schema as s
 from ingest.price_rules import (CATALOG_PATH, R_AUDIO, R_CACHE_READ, R_CACHE_WRITE, R_CACHE_WRITE_1H, R_CHARACTER,
                                 R_COMPUTE, R_IMAGE, R_INPUT, R_OUTPUT, R_QUANTITY, R_REASONING, R_REQUEST, UNIT_RATES,
                                 PriceRule, read_rules, rules_by_key)
@@ -193,7 +195,8 @@ class PriceBook:
             return events
         events = events.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
         priced_by_book = self._rated(events).select(
-            self._cost(pl.col(f"_k_{REQUEST}")).alias("_computed"), s.PRICE_VERSION).collect()
+            self._cost(pl.col(f"_k_{REQUEST}")).alias("_computed"), s.PRICE_VERSION)
+        priced_by_book = plans.collect(priced_by_book, events.height)
         return events.drop(s.PRICE_VERSION).hstack(priced_by_book).with_columns(
             # every expression here sees the reported cost_usd of the input
             pl.coalesce(s.COST, "_computed").alias(s.COST),
@@ -216,7 +219,7 @@ class PriceBook:
         if usage.height == 0:
             return pl.Series(s.COMPUTED_COST, [], pl.Float64)
         keyed = self._rated(usage.with_columns(pl.col(s.TS).cast(s.POLARS_SCHEMA[s.TS])), tier_input="tier_input")
-        return keyed.select(self._cost(pl.col(f"_k_{REQUEST}") * pl.col("calls"))).collect().to_series()
+        return plans.collect(keyed.select(self._cost(pl.col(f"_k_{REQUEST}") * pl.col("calls"))), usage.height).to_series()
 
     def rules(self, search: str | None = None, *, when: dt.datetime | None = None) -> pl.DataFrame:
         """The price book as rows: overrides, the shipped catalog, and genai-prices' LLM rates in
@@ -257,7 +260,9 @@ class PriceBook:
         """Over `_rated` rows: the request fee plus Σ column × coefficient, null where a used column has no price."""
         used_without_price = pl.any_horizontal(
             [(pl.col(c).fill_null(0) > 0) & pl.col(f"_k_{c}").is_null() for c in PRICED_COLUMNS])
-        computed = pl.sum_horizontal(request.fill_null(0.0), *[pl.col(c) * pl.col(f"_k_{c}") for c in PRICED_COLUMNS])
+        # added left to right, as `cost_of` adds (Polars' engines sum a horizontal sum in orders of their own)
+        computed = functools.reduce(operator.add, [(pl.col(c) * pl.col(f"_k_{c}")).fill_null(0.0) for c in PRICED_COLUMNS],
+                                    request.fill_null(0.0))
         return pl.when(pl.col("_rate").is_not_null() & ~used_without_price).then(computed).alias(s.COMPUTED_COST)
 
     def _key_table(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -289,11 +294,11 @@ class PriceBook:
         column `tier_input` when named."""
         pair_columns = [s.PROVIDER, s.MODEL, s.UNIT]
         day = pl.col(s.TS).dt.date().alias("_day")
-        keys = events.lazy().select(*pair_columns, day).unique().collect()
+        keys = plans.collect(events.lazy().select(*pair_columns, day).unique(), events.height)
         timed = {(p, m) for p, m in keys.select(s.PROVIDER, s.MODEL).unique().iter_rows() if self.time_of_day(p, m)}
         slot = half_hour_of(timed)  # DeepSeek-style off-peak prices: the half hour is part of their key
         if timed:
-            keys = events.lazy().select(*pair_columns, day, slot.alias("_slot")).unique().collect()
+            keys = plans.collect(events.lazy().select(*pair_columns, day, slot.alias("_slot")).unique(), events.height)
         else:
             keys = keys.with_columns(slot.alias("_slot"))
         # the joins carry only what pricing reads; the result is stacked back onto the events

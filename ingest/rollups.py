@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ingest import schema as s
+from ingest import plans, schema as s
 from ingest.files import write_atomic
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def summed(name: str, events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     """The rollup `name` of raw events (or of their `measures`)."""
     rollup, schema = ROLLUPS[name], schema_of(name)
     rows = measures(events.lazy()).filter(rollup.rows).group_by(pl.col(s.TS).dt.date().alias(s.DATE), *rollup.keys)
-    return rows.agg(sums()).select(schema.names()).cast(schema).collect()
+    size = events.height if isinstance(events, pl.DataFrame) else plans.SMALL
+    return plans.collect(rows.agg(sums()).select(schema.names()).cast(schema), size)
 
 
 # ---- reading -----------------------------------------------------------------------------------
@@ -352,10 +353,12 @@ def digest(names: Iterable[str]) -> str:
 
 # ---- keeping them current (the lake's writers call these) ----------------------------------------
 
-def add(lake: Lake, published: list[tuple[dt.date, Path, pl.DataFrame]]) -> None:
+def add(lake: Lake, published: list[tuple[dt.date, Path, pl.DataFrame]], *, fold: bool = True) -> list[dt.date]:
     """After an append: write the sums of the events it published (day, data file, events), one
     file per rollup and month. Costs what the append holds, not what its days hold; every
-    `FOLD_AFTER` appends in a month are folded into its file."""
+    `FOLD_AFTER` appends in a month are folded into its file, here, or (without `fold`) by the
+    caller: the first days of the months due are returned."""
+    due = []
     by_month: dict[str, list[tuple[dt.date, Path, pl.DataFrame]]] = defaultdict(list)
     for item in published:
         by_month[item[0].strftime("%Y-%m")].append(item)
@@ -364,13 +367,16 @@ def add(lake: Lake, published: list[tuple[dt.date, Path, pl.DataFrame]]) -> None
         for day, path, _ in items:
             files[day.isoformat()].append(path.name)
         events = pl.concat([part for _, _, part in items]) if len(items) > 1 else items[0][2]
-        measured = measures(events.lazy()).collect()  # once for both rollups (planning costs more than a small append)
+        measured = plans.collect(measures(events.lazy()), events.height)  # once for both rollups (planning costs more than a small append)
         for name in ROLLUPS:
             _write(lake, summed(name, measured), rollup_dir(lake, name) / ADDED / key / f"{uuid.uuid4().hex}.parquet",
                    {FILES_KEY: json.dumps(files)})
         if len(os.listdir(rollup_dir(lake, "daily") / ADDED / key)) > FOLD_AFTER:
-            first = items[0][0].replace(day=1)
+            due.append(items[0][0].replace(day=1))
+    if fold:
+        for first in due:
             refresh(lake, first, first, wait=False)
+    return due
 
 
 def refresh(lake: Lake, start: dt.date | None = None, end: dt.date | None = None, *, wait: bool = True) -> bool:

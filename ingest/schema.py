@@ -28,6 +28,8 @@ from typing import Final
 import polars as pl
 import pyarrow as pa
 
+from ingest import plans
+
 EVENT_ID: Final = "event_id"
 TS: Final = "ts"
 PROVIDER: Final = "provider"
@@ -261,7 +263,8 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
                       pl.concat_str(pl.lit("ts="), ts.dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
                                     pl.lit(f" {OUTSIDE}")))]
     checked = df.lazy().with_columns(typed).with_row_index("_row").with_columns(
-        pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad")).collect()
+        pl.any_horizontal([bad.fill_null(False) for bad, _ in rules]).alias("_bad"))
+    checked = plans.collect(checked, raw.height)
     good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
     events = good.lazy().select(
         *[pl.col(f"_v_{c}").cast(POLARS_SCHEMA[c]).alias(c) if c in INPUT_COLUMNS else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
@@ -269,7 +272,8 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     ).with_columns(
         *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
         pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
-    ).collect()
+    )
+    events = plans.collect(events, good.height)
     if events.height and events[EVENT_ID].null_count():
         missing = events[EVENT_ID].is_null()
         ids = _row_ids(events.filter(missing))

@@ -115,7 +115,8 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
     bearer = HTTPBearer(auto_error=False, description="A token from `spendlake keys create`")
 
     def needs(*actions: str):
-        def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> keys.ApiKey:
+        async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+                        ) -> keys.ApiKey:  # (async: a sync dependency would cost each request a thread hop)
             if credentials is None:
                 raise ApiError(401, "send Authorization: Bearer <token>; make a token with: spendlake keys create NAME "
                                     "--scope ingest|read|admin", headers={"WWW-Authenticate": "Bearer"})
@@ -128,14 +129,7 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
             return key
         return Depends(check)
 
-    @app.middleware("http")
-    async def timed(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        server.metrics.request(getattr(route, "path", "unmatched"), request.method, response.status_code,
-                               time.perf_counter() - start)
-        return response
+    app.add_middleware(_Timed, metrics=server.metrics)
 
     # ---- health and metrics ---------------------------------------------------------------
 
@@ -383,6 +377,29 @@ class BudgetBody(BaseModel):
     enforcement: str = "warn"
     start: dt.date | None = None
     end: dt.date | None = None
+
+
+class _Timed:
+    """Each request's time to answer, by route, method and status, into the metrics (a plain ASGI
+    middleware: Starlette's `@app.middleware("http")` costs every request a task and a stream)."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.request(route, scope["method"], status[0], time.perf_counter() - start)
 
 
 async def _body(request: Request) -> bytes:

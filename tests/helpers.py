@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 
 from ingest import schema as s
 from ingest.pricing import PriceBook
@@ -23,3 +24,15 @@ def events(n: int = 10, *, day: dt.date = dt.date(2026, 1, 5), prefix: str = "e"
     checked = s.validate(raw)
     assert checked.rejected.height == 0, checked.rejected
     return PriceBook.load().price(checked.events)
+
+
+def same(a: object, b: object) -> bool:
+    """Equal, floats to 1e-12 (sums added up in another order, as Polars' threads do, differ in
+    their last bits)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-12, abs=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b

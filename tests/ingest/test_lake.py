@@ -304,3 +304,20 @@ def test_compaction_in_groups_keeps_each_id_once_across_groups(lake, monkeypatch
     assert ids(lake).len() == ids(lake).n_unique() == distinct == 73
     for f in lake.files(day):
         assert pl.read_parquet(f)[s.TS].is_sorted()
+
+
+@pytest.mark.parametrize("limit", [1_000_000, 5], ids=["ids kept", "day too big to keep"])
+def test_a_writer_that_remembers_ids_sees_what_others_did_to_the_day(lake, monkeypatch, limit):
+    monkeypatch.setattr("ingest.lake.KNOWN_IDS", limit)
+    writer, other = lake, Lake(lake.root)  # one process's writer, and a second writer
+    assert writer.append(events(10, prefix="a")).written == 10
+    assert other.append(events(10, prefix="b")).written == 10
+    assert writer.append(events(12, prefix="b")).duplicates == 10  # another writer's ids are seen
+    assert writer.append(events(10, prefix="a")).duplicates == 10  # and its own
+    other.compact()  # every file the writer knew is replaced by another
+    assert writer.append(events(13, prefix="a")).written == 3
+    assert writer.append(pl.concat([events(14, prefix="b"), events(2, prefix="c")])).written == 2 + 2
+    for day in other.partitions():
+        other.drop_before(day + dt.timedelta(days=1))  # the day is gone: its ids may come again
+    assert writer.append(events(5, prefix="a")).written == 5
+    assert ids(lake).len() == ids(lake).n_unique() == 5

@@ -199,3 +199,23 @@ def test_the_server_listens_beyond_this_machine_only_once_a_key_exists(tmp_path)
     from spendlake.cli import app
     result = CliRunner().invoke(app, ["serve", "--lake", str(tmp_path / "lake"), "--host", "0.0.0.0"])
     assert result.exit_code != 0 and "has no API key yet" in str(result.exception or result.output)
+
+
+def test_the_sums_are_folded_beside_the_commits_and_stay_exact(tmp_path, monkeypatch):
+    from ingest import rollups
+    from ingest.pricing import PriceBook
+    from spendlake import intake
+    monkeypatch.setattr(rollups, "FOLD_AFTER", 3)
+    lake = Lake(tmp_path / "lake")
+    committer = intake.Committer(lake, PriceBook.load)
+    for n in range(12):  # one request a group: every commit adds one file of sums
+        body = json.dumps([event(k, event_id=f"f-{n}-{k}") for k in range(5)]).encode()
+        committer.submit(intake.Request(intake.read_body(body, intake.JSON), "test")).result(timeout=60)
+    committer.close()  # waits for the folding thread
+    added = list(rollups.rollup_dir(lake, "daily").glob(f"{rollups.ADDED}/*/*.parquet"))
+    assert len(added) <= rollups.FOLD_AFTER + 1  # folded as they came, not left to pile up
+    assert rollups.uncovered(lake) == []
+    by_day = analytics.daily(lake).group_by("date").agg(pl.col("calls").sum(), pl.col(s.COST).sum()).collect()
+    raw = lake.scan().group_by(s.DATE).agg(pl.len().alias("calls"), pl.col(s.COST).sum()).collect()
+    assert by_day.rows() == raw.rename({s.DATE: "date"}).cast({"calls": by_day["calls"].dtype}).rows()
+    assert raw["calls"].sum() == 60

@@ -14,6 +14,7 @@ import analytics
 from ingest.lake import Lake
 from spendlake import keys, usecases
 from spendlake.cli import app
+from tests.helpers import same
 from tests.server.server import client, running
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -36,17 +37,6 @@ def cli(*args: str) -> object:
     result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code in (0, 1, 2), result.output
     return json.loads(result.stdout)
-
-
-def same(a: object, b: object) -> bool:
-    """Equal, floats to 1e-12 (sums added up in another order differ in their last bits)."""
-    if isinstance(a, float) or isinstance(b, float):
-        return a == pytest.approx(b, rel=1e-12, abs=1e-12)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 def api(http, method: str, path: str, **kwargs) -> object:

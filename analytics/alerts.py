@@ -1,8 +1,10 @@
 """Alerts: each fires once per budget, threshold and period, with the figures that fired it.
 
 Kinds: budget_warning (a threshold below 100 % crossed), budget_exceeded (100 %),
-forecast_exceeded (the period's forecast passes the limit), task_estimate_high (a run's
-estimate was refused or warned by `can_execute`), anomaly (a day far off its baseline).
+forecast_exceeded (even the low edge of the period total's 80 % band passes the limit: about
+90 % likely or more, said in the message), forecast_resolved (the expected total is back under
+the limit; a later rise fires forecast_exceeded again), task_estimate_high (a run's estimate was
+refused or warned by `can_execute`), anomaly (a day far off its baseline).
 
 Examples:
     >>> import datetime as dt, polars as pl
@@ -19,13 +21,15 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 import polars as pl
 
-AlertKind = Literal["budget_warning", "budget_exceeded", "forecast_exceeded", "task_estimate_high", "anomaly"]
+AlertKind = Literal["budget_warning", "budget_exceeded", "forecast_exceeded", "forecast_resolved", "task_estimate_high",
+                    "anomaly"]
 ALERT_KINDS: tuple[str, ...] = AlertKind.__args__
 BUDGET_KINDS = ("budget_warning", "budget_exceeded")
 
@@ -41,11 +45,12 @@ class Alert:
     limit_usd: float | None
     forecast_usd: float | None
     message: str
+    occurrence: int | None = None  # forecast alerts: the n-th of its kind for this budget and period
 
     @property
     def key(self) -> tuple:
         """What makes an alert the same alert: it fires once per key."""
-        return (self.kind, self.subject, self.period_start, self.threshold)
+        return (self.kind, self.subject, self.period_start, self.threshold, self.occurrence)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,12 +90,48 @@ def budget_alerts(budget_status: pl.DataFrame, *, now: dt.datetime, seen: Iterab
             fired.append(Alert(kind, r["name"], period, t, stamp, r["spent_usd"], r["limit_usd"], r["forecast_usd"],
                                f"{r['name']} ({scope}, {r['period']}): ${r['spent_usd']:,.2f} of ${r['limit_usd']:,.2f} "
                                f"spent ({r['pct']:.0%}), crossing {t:.0%}"))
-        if r["forecast_usd"] is not None and r["forecast_usd"] > r["limit_usd"] and r["pct"] < 1:
-            when = f", runs out {r['exhaustion_date']}" if r["exhaustion_date"] else ""
-            fired.append(Alert("forecast_exceeded", r["name"], period, None, stamp, r["spent_usd"], r["limit_usd"],
-                               r["forecast_usd"], f"{r['name']} ({scope}): forecast ${r['forecast_usd']:,.2f} for the "
-                               f"period passes the ${r['limit_usd']:,.2f} limit{when}"))
+        forecast = _forecast_alert(r, scope, period, stamp, seen)
+        if forecast:
+            fired.append(forecast)
     return [a for a in fired if a.key not in seen]
+
+
+def _forecast_alert(r: dict, scope: str, period: str, stamp: str, seen: set[tuple]) -> Alert | None:
+    """forecast_exceeded once the low edge of the 80 % band passes the limit; forecast_resolved once
+    the expected total is back under it (between the two, nothing: a forecast near the limit must
+    not chatter)."""
+    if r["forecast_usd"] is None or r["forecast_low80_usd"] is None or r["pct"] >= 1:
+        return None
+    mine = [k for k in seen if k[1] == r["name"] and k[2] == period]
+    fired = sum(k[0] == "forecast_exceeded" for k in mine)
+    resolved = sum(k[0] == "forecast_resolved" for k in mine)
+    expected, limit = r["forecast_usd"], r["limit_usd"]
+    band = f"${r['forecast_low80_usd']:,.2f} – ${r['forecast_high80_usd']:,.2f}"
+    if fired <= resolved and r["forecast_low80_usd"] > limit:
+        when = f", runs out about {r['exhaustion_date']}" if r["exhaustion_date"] else ""
+        sure = over_probability(expected, r["forecast_low80_usd"], r["forecast_high80_usd"], limit)
+        return Alert("forecast_exceeded", r["name"], period, None, stamp, r["spent_usd"], limit, expected,
+                     f"{r['name']} ({scope}): forecast ${expected:,.2f} for the period (80 % band {band}) passes the "
+                     f"${limit:,.2f} limit, {sure:.0%} likely{when}", occurrence=fired + 1)
+    if fired > resolved and expected <= limit:
+        return Alert("forecast_resolved", r["name"], period, None, stamp, r["spent_usd"], limit, expected,
+                     f"{r['name']} ({scope}): forecast back under the ${limit:,.2f} limit: ${expected:,.2f} for "
+                     f"the period (80 % band {band})", occurrence=resolved + 1)
+    return None
+
+
+def over_probability(expected: float, low80: float, high80: float, limit: float) -> float:
+    """How likely the period's total passes `limit`, read off the forecast's 80 % band as a normal
+    distribution's (a band of zero width: 0 or 1).
+
+    Examples:
+        >>> round(over_probability(100, 90, 110, 100), 2), round(over_probability(100, 90, 110, 90), 2)
+        (0.5, 0.9)
+    """
+    spread = (high80 - low80) / (2 * 1.2815515655446004)
+    if spread <= 0:
+        return float(expected > limit)
+    return 0.5 * math.erfc((limit - expected) / (spread * math.sqrt(2)))
 
 
 def exit_code(budget_status: pl.DataFrame) -> int:
@@ -109,15 +150,26 @@ def estimate_alert(decision, subject: str, estimate_usd: float, *, now: dt.datet
 
 
 def anomaly_alerts(found: pl.DataFrame, *, now: dt.datetime, since: dt.date, seen: Iterable[tuple] = ()) -> list[Alert]:
-    """Anomaly alerts for spikes found by `anomalies.anomalies` on or after `since`, once per scope and day."""
+    """Anomaly alerts for what `anomalies.anomalies` found on or after `since` (spikes, drops, new
+    spend), once per scope and day."""
     seen = set(seen)
     by = found.columns[0]
     fired = []
-    for r in found.filter((pl.col("date") >= since) & (pl.col("direction") == "spike")).iter_rows(named=True):
+    for r in found.filter(pl.col("date") >= since).iter_rows(named=True):
         when = r["date"].isoformat() + (f" {r['hour']:02d}:00" if "hour" in r else "")
+        if r["direction"] == "new":
+            said = f"new spend: {by} {r[by]}, ${r['cost_usd']:,.2f} on {when}"
+        elif r["direction"] == "drop":
+            said = (f"{by} {r[by]} spent ${r['cost_usd']:,.2f} on {when} against a usual ${r['baseline_usd']:,.2f}: "
+                    f"down {1 - r['cost_usd'] / r['baseline_usd']:.0%}")
+        else:
+            said = f"{by} {r[by]} spent ${r['cost_usd']:,.2f} on {when} against a usual ${r['baseline_usd']:,.2f}"
+        if r["driver"]:
+            moved = r["driver_excess_usd"]
+            said += (f", {'from' if r['direction'] == 'new' else 'driven by'} {r['driver']} "
+                     f"({'+' if moved >= 0 else '-'}${abs(moved):,.2f})")
         alert = Alert("anomaly", f"{by}={r[by]}", when, None, now.astimezone(dt.UTC).isoformat(), r["cost_usd"], None,
-                      None, f"{by} {r[by]} spent ${r['cost_usd']:,.2f} on {when} against a usual ${r['baseline_usd']:,.2f}"
-                      + (f", driven by {r['driver']} (+${r['driver_excess_usd']:,.2f})" if r["driver"] else ""))
+                      None, said)
         if alert.key not in seen:
             fired.append(alert)
     return fired

@@ -4,8 +4,15 @@ with the dimension that drove the departure named.
 The baseline of a day is the median of the same kind of day (weekday or weekend; for hours,
 the same hour of the same kind of day) over the previous `window` such days, and the spread
 is their median absolute deviation (×1.4826, floored at 25 % of the baseline or of the scope's
-mean spend per day (or hour), so a flat or lumpy series does not flag pennies). A day is anomalous when its robust z-score passes `threshold`.
-Comparing weekends with weekends is what keeps ordinary weekends quiet.
+mean spend on that kind of day (or hour), so a flat or lumpy series does not flag pennies). A
+day is a spike when its robust z-score passes `threshold`; a drop when it passes
+`-drop_threshold` (spend cannot fall below $0, so a drop's z is bounded: a $0 day of steady
+spend scores -4). Comparing weekends with weekends is what keeps ordinary weekends quiet.
+
+A scope that starts spending is one anomaly, "new", on its first day, not a spike every day
+until it has a baseline: its days are scored once `window` days of its own kind follow its start.
+The driver named is the most specific dimension that explains most of the departure, never a
+parent of the scope (a model's provider says nothing a model does not).
 
 Examples:
     >>> import datetime as dt, polars as pl
@@ -30,34 +37,49 @@ from ingest import schema as s
 from ingest.errors import OptionError
 
 Grain = Literal["day", "hour"]
-DRIVERS = (s.MODEL, s.PROJECT, s.OPERATION, s.AGENT, s.USER, s.PROVIDER, s.STAGE)
+DRIVERS = (s.MODEL, s.USER, s.STAGE, s.PROJECT, s.AGENT, s.OPERATION, s.PROVIDER)  # the first that explains is named
+PARENTS = {s.MODEL: (s.PROVIDER,), s.OPERATION: (s.PROJECT,), s.STAGE: (s.PROJECT,)}  # what holds a scope's members
+EXPLAINS = 0.8  # a driver explains a departure when its own change is at least this share of the largest
 MAD_SCALE = 1.4826
 WEEKEND = (pl.col(s.DATE).dt.weekday() >= 6).alias("_weekend")  # the kind of day a baseline compares with
 SCALE_FLOOR = 0.25  # the spread is at least 25 % of the baseline (or of the scope's usual spend): lumpy series stay quiet
 
 
 def anomalies(events: pl.LazyFrame, *, by: str = s.PROJECT, grain: Grain = "day", window: int = 12,
-              threshold: float = 6.0, min_usd: float = 1.0) -> pl.DataFrame:
-    """Anomalous days (or hours) per value of `by`, most departing first.
+              threshold: float = 6.0, drop_threshold: float = 3.0, min_usd: float = 1.0) -> pl.DataFrame:
+    """Anomalous days (or hours) per value of `by`, most departing first (new scopes after them).
 
-    Columns: by, date (and hour), cost_usd, baseline_usd, excess_usd, z, direction (spike or
-    drop), driver (e.g. "model=claude-opus-4-5") and driver_excess_usd. `min_usd` ignores
+    Columns: by, date (and hour), cost_usd, baseline_usd, excess_usd, z, direction (spike, drop
+    or new), driver (e.g. "model=claude-opus-4-5") and driver_excess_usd. `min_usd` ignores
     departures smaller than that many dollars. Hours need raw events (the rollup is daily).
     """
     frame = measures(events)
-    drivers = [d for d in DRIVERS if d != by and d in frame.collect_schema()]
+    drivers = [d for d in DRIVERS if d != by and d not in PARENTS.get(by, ()) and d in frame.collect_schema()]
     slot_keys = _slot(frame, grain)
     per = frame.group_by([dimension(by), *slot_keys]).agg(pl.col(s.COST).sum()).collect()
     if per.height == 0:
         return pl.DataFrame(schema=_schema(by, grain))
-    scored = _score(_complete(per, by, grain), by, grain, window)
-    flagged = scored.filter((pl.col("z").abs() > threshold) & (pl.col("excess_usd").abs() >= min_usd))
+    full = _complete(per, by, grain)
+    scored = _score(full, by, grain, window)
+    direction = (pl.when(pl.col("z") > threshold).then(pl.lit("spike"))
+                 .when(pl.col("z") < -drop_threshold).then(pl.lit("drop")))
+    flagged = scored.with_columns(direction.alias("direction")).filter(
+        pl.col("direction").is_not_null() & (pl.col("excess_usd").abs() >= min_usd))
+    flagged = pl.concat([flagged, _new(full, by, grain, min_usd)], how="diagonal_relaxed")
     if flagged.height == 0:
         return pl.DataFrame(schema=_schema(by, grain))
-    flagged = flagged.with_columns(pl.when(pl.col("excess_usd") > 0).then(pl.lit("spike")).otherwise(pl.lit("drop"))
-                                   .alias("direction"))
     return _drivers(frame, flagged, by, grain, drivers, window).sort(
-        pl.col("z").abs(), descending=True).select(list(_schema(by, grain)))
+        pl.col("z").abs(), descending=True, nulls_last=True).select(list(_schema(by, grain)))
+
+
+def _new(full: pl.DataFrame, by: str, grain: Grain, min_usd: float) -> pl.DataFrame:
+    """Each scope's first day (or hour) of spend, when the data hold days before it: one "new" row."""
+    first_day = full[s.DATE].min()
+    spending = full.filter(pl.col(s.COST) > 0).sort([s.DATE] + _hour(grain))
+    first = spending.group_by(by, maintain_order=True).first()
+    return first.filter((pl.col(s.DATE) > first_day) & (pl.col(s.COST) >= min_usd)).with_columns(
+        pl.lit(0.0).alias("baseline_usd"), pl.col(s.COST).alias("excess_usd"), pl.lit(None, pl.Float64).alias("z"),
+        pl.lit("new").alias("direction"))
 
 
 def _slot(frame: pl.LazyFrame, grain: Grain) -> list[pl.Expr]:
@@ -93,14 +115,18 @@ def _score(full: pl.DataFrame, by: str, grain: Grain, window: int) -> pl.DataFra
         cost = part[s.COST].to_numpy()
         baseline = np.full(cost.shape, np.nan)
         spread = np.full(cost.shape, np.nan)
-        if cost.size > window:
-            history = sliding_window_view(cost[:-1], window)  # row i: the `window` points before point i + window
+        start = int(np.argmax(cost > 0)) if (cost > 0).any() else cost.size  # the scope's first spend of this kind
+        if cost.size - start > window:  # a baseline of `window` points, all after the scope started
+            history = sliding_window_view(cost[start:-1], window)  # row i: the `window` points before point start + i + window
             median = np.median(history, axis=1)
-            baseline[window:] = median
-            spread[window:] = np.median(np.abs(history - median[:, None]), axis=1) * MAD_SCALE
+            baseline[start + window:] = median
+            spread[start + window:] = np.median(np.abs(history - median[:, None]), axis=1) * MAD_SCALE
         parts.append(part.with_columns(pl.Series("baseline_usd", baseline), pl.Series("_spread", spread)))
-    scored = pl.concat(parts).filter(pl.col("baseline_usd").is_not_nan())
-    typical = pl.col(s.COST).mean().over(by)  # the scope's usual spend per slot, idle slots included
+    scored = pl.concat(parts)
+    # the scope's usual spend on this kind of slot, idle slots included (weekends' own, not the week's)
+    typical = pl.col(s.COST).mean().over(group)
+    scored = scored.with_columns(typical.alias("_typical")).filter(pl.col("baseline_usd").is_not_nan())
+    typical = pl.col("_typical")
     scale = pl.max_horizontal(pl.col("_spread"), pl.max_horizontal(pl.col("baseline_usd"), typical) * SCALE_FLOOR,
                               pl.lit(0.01))
     return scored.with_columns(
@@ -111,7 +137,8 @@ def _score(full: pl.DataFrame, by: str, grain: Grain, window: int) -> pl.DataFra
 
 def _drivers(frame: pl.LazyFrame, flagged: pl.DataFrame, by: str, grain: Grain, drivers: list[str],
              window: int) -> pl.DataFrame:
-    """For each flagged point, the value of another dimension whose own cost moved the most."""
+    """For each flagged point, the value of another dimension that explains the move: among those
+    whose own cost moved at least `EXPLAINS` of the most any moved, the most specific."""
     keys = [by, s.DATE] + _hour(grain)
     days = flagged.select(by, s.DATE).unique()
     start = days[s.DATE].min()
@@ -120,8 +147,8 @@ def _drivers(frame: pl.LazyFrame, flagged: pl.DataFrame, by: str, grain: Grain, 
     calendar = pl.DataFrame({s.DATE: pl.date_range(lookback, flagged[s.DATE].max(), eager=True)})
     same_kind = calendar.group_by(WEEKEND).agg(
         pl.len().cast(pl.Float64).alias("_days"))
-    best: dict[tuple, tuple[str, float]] = {}
-    for d in drivers:
+    moved: dict[tuple, list[tuple[int, str, float]]] = {}  # per point: (specificity, driver, its excess)
+    for rank, d in enumerate(drivers):
         per = scope.group_by([dimension(by), *_slot(frame, grain), pl.col(d)]).agg(pl.col(s.COST).sum()).collect()
         if per.height == 0:
             continue
@@ -136,9 +163,11 @@ def _drivers(frame: pl.LazyFrame, flagged: pl.DataFrame, by: str, grain: Grain, 
             (pl.col(s.COST).fill_null(0) - (pl.col("_total") - pl.col(s.COST).fill_null(0)) / (pl.col("_days") - 1))
             .alias("_excess"))
         for row in point.filter(pl.col(d).is_not_null()).iter_rows(named=True):
-            key = tuple(row[k] for k in keys)
-            if key not in best or abs(row["_excess"]) > abs(best[key][1]):
-                best[key] = (f"{d}={row[d]}", row["_excess"])
+            moved.setdefault(tuple(row[k] for k in keys), []).append((rank, f"{d}={row[d]}", row["_excess"]))
+    best = {}
+    for key, candidates in moved.items():
+        most = max(abs(e) for _, _, e in candidates)
+        best[key] = min((c for c in candidates if abs(c[2]) >= EXPLAINS * most), key=lambda c: c[0])[1:]
     named = pl.DataFrame([{**dict(zip(keys, k)), "driver": v[0], "driver_excess_usd": v[1]} for k, v in best.items()],
                          schema={**{k: flagged.schema[k] for k in keys}, "driver": pl.String,
                                  "driver_excess_usd": pl.Float64})

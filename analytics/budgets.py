@@ -159,17 +159,19 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
         start, end = b.bounds(today)
         pct = used / b.limit_usd
         crossed = [t for t in sorted({*b.thresholds, 1.0}) if pct >= t]
-        expected, exhaustion = None, None
+        expected = low80 = high80 = exhaustion = None
         if with_forecast and b.period in ("weekly", "monthly") and start <= today <= end:
             from analytics.forecast import forecast
             f = forecast(events.filter(b.matches()), today=today, period=_CALENDAR[b.period],
                          budget_usd=b.limit_usd)
-            expected, exhaustion = f.expected_total_usd, f.exhaustion_date
+            expected, low80, high80, exhaustion = (f.expected_total_usd, f.total_low80_usd, f.total_high80_usd,
+                                                   f.exhaustion_date)
         rows.append({
             "name": b.name, "scope": b.scope, "value": b.value, "period": b.period, "period_start": start,
             "period_end": end, "limit_usd": b.limit_usd, "spent_usd": used, "remaining_usd": b.limit_usd - used,
             "pct": pct, "state": "exceeded" if pct >= 1 else "warning" if crossed else "ok",
-            "threshold": crossed[-1] if crossed else None, "forecast_usd": expected, "exhaustion_date": exhaustion,
+            "threshold": crossed[-1] if crossed else None, "forecast_usd": expected, "forecast_low80_usd": low80,
+            "forecast_high80_usd": high80, "exhaustion_date": exhaustion,
             "days_left": max(0, (end - today).days), "enforcement": b.enforcement})
     return pl.DataFrame(rows, schema=STATUS_SCHEMA)
 
@@ -178,7 +180,7 @@ STATUS_SCHEMA = pl.Schema({
     "name": pl.String, "scope": pl.String, "value": pl.String, "period": pl.String, "period_start": pl.Date,
     "period_end": pl.Date, "limit_usd": pl.Float64, "spent_usd": pl.Float64, "remaining_usd": pl.Float64,
     "pct": pl.Float64, "state": pl.String, "threshold": pl.Float64, "forecast_usd": pl.Float64,
-    "exhaustion_date": pl.Date, "days_left": pl.Int64, "enforcement": pl.String})
+    "forecast_low80_usd": pl.Float64, "forecast_high80_usd": pl.Float64, "exhaustion_date": pl.Date, "days_left": pl.Int64, "enforcement": pl.String})
 
 
 @dataclass(frozen=True)

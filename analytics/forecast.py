@@ -1,13 +1,18 @@
 """Spend forecasts: daily spend to the end of the period with 80 % and 95 % intervals, the
 end-of-period total, and the day a budget runs out.
 
-Candidates are exponential-smoothing models from statsmodels (weekly seasonality, with and
-without a damped trend) and the naive run-rate (spent ÷ days elapsed × days in period). A
-rolling-origin backtest over the last weeks picks the one with the smallest error on
-weekly totals and reports every candidate's error. With fewer than three weeks of history
-the run-rate is used. The models learn from the last 26 weeks of complete days, and fits are
-remembered by their history, so a forecast of a lake that only gained calls today costs
-no new fit. statsmodels is imported only here, when a forecast runs.
+Three models forecast each day: exponential smoothing from statsmodels (weekly seasonality,
+with and without a damped trend), fitted once on the last 26 weeks of complete days, and the
+recent rate (the mean of the last two weeks). Each is replayed from every day of the last 13
+weeks as if that day were today (with the parameters of the one fit: no refitting), so its
+errors at every horizon are known. The forecast is their blend, weighted by the inverse of each
+model's squared error on totals over the days left, so the month-end figure moves with the
+spend, not with a change of winner. The bands are the blend's own errors at the same horizon
+(split-conformal), scaled by the spend level of the time: a band holds what it says as often
+as the past says it does. Until the history has three weeks to fit on and ten more days to judge
+by, the recent rate alone is used, with a band that counts the uncertainty of the rate itself. Fits are remembered by their
+history, so a forecast of a lake that only gained calls today costs no new fit. statsmodels
+is imported only here, when a forecast runs.
 
 Examples:
     >>> import datetime as dt, polars as pl
@@ -26,19 +31,21 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from analytics.measures import Period, day_column, dimension, measures, period_bounds
 from analytics.reports import _Report
 from ingest import schema as s
 
-MIN_HISTORY_DAYS = 21
+MIN_HISTORY_DAYS = 21  # days the smoothing models are fitted on at least (and then judged on MIN_ORIGINS more)
 FIT_DAYS = 182  # the models learn from the last 26 weeks: enough for a weekly season, and fits stay fast
-BACKTEST_ORIGINS = 4
-BACKTEST_HORIZON = 7
-SIMULATIONS = 1000
-Z80, Z95 = 1.2815515655446004, 1.959963984540054
-MODELS = ("ets_trend_weekly", "ets_weekly", "run_rate")
+CALIBRATION_DAYS = 91  # the days replayed as if each were today: their errors weigh the models and make the bands
+MIN_ORIGINS = 10  # replayed days a horizon needs to be judged on its own errors
+RATE_DAYS = 14  # the recent rate: the mean of the last two weeks (whole weeks: weekends count their share)
+LEVEL_DAYS = 28  # errors are measured against the mean spend of the four weeks before their day
+MODELS = ("ets_trend_weekly", "ets_linear_weekly", "ets_weekly", "run_rate")
+QUANTILES = {"low80": 0.1, "high80": 0.9, "low95": 0.025, "high95": 0.975}
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,20 @@ class Forecast(_Report):
     total_low95_usd: float
     total_high95_usd: float
     run_rate_total_usd: float       # spent ÷ days elapsed × days in period
-    model: str
+    model: str                      # "blend" of `backtest`'s models by their weights, or "run_rate" alone
     budget_usd: float | None
     exhaustion_date: dt.date | None  # first day the expected cumulative spend reaches the budget
-    daily: pl.DataFrame = field(repr=False)     # date, actual, expected, low/high 80 and 95, cumulative
-    backtest: pl.DataFrame = field(repr=False)  # model, origins, mape of weekly totals
+    exhaustion_earliest: dt.date | None  # first day the 80 % band's upper edge of the cumulative spend reaches it
+    daily: pl.DataFrame = field(repr=False)     # date, actual, expected, low/high 80 and 95, cumulative (+ its 80 % band)
+    backtest: pl.DataFrame = field(repr=False)  # model, origins, mape (of totals over the days left), weight
+
+    @property
+    def method(self) -> str:
+        """How the figure was made, in words (for a tooltip)."""
+        if self.model == "run_rate":
+            return "the recent daily rate (too little history to judge other models)"
+        weights = ", ".join(f"{m.replace('_', ' ')} {w:.0%}" for m, w in self.backtest.select("model", "weight").iter_rows())
+        return f"a blend by past accuracy: {weights}"
 
 
 def daily_series(events: pl.LazyFrame, *, end: dt.date) -> pl.DataFrame:
@@ -85,29 +101,28 @@ def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Peri
     horizon = (end - today).days
     run_rate_total = spent / elapsed * ((end - start).days + 1)
 
-    backtest = _backtest(history)
-    model = "run_rate"
-    if len(history) >= MIN_HISTORY_DAYS and backtest.height:
-        model = backtest.sort("mape", "model")["model"][0]
-    mean, bands, totals = _predict(model, history, horizon, spent, elapsed)
-
+    plan = _plan(history, horizon)
     future = [today + dt.timedelta(days=i + 1) for i in range(horizon)]
     observed = series.filter(pl.col(s.DATE).is_between(start, today))
     daily = pl.concat([
         observed.select(pl.col(s.DATE), pl.col(s.COST).alias("actual")),
-        pl.DataFrame({s.DATE: future, "expected": mean, **bands},
-                     schema={s.DATE: pl.Date, "expected": pl.Float64, **{k: pl.Float64 for k in bands}}),
+        pl.DataFrame({s.DATE: future, "expected": plan.mean, **plan.daily,
+                      "cumulative_high80": [spent + v for v in plan.cumulative_high80]},
+                     schema={s.DATE: pl.Date, "expected": pl.Float64, **{k: pl.Float64 for k in plan.daily},
+                             "cumulative_high80": pl.Float64}),
     ], how="diagonal").with_columns(pl.coalesce("actual", "expected").cum_sum().alias("cumulative"))
-    expected_total = spent + sum(mean)
-    exhaustion = None
+    totals = {k: max(spent, spent + sum(plan.mean) + v) for k, v in plan.total.items()}
+    exhaustion = earliest = None
     if budget_usd is not None:  # the first day the spend so far plus the expected spend reaches the budget
         over = daily.filter(pl.col("cumulative") >= budget_usd)
         exhaustion = over[s.DATE][0] if over.height else None
+        high = daily.filter(pl.coalesce("cumulative_high80", "cumulative") >= budget_usd)
+        earliest = high[s.DATE][0] if high.height else None
     return Forecast(
-        period_start=start, period_end=end, today=today, spent_usd=spent, expected_total_usd=expected_total,
-        total_low80_usd=totals[0], total_high80_usd=totals[1], total_low95_usd=totals[2], total_high95_usd=totals[3],
-        run_rate_total_usd=run_rate_total, model=model, budget_usd=budget_usd, exhaustion_date=exhaustion,
-        daily=daily, backtest=backtest)
+        period_start=start, period_end=end, today=today, spent_usd=spent, expected_total_usd=spent + sum(plan.mean),
+        total_low80_usd=totals["low80"], total_high80_usd=totals["high80"], total_low95_usd=totals["low95"],
+        total_high95_usd=totals["high95"], run_rate_total_usd=run_rate_total, model=plan.model, budget_usd=budget_usd,
+        exhaustion_date=exhaustion, exhaustion_earliest=earliest, daily=daily, backtest=plan.backtest)
 
 
 def forecast_by(events: pl.LazyFrame, by: str, *, today: dt.date | None = None, period: Period = "month",
@@ -126,76 +141,191 @@ def forecast_by(events: pl.LazyFrame, by: str, *, today: dt.date | None = None, 
     return pl.DataFrame(rows, schema={by: pl.String, **{k: pl.String if k == "model" else pl.Float64 for k in fields}})
 
 
-def _run_rate(history: tuple[float, ...], elapsed: int) -> tuple[float, float]:
-    """The naive daily rate (mean of this period's days, at least the last 7) and the daily spread."""
-    window = history[-max(elapsed - 1, 7):] or [0.0]
-    rate = sum(window) / len(window)
-    spread = math.sqrt(sum((x - rate) ** 2 for x in window) / max(len(window) - 1, 1))
-    return rate, spread
+@dataclass(frozen=True)
+class _Plan:
+    """What the models say of the days after today: daily means, daily bands, and the bands of the
+    total and of the cumulative spend as offsets from the expected total."""
+
+    model: str
+    mean: list[float]
+    daily: dict[str, list[float]]
+    total: dict[str, float]        # low80 … high95, added to the expected total
+    cumulative_high80: list[float]  # expected spend through each day plus its 80 % band's upper offset
+    backtest: pl.DataFrame
 
 
-def _predict(model: str, history: tuple[float, ...], horizon: int, spent: float,
-             elapsed: int) -> tuple[list[float], dict[str, list[float]], tuple[float, float, float, float]]:
-    """Daily means, daily bands and (low80, high80, low95, high95) of the period total."""
-    if horizon == 0:
-        return [], {k: [] for k in ("low80", "high80", "low95", "high95")}, (spent, spent, spent, spent)
+@functools.lru_cache(maxsize=64)
+def _plan(history: tuple[float, ...], horizon: int) -> _Plan:
+    """The forecast of `horizon` days after today from the complete days before it, remembered:
+    budgets' status asks it once per budget of the same scope."""
+    y = np.asarray(history, dtype=float)
+    n = len(y)
+    # each origin plays "today" (the day after is step 1); the models' parameters come from the days before the first
+    origins = np.arange(max(MIN_HISTORY_DAYS, n - CALIBRATION_DAYS), n - 1)
+    if horizon == 0:  # the period ends today: nothing left to forecast
+        return _Plan("run_rate" if len(origins) < MIN_ORIGINS else "blend", [], {k: [] for k in QUANTILES},
+                     {k: 0.0 for k in QUANTILES}, [], _backtest_frame({}, {}, {}))
+    if len(origins) < MIN_ORIGINS:
+        return _rate_alone(y, horizon)
+    paths = {m: _replay(m, history, origins, horizon) for m in MODELS}  # (origins + 1) × horizon, last row: now
+    target = _targets(y, origins, horizon)  # origins × horizon, NaN past the history's end
+    level = np.array([max(y[max(0, o - LEVEL_DAYS):o].mean(), 1e-9) for o in origins])
+    now_level = max(y[-LEVEL_DAYS:].mean(), 1e-9)
+    # each model judged on totals over the days left (or the longest horizon enough days allow)
+    judged = _judged_horizon(target, horizon)
+    errors = {m: (np.cumsum(target - paths[m][:-1], axis=1)[:, judged - 1] / level) for m in MODELS}
+    mse = {m: float(np.nanmean(e ** 2)) for m, e in errors.items()}
+    inverse = {m: 1 / max(v, 1e-12) for m, v in mse.items()}
+    weights = {m: v / sum(inverse.values()) for m, v in inverse.items()}
+    blend = sum(weights[m] * paths[m] for m in MODELS)
+    blend = np.clip(blend, 0, None)
+    mean = blend[-1]
+    relative = (target - blend[:-1]) / level[:, None]  # each replayed day's error, step by step, in levels
+    cumulative = np.cumsum(target - blend[:-1], axis=1) / level[:, None]
+    spread = _spread(cumulative)  # the error's size at each horizon, in levels
+    from scipy import stats
+    shape = {k: float(stats.norm.ppf(q)) for k, q in QUANTILES.items()}
+    total = {k: shape[k] * spread[horizon - 1] * now_level for k in QUANTILES}
+    daily = {k: [max(0.0, float(v)) for v in mean + _pooled_quantile(relative, q) * now_level]
+             for k, q in QUANTILES.items()}
+    high80 = [float(v) for v in np.cumsum(mean) + shape["high80"] * spread * now_level]
+    mape = {m: float(np.nanmean(np.abs(e))) for m, e in errors.items()}
+    counts = {m: int(np.sum(~np.isnan(e))) for m, e in errors.items()}
+    return _Plan("blend", [float(v) for v in mean], daily, total, high80, _backtest_frame(mape, counts, weights))
+
+
+def _replay(model: str, history: tuple[float, ...], origins: np.ndarray, horizon: int) -> np.ndarray:
+    """The model's forecast of steps 1..horizon after each origin (the model knows the days before
+    it; the origin itself is "today", counted as spent) and, in the last row, after today."""
+    y = np.asarray(history, dtype=float)
+    n = len(y)
+    rows = np.full((len(origins) + 1, horizon), np.nan)
     if model == "run_rate":
-        rate, spread = _run_rate(history, elapsed)
-        mean = [rate] * horizon
-        bands = {"low80": [max(0.0, rate - Z80 * spread)] * horizon, "high80": [rate + Z80 * spread] * horizon,
-                 "low95": [max(0.0, rate - Z95 * spread)] * horizon, "high95": [rate + Z95 * spread] * horizon}
-        total, wide = spent + rate * horizon, spread * math.sqrt(horizon)
-        return mean, bands, (max(spent, total - Z80 * wide), total + Z80 * wide,
-                             max(spent, total - Z95 * wide), total + Z95 * wide)
-    # the history ends yesterday: step 1 is today (already counted as spent), so keep steps 2..horizon+1
-    import numpy as np
-    fitted = _fit(model, history)
-    n = len(history)
-    bands = {}
-    for alpha, name in ((0.2, "80"), (0.05, "95")):
-        frame = fitted.get_prediction(start=n + 1, end=n + horizon).summary_frame(alpha=alpha)
-        bands[f"low{name}"] = [max(0.0, float(v)) for v in frame["pi_lower"]]
-        bands[f"high{name}"] = [float(v) for v in frame["pi_upper"]]
-    mean = [max(0.0, float(v)) for v in fitted.forecast(horizon + 1)[1:]]
-    paths = fitted.simulate(horizon + 1, repetitions=SIMULATIONS, anchor="end",
-                            rng=np.random.default_rng(0)).iloc[1:].clip(lower=0).sum(axis=0)
-    q = paths.quantile([0.1, 0.9, 0.025, 0.975]).tolist()
-    return mean, bands, tuple(spent + float(v) for v in q)  # type: ignore[return-value]
+        for i, o in enumerate([*origins, n]):
+            rows[i] = y[max(0, o - RATE_DAYS):o].mean()
+        return rows
+    # replayed with the parameters of a fit on the days before the first origin only: a fit that had
+    # seen the days after an origin would know their mean, and its errors would promise too much
+    rows[:-1] = _from_states(_smoothed(model, history, int(origins[0])), origins, horizon)
+    rows[-1] = np.asarray(_fit(model, history).forecast(horizon + 1))[1:]
+    return rows
+
+
+def _from_states(smoothed, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """What the model forecast for steps 1..horizon after each origin, knowing the days before it
+    (steps 2..horizon + 1 of its dynamic prediction from the origin), from its states the day
+    before: level + (φ + … + φ^h)·trend + the season's last value for that weekday. The same
+    numbers as statsmodels' `predict(start=o, dynamic=True)`, without a call per origin."""
+    states = smoothed.states
+    params = dict(zip(smoothed.model.param_names, np.asarray(smoothed.params)))
+    level = states["level"].to_numpy()
+    trend = states["trend"].to_numpy() if "trend" in states else np.zeros_like(level)
+    season = states["seasonal"].to_numpy()
+    phi = float(params.get("damping_trend", 1.0))
+    h = np.arange(2, horizon + 2)
+    damped = phi * (1 - phi ** h) / (1 - phi) if phi != 1.0 else h.astype(float)  # φ + … + φ^h
+    t = (origins - 1)[:, None]  # the states after the day before each origin
+    same_weekday = t + h - 7 * np.ceil(h / 7).astype(int)
+    return level[t] + damped * trend[t] + season[same_weekday]
+
+
+def _targets(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """What was spent on steps 1..horizon after each origin (NaN past the last complete day)."""
+    out = np.full((len(origins), horizon), np.nan)
+    for i, o in enumerate(origins):
+        known = y[o + 1:o + 1 + horizon]
+        out[i, :len(known)] = known
+    return out
+
+
+def _judged_horizon(target: np.ndarray, horizon: int) -> int:
+    """The horizon whose totals judge the models: the days left, or fewer where too few replayed
+    days reach that far."""
+    reach = np.sum(~np.isnan(target), axis=0)  # origins with a full total at each horizon
+    enough = np.nonzero(reach >= MIN_ORIGINS)[0]
+    return int(min(horizon, enough[-1] + 1)) if enough.size else 1
+
+
+def _spread(cumulative: np.ndarray) -> np.ndarray:
+    """The root mean square error of totals over 1..H days, as `a·h + b·h²` fitted to the replayed
+    errors (daily noise adds up as h, an error in the rate as h²). Long horizons are seen from few
+    independent stretches of history, short ones from many: the fit lends the short ones' numbers
+    to the long ones."""
+    h = np.arange(1, cumulative.shape[1] + 1, dtype=float)
+    counts = np.sum(~np.isnan(cumulative), axis=0)
+    seen = counts > 0
+    squares = np.where(seen, np.nansum(cumulative ** 2, axis=0) / np.maximum(counts, 1), np.nan)
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([h[seen], h[seen] ** 2]), squares[seen], rcond=None)
+    if a < 0 or b < 0:  # one term alone, the better of the two
+        a, b = max(0.0, float(np.sum(squares[seen] * h[seen]) / np.sum(h[seen] ** 2))), 0.0
+    return np.sqrt(np.maximum(a * h + b * h ** 2, 1e-12))
+
+
+def _standard_quantiles(cumulative: np.ndarray, spread: np.ndarray) -> dict[str, float]:
+    """The quantiles of every replayed error divided by the spread at its horizon, pooled over the
+    horizons, at the finite-sample conformal level: skew and heavy tails (spikes) are the past's own."""
+    z = (cumulative / spread)[~np.isnan(cumulative)]
+    n = z.size
+    out = {}
+    for name, q in QUANTILES.items():
+        level = min(1.0, q * (n + 1) / n) if q > 0.5 else max(0.0, 1 - (1 - q) * (n + 1) / n)
+        out[name] = float(np.quantile(z, level)) if n else 0.0
+    return out
+
+
+def _pooled_quantile(relative: np.ndarray, q: float) -> float:
+    values = relative[~np.isnan(relative)]
+    return float(np.quantile(values, q)) if values.size else 0.0
+
+
+def _rate_alone(y: np.ndarray, horizon: int) -> _Plan:
+    """The recent rate, with a band for both the days' spread and the rate's own uncertainty (it is
+    the mean of only k days): the total's variance is h·σ² + h²·σ²/k, with Student's t for k − 1."""
+    from scipy import stats
+    window = y[-RATE_DAYS:] if len(y) else np.zeros(1)
+    k = len(window)
+    rate = float(window.mean())
+    spread = float(window.std(ddof=1)) if k > 1 else rate
+    mean = [rate] * horizon
+    wide = spread * math.sqrt(horizon + horizon ** 2 / k)
+    total, daily = {}, {}
+    for name, q in QUANTILES.items():
+        z = float(stats.t.ppf(q, max(k - 1, 1)))
+        total[name] = z * wide
+        daily[name] = [max(0.0, rate + z * spread * math.sqrt(1 + 1 / k))] * horizon
+    z80 = float(stats.t.ppf(QUANTILES["high80"], max(k - 1, 1)))
+    high80 = [rate * h + z80 * spread * math.sqrt(h + h ** 2 / k) for h in range(1, horizon + 1)]
+    return _Plan("run_rate", mean, daily, total, high80, _backtest_frame({}, {}, {"run_rate": 1.0}))
+
+
+def _backtest_frame(mape: dict[str, float], counts: dict[str, int], weights: dict[str, float]) -> pl.DataFrame:
+    models = [m for m in MODELS if m in weights or m in mape]
+    return pl.DataFrame({"model": models, "origins": [counts.get(m, 0) for m in models],
+                         "mape": [mape.get(m) for m in models], "weight": [weights.get(m, 0.0) for m in models]},
+                        schema={"model": pl.String, "origins": pl.Int64, "mape": pl.Float64, "weight": pl.Float64})
+
+
+@functools.lru_cache(maxsize=32)
+def _smoothed(model: str, history: tuple[float, ...], fitted_on: int):
+    """The whole history run through the model with the parameters fitted to its first `fitted_on` days."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _ets(model, history).smooth(_fit(model, history[:fitted_on]).params)
+
+
+def _ets(model: str, history: tuple[float, ...]):
+    import pandas as pd  # statsmodels wants a dated pandas series: the one place pandas is needed
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    series = pd.Series(history, index=pd.date_range("2000-01-03", periods=len(history), freq="D"), dtype=float)
+    trend, damped = model in ("ets_trend_weekly", "ets_linear_weekly"), model == "ets_trend_weekly"
+    return ETSModel(series, error="add", trend="add" if trend else None, damped_trend=damped,
+                    seasonal="add", seasonal_periods=7)
 
 
 @functools.lru_cache(maxsize=32)
 def _fit(model: str, history: tuple[float, ...]):
     """A fitted ETS model, remembered by its history: the complete days before today do not change
     while today's calls arrive, so forecasts of a live lake refit only when a day has passed."""
-    import pandas as pd  # statsmodels wants a dated pandas series: the one place pandas is needed
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-    series = pd.Series(history, index=pd.date_range("2000-01-03", periods=len(history), freq="D"), dtype=float)
-    trend = model == "ets_trend_weekly"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter: the backtest judges the fit
-        return ETSModel(series, error="add", trend="add" if trend else None, damped_trend=trend,
-                        seasonal="add", seasonal_periods=7).fit(disp=False)
-
-
-@functools.lru_cache(maxsize=32)
-def _backtest(history: tuple[float, ...]) -> pl.DataFrame:
-    """Rolling-origin backtest: from each of the last origins, forecast a week and compare its total."""
-    rows = []
-    origins = [len(history) - BACKTEST_HORIZON * k for k in range(1, BACKTEST_ORIGINS + 1)]
-    origins = [o for o in origins if o >= MIN_HISTORY_DAYS]
-    if not origins:
-        return pl.DataFrame(schema={"model": pl.String, "origins": pl.Int64, "mape": pl.Float64})
-    for model in MODELS:
-        errors = []
-        for origin in origins:
-            actual = sum(history[origin:origin + BACKTEST_HORIZON])
-            if actual <= 0:
-                continue
-            if model == "run_rate":
-                predicted = _run_rate(history[:origin], elapsed=1)[0] * BACKTEST_HORIZON  # the last week's rate
-            else:
-                predicted = sum(max(0.0, float(v)) for v in _fit(model, history[:origin]).forecast(BACKTEST_HORIZON))
-            errors.append(abs(predicted - actual) / actual)
-        if errors:
-            rows.append({"model": model, "origins": len(errors), "mape": sum(errors) / len(errors)})
-    return pl.DataFrame(rows, schema={"model": pl.String, "origins": pl.Int64, "mape": pl.Float64})
+        warnings.simplefilter("ignore")  # convergence chatter: the replayed errors judge the fit
+        return _ets(model, history).fit(disp=False)

@@ -28,10 +28,11 @@ cols = st.columns(4)
 cols[0].metric("Month to date", ui.money(month[s.COST][0]), help=f"{month_start} to {today} (UTC)")
 cols[1].metric("Expected month total", ui.money(outlook.expected_total_usd),
                help=f"80 % band {ui.money(outlook.total_low80_usd)} – {ui.money(outlook.total_high80_usd)}; "
-                    f"model {outlook.model}")
+                    f"{outlook.method}")
 cols[2].metric("Monthly budget", ui.money(limit),
                delta=None if left is None else f"{ui.money(left)} left", delta_color="off")
-cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not this month") if limit else "no budget")
+cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not expected") if limit else "no budget",
+               help=f"At the 80 % band's upper edge: {outlook.exhaustion_earliest or 'not this month'}" if limit else None)
 if unpriced:
     st.warning(f"{unpriced:,} event(s) have no price and count as $0 until one is added.")
     st.page_link("app_pages/prices.py", label="Fix prices", icon="🏷️")

@@ -5,6 +5,7 @@ import json
 
 import polars as pl
 import pytest
+from scipy.stats import norm
 
 from analytics import Budget, BudgetError, budget_alerts, budget_status, can_execute, estimate_alert
 from analytics.alerts import exit_code
@@ -86,14 +87,32 @@ def test_each_threshold_fires_once_per_period():
                      [("budget_exceeded", 1.0, "2026-03-01")], [("budget_warning", 0.9, "2026-04-01")]]
 
 
-def test_a_forecast_over_the_limit_alerts_before_the_limit_is_reached():
-    st = budget_status(EVENTS, [Budget("all", 200)], today=NOW.date(), with_forecast=False).with_columns(
-        pl.lit(260.0).alias("forecast_usd"), pl.lit(dt.date(2026, 3, 27)).alias("exhaustion_date"))
-    (alert,) = budget_alerts(st, now=NOW)  # 27.5 % spent: no threshold yet, but the forecast passes the limit
+def forecast_status(expected: float, low80: float, high80: float) -> pl.DataFrame:
+    return budget_status(EVENTS, [Budget("all", 200)], today=NOW.date(), with_forecast=False).with_columns(
+        pl.lit(expected).alias("forecast_usd"), pl.lit(low80).alias("forecast_low80_usd"),
+        pl.lit(high80).alias("forecast_high80_usd"), pl.lit(dt.date(2026, 3, 27)).alias("exhaustion_date"))
+
+
+def test_a_forecast_alerts_once_even_its_band_s_low_edge_passes_the_limit_and_resolves_when_back_under():
+    """27.5 % spent, no threshold crossed yet: a forecast over the limit whose band reaches under it
+    is no alarm (spiky spend made 5 alarms in 6 months with a 10 % headroom); a band wholly over is,
+    once, saying how sure it is; back under, it is resolved; over again, it fires again."""
+    assert budget_alerts(forecast_status(230.0, 190.0, 270.0), now=NOW) == []
+    (alert,) = budget_alerts(forecast_status(260.0, 220.0, 300.0), now=NOW)
     assert alert.kind == "forecast_exceeded" and alert.forecast_usd == 260.0
-    assert "runs out 2026-03-27" in alert.message
+    assert "runs out about 2026-03-27" in alert.message and "(80 % band $220.00 – $300.00)" in alert.message
+    sure = norm.sf(200, loc=260, scale=80 / (2 * norm.ppf(0.9)))  # a normal whose 80 % band is 220 – 300
+    assert f"limit, {sure:.0%} likely" in alert.message
     assert json.loads(json.dumps(alert.to_dict()))["spent_usd"] == 55.0
-    assert budget_alerts(st, now=NOW, seen={alert.key}) == []
+    seen = {alert.key}
+    assert budget_alerts(forecast_status(260.0, 220.0, 300.0), now=NOW, seen=seen) == []
+    assert budget_alerts(forecast_status(205.0, 180.0, 230.0), now=NOW, seen=seen) == []  # near: no chatter
+    (resolved,) = budget_alerts(forecast_status(190.0, 170.0, 210.0), now=NOW, seen=seen)
+    assert resolved.kind == "forecast_resolved" and "back under the $200.00 limit" in resolved.message
+    seen.add(resolved.key)
+    assert budget_alerts(forecast_status(190.0, 170.0, 210.0), now=NOW, seen=seen) == []
+    (again,) = budget_alerts(forecast_status(250.0, 210.0, 290.0), now=NOW, seen=seen)
+    assert again.kind == "forecast_exceeded" and again.key not in seen and again.occurrence == 2
 
 
 def test_passing_the_limit_is_exceeded_even_when_no_threshold_says_100_percent():

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import analytics
+from analytics.forecast import MODELS
 from ingest import schema as s
 
 END = dt.date(2026, 3, 31)
@@ -17,8 +18,8 @@ TODAY = dt.date(2026, 3, 12)
 def test_the_real_month_total_falls_in_the_forecast_interval(demo_lake):
     f = analytics.forecast(analytics.scan(demo_lake, end=TODAY), today=TODAY)
     actual = analytics.scan(demo_lake, start=dt.date(2026, 3, 1)).select(pl.col(s.COST).sum()).collect().item()
-    assert f.model in ("ets_trend_weekly", "ets_weekly", "run_rate")
-    assert set(f.backtest["model"]) == {"ets_trend_weekly", "ets_weekly", "run_rate"}
+    assert f.model == "blend" and f.backtest["model"].to_list() == list(MODELS)
+    assert f.backtest["weight"].sum() == pytest.approx(1) and (f.backtest["origins"] >= 10).all()
     assert f.total_low95_usd <= f.total_low80_usd <= f.expected_total_usd <= f.total_high80_usd <= f.total_high95_usd
     assert f.total_low95_usd <= actual <= f.total_high95_usd
     spent = analytics.scan(demo_lake, start=dt.date(2026, 3, 1), end=TODAY).select(pl.col(s.COST).sum()).collect().item()

@@ -51,7 +51,7 @@ def test_job_breakdown_forecast_and_token_reports(root):
     by = json.loads(invoke("report", "breakdown", "--by", "provider", "--period", "month", "--lake", root, "-f", "json"))
     assert {r["provider"] for r in by} >= {"openai", "anthropic", "google", "elevenlabs", "modal"}
     f = json.loads(invoke("report", "forecast", "--today", TODAY, "--budget", "500", "--lake", root, "-f", "json"))
-    assert f["spent_usd"] <= f["expected_total_usd"] and f["model"] in ("ets_trend_weekly", "ets_weekly", "run_rate")
+    assert f["spent_usd"] <= f["expected_total_usd"] and f["model"] in ("blend", "run_rate")
     tokens = json.loads(invoke("report", "tokens", "--lake", root, "-f", "json"))
     assert 0 < tokens["cache_hit_rate"] < 1 and tokens["cache_savings_usd"] > 0
     missing = runner.invoke(app, ["report", "job", "nope", "--lake", str(root)])

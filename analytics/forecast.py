@@ -1,15 +1,16 @@
 """Spend forecasts: daily spend to the end of the period with 80 % and 95 % intervals, the
 end-of-period total, and the day a budget runs out.
 
-Three models forecast each day: exponential smoothing from statsmodels (weekly seasonality,
-with and without a damped trend), fitted once on the last 26 weeks of complete days, and the
-recent rate (the mean of the last two weeks). Each is replayed from every day of the last 13
-weeks as if that day were today (with the parameters of the one fit: no refitting), so its
-errors at every horizon are known. The forecast is their blend, weighted by the inverse of each
-model's squared error on totals over the days left, so the month-end figure moves with the
-spend, not with a change of winner. The bands are the blend's own errors at the same horizon
-(split-conformal), scaled by the spend level of the time: a band holds what it says as often
-as the past says it does. Until the history has three weeks to fit on and ten more days to judge
+Four models forecast each day: exponential smoothing from statsmodels with weekly seasonality
+(no trend, a linear trend, a damped trend), fitted on the last 26 weeks of complete days, and
+the recent rate (the mean of the last two weeks). Each is replayed from every day of the last
+13 weeks as if that day were today, with parameters fitted on the days before those weeks only
+(a fit that had seen them would know their mean), so its errors at every horizon are known.
+The forecast is their blend, weighted by the inverse of each model's squared error on totals
+over the days left, so the month-end figure moves with the spend, not with a change of winner.
+The bands come from the blend's replayed errors, in units of the spend level of their time:
+their root mean square at each horizon, fitted as a·h + b·h² (long horizons are seen in few
+independent stretches of history), read as a normal distribution's. Until the history has three weeks to fit on and ten more days to judge
 by, the recent rate alone is used, with a band that counts the uncertainty of the rate itself. Fits are remembered by their
 history, so a forecast of a lake that only gained calls today costs no new fit. statsmodels
 is imported only here, when a forecast runs.
@@ -30,6 +31,7 @@ import functools
 import math
 import warnings
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
@@ -183,8 +185,7 @@ def _plan(history: tuple[float, ...], horizon: int) -> _Plan:
     relative = (target - blend[:-1]) / level[:, None]  # each replayed day's error, step by step, in levels
     cumulative = np.cumsum(target - blend[:-1], axis=1) / level[:, None]
     spread = _spread(cumulative)  # the error's size at each horizon, in levels
-    from scipy import stats
-    shape = {k: float(stats.norm.ppf(q)) for k, q in QUANTILES.items()}
+    shape = {k: NormalDist().inv_cdf(q) for k, q in QUANTILES.items()}
     total = {k: shape[k] * spread[horizon - 1] * now_level for k in QUANTILES}
     daily = {k: [max(0.0, float(v)) for v in mean + _pooled_quantile(relative, q) * now_level]
              for k, q in QUANTILES.items()}
@@ -259,18 +260,6 @@ def _spread(cumulative: np.ndarray) -> np.ndarray:
     if a < 0 or b < 0:  # one term alone, the better of the two
         a, b = max(0.0, float(np.sum(squares[seen] * h[seen]) / np.sum(h[seen] ** 2))), 0.0
     return np.sqrt(np.maximum(a * h + b * h ** 2, 1e-12))
-
-
-def _standard_quantiles(cumulative: np.ndarray, spread: np.ndarray) -> dict[str, float]:
-    """The quantiles of every replayed error divided by the spread at its horizon, pooled over the
-    horizons, at the finite-sample conformal level: skew and heavy tails (spikes) are the past's own."""
-    z = (cumulative / spread)[~np.isnan(cumulative)]
-    n = z.size
-    out = {}
-    for name, q in QUANTILES.items():
-        level = min(1.0, q * (n + 1) / n) if q > 0.5 else max(0.0, 1 - (1 - q) * (n + 1) / n)
-        out[name] = float(np.quantile(z, level)) if n else 0.0
-    return out
 
 
 def _pooled_quantile(relative: np.ndarray, q: float) -> float:

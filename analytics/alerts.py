@@ -21,9 +21,9 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import polars as pl
@@ -128,10 +128,10 @@ def over_probability(expected: float, low80: float, high80: float, limit: float)
         >>> round(over_probability(100, 90, 110, 100), 2), round(over_probability(100, 90, 110, 90), 2)
         (0.5, 0.9)
     """
-    spread = (high80 - low80) / (2 * 1.2815515655446004)
+    spread = (high80 - low80) / (2 * NormalDist().inv_cdf(0.9))
     if spread <= 0:
         return float(expected > limit)
-    return 0.5 * math.erfc((limit - expected) / (spread * math.sqrt(2)))
+    return 1 - NormalDist(expected, spread).cdf(limit)
 
 
 def exit_code(budget_status: pl.DataFrame) -> int:

@@ -122,12 +122,11 @@ def _score(full: pl.DataFrame, by: str, grain: Grain, window: int) -> pl.DataFra
             baseline[start + window:] = median
             spread[start + window:] = np.median(np.abs(history - median[:, None]), axis=1) * MAD_SCALE
         parts.append(part.with_columns(pl.Series("baseline_usd", baseline), pl.Series("_spread", spread)))
-    scored = pl.concat(parts)
-    # the scope's usual spend on this kind of slot, idle slots included (weekends' own, not the week's)
-    typical = pl.col(s.COST).mean().over(group)
-    scored = scored.with_columns(typical.alias("_typical")).filter(pl.col("baseline_usd").is_not_nan())
-    typical = pl.col("_typical")
-    scale = pl.max_horizontal(pl.col("_spread"), pl.max_horizontal(pl.col("baseline_usd"), typical) * SCALE_FLOOR,
+    # the scope's usual spend on this kind of slot, idle slots included (weekends' own, not the week's),
+    # taken before the slots without a baseline are dropped
+    scored = pl.concat(parts).with_columns(pl.col(s.COST).mean().over(group).alias("_typical")).filter(
+        pl.col("baseline_usd").is_not_nan())
+    scale = pl.max_horizontal(pl.col("_spread"), pl.max_horizontal("baseline_usd", "_typical") * SCALE_FLOOR,
                               pl.lit(0.01))
     return scored.with_columns(
         (pl.col(s.COST) - pl.col("baseline_usd")).alias("excess_usd"),

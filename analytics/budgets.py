@@ -180,7 +180,8 @@ STATUS_SCHEMA = pl.Schema({
     "name": pl.String, "scope": pl.String, "value": pl.String, "period": pl.String, "period_start": pl.Date,
     "period_end": pl.Date, "limit_usd": pl.Float64, "spent_usd": pl.Float64, "remaining_usd": pl.Float64,
     "pct": pl.Float64, "state": pl.String, "threshold": pl.Float64, "forecast_usd": pl.Float64,
-    "forecast_low80_usd": pl.Float64, "forecast_high80_usd": pl.Float64, "exhaustion_date": pl.Date, "days_left": pl.Int64, "enforcement": pl.String})
+    "forecast_low80_usd": pl.Float64, "forecast_high80_usd": pl.Float64, "exhaustion_date": pl.Date,
+    "days_left": pl.Int64, "enforcement": pl.String})
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ PARQUET_OPTIONS = dict(compression="zstd", compression_level=1, statistics=True)
 REWRITE_ROWS = 100_000  # events a compaction or reprice merges into one file at most (its memory follows)
 READ_BYTES = 1 << 20  # bytes of data files read at once by a rewrite
 STALE_TMP_SECONDS = 3600  # a temp file whose name does not say its writer is removed after this long
-KNOWN_IDS = 1_000_000  # ids a writer of small appends keeps in memory (about 100 MB at most), see `_KnownIds`
+KNOWN_IDS = 1_000_000  # ids a writer of small appends keeps in memory (1M 32-character ids: 109 MiB), see `_KnownIds`
 SMALL_APPEND = 10_000  # events of one day in an append small enough to use and feed `_KnownIds`
 _PARTITION_NAME = re.compile(r"date=\d{4}-\d\d-\d\d")
 _PART_FILE = re.compile(r"part-[\w-]+\.parquet")  # a plain file name: no folder, no "..", no separator

@@ -236,17 +236,22 @@ class _FileReader:
         if lines and self.format in LINE_FORMATS:
             self.end -= len(data) - data.rfind(b"\n") - 1  # a last line still being written
             self.lines = data.count(b"\n")
-        yield PARSERS[self.format](data, self.mapping), self.size
+        yield self._parse(data, self.lines if lines else None), self.size
 
     def _pieces(self) -> Iterator[tuple[Parsed, int]]:
         """A file of lines from `plan.start`, a piece at a time."""
-        parse = PARSERS[self.format]
         self.end, self.lines = self.plan.start, self.plan.lines
         for piece in line_pieces(self.path, csv=self.format == "csv", start=self.plan.start, lines=self.plan.lines):
-            parsed = parse(piece.data, self.mapping)
+            parsed = self._parse(piece.data, piece.lines - self.lines)
             partial = len(piece.data) - piece.data.rfind(b"\n") - 1  # a last line still being written
             self.end, self.lines, self.size = piece.end - partial, piece.lines, max(self.size, piece.end)
             yield _shifted(parsed, piece.shift), piece.end - piece.start
+
+    def _parse(self, data: bytes, newlines: int | None) -> Parsed:
+        """`data` parsed; JSON Lines is told how many line ends it holds (counting them again costs
+        a tenth of an import)."""
+        hint = {"newlines": newlines} if self.format == "jsonl" else {}
+        return PARSERS[self.format](data, self.mapping, **hint)
 
     def _parquet(self) -> Iterator[tuple[Parsed, int]]:
         self.format, self.end = "parquet", self.size

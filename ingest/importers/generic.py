@@ -105,8 +105,10 @@ def _unique_names(header: list[str]) -> list[str]:
     return names
 
 
-def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None) -> Parsed:
-    """JSON Lines, or one JSON array of event objects (its items named "item N")."""
+def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None, *,
+                newlines: int | None = None) -> Parsed:
+    """JSON Lines, or one JSON array of event objects (its items named "item N"); `newlines`: the
+    line ends in `source`, when the caller has counted them."""
     mapping = mapping or {}
     check_mapping(mapping)
     sources = {**{c: c for c in s.INPUT_COLUMNS if c not in mapping.values()}, **mapping}
@@ -116,9 +118,9 @@ def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None) -> 
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     label = "line"
     if data.lstrip()[:1] == b"[":
-        data = _array_as_lines(data)
+        data, newlines = _array_as_lines(data), None
         label = "item"
-    rows = read_jsonl(data, types)
+    rows = read_jsonl(data, types, newlines=newlines)
     return Parsed(_select(rows.frame, mapping), rows.line_numbers, label, rows.lines, rows.bad)
 
 

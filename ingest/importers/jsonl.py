@@ -39,8 +39,9 @@ class _Lines(Sequence[bytes]):
         return len(self._split())
 
 
-def read_jsonl(source: Path | bytes, schema: dict[str, pl.DataType]) -> JsonLines:
-    """Read the `schema` fields of every JSON object line; blank lines are skipped.
+def read_jsonl(source: Path | bytes, schema: dict[str, pl.DataType], *, newlines: int | None = None) -> JsonLines:
+    """Read the `schema` fields of every JSON object line; blank lines are skipped. `newlines`: the
+    line ends in `source`, when the caller has counted them.
 
     The whole file is parsed at once with `schema`'s types (the fast path); if a value does not
     fit its type, every field is read as text instead, for validation to name the bad value; if
@@ -58,7 +59,8 @@ def read_jsonl(source: Path | bytes, schema: dict[str, pl.DataType]) -> JsonLine
             frame = _parse(data, attempt)
         except pl.exceptions.PolarsError:
             continue
-        lines = data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+        ends = data.count(b"\n") if newlines is None else newlines
+        lines = ends + (not data.endswith(b"\n") and bool(data))
         if lines == frame.height:  # no blank lines: line i is row i
             return JsonLines(frame, pl.int_range(1, frame.height + 1, eager=True, dtype=pl.Int64), _Lines(data), [])
         numbered = [(i, line) for i, line in enumerate(data.splitlines(), start=1) if line.strip()]

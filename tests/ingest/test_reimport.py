@@ -31,7 +31,7 @@ def test_an_unchanged_file_is_skipped_and_an_appended_one_read_from_where_it_sto
     assert import_paths(lake, [log]).unchanged == 1
     parsed_bytes = []
     real = importers.PARSERS["jsonl"]
-    monkeypatch.setitem(importers.PARSERS, "jsonl", lambda data, mapping: parsed_bytes.append(data) or real(data, mapping))
+    monkeypatch.setitem(importers.PARSERS, "jsonl", lambda data, mapping, **hint: parsed_bytes.append(data) or real(data, mapping, **hint))
     with open(log, "a") as f:
         f.write(lines(50, 53) + '{"ts": "nonsense", "provider": "openai", "model": "gpt-4o", "service": "llm"}\n')
     summary = import_paths(lake, [log])
@@ -111,7 +111,7 @@ def test_a_large_file_read_in_pieces_gives_what_one_read_gives(tmp_path, monkeyp
         monkeypatch.setattr(importers.generic, "parquet_frame", lambda *a, **k: calls.append(1) or real(*a, **k))
     else:
         real = importers.PARSERS[fmt]
-        monkeypatch.setitem(importers.PARSERS, fmt, lambda data, mapping: calls.append(1) or real(data, mapping))
+        monkeypatch.setitem(importers.PARSERS, fmt, lambda data, mapping, **hint: calls.append(1) or real(data, mapping, **hint))
     pieces = import_paths(Lake(tmp_path / "pieces"), [path], remember=False)
     assert len(calls) > 3  # it was read in pieces
     assert (pieces.imported, pieces.quarantined, pieces.errors) == (whole.imported, whole.quarantined, whole.errors)
@@ -129,8 +129,8 @@ def test_lines_appended_while_a_file_is_read_are_read_next_time(lake, tmp_path, 
     log.write_text(lines(0, 10))
     real = importers.PARSERS["jsonl"]
 
-    def parse_then_append(data, mapping):  # a writer appends while the import is reading
-        parsed = real(data, mapping)
+    def parse_then_append(data, mapping, **hint):  # a writer appends while the import is reading
+        parsed = real(data, mapping, **hint)
         with open(log, "a") as f:
             f.write(lines(10, 12))
         return parsed
@@ -140,3 +140,16 @@ def test_lines_appended_while_a_file_is_read_are_read_next_time(lake, tmp_path, 
     monkeypatch.setitem(importers.PARSERS, "jsonl", real)
     assert import_paths(lake, [log]).imported == 2
     assert tokens(lake) == list(range(12))
+
+
+def test_blank_lines_in_a_large_file_keep_every_line_number(tmp_path, monkeypatch):
+    from ingest.lake import Lake
+    text = lines(0, 3000).splitlines(keepends=True)
+    text[2000] = text[2000].replace('"input_tokens": 2000', '"input_tokens": -1')
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(line + ("\n" if i % 7 == 0 else "") for i, line in enumerate(text)))  # a blank line after every 7th
+    monkeypatch.setattr(importers, "PIECE_BYTES", 0)
+    monkeypatch.setattr("ingest.importers.pieces.PIECE_BYTES", 4096)
+    summary = import_paths(Lake(tmp_path / "lake"), [path], remember=False)
+    assert summary.imported == 2999
+    assert summary.errors == [f"big.jsonl line {2000 + 2000 // 7 + 2}: input_tokens=-1 must be ≥ 0"]

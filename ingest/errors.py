@@ -27,3 +27,16 @@ class OptionError(SpendlakeError):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         super().__init__(message)
         self.option = option  # the option or argument it is about (--older-than), when known
+
+
+class BudgetExceeded(SpendlakeError):
+    """A call refused before it was sent: it would take a `hard_stop` budget past its limit."""
+
+    def __init__(self, message: str, *, budget: str, limit_usd: float, spent_usd: float, call_usd: float) -> None:
+        super().__init__(message)
+        self.budget, self.limit_usd, self.spent_usd, self.call_usd = budget, limit_usd, spent_usd, call_usd
+
+
+class ConfirmationRequired(BudgetExceeded):
+    """A call that would take a `require_confirmation` budget past its limit, made outside
+    `tracker.confirmed(reason=…)`."""

@@ -10,6 +10,10 @@ logged when its stream ends (or is closed): OpenAI chat streams are asked for th
 (`stream_options={"include_usage": True}`, unless the caller set `stream_options`), which
 adds a last chunk with no choices. The response id is the event id.
 
+Before each call, the tracker's budgets are asked (`Tracker.guard`) with the call's worst case
+(`worst_case`): a `hard_stop` budget it would pass raises `BudgetExceeded` and the request is
+never sent.
+
 Examples:
     >>> import tempfile, httpx2, openai
     >>> from ingest import Tracker
@@ -29,6 +33,7 @@ Examples:
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 
@@ -95,6 +100,10 @@ class _Call:
         self.tracker, self.provider, self.operation, self.service = tracker, provider, operation, service
 
     def start(self, kwargs: dict) -> float:
+        model = kwargs.get("model")
+        if isinstance(model, str) and model:
+            self.tracker.guard(provider=self.provider, model=model, service=self.service,
+                               **worst_case(kwargs, output=self.service == "llm"))
         if kwargs.get("stream") and self.operation == "chat":
             kwargs.setdefault("stream_options", {"include_usage": True})
         return time.perf_counter()
@@ -112,6 +121,48 @@ class _Call:
         self.tracker.log(provider=self.provider, model=str(kwargs.get("model") or "unknown"), service=self.service,
                          operation=self.operation, latency_ms=(time.perf_counter() - started) * 1000, success=False,
                          tags={"error": type(error).__name__, **({"status": str(status)} if status else {})})
+
+
+# A request's worst case, from the request alone (no tokenizer): text counts a token per
+# `BYTES_PER_TOKEN` UTF-8 bytes (English runs about 4 per token, code and JSON about 3), each image
+# `IMAGE_TOKENS`, and the reply its `max_tokens` (or `DEFAULT_OUTPUT` when the request sets none).
+BYTES_PER_TOKEN = 3
+IMAGE_TOKENS = 1_600  # Anthropic's ~1,600 for a 1.15-megapixel image; OpenAI's high detail 765–1,105
+DEFAULT_OUTPUT = 4_096
+_PROMPT = ("messages", "input", "system", "instructions", "tools", "prompt")
+_OUTPUT = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+_IMAGES = frozenset({"image", "image_url", "input_image"})
+
+
+def worst_case(kwargs: dict, *, output: bool = True) -> dict[str, int]:
+    """The tokens a request may cost at most: its prompt's, and its reply's limit (times `n`).
+
+    Examples:
+        >>> worst_case({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi there"}], "max_tokens": 50})
+        {'input_tokens': 8, 'output_tokens': 50}
+        >>> worst_case({"input": [[101, 102, 103, 104]]}, output=False)  # token ids: one token each
+        {'input_tokens': 4, 'output_tokens': 0}
+    """
+    text, images = _size([kwargs[k] for k in _PROMPT if kwargs.get(k) is not None])
+    limit = next((kwargs[k] for k in _OUTPUT if isinstance(kwargs.get(k), int)), DEFAULT_OUTPUT)
+    n = kwargs.get("n") if isinstance(kwargs.get("n"), int) and kwargs["n"] > 0 else 1
+    return {"input_tokens": math.ceil(text / BYTES_PER_TOKEN) + images * IMAGE_TOKENS,
+            "output_tokens": limit * n if output else 0}
+
+
+def _size(value) -> tuple[int, int]:
+    """UTF-8 bytes of the text in a request's prompt (keys and roles included), and its images."""
+    if isinstance(value, str):
+        return len(value.encode()), 0
+    if isinstance(value, dict):
+        if value.get("type") in _IMAGES:
+            return 0, 1
+        parts = [_size(v) for v in value.values()]
+        return sum(p[0] for p in parts) + sum(len(str(k)) for k in value), sum(p[1] for p in parts)
+    if isinstance(value, (list, tuple)):
+        parts = [_size(v) for v in value]
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+    return BYTES_PER_TOKEN if isinstance(value, int) else len(str(value)), 0  # a token id counts as a token
 
 
 def _event_id(provider: str, response_id: str | None) -> str | None:

@@ -75,7 +75,7 @@ class RewriteResult:
 EVENTS, ROLLUPS, REPORTED, QUARANTINE = "events", "rollups", "reported", "quarantine"
 BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates", "overrides", "imports"
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
-ADDED, ROLLUP_LOCK, KEYS = "added", "rollup lock", "keys"
+ADDED, ROLLUP_LOCK, KEYS, AUDIT = "added", "rollup lock", "keys", "audit"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
@@ -87,6 +87,7 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     BUDGETS: ("budgets.json", "", "the budgets"),
     ALERTS: ("alerts.jsonl", "", "every alert fired, oldest first"),
     ESTIMATES: ("estimates.jsonl", "", "estimates recorded against runs"),
+    AUDIT: ("audit.jsonl", "", "who changed what and when, oldest first (append-only)"),
     OVERRIDES: ("prices/overrides.csv", "", "negotiated rates (they win over the catalog and genai-prices)"),
     IMPORTS: ("_imports.json", "", "what was read of each imported file (re-imports skip or resume)"),
     KEYS: ("keys.json", "", "the server's API keys: names, scopes, salted hashes (never a token)"),

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
@@ -99,6 +100,22 @@ class Remote:
         if not cache.exists() or cache.read_bytes() != answer.content:
             write_atomic(cache, answer.content)
         return cache
+
+    def budget_source(self) -> Callable[[], list[dict]]:
+        """The budgets' state as the server holds it (`GET /v1/budgets/spent`), for `budget_guard`."""
+        def read() -> list[dict]:
+            answer = self._http.get("/v1/budgets/spent", timeout=5.0)
+            if answer.status_code != 200:
+                raise SendError(f"HTTP {answer.status_code}: {_message(answer)}")
+            return answer.json()
+        return read
+
+    def audit(self, entry: dict) -> None:
+        """Append a confirmed call to the server's audit trail (`POST /v1/audit`; the server names
+        the key as its author)."""
+        answer = self._http.post("/v1/audit", json=entry, timeout=10.0)
+        if answer.status_code != 200:
+            raise SendError(f"{self.url} did not record the confirmation (HTTP {answer.status_code}: {_message(answer)})")
 
     def close(self) -> None:
         self._http.close()

@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from ingest import schema as s
+from ingest.budget_guard import REFRESH, Guard, lake_source
 from ingest.errors import ValidationError
 from ingest.files import write_atomic
 from ingest.lake import Lake, alive, writer_tag
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 SPILL_LAKE = "spendlake.lake"  # Parquet metadata key: the lake a spill file belongs to
 
 _attribution: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("spendlake_attribution", default={})
+_confirmation: contextvars.ContextVar[str | None] = contextvars.ContextVar("spendlake_confirmation", default=None)
 _MISSING = object()
 _EPOCH, _MICROSECOND = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.timedelta(microseconds=1)
 _DAY_NS, _SLOT_NS = 86_400 * 10**9, 1_800 * 10**9
@@ -76,6 +78,9 @@ class Tracker:
     with a warning, and the next flush of a Tracker on the same lake sends it (ids make that
     exactly-once). A Tracker never closed is flushed at interpreter exit.
 
+    Budgets are enforced before each call that asks (`guard`, and every call `instrument` wraps):
+    see `ingest.budget_guard`. `enforce=False` turns that off.
+
     Given a server's URL (`Tracker("http://host:8787", api_key=…)`, or no target and
     `$SPENDLAKE_URL` / `$SPENDLAKE_API_KEY`), batches go to the server instead (`ingest.remote`):
     `log()` still prices at once, with the server's price overrides, and unsent batches spill to a
@@ -84,7 +89,8 @@ class Tracker:
 
     def __init__(self, lake: Lake | str | os.PathLike[str] | None = None, *, api_key: str | None = None,
                  book: PriceBook | None = None, max_events: int = 50_000, max_age: float = 5.0, retries: int = 3,
-                 spill_dir: Path | None = None, **attribution: str) -> None:
+                 spill_dir: Path | None = None, enforce: bool = True, budget_refresh: float = REFRESH,
+                 **attribution: str) -> None:
         lake = lake if lake is not None else os.environ.get("SPENDLAKE_URL")
         if lake is None:
             raise ValidationError("a Tracker needs a lake (a folder) or a server's URL (or $SPENDLAKE_URL)")
@@ -108,6 +114,11 @@ class Tracker:
         self._rates: dict[tuple, tuple | None] = {}
         self._closed = threading.Event()
         self._wake = threading.Event()
+        self.budget_refresh = budget_refresh
+        self._guard: Guard | None = None
+        if enforce:
+            self._guard = Guard(self.remote.budget_source() if self.remote else lake_source(self.lake))
+            self._guard.load()
         self._timer = threading.Thread(target=self._tick, name="spendlake-flush", daemon=True)
         self._timer.start()
         atexit.register(_close_ref, weakref.ref(self))
@@ -138,6 +149,53 @@ class Tracker:
         """Attribute every event logged inside to this stage of the current job."""
         with self._attributed({s.STAGE: name}):
             yield
+
+    @contextlib.contextmanager
+    def confirmed(self, reason: str) -> Iterator[None]:
+        """Calls inside may pass `require_confirmation` limits; each one that does is audited with
+        `reason` (never `hard_stop` ones)."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("confirmed() needs a reason: what the spending past the limit is for")
+        token = _confirmation.set(reason.strip())
+        try:
+            yield
+        finally:
+            _confirmation.reset(token)
+
+    # ---- budgets ----------------------------------------------------------------------------
+
+    def guard(self, *, provider: str, model: str, service: str = "llm", estimated_cost: float | None = None,
+              tags: dict[str, str] | None = None, **usage: object) -> float | None:
+        """Before a call: raise `BudgetExceeded` (a `hard_stop` budget) or `ConfirmationRequired` (a
+        `require_confirmation` budget, outside `confirmed`) if a call that may cost `estimated_cost`
+        (else its `usage`, e.g. tokens, at the model's price) would pass the limit of a budget
+        covering it; warn once per threshold reached. Returns the cost it judged (None: no price)."""
+        guard = self._guard
+        if guard is None or not guard.active:
+            return estimated_cost
+        provider = provider.strip().lower()
+        if estimated_cost is None:
+            _check(usage, provider, model, service, None, None)
+            rates = self.book.rates_for(provider, model, usage.get(s.UNIT), dt.datetime.now(dt.UTC))
+            estimated_cost = cost_of(usage, rates[0]) if rates else None
+        elif not isinstance(estimated_cost, (int, float)) or not estimated_cost >= 0:
+            raise ValidationError(f"estimated_cost={estimated_cost!r} must be an amount ≥ 0 (USD)")
+        attribution = {**self.defaults, **_attribution.get(), s.PROVIDER: provider, s.MODEL: model,
+                       s.SERVICE: service, s.TAGS: tags or {}}
+        for passed in guard.check(attribution, estimated_cost or 0.0, _confirmation.get()):
+            self._audit_confirmed(passed, attribution)
+        return estimated_cost
+
+    def _audit_confirmed(self, passed, attribution: dict) -> None:
+        from ingest import audit
+        entry = audit.entry("confirmed_call", passed.budget, before={"spent_usd": passed.spent_usd},
+                            after={"spent_usd": passed.spent_usd + passed.call_usd}, reason=passed.reason,
+                            limit_usd=passed.limit_usd, call_usd=passed.call_usd,
+                            call={k: v for k, v in attribution.items() if v and k != s.TAGS})
+        if self.remote is not None:
+            self.remote.audit(entry)
+        else:
+            audit.append(self.lake, entry)
 
     @contextlib.contextmanager
     def _attributed(self, values: dict[str, str]) -> Iterator[None]:
@@ -175,6 +233,8 @@ class Tracker:
                 self._oldest = time.monotonic()
             self._buffer.append(event)
             size = len(self._buffer)
+            if self._guard is not None and self._guard.active:
+                self._guard.logged({**event, s.TAGS: tags or {}}, event[s.COST])
         if size >= self.max_events:
             if size >= 4 * self.max_events:  # the flusher is behind: write here (back-pressure)
                 self.flush()
@@ -194,6 +254,7 @@ class Tracker:
         self._refresh_book()
         with self._lock:
             batch, self._buffer = self._buffer, []
+            marker = self._guard.marker() if self._guard is not None else None
         written = 0
         if batch:
             frame = _frame(batch)
@@ -202,6 +263,8 @@ class Tracker:
             for attempt in range(1 if self.remote else self.retries):  # (a server is retried in `remote`)
                 try:
                     written = self._write(frame, check_existing=not generated_ids_only)
+                    if marker is not None:
+                        self._guard.landed(marker)
                     break
                 except Exception as e:  # noqa: BLE001 - whatever the cause, the batch is kept below
                     error = e
@@ -256,19 +319,25 @@ class Tracker:
         return written
 
     def _tick(self) -> None:
-        """Background flusher: wakes when the buffer is full or every second to check its age."""
+        """Background flusher: wakes when the buffer is full or every second to check its age. While
+        budgets are enforced, every half `budget_refresh` it sends what was logged and reads the
+        budgets' state again, so another process's spending is seen within `budget_refresh`."""
         while not self._closed.is_set():
-            self._wake.wait(min(self.max_age, 1.0))
+            enforcing = self._guard is not None
+            self._wake.wait(min(self.max_age, 1.0, self.budget_refresh / 2) if enforcing else min(self.max_age, 1.0))
             self._wake.clear()
             with self._lock:
                 size = len(self._buffer)
                 due = size >= self.max_events or (size and time.monotonic() - self._oldest >= self.max_age)
+                due = due or (size and enforcing and self._guard.active)
             if due and not self._closed.is_set():
                 try:
                     self.flush()  # a failed write is retried, then spilled with a warning, in flush
                 except Exception as e:  # noqa: BLE001 - the events are back in the buffer: say so, retry later
                     log.warning("could not write or spill buffered events of %s (%s: %s); they stay "
                                 "in memory and are tried again", self._where, type(e).__name__, e)
+            if enforcing and not self._closed.is_set() and self._guard.due():
+                self._guard.load()
 
     def close(self) -> None:
         """Flush and stop the background flusher."""

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 
 from analytics.budgets import Budget, BudgetError
 from analytics.estimate import Step, video_pipeline
-from ingest import schema as s
+from ingest import audit, schema as s
 from ingest.errors import OptionError, SpendlakeError
 from ingest.importers import otel
 from ingest.lake import KEYS, Lake
@@ -265,6 +265,20 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
                                                                                           projects=key.projects)]))
         return _frame(status, format)
 
+    @app.get("/v1/budgets/spent", tags=["budgets"],
+             summary="Each budget with its period and what was spent in it (what remote Trackers enforce)")
+    def budgets_spent(key: keys.ApiKey = needs("read", "ingest")) -> list[dict]:
+        return usecases.budget_spent(server.lake, projects=key.projects)
+
+    @app.post("/v1/audit", tags=["budgets"], summary="Record a call confirmed past a require_confirmation limit")
+    def audit_confirmed(entry: ConfirmedBody, key: keys.ApiKey = needs("ingest")) -> dict:
+        if key.projects and entry.call.get(s.PROJECT) not in key.projects:
+            raise Forbidden(f"key {key.name!r} confirms only calls of project(s) {', '.join(key.projects)}")
+        recorded = audit.entry("confirmed_call", entry.subject, who=f"key:{key.name}", before=entry.before,
+                               after=entry.after, **entry.model_dump(exclude={"subject", "before", "after"}))
+        audit.append(server.lake, recorded)
+        return recorded
+
     @app.put("/v1/budgets/{name}", tags=["budgets"], summary="Add or replace a budget")
     def put_budget(name: str, budget: BudgetBody, key: keys.ApiKey = needs("admin")) -> dict:
         new = Budget.from_dict({"name": name, **budget.model_dump(exclude_unset=True)})
@@ -365,6 +379,17 @@ class CanExecuteBody(BaseModel):
     agent: str | None = None
     user: str | None = None
     tags: dict[str, str] | None = None
+
+
+class ConfirmedBody(BaseModel):
+    """What a remote Tracker sends when a call passed a require_confirmation limit inside `confirmed()`."""
+    subject: str = Field(description="The budget")
+    reason: str = Field(min_length=1)
+    limit_usd: float
+    call_usd: float = Field(ge=0)
+    before: dict | None = None
+    after: dict | None = None
+    call: dict[str, str | None] = Field(default_factory=dict, description="The call's attribution")
 
 
 class BudgetBody(BaseModel):

@@ -37,7 +37,7 @@ import polars as pl
 
 import analytics
 from analytics.alerts import Alert, budget_alerts, exit_code
-from analytics.budgets import Budget, BudgetError, Decision
+from analytics.budgets import Budget, BudgetError, Decision, spent as spent_per_budget
 from analytics.estimate import Estimate, Step
 from ingest import schema as s
 from ingest.errors import OptionError, SpendlakeError
@@ -342,6 +342,20 @@ def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFra
     from spendlake.store import load_budgets
     return analytics.budget_status(analytics.daily(lake) if daily is None else daily, load_budgets(lake),
                                    today=today or dt.datetime.now(dt.UTC).date())
+
+
+def budget_spent(lake: Lake, *, today: dt.date | None = None, projects: Sequence[str] | None = None) -> list[dict]:
+    """Each budget (as stored) with its current period and what was spent in it: the state a
+    Tracker enforces. No forecast, so it is cheap to ask every second. With `projects`, only the
+    budgets of just those projects (`budgets`)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    found = budgets(lake, projects=projects)
+    if not found:
+        return []
+    periods = [b.bounds(today) for b in found]
+    daily = analytics.daily(lake, start=min(start for start, _ in periods), end=max(end for _, end in periods))
+    return [b.to_dict() | {"period_start": start.isoformat(), "period_end": end.isoformat(), "spent_usd": used}
+            for b, (start, end), used in zip(found, periods, spent_per_budget(daily, found, today))]
 
 
 @dataclass(frozen=True)

@@ -146,3 +146,31 @@ def test_eight_clients_through_two_server_crashes_land_every_event_once(tmp_path
     rolled = analytics.daily(lake).select(pl.col("calls").sum(), pl.col(s.COST).sum()).collect().row(0)
     raw = analytics.scan(lake).select(pl.len(), pl.col(s.COST).sum()).collect().row(0)
     assert rolled[0] == raw[0] == clients * n and rolled[1] == pytest.approx(raw[1], rel=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::ingest.budget_guard.BudgetWarning")
+def test_a_remote_tracker_enforces_the_servers_budgets_and_confirmations_are_audited_there(served):
+    from analytics.budgets import Budget
+    from ingest import BudgetExceeded, audit
+    lake, url, token = served
+    usecases.save_budget(lake, Budget("cap", limit_usd=1.0, scope="project", value="shorts", enforcement="hard_stop"))
+    usecases.save_budget(lake, Budget("ask", limit_usd=1.0, scope="project", value="ads",
+                                      enforcement="require_confirmation"))
+    narrow = keys.create(lake, "ads-only", "ingest", projects=["ads"])
+    with Tracker(url, api_key=token, project="shorts", budget_refresh=0.2) as tracker:
+        tracker.log(provider="openai", model="gpt-4o", cost_usd=0.7)
+        tracker.flush()
+        with Tracker(url, api_key=token, project="shorts", budget_refresh=0.2) as other:  # sees the server's $0.70
+            with pytest.raises(BudgetExceeded, match=r"\$0\.70 spent of \$1\.00"):
+                other.guard(provider="openai", model="gpt-4o", estimated_cost=0.5)
+    with Tracker(url, api_key=narrow, project="ads") as tracker:
+        tracker.log(provider="openai", model="gpt-4o", cost_usd=0.9)
+        with tracker.confirmed(reason="campaign launch"):
+            tracker.guard(provider="openai", model="gpt-4o", estimated_cost=0.2)
+    with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {narrow}"}) as http:
+        assert [b["name"] for b in http.get("/v1/budgets/spent").json()] == ["ask"]  # its project's only
+        assert http.post("/v1/audit", json={"subject": "cap", "reason": "x", "limit_usd": 1, "call_usd": 1,
+                                            "call": {"project": "shorts"}}).status_code == 403
+    entries = audit.read(lake)
+    assert [(e["action"], e["subject"], e["who"], e["reason"]) for e in entries] == [
+        ("confirmed_call", "ask", "key:ads-only", "campaign launch")]

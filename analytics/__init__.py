@@ -13,7 +13,7 @@ Examples:
 """
 
 from analytics import measures
-from analytics.alerts import Alert, anomaly_alerts, budget_alerts, estimate_alert
+from analytics.alerts import Alert, alert_states, anomaly_alerts, budget_alerts, estimate_alert
 from analytics.anomalies import anomalies
 from analytics.breakdown import breakdown, compare
 from analytics.budgets import Budget, BudgetError, Decision, can_execute
@@ -31,5 +31,5 @@ from analytics.summary import Totals, totals, unpriced_models
 __all__ = ["scan", "daily", "daily_jobs", "runs", "run_days", "breakdown", "compare", "totals", "Totals", "unpriced_models", "measures",
            "to_csv", "to_json", "run_report", "RunReport", "top_runs", "monthly_report", "MonthlyReport",
            "token_stats", "TokenStats", "forecast", "forecast_by", "Forecast", "Budget", "BudgetError", "Decision",
-           "can_execute", "budget_status", "Alert", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions", "Estimate", "Step", "estimate", "compare_models",
+           "can_execute", "budget_status", "Alert", "alert_states", "budget_alerts", "estimate_alert", "anomalies", "anomaly_alerts", "suggestions", "Estimate", "Step", "estimate", "compare_models",
            "video_pipeline", "approx_tokens", "focus"]

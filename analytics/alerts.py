@@ -21,6 +21,8 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
@@ -51,6 +53,11 @@ class Alert:
     def key(self) -> tuple:
         """What makes an alert the same alert: it fires once per key."""
         return (self.kind, self.subject, self.period_start, self.threshold, self.occurrence)
+
+    @property
+    def id(self) -> str:
+        """A short name for the alert, to acknowledge it by (a digest of its key)."""
+        return hashlib.blake2b(json.dumps(list(self.key)).encode(), digest_size=5).hexdigest()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,6 +125,46 @@ def _forecast_alert(r: dict, scope: str, period: str, stamp: str, seen: set[tupl
                      f"{r['name']} ({scope}): forecast back under the ${limit:,.2f} limit: ${expected:,.2f} for "
                      f"the period (80 % band {band})", occurrence=resolved + 1)
     return None
+
+
+AlertState = Literal["active", "acknowledged", "resolved"]
+
+
+def alert_states(alerts: list[Alert], budget_status: pl.DataFrame, *, today: dt.date,
+                 acknowledged: Iterable[str] = ()) -> list[AlertState]:
+    """Each alert's state today. A budget alert is active while its budget's period runs and the
+    spend is still at its threshold (a limit raised above the spend, or a deleted budget, resolves
+    it); forecast_exceeded until its forecast_resolved, a raised limit or the period's end; an anomaly or estimate
+    alert through the day after its day; forecast_resolved is itself a resolution. An active alert
+    whose id is in `acknowledged` is acknowledged (still unresolved, but a person has seen it).
+
+    Examples:
+        >>> from analytics.budgets import Budget, status
+        >>> events = pl.LazyFrame({"ts": [dt.datetime(2026, 1, 5, tzinfo=dt.UTC)], "cost_usd": [85.0]})
+        >>> now = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
+        >>> fired = budget_alerts(status(events, [Budget("all", limit_usd=100)], today=now.date(), with_forecast=False), now=now)
+        >>> raised = status(events, [Budget("all", limit_usd=200)], today=now.date(), with_forecast=False)
+        >>> alert_states(fired, raised, today=now.date())  # 42 % of the new limit: below its 80 %
+        ['resolved']
+    """
+    rows = {r["name"]: r for r in budget_status.iter_rows(named=True)}
+    resolutions = {(a.subject, a.period_start, a.occurrence) for a in alerts if a.kind == "forecast_resolved"}
+    acknowledged = set(acknowledged)
+    states: list[AlertState] = []
+    for a in alerts:
+        row = rows.get(a.subject)
+        running = row is not None and row["period_start"].isoformat() == a.period_start and today <= row["period_end"]
+        if a.kind in BUDGET_KINDS:
+            active = running and row["pct"] >= (a.threshold or 1.0) * (1 - 1e-9)
+        elif a.kind == "forecast_exceeded":  # (a raised limit is judged afresh by the next check)
+            active = (running and (a.subject, a.period_start, a.occurrence) not in resolutions
+                      and row["limit_usd"] <= (a.limit_usd or 0))
+        elif a.kind == "forecast_resolved":
+            active = False
+        else:  # anomaly, task_estimate_high: about a day
+            active = dt.date.fromisoformat(a.period_start) >= today - dt.timedelta(days=1)
+        states.append("resolved" if not active else "acknowledged" if a.id in acknowledged else "active")
+    return states
 
 
 def over_probability(expected: float, low80: float, high80: float, limit: float) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -35,6 +36,7 @@ BUDGET_PERIODS = ("daily", "weekly", "monthly", "custom")
 ENFORCEMENTS = ("warn", "require_confirmation", "hard_stop")
 ACTIONS: tuple[Action, ...] = ("allow", "warn", "confirm", "block")  # in order of strictness
 _ON_EXCEEDED: dict[str, Action] = {"warn": "warn", "require_confirmation": "confirm", "hard_stop": "block"}
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 _CALENDAR = {"daily": "day", "weekly": "week", "monthly": "month"}
 
 
@@ -56,6 +58,7 @@ class Budget:
     enforcement: Enforcement = "warn"
     start: dt.date | None = None
     end: dt.date | None = None
+    alert_emails: tuple[str, ...] = ()  # who gets its alerts by e-mail (else the lake's default recipients)
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,6 +81,9 @@ class Budget:
         t = list(self.thresholds)
         if not t or any(not 0 < x <= 1 for x in t) or t != sorted(set(t)):
             problems.append(f"thresholds={t} must rise strictly, each above 0 and at most 1 (e.g. 0.5, 0.8, 1.0)")
+        bad = [e for e in self.alert_emails if not isinstance(e, str) or not _EMAIL.fullmatch(e)]
+        if bad:
+            problems.append(f"alert_emails {bad} are not e-mail addresses (name@example.com)")
         if self.period == "custom" and (self.start is None or self.end is None or self.end < self.start):
             problems.append("a custom period needs start ≤ end")
         if problems:
@@ -110,6 +116,7 @@ class Budget:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["thresholds"] = list(self.thresholds)
+        d["alert_emails"] = list(self.alert_emails)
         d["start"], d["end"] = (x.isoformat() if x else None for x in (self.start, self.end))
         return d
 
@@ -122,6 +129,8 @@ class Budget:
         try:
             if "thresholds" in known:
                 known["thresholds"] = tuple(float(x) for x in known["thresholds"])
+            if "alert_emails" in known:
+                known["alert_emails"] = tuple(known["alert_emails"] or ())
             if "limit_usd" in known:
                 known["limit_usd"] = float(known["limit_usd"])
             for k in ("start", "end"):

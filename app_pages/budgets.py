@@ -5,7 +5,7 @@ import streamlit as st
 
 from analytics.budgets import ENFORCEMENTS, BUDGET_PERIODS, SCOPES, Budget, BudgetError
 from spendlake import ui, usecases
-from spendlake.store import load_alerts, load_budgets
+from spendlake.store import load_budgets
 
 lake, today = ui.lake(), ui.today()
 st.title("Budgets")
@@ -32,11 +32,13 @@ with st.form("budget-form"):
     thresholds = right.text_input("Alert thresholds", value=", ".join(f"{t:g}" for t in current.thresholds))
     enforcement = left.selectbox("Enforcement", ENFORCEMENTS, index=ENFORCEMENTS.index(current.enforcement))
     dates = right.date_input("Custom period (from, to)", value=(current.start, current.end) if current.start else [])
+    emails = right.text_input("Alert e-mails (comma-separated; empty: the lake's default recipients)",
+                             value=", ".join(current.alert_emails))
     if st.form_submit_button("Save budget", type="primary"):
         start, end = (dates[0], dates[-1]) if len(dates) else (None, None)
         try:
             new = Budget(name, limit, period, scope, value or None, usecases.parse_thresholds(thresholds),
-                         enforcement, start, end)
+                         enforcement, start, end, tuple(e.strip() for e in emails.split(",") if e.strip()))
         except BudgetError as e:
             st.error(str(e))
             st.stop()
@@ -58,8 +60,16 @@ if st.button("Run the check now"):
 if "checked" in st.session_state:
     new, code = st.session_state["checked"]
     st.caption(f"Last check: {new} new alert(s); state {['ok', 'warning', 'exceeded'][code]}.")
-alerts = load_alerts(lake)
-if alerts:
-    ui.table(pl.DataFrame([a.to_dict() for a in reversed(alerts)]), "alerts")
+board = usecases.alert_board(lake, today=today)
+if board.height:
+    open_ = board.filter(pl.col("state") == "active")
+    if open_.height:
+        left, right = st.columns([3, 1])
+        chosen = left.selectbox("Acknowledge an active alert", open_["id"].to_list(), index=None, key="alert-ack",
+                                format_func=lambda i: open_.filter(pl.col("id") == i)["message"][0])
+        if right.button("Acknowledge", disabled=chosen is None):
+            usecases.acknowledge(lake, chosen, who=ui.who())
+            st.rerun()
+    ui.table(board, "alerts")  # active first, then acknowledged, then resolved
 else:
     st.caption("No alerts recorded yet.")

@@ -76,6 +76,7 @@ EVENTS, ROLLUPS, REPORTED, QUARANTINE = "events", "rollups", "reported", "quaran
 BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates", "overrides", "imports"
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
 ADDED, ROLLUP_LOCK, KEYS, AUDIT = "added", "rollup lock", "keys", "audit"
+DELIVERIES, ACKS, NOTIFY_LOCK = "deliveries", "acknowledged", "notify lock"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
@@ -87,6 +88,8 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     BUDGETS: ("budgets.json", "", "the budgets"),
     ALERTS: ("alerts.jsonl", "", "every alert fired, oldest first"),
     ESTIMATES: ("estimates.jsonl", "", "estimates recorded against runs"),
+    ACKS: ("alerts_acknowledged.jsonl", "", "alerts a person acknowledged: which, who, when"),
+    DELIVERIES: ("deliveries.jsonl", "", "each alert sent (or tried) to each webhook and e-mail recipient"),
     AUDIT: ("audit.jsonl", "", "who changed what and when, oldest first (append-only)"),
     OVERRIDES: ("prices/overrides.csv", "", "negotiated rates (they win over the catalog and genai-prices)"),
     IMPORTS: ("_imports.json", "", "what was read of each imported file (re-imports skip or resume)"),
@@ -94,6 +97,7 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     TMP: ("_tmp", "<kind>-<pid>.<start>-<random>", "files being written, named by their writer"),
     JOURNAL: ("_journal", "<id>.json", "one note per partition rewrite in flight (crash recovery)"),
     LOCK: ("_lock", "", "flock: exclusive for changes, shared for listing"),
+    NOTIFY_LOCK: ("_notify_lock", "", "flock: one sender of alerts at a time"),
     TRASH: ("_trash", "<date>-<random>", "partitions retention is dropping"),
 }
 

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -39,6 +40,7 @@ from ingest.pricing import PriceBook
 from spendlake import intake, keys, usecases
 from spendlake.access import Forbidden, narrow
 from spendlake.metrics import Metrics
+from spendlake.notify import Email
 
 log = logging.getLogger("spendlake.server")
 PROTOBUF = "application/x-protobuf"
@@ -96,13 +98,19 @@ def _stamp(path) -> tuple:
         return (None,)
 
 
-def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
+def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: float = 0.0,
+               webhook: str | None = None, email: Email | None = None) -> FastAPI:
     """The API on `lake`; past `max_queued` events waiting to be written, requests get 503 and Retry-After."""
     server = Server(lake, max_queued=max_queued)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        stop = threading.Event()
+        if check_every:
+            threading.Thread(target=_checking, args=(lake, check_every, webhook, email, stop), name="spendlake-check",
+                             daemon=True).start()
         yield
+        stop.set()
         await run_in_threadpool(server.committer.close)  # what is queued is written before the process ends
 
     app = FastAPI(title="Spendlake", version="1", lifespan=lifespan, description=(
@@ -296,12 +304,17 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED) -> FastAPI:
         usecases.delete_budget(server.lake, name)
         return {"deleted": name}
 
-    @app.get("/v1/alerts", tags=["budgets"], summary="Alerts fired so far, oldest first")
+    @app.get("/v1/alerts", tags=["budgets"],
+             summary="Alerts with their id and state: active first, then acknowledged, then resolved")
     def alerts(key: keys.ApiKey = needs("read"),
                kind: Annotated[list[str], Query(description="Only these kinds (repeat)")] = [],  # noqa: B006
+               active: Annotated[bool, Query(description="Only alerts not resolved")] = False,
                format: Format = "json") -> Response:
-        found = usecases.alerts(server.lake, projects=key.projects, kinds=kind)
-        return _frame(pl.DataFrame([a.to_dict() for a in found]) if found else pl.DataFrame({"kind": []}), format)
+        return _frame(usecases.alert_board(server.lake, projects=key.projects, kinds=kind, active=active), format)
+
+    @app.post("/v1/alerts/{alert_id}/acknowledge", tags=["budgets"], summary="Acknowledge an active alert (audited)")
+    def acknowledge(alert_id: str, key: keys.ApiKey = needs("admin")) -> dict:
+        return usecases.acknowledge(server.lake, alert_id, who=f"key:{key.name}", projects=key.projects)
 
     @app.post("/v1/estimate", tags=["estimates"], summary="A plan → low / expected / high cost and the budgets' decision")
     def estimate(plan: EstimateBody, key: keys.ApiKey = needs("read")) -> Response:
@@ -402,6 +415,20 @@ class BudgetBody(BaseModel):
     enforcement: str = "warn"
     start: dt.date | None = None
     end: dt.date | None = None
+    alert_emails: list[str] = Field([], description="Who gets its alerts by e-mail")
+
+
+def _checking(lake: Lake, every: float, webhook: str | None, email: Email | None, stop: threading.Event) -> None:
+    """The scheduler: `usecases.check` now and every `every` seconds, sending what is new (once,
+    however many servers and cron checks run); a failed check is logged and tried at the next."""
+    while not stop.is_set():
+        try:
+            result = usecases.check(lake, webhook=webhook, email=email)
+            if result.new:
+                log.warning("%d new alert(s): %s", len(result.new), "; ".join(a.message for a in result.new))
+        except Exception as e:  # noqa: BLE001 - the server goes on; the next check tries again
+            log.warning("the scheduled check failed (%s: %s); trying again in %.0f s", type(e).__name__, e, every)
+        stop.wait(every)
 
 
 class _Timed:

@@ -405,12 +405,13 @@ def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="
                enforcement: Annotated[str, typer.Option(help=", ".join(ENFORCEMENTS))] = "warn",
                start: Annotated[Optional[str], typer.Option("--from", help="Custom period start.")] = None,
                end: Annotated[Optional[str], typer.Option("--to", help="Custom period end.")] = None,
+               email: Annotated[Optional[list[str]], typer.Option(help="Send its alerts to this address (repeat).")] = None,
                lake: LakeOption = None) -> None:
     """Add or replace a budget (validated before it is stored)."""
     from analytics.budgets import Budget
     from spendlake.usecases import parse_thresholds, save_budget
     new = Budget(name, limit, period, scope, value, parse_thresholds(thresholds), enforcement,  # type: ignore[arg-type]
-                 **_span(start, end))
+                 **_span(start, end), alert_emails=tuple(email or ()))
     save_budget(_lake(lake), new)
     out.print(f"budget {name!r}: ${limit:,.2f} {period} for {scope}{'=' + value if value else ''} ({enforcement})")
 
@@ -494,18 +495,29 @@ def check(webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHO
           today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """Evaluate every budget and recent anomalies, record and print new alerts; exit 0 ok, 1 warning, 2 exceeded."""
     from spendlake.usecases import check as run
-    result = run(_lake(lake, existing=True), today=_day(today, "--today"), anomalies=anomalies)
+    result = run(_lake(lake, existing=True), today=_day(today, "--today"), anomalies=anomalies, webhook=webhook,
+                 email=_email())
     if fmt is Format.table:
         out.print(f"{result.budgets} budget(s) checked, {len(result.new)} new alert(s)")
         for a in result.new:
             out.print(f"[{'red' if a.kind == 'budget_exceeded' else 'yellow'}]{a.kind}[/]: {a.message}")
     else:
         _emit(pl.DataFrame([a.to_dict() for a in result.new]) if result.new else pl.DataFrame({"kind": []}), fmt)
-    if webhook and result.new:
-        from spendlake.webhook import post
-        post(webhook, result.new)
-        err.print(f"posted {len(result.new)} alert(s) to the webhook")
-    raise typer.Exit(result.exit_code)
+    sent = result.delivered
+    for target, n in (sent.sent.items() if sent else ()):
+        err.print(f"sent {n} alert(s) to {target}")
+    for failure in (sent.failed if sent else ()):
+        err.print(f"[red]error:[/] {failure} (tried again by the next check)")
+    raise typer.Exit(1 if sent and sent.failed else result.exit_code)
+
+
+def _email():
+    """The SMTP settings of the environment (`spendlake.notify`), or None."""
+    from spendlake.notify import Email
+    try:
+        return Email.from_env()
+    except ValueError as e:
+        raise OptionError(str(e), option="SPENDLAKE_SMTP_*") from None
 
 
 @app.command("app")
@@ -519,8 +531,12 @@ def run_app(lake: LakeOption = None, port: int = 8501) -> None:
 def serve(lake: LakeOption = None,
           host: Annotated[str, typer.Option(help="Address to listen on; beyond this machine only once a key exists.")] = "127.0.0.1",
           port: int = 8787,
-          max_queued: Annotated[int, typer.Option(min=1, help="Events waiting to be written before requests get 503.")] = 400_000) -> None:
-    """Run the HTTP API: events and OpenTelemetry traces in, reports out (docs at /docs)."""
+          max_queued: Annotated[int, typer.Option(min=1, help="Events waiting to be written before requests get 503.")] = 400_000,
+          check_every: Annotated[str, typer.Option(help="Check budgets and anomalies and send new alerts this often (30s, 5m, 1h; 0: never).")] = "5m",
+          webhook: Annotated[Optional[str], typer.Option(envvar="SPENDLAKE_WEBHOOK_URL",
+                                                          help="POST new alerts here as JSON (Slack-compatible).")] = None) -> None:
+    """Run the HTTP API: events and OpenTelemetry traces in, reports out (docs at /docs); check the
+    budgets on a schedule and send alerts to the webhook and by e-mail (SPENDLAKE_SMTP_*)."""
     import ipaddress
     from spendlake import keys
     target = _lake(lake)
@@ -535,7 +551,11 @@ def serve(lake: LakeOption = None,
     import uvicorn
     from spendlake.api import create_app
     err.print(f"Spendlake API on http://{host}:{port} (docs at /docs), lake {target.root}")
-    uvicorn.run(create_app(target, max_queued=max_queued), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    from spendlake import usecases
+    every = usecases.parse_every(check_every)
+    email = _email()
+    uvicorn.run(create_app(target, max_queued=max_queued, check_every=every, webhook=webhook, email=email),
+                host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
 keys_app = typer.Typer(no_args_is_help=True)
@@ -568,6 +588,31 @@ def keys_revoke(name: str, lake: LakeOption = None) -> None:
     from spendlake import keys
     keys.revoke(_lake(lake), name)
     out.print(f"key {name!r} revoked")
+
+
+alerts_app = typer.Typer(invoke_without_command=True)
+app.add_typer(alerts_app, name="alerts", help="Alerts with their state (active, acknowledged, resolved); acknowledge one.")
+
+
+@alerts_app.callback()
+def alerts_list(ctx: typer.Context, active: Annotated[bool, typer.Option(help="Only alerts not resolved.")] = False,
+                lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """Alerts, active first: id, state, kind, subject, figures, message."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from spendlake.usecases import alert_board
+    board = alert_board(_lake(lake, existing=True), active=active)
+    _emit(board if fmt is not Format.table else board.select("id", "state", "kind", "subject", "fired_at", "message"),
+          fmt, "alerts")
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_id: Annotated[str, typer.Argument(metavar="ID", help="The alert's id (spendlake alerts).")],
+               lake: LakeOption = None) -> None:
+    """Acknowledge an active alert: it stays listed, as seen, until it resolves (audited)."""
+    from spendlake.usecases import acknowledge
+    entry = acknowledge(_lake(lake, existing=True), alert_id)
+    out.print(f"alert {alert_id} acknowledged by {entry['who']}")
 
 
 USAGE_ERROR = 2  # an argument or option that cannot be used (the message says which form is accepted)

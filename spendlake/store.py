@@ -11,6 +11,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from analytics.alerts import Alert
 from analytics.budgets import Budget, BudgetError
 from ingest.errors import LakeError
 from ingest.files import write_atomic
-from ingest.lake import ALERTS, BUDGETS, ESTIMATES, Lake
+from ingest.lake import ACKS, ALERTS, BUDGETS, ESTIMATES, Lake
 
 T = TypeVar("T")
 
@@ -62,10 +63,30 @@ def load_alerts(lake: Lake) -> list[Alert]:
     return _read_lines(lake.path(ALERTS), Alert.from_dict)
 
 
+def load_acknowledged(lake: Lake) -> set[str]:
+    """The ids of alerts a person acknowledged."""
+    path = lake.path(ACKS)
+    if not path.exists():
+        return set()
+    found = set()
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            found.add(json.loads(line)["alert"])
+    return found
+
+
+def record_acknowledged(lake: Lake, alert_id: str, audited: dict) -> None:
+    """Acknowledge an alert (and append `audited`, the audit entry saying who did)."""
+    from ingest import audit
+    with lake.lock():
+        append_lines(lake, ACKS, [{"alert": alert_id, "who": audited["who"], "at": audited["at"]}])
+    audit.append(lake, audited)
+
+
 def record_alerts(lake: Lake, alerts: Iterable[Alert]) -> None:
     """Append alerts to the history."""
     with lake.lock():
-        _append_lines(lake, ALERTS, [a.to_dict() for a in alerts])
+        append_lines(lake, ALERTS, [a.to_dict() for a in alerts])
 
 
 def record_new_alerts(lake: Lake, decide: Callable[[set[tuple]], list[Alert]]) -> list[Alert]:
@@ -74,14 +95,14 @@ def record_new_alerts(lake: Lake, decide: Callable[[set[tuple]], list[Alert]]) -
     keys recorded so far and must not touch the lake (the lock is held)."""
     with lake.lock():
         new = decide({a.key for a in load_alerts(lake)})
-        _append_lines(lake, ALERTS, [a.to_dict() for a in new])
+        append_lines(lake, ALERTS, [a.to_dict() for a in new])
     return new
 
 
 def record_estimate(lake: Lake, job_id: str, estimate: dict) -> None:
     """Keep a run's estimate (its `to_dict()` figures) so its report can show estimate vs actual."""
     with lake.lock():
-        _append_lines(lake, ESTIMATES, [{"job_id": job_id, **{k: v for k, v in estimate.items()
+        append_lines(lake, ESTIMATES, [{"job_id": job_id, **{k: v for k, v in estimate.items()
                                                                if not isinstance(v, list)}}])
 
 
@@ -119,7 +140,7 @@ def _read_lines(path: Path, read: Callable[[object], T]) -> list[T]:
     return entries
 
 
-def _append_lines(lake: Lake, name: str, entries: list[dict]) -> None:
+def append_lines(lake: Lake, name: str, entries: list[dict]) -> None:
     """Append JSON lines, synced to disk; the caller holds the lake's lock (writers do not interleave)."""
     if not entries:
         return

@@ -9,6 +9,7 @@ the version once at the start of each script run.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,6 +267,12 @@ def budget_bars(status: pl.DataFrame) -> None:
                     f"{money(row['limit_usd'])} ({row['pct']:.0%}) · {row['state']} · {row['enforcement']}"
                     + (f" · forecast {money(row['forecast_usd'])}" if row["forecast_usd"] is not None else "")
                     + (f" · runs out {row['exhaustion_date']}" if row["exhaustion_date"] else ""))
+
+
+def who() -> str:
+    """The person using the app, for the audit trail: the signed-in user, else the OS user running it."""
+    user = st.user.get("email") or st.user.get("name") if st.user.get("is_logged_in", False) else None
+    return f"user:{user}" if user else f"app:{getpass.getuser()}"
 
 
 def money(value: float | None) -> str:

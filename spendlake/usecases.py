@@ -46,6 +46,7 @@ from ingest.pipeline import ImportSummary
 from ingest.price_rules import PriceRule
 from ingest.pricing import PriceBook
 from ingest.reprice import RepriceReport
+from spendlake.notify import Delivered, Email, deliver
 
 HISTORY_DAYS = 90  # how far back estimates learn tokens per call
 MAX_DAYS = 36_500  # a hundred years: retention's cutoff is before every possible event beyond it
@@ -108,6 +109,22 @@ def parse_age(text: str) -> int:
     if not match or int(match[1]) > MAX_DAYS:
         raise OptionError(f"{text!r}: write a number of days from 0 to {MAX_DAYS}, e.g. 90d", option="--older-than")
     return int(match[1])
+
+
+def parse_every(text: str, option: str = "--check-every") -> float:
+    """An interval as seconds: `30s`, `5m`, `1h` (at least a second, at most a day); `0` is never.
+
+    Examples:
+        >>> parse_every("5m"), parse_every("90s"), parse_every("0")
+        (300.0, 90.0, 0.0)
+    """
+    match = re.fullmatch(r"(\d{1,5})([smh])", text.strip())
+    if text.strip() == "0":
+        return 0.0
+    seconds = int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]] if match else 0
+    if not 1 <= seconds <= 86_400:
+        raise OptionError(f"{text!r}: write an interval from 1s to 24h, e.g. 30s, 5m or 1h (0: never)", option=option)
+    return float(seconds)
 
 
 @dataclass(frozen=True)
@@ -363,6 +380,7 @@ class Check:
     budgets: int
     status: pl.DataFrame = field(repr=False)  # analytics.budget_status of every budget
     new: list[Alert] = field(default_factory=list)
+    delivered: Delivered | None = None  # what reached the webhook and e-mail now (None: no channel)
 
     @property
     def exit_code(self) -> int:
@@ -370,9 +388,11 @@ class Check:
         return exit_code(self.status)
 
 
-def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True,
-          now: dt.datetime | None = None) -> Check:
-    """Evaluate every budget (and spikes of yesterday and today); record and return the new alerts."""
+def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True, now: dt.datetime | None = None,
+          webhook: str | None = None, email: Email | None = None) -> Check:
+    """Evaluate every budget (and spikes of yesterday and today); record and return the new alerts,
+    then send what has not reached the webhook and e-mail recipients yet (`notify.deliver`: once
+    each, however many checks run)."""
     from spendlake.store import load_budgets, record_new_alerts
     now = now or dt.datetime.now(dt.UTC)
     today = today or now.date()
@@ -388,7 +408,9 @@ def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True,
             alert for found in spikes
             for alert in analytics.anomaly_alerts(found, now=now, since=today - dt.timedelta(days=1), seen=seen)]
 
-    return Check(len(budgets), status, record_new_alerts(lake, decide))
+    new = record_new_alerts(lake, decide)
+    sent = deliver(lake, webhook=webhook, email=email, now=now) if webhook or email else None
+    return Check(len(budgets), status, new, sent)
 
 
 # ---- estimates --------------------------------------------------------------------------------
@@ -488,6 +510,49 @@ def alerts(lake: Lake, *, projects: Sequence[str] | None = None, kinds: Sequence
         mine = {b.name for b in budgets(lake, projects=projects)}
         found = [a for a in found if a.subject in mine or a.subject.removeprefix("project=") in _names(projects)]
     return found
+
+
+ALERT_COLUMNS = pl.Schema({"id": pl.String, "state": pl.String, **{name: dtype for name, dtype in {
+    "kind": pl.String, "subject": pl.String, "period_start": pl.String, "threshold": pl.Float64, "fired_at": pl.String,
+    "spent_usd": pl.Float64, "limit_usd": pl.Float64, "forecast_usd": pl.Float64, "message": pl.String,
+    "occurrence": pl.Int64}.items()}})
+
+
+def alert_board(lake: Lake, *, projects: Sequence[str] | None = None, kinds: Sequence[str] | None = None,
+                active: bool = False, today: dt.date | None = None) -> pl.DataFrame:
+    """Alerts with their id and state (`analytics.alert_states`): active first, then acknowledged,
+    then resolved, newest first within each; with `active`, only those not resolved."""
+    from spendlake.store import load_acknowledged, load_budgets
+    today = today or dt.datetime.now(dt.UTC).date()
+    found = alerts(lake, projects=projects, kinds=kinds)
+    if not found:
+        return pl.DataFrame(schema=ALERT_COLUMNS)
+    status = analytics.budget_status(analytics.daily(lake), load_budgets(lake), today=today, with_forecast=False)
+    states = analytics.alert_states(found, status, today=today, acknowledged=load_acknowledged(lake))
+    board = pl.DataFrame([{"id": a.id, "state": state, **a.to_dict()} for a, state in zip(found, states)],
+                         schema=ALERT_COLUMNS)
+    if active:
+        board = board.filter(pl.col("state") != "resolved")
+    rank = pl.col("state").replace_strict({"active": 0, "acknowledged": 1, "resolved": 2}, return_dtype=pl.Int8)
+    return board.sort(rank, pl.col("fired_at"), descending=[False, True])
+
+
+def acknowledge(lake: Lake, alert_id: str, *, who: str | None = None,
+                projects: Sequence[str] | None = None) -> dict:
+    """Mark an active alert as seen by `who` (audited); refused for an unknown or resolved one."""
+    from ingest import audit
+    from spendlake.store import record_acknowledged
+    board = alert_board(lake, projects=projects)
+    row = board.filter(pl.col("id") == alert_id)
+    if row.height == 0:
+        raise OptionError(f"no alert {alert_id!r}; list them with: spendlake alerts", option="ID")
+    state = row["state"][0]
+    if state == "resolved":
+        raise OptionError(f"alert {alert_id!r} is resolved already", option="ID")
+    entry = audit.entry("alert_acknowledged", alert_id, who=who, before={"state": state},
+                        after={"state": "acknowledged"}, alert=row["message"][0])
+    record_acknowledged(lake, alert_id, entry)
+    return entry
 
 
 def budgets(lake: Lake, *, projects: Sequence[str] | None = None) -> list[Budget]:

@@ -21,6 +21,7 @@ from ingest.pricing import PriceBook
 from ingest.reported import read_reported
 from ingest.lake import ESTIMATES
 from spendlake.store import load_budgets, save_budgets
+from ingest import audit
 from tests.conftest import FIXTURES
 from tests.helpers import events
 
@@ -182,7 +183,14 @@ def test_budgets_are_validated_saved_edited_deleted_and_checked(lake):
     assert [b.limit_usd for b in load_budgets(lake)] == [4.0]
     next(b for b in at.button if b.label == "Run the check now").click().run()
     alerts = frame_with(at, "kind")
-    assert "budget_exceeded" in alerts["kind"].to_list()
+    assert "budget_exceeded" in alerts["kind"].to_list() and alerts["state"].to_list()[0] == "active"
+    exceeded = alerts.filter(pl.col("kind") == "budget_exceeded")["id"][0]
+    at.selectbox(key="alert-ack").set_value(exceeded).run()
+    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    states = dict(zip(*frame_with(at, "kind").select("id", "state").to_dict(as_series=False).values()))
+    assert states[exceeded] == "acknowledged"
+    assert [(e["action"], e["subject"]) for e in audit.read(lake)] == [("alert_acknowledged", exceeded)]
+    assert audit.read(lake)[0]["who"].startswith("app:")
     at.selectbox(key="budget-delete").set_value("team").run()
     next(b for b in at.button if b.label == "Delete").click().run()
     assert load_budgets(lake) == []

@@ -29,7 +29,9 @@ with st.form("budget-form"):
     period = left.selectbox("Period", BUDGET_PERIODS, index=BUDGET_PERIODS.index(current.period))
     scope = right.selectbox("Scope", SCOPES, index=SCOPES.index(current.scope))
     value = left.text_input("Which one (project, model…; tag as key=value)", value=current.value or "")
-    thresholds = right.text_input("Alert thresholds", value=", ".join(f"{t:g}" for t in current.thresholds))
+    thresholds = right.text_input("Alert thresholds (80%, 100% · 0.5, 0.8, 1 · 50, 80, 100)",
+                                  value=", ".join(f"{t * 100:g}%" for t in current.thresholds) if editing
+                                  else usecases.DEFAULT_THRESHOLDS)
     enforcement = left.selectbox("Enforcement", ENFORCEMENTS, index=ENFORCEMENTS.index(current.enforcement))
     dates = right.date_input("Custom period (from, to)", value=(current.start, current.end) if current.start else [])
     emails = right.text_input("Alert e-mails (comma-separated; empty: the lake's default recipients)",
@@ -42,15 +44,20 @@ with st.form("budget-form"):
         except BudgetError as e:
             st.error(str(e))
             st.stop()
-        usecases.save_budget(lake, new, replacing=editing)
-        st.success(f"Budget {name!r} saved.")
+        warning = usecases.save_budget(lake, new, replacing=editing, who=ui.who())
+        st.session_state["budget-saved"] = (name, warning)
         st.rerun()
+if "budget-saved" in st.session_state:
+    saved, warning = st.session_state.pop("budget-saved")
+    st.success(f"Budget {saved!r} saved.")
+    if warning:
+        st.warning(warning)
 
 if names:
     st.subheader("Delete a budget")
     doomed = st.selectbox("Budget to delete", names, index=None, key="budget-delete")
     if st.button("Delete", disabled=doomed is None):
-        usecases.delete_budget(lake, doomed)
+        usecases.delete_budget(lake, doomed, who=ui.who())
         st.rerun()
 
 st.subheader("Alerts")
@@ -73,3 +80,12 @@ if board.height:
     ui.table(board, "alerts")  # active first, then acknowledged, then resolved
 else:
     st.caption("No alerts recorded yet.")
+
+st.subheader("Audit trail")
+trail = usecases.audit_log(lake)
+if trail.height:
+    st.caption("Every change to budgets, prices, keys, retention and reprice, every acknowledged alert and every "
+               "call confirmed past a limit: who, when, before and after. Newest first; nothing here can be edited.")
+    ui.table(trail, "audit")
+else:
+    st.caption("Nothing changed yet.")

@@ -289,11 +289,13 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
 
     @app.put("/v1/budgets/{name}", tags=["budgets"], summary="Add or replace a budget")
     def put_budget(name: str, budget: BudgetBody, key: keys.ApiKey = needs("admin")) -> dict:
-        new = Budget.from_dict({"name": name, **budget.model_dump(exclude_unset=True)})
+        fields = budget.model_dump()
+        fields["thresholds"] = usecases.parse_thresholds(",".join(map(str, fields["thresholds"])))
+        new = Budget.from_dict({"name": name, **fields})
         if key.projects and not (new.scope == s.PROJECT and new.value in key.projects):
             raise Forbidden(f"key {key.name!r} sets only budgets of project(s) {', '.join(key.projects)}")
-        usecases.save_budget(server.lake, new)
-        return new.to_dict()
+        warning = usecases.save_budget(server.lake, new, who=f"key:{key.name}")
+        return new.to_dict() | ({"warning": warning} if warning else {})
 
     @app.delete("/v1/budgets/{name}", tags=["budgets"], summary="Delete a budget")
     def delete_budget(name: str, key: keys.ApiKey = needs("admin")) -> dict:
@@ -301,7 +303,7 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
             raise ApiError(404, f"no budget named {name!r} among this key's projects")
         if name not in [b.name for b in usecases.budgets(server.lake)]:
             raise ApiError(404, f"no budget named {name!r}; list them with GET /v1/budgets")
-        usecases.delete_budget(server.lake, name)
+        usecases.delete_budget(server.lake, name, who=f"key:{key.name}")
         return {"deleted": name}
 
     @app.get("/v1/alerts", tags=["budgets"],
@@ -311,6 +313,15 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
                active: Annotated[bool, Query(description="Only alerts not resolved")] = False,
                format: Format = "json") -> Response:
         return _frame(usecases.alert_board(server.lake, projects=key.projects, kinds=kind, active=active), format)
+
+    @app.get("/v1/audit", tags=["budgets"], summary="The audit trail, newest first (admin keys of every project)")
+    def audit_log(key: keys.ApiKey = needs("admin"),
+                  action: Annotated[list[str], Query(description="Only these actions (repeat)")] = [],  # noqa: B006
+                  format: Format = "json") -> Response:
+        if key.projects:
+            raise Forbidden(f"key {key.name!r} is limited to project(s) {', '.join(key.projects)}; the audit trail "
+                            "is for admin keys of every project")
+        return _frame(usecases.audit_log(server.lake, actions=action), format)
 
     @app.post("/v1/alerts/{alert_id}/acknowledge", tags=["budgets"], summary="Acknowledge an active alert (audited)")
     def acknowledge(alert_id: str, key: keys.ApiKey = needs("admin")) -> dict:
@@ -411,7 +422,7 @@ class BudgetBody(BaseModel):
     period: str = "monthly"
     scope: str = "overall"
     value: str | None = None
-    thresholds: list[float] = [0.5, 0.8, 0.9, 1.0]
+    thresholds: list[float | str] = Field(["80%", "100%"], description="Fractions, or percentages: 0.8 or \"80%\" or 80")
     enforcement: str = "warn"
     start: dt.date | None = None
     end: dt.date | None = None

@@ -401,7 +401,7 @@ def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="
                period: Annotated[str, typer.Option(help=", ".join(BUDGET_PERIODS))] = "monthly",
                scope: Annotated[str, typer.Option(help=", ".join(SCOPES))] = "overall",
                value: Annotated[Optional[str], typer.Option(help="Which member of the scope (tag: key=value).")] = None,
-               thresholds: Annotated[str, typer.Option(help="Comma-separated fractions.")] = "0.5,0.8,0.9,1.0",
+               thresholds: Annotated[str, typer.Option(help="Comma-separated: 80%,100% or 0.5,0.8,1 or 50,80,100.")] = "80%,100%",
                enforcement: Annotated[str, typer.Option(help=", ".join(ENFORCEMENTS))] = "warn",
                start: Annotated[Optional[str], typer.Option("--from", help="Custom period start.")] = None,
                end: Annotated[Optional[str], typer.Option("--to", help="Custom period end.")] = None,
@@ -412,8 +412,11 @@ def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="
     from spendlake.usecases import parse_thresholds, save_budget
     new = Budget(name, limit, period, scope, value, parse_thresholds(thresholds), enforcement,  # type: ignore[arg-type]
                  **_span(start, end), alert_emails=tuple(email or ()))
-    save_budget(_lake(lake), new)
-    out.print(f"budget {name!r}: ${limit:,.2f} {period} for {scope}{'=' + value if value else ''} ({enforcement})")
+    warning = save_budget(_lake(lake), new)
+    out.print(f"budget {name!r}: ${limit:,.2f} {period} for {scope}{'=' + value if value else ''} ({enforcement}), "
+              f"alerts at {', '.join(f'{t:.0%}' for t in new.thresholds)}")
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}")
 
 
 @budget.command("list")
@@ -588,6 +591,14 @@ def keys_revoke(name: str, lake: LakeOption = None) -> None:
     from spendlake import keys
     keys.revoke(_lake(lake), name)
     out.print(f"key {name!r} revoked")
+
+
+@app.command("audit")
+def audit_trail(action: Annotated[Optional[list[str]], typer.Option(help="Only this action (repeat), e.g. budget_set.")] = None,
+                lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """The audit trail, newest first: who changed budgets, prices, keys, retention, reprice; confirmed calls."""
+    from spendlake.usecases import audit_log
+    _emit(audit_log(_lake(lake, existing=True), actions=action), fmt, "audit trail")
 
 
 alerts_app = typer.Typer(invoke_without_command=True)

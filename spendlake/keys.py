@@ -31,6 +31,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 
+from ingest import audit
 from ingest.errors import OptionError, SpendlakeError
 from ingest.files import write_atomic
 from ingest.lake import KEYS, Lake
@@ -71,8 +72,10 @@ def load(lake: Lake) -> list[ApiKey]:
         raise SpendlakeError(f"{path}: not a list of API keys ({e})") from None
 
 
-def create(lake: Lake, name: str, scope: str, *, projects: list[str] | tuple[str, ...] = ()) -> str:
-    """Make a key and return its token (the only time it exists outside the caller)."""
+def create(lake: Lake, name: str, scope: str, *, projects: list[str] | tuple[str, ...] = (),
+           who: str | None = None) -> str:
+    """Make a key and return its token (the only time it exists outside the caller); audited
+    without it."""
     if not _NAME.fullmatch(name):
         raise OptionError(f"key name {name!r}: letters, digits, '.', '_' and '-', up to 64", option="NAME")
     if scope not in SCOPES:
@@ -83,18 +86,21 @@ def create(lake: Lake, name: str, scope: str, *, projects: list[str] | tuple[str
         if any(k.name == name and k.revoked is None for k in keys):
             raise SpendlakeError(f"a key named {name!r} exists; revoke it first (spendlake keys revoke {name})")
         key_id, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(32), secrets.token_hex(16)
-        keys.append(ApiKey(name, key_id, scope, projects, _now(), salt, _hash(salt, secret)))
+        keys.append(new := ApiKey(name, key_id, scope, projects, _now(), salt, _hash(salt, secret)))
         _save(lake, keys)
+    audit.append(lake, audit.entry("key_created", name, who=who, after=new.public()))
     return f"slk_{key_id}_{secret}"
 
 
-def revoke(lake: Lake, name: str) -> None:
+def revoke(lake: Lake, name: str, *, who: str | None = None) -> None:
     with lake.lock():
         keys = load(lake)
-        if not any(k.name == name and k.revoked is None for k in keys):
+        live = next((k for k in keys if k.name == name and k.revoked is None), None)
+        if live is None:
             raise SpendlakeError(f"no key named {name!r}; see: spendlake keys list")
-        _save(lake, [ApiKey(**{**asdict(k), "revoked": _now()}) if k.name == name and k.revoked is None else k
-                     for k in keys])
+        revoked = ApiKey(**{**asdict(live), "revoked": _now()})
+        _save(lake, [revoked if k is live else k for k in keys])
+    audit.append(lake, audit.entry("key_revoked", name, who=who, before=live.public(), after=revoked.public()))
 
 
 def verify(lake: Lake, token: str, keys: list[ApiKey] | None = None) -> ApiKey | None:

@@ -39,7 +39,7 @@ import analytics
 from analytics.alerts import Alert, budget_alerts, exit_code
 from analytics.budgets import Budget, BudgetError, Decision, spent as spent_per_budget
 from analytics.estimate import Estimate, Step
-from ingest import schema as s
+from ingest import audit, schema as s
 from ingest.errors import OptionError, SpendlakeError
 from ingest.lake import Lake, RewriteResult
 from ingest.pipeline import ImportSummary
@@ -86,20 +86,29 @@ def compact(lake: Lake) -> RewriteResult:
     return result
 
 
-def reprice(lake: Lake, book: PriceBook | None = None) -> RepriceReport:
-    """Recompute every stored cost with the current price book; what changed."""
+def reprice(lake: Lake, book: PriceBook | None = None, *, who: str | None = None) -> RepriceReport:
+    """Recompute every stored cost with the current price book; what changed (audited)."""
     from ingest.reprice import reprice as run
     report = run(lake, book)
+    changes = report.changes
+    totals = {k: float(changes[k].sum()) if changes.height else 0.0 for k in ("cost_before", "cost_after")}
+    audit.append(lake, audit.entry("reprice", "events", who=who, before={"cost_usd": totals["cost_before"]},
+                                   after={"cost_usd": totals["cost_after"]}, partitions=report.partitions,
+                                   events=int(changes["events"].sum()) if changes.height else 0))
     return report
 
 
 def add_override(lake: Lake, provider: str, model: str, unit: str, price: str, *, per: str = "1",
-                 start: dt.date | str = "2000-01-01", end: dt.date | str | None = None) -> PriceRule:
-    """Add a negotiated rate (validated); it wins from `start`. Stored costs change on `reprice`."""
+                 start: dt.date | str = "2000-01-01", end: dt.date | str | None = None,
+                 who: str | None = None) -> PriceRule:
+    """Add a negotiated rate (validated, audited); it wins from `start`. Stored costs change on `reprice`."""
     from ingest.price_rules import add_override as add, parse_rule
-    rule = parse_rule({"provider": provider, "model": model, "unit": unit, "price": str(price), "per": str(per),
-                       "effective_from": str(start), "effective_to": str(end or "")})
+    fields = {"provider": provider, "model": model, "unit": unit, "price": str(price), "per": str(per),
+              "effective_from": str(start), "effective_to": str(end or "")}
+    rule = parse_rule(fields)
     add(lake.overrides_path, rule)
+    audit.append(lake, audit.entry("price_override_added", f"{rule.provider}/{rule.model} {rule.unit}", who=who,
+                                   after=fields))
     return rule
 
 
@@ -135,8 +144,9 @@ class Retention:
     dropped: bool
 
 
-def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | None = None) -> Retention:
-    """The partitions older than `days` days and their events; dropped only with `drop`."""
+def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | None = None,
+              who: str | None = None) -> Retention:
+    """The partitions older than `days` days and their events; dropped only with `drop` (audited)."""
     if not 0 <= days <= MAX_DAYS:
         raise OptionError(f"{days} days: keep from 0 to {MAX_DAYS} days", option="--older-than")
     cutoff = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=days)
@@ -145,6 +155,9 @@ def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | Non
     if not (drop and old):
         return Retention(cutoff, old, events, False)
     dropped = lake.drop_before(cutoff)
+    audit.append(lake, audit.entry("retention", f"before {cutoff}", who=who,
+                                   before={"partitions": len(old), "events": events},
+                                   after={"partitions": 0, "events": 0}, dropped=[d.isoformat() for d in dropped]))
     return Retention(cutoff, dropped, events, True)
 
 
@@ -249,28 +262,75 @@ def reconcile(lake: Lake, *, start: dt.date | None = None, end: dt.date | None =
 
 # ---- budgets ----------------------------------------------------------------------------------
 
+DEFAULT_THRESHOLDS = "80%, 100%"  # what a new budget is offered: a warning at 80 %, exceeded at 100 %
+
+
 def parse_thresholds(text: str) -> tuple[float, ...]:
-    """Alert thresholds written as fractions separated by commas: `0.5,0.8, 1` (spaces and an empty
-    piece are ignored; whether they are in order and in range, `Budget` checks)."""
-    pieces = [p.strip() for p in text.split(",") if p.strip()]
+    """Alert thresholds as people write them, separated by commas: fractions (`0.5, 0.8, 1`),
+    percentages (`50%, 80%`) or plain numbers above 1 read as percentages (`50,75,90,100`); spaces
+    and an empty piece are ignored (whether they are in order and in range, `Budget` checks).
+
+    Examples:
+        >>> parse_thresholds("50,75,90,100"), parse_thresholds("50%, 0.8, 1")
+        ((0.5, 0.75, 0.9, 1.0), (0.5, 0.8, 1.0))
+    """
+    values = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        try:
+            number = float(piece.removesuffix("%").strip())
+        except ValueError:
+            raise BudgetError(f"thresholds {text!r}: write fractions (0.5, 0.8, 1), percentages (50%, 80%, 100%) "
+                              "or 50,80,100") from None
+        values.append(number / 100 if piece.endswith("%") or number > 1 else number)
+    return tuple(values)
+
+
+def target_warning(lake: Lake, budget: Budget) -> str | None:
+    """A budget whose target (project, model, tag value…) matches no event yet: a message naming
+    the nearest existing values, so that a typo (`shorts-factroy`) is seen when it is saved."""
+    import difflib
+    if budget.scope == "overall":
+        return None
+    key, _, wanted = (budget.value or "").partition("=") if budget.scope == "tag" else (budget.scope, "", budget.value)
     try:
-        return tuple(float(p) for p in pieces)
-    except ValueError:
-        raise BudgetError(f"thresholds {text!r} must be numbers like 0.5, 0.8, 1.0") from None
+        column = analytics.measures.dimension(f"tag:{key}" if budget.scope == "tag" else budget.scope)
+    except OptionError as e:
+        return f"budget {budget.name!r} can match no event: {e}"
+    known = analytics.daily(lake).select(column.alias("v")).unique().drop_nulls().collect()["v"].to_list()
+    if wanted in known:
+        return None
+    what = f"tag {key}" if budget.scope == "tag" else budget.scope
+    near = difflib.get_close_matches(wanted, known, n=3, cutoff=0.6)
+    hint = (f"did you mean {', '.join(map(repr, near))}?" if near else
+            f"known: {', '.join(map(repr, sorted(known)[:8]))}{'…' if len(known) > 8 else ''}" if known else
+            "the lake has none yet")
+    return f"no event has {what} {wanted!r} yet, so budget {budget.name!r} matches nothing; {hint}"
 
 
-def save_budget(lake: Lake, budget: Budget, *, replacing: str | None = None) -> None:
-    """Add `budget`, or replace the one of its name (and the one named `replacing`, when renamed)."""
+def save_budget(lake: Lake, budget: Budget, *, replacing: str | None = None, who: str | None = None) -> str | None:
+    """Add `budget`, or replace the one of its name (and the one named `replacing`, when renamed);
+    audited. Returns a warning when its target matches no event yet (`target_warning`)."""
     from spendlake.store import load_budgets, save_budgets
-    save_budgets(lake, [b for b in load_budgets(lake) if b.name not in (budget.name, replacing)] + [budget])
+    with lake.lock():
+        budgets = load_budgets(lake)
+        before = next((b for b in budgets if b.name == (replacing or budget.name)), None)
+        save_budgets(lake, [b for b in budgets if b.name not in (budget.name, replacing)] + [budget])
+    audit.append(lake, audit.entry("budget_set", budget.name, who=who, before=before and before.to_dict(),
+                                   after=budget.to_dict()))
+    return target_warning(lake, budget)
 
 
-def delete_budget(lake: Lake, name: str) -> None:
+def delete_budget(lake: Lake, name: str, *, who: str | None = None) -> None:
     from spendlake.store import load_budgets, save_budgets
-    budgets = load_budgets(lake)
-    if name not in [b.name for b in budgets]:
-        raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
-    save_budgets(lake, [b for b in budgets if b.name != name])
+    with lake.lock():
+        budgets = load_budgets(lake)
+        doomed = next((b for b in budgets if b.name == name), None)
+        if doomed is None:
+            raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
+        save_budgets(lake, [b for b in budgets if b.name != name])
+    audit.append(lake, audit.entry("budget_deleted", name, who=who, before=doomed.to_dict()))
 
 
 def narrowed(frame: pl.LazyFrame, start: dt.date | None, end: dt.date | None,
@@ -553,6 +613,24 @@ def acknowledge(lake: Lake, alert_id: str, *, who: str | None = None,
                         after={"state": "acknowledged"}, alert=row["message"][0])
     record_acknowledged(lake, alert_id, entry)
     return entry
+
+
+def audit_log(lake: Lake, *, actions: Sequence[str] | None = None) -> pl.DataFrame:
+    """The audit trail, newest first: when, who, action, subject, before and after (as JSON text)."""
+    rows = [{"at": e.get("at"), "who": e.get("who"), "action": e.get("action"), "subject": e.get("subject"),
+             "before": _json(e.get("before")), "after": _json(e.get("after")),
+             "details": _json({k: v for k, v in e.items() if k not in AUDIT_FIELDS})}
+            for e in audit.read(lake) if not actions or e.get("action") in actions]
+    schema = {k: pl.String for k in (*AUDIT_FIELDS, "details")}
+    return pl.DataFrame(rows, schema=schema).reverse()
+
+
+AUDIT_FIELDS = ("at", "who", "action", "subject", "before", "after")
+
+
+def _json(value: object) -> str | None:
+    import json
+    return None if value in (None, {}) else json.dumps(value, default=str, sort_keys=True)
 
 
 def budgets(lake: Lake, *, projects: Sequence[str] | None = None) -> list[Budget]:

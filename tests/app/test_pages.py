@@ -189,11 +189,16 @@ def test_budgets_are_validated_saved_edited_deleted_and_checked(lake):
     next(b for b in at.button if b.label == "Acknowledge").click().run()
     states = dict(zip(*frame_with(at, "kind").select("id", "state").to_dict(as_series=False).values()))
     assert states[exceeded] == "acknowledged"
-    assert [(e["action"], e["subject"]) for e in audit.read(lake)] == [("alert_acknowledged", exceeded)]
-    assert audit.read(lake)[0]["who"].startswith("app:")
+    trail = audit.read(lake)
+    assert [(e["action"], e["subject"]) for e in trail] == [("budget_set", "team"), ("budget_set", "team"),
+                                                            ("alert_acknowledged", exceeded)]
+    assert all(e["who"].startswith("app:") for e in trail)
+    assert (trail[1]["before"]["limit_usd"], trail[1]["after"]["limit_usd"]) == (3.0, 4.0)
+    assert frame_with(at, "who")["action"].to_list()[:1] == ["alert_acknowledged"]  # the page's trail, newest first
     at.selectbox(key="budget-delete").set_value("team").run()
     next(b for b in at.button if b.label == "Delete").click().run()
     assert load_budgets(lake) == []
+    assert audit.read(lake)[-1]["action"] == "budget_deleted" and audit.read(lake)[-1]["before"]["limit_usd"] == 4.0
 
 
 def test_a_stored_budget_file_that_is_wrong_is_a_message(lake):

@@ -61,7 +61,7 @@ def test_an_unknown_option_is_one_line_naming_the_command(monkeypatch, capsys, c
     (["report", "optimize", "--today", "yesterday"], USAGE_ERROR, "--today 'yesterday': write a date as YYYY-MM-DD"),
     (["estimate", "--compare", "gpt-4o"], USAGE_ERROR, "--compare takes PROVIDER/MODEL"),
     (["budget", "add", "x", "--limit", "-5"], ERROR, "limit_usd=-5.0 must be a positive amount"),
-    (["budget", "add", "x", "--limit", "5", "--thresholds", "half"], ERROR, "thresholds 'half' must be numbers"),
+    (["budget", "add", "x", "--limit", "5", "--thresholds", "half"], ERROR, "thresholds 'half': write fractions (0.5, 0.8, 1), percentages"),
     (["budget", "remove", "nobody"], ERROR, "no budget named 'nobody'"),
     (["report", "job", "no-such-run"], ERROR, "no events for job 'no-such-run'"),
     (["override", "openai", "gpt-4o", "input_token", "cheap"], ERROR, "must be decimal numbers"),

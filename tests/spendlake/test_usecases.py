@@ -166,7 +166,7 @@ def test_one_threshold_rule_for_every_front_end(text, levels):
 
 
 def test_thresholds_that_are_not_numbers_are_refused():
-    with pytest.raises(BudgetError, match="must be numbers"):
+    with pytest.raises(BudgetError, match="write fractions"):
         usecases.parse_thresholds("half, all")
 
 

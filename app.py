@@ -50,6 +50,11 @@ if not signed_in():
 page = st.navigation(PAGES)
 lake = ui.lake()
 try:
+    if ui.allowed() == ():
+        st.title("Spendlake")
+        st.info("You are not a member of any workspace of this lake yet: ask an admin to add you "
+                "(spendlake workspace set NAME --project … --member you@example.com).")
+        st.stop()
     if not lake.partitions() and page.url_path != "import":
         st.title("Spendlake")
         st.info(f"The lake at `{lake.root}` is empty. Load 120 days of demo events to look around, "

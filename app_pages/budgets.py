@@ -5,12 +5,11 @@ import streamlit as st
 
 from analytics.budgets import ENFORCEMENTS, BUDGET_PERIODS, SCOPES, Budget, BudgetError
 from spendlake import ui, usecases
-from spendlake.store import load_budgets
 
-lake, today = ui.lake(), ui.today()
+lake, today, seen = ui.lake(), ui.today(), ui.allowed()
 st.title("Budgets")
 
-budgets = load_budgets(lake)
+budgets = usecases.budgets(lake, projects=seen)
 status = ui.budget_status(lake, today)
 if status.height:
     ui.budget_bars(status)
@@ -44,7 +43,7 @@ with st.form("budget-form"):
         except BudgetError as e:
             st.error(str(e))
             st.stop()
-        warning = usecases.save_budget(lake, new, replacing=editing, who=ui.who())
+        warning = usecases.save_budget(lake, new, replacing=editing, who=ui.who(), projects=seen)
         st.session_state["budget-saved"] = (name, warning)
         st.rerun()
 if "budget-saved" in st.session_state:
@@ -57,17 +56,18 @@ if names:
     st.subheader("Delete a budget")
     doomed = st.selectbox("Budget to delete", names, index=None, key="budget-delete")
     if st.button("Delete", disabled=doomed is None):
-        usecases.delete_budget(lake, doomed, who=ui.who())
+        usecases.delete_budget(lake, doomed, who=ui.who(), projects=seen)
         st.rerun()
 
 st.subheader("Alerts")
-if st.button("Run the check now"):
-    result = usecases.check(lake, today=today)
+if st.button("Run the check now", disabled=seen is not None, help="It covers every project: an admin's"
+             if seen is not None else None):
+    result = usecases.check(lake, today=today, projects=seen)
     st.session_state["checked"] = (len(result.new), result.exit_code)
 if "checked" in st.session_state:
     new, code = st.session_state["checked"]
     st.caption(f"Last check: {new} new alert(s); state {['ok', 'warning', 'exceeded'][code]}.")
-board = usecases.alert_board(lake, today=today)
+board = usecases.alert_board(lake, today=today, projects=seen)
 if board.height:
     open_ = board.filter(pl.col("state") == "active")
     if open_.height:
@@ -75,15 +75,17 @@ if board.height:
         chosen = left.selectbox("Acknowledge an active alert", open_["id"].to_list(), index=None, key="alert-ack",
                                 format_func=lambda i: open_.filter(pl.col("id") == i)["message"][0])
         if right.button("Acknowledge", disabled=chosen is None):
-            usecases.acknowledge(lake, chosen, who=ui.who())
+            usecases.acknowledge(lake, chosen, who=ui.who(), projects=seen)
             st.rerun()
     ui.table(board, "alerts")  # active first, then acknowledged, then resolved
 else:
     st.caption("No alerts recorded yet.")
 
 st.subheader("Audit trail")
-trail = usecases.audit_log(lake)
-if trail.height:
+trail = usecases.audit_log(lake) if seen is None else None  # (the use case refuses it to a limited person)
+if trail is None:
+    st.caption("The audit trail covers every project: the lake's admins see it.")
+elif trail.height:
     st.caption("Every change to budgets, prices, keys, retention and reprice, every acknowledged alert and every "
                "call confirmed past a limit: who, when, before and after. Newest first; nothing here can be edited.")
     ui.table(trail, "audit")

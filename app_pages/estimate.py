@@ -55,12 +55,14 @@ projects = ui.days(lake).select(s.PROJECT).unique().sort(s.PROJECT).collect()[s.
 project = st.selectbox("Project of the run", projects, index=None, placeholder="no project", key="est-project")
 attribution = {s.PROJECT: project} if project else {}
 if result.high_usd is not None:
-    decision = usecases.plan_decision(lake, result.high_usd, attribution, today=today, daily=ui.days(lake))
+    decision = usecases.plan_decision(lake, result.high_usd, attribution, today=today, daily=ui.days(lake),
+                                      projects=ui.allowed())
     show = {"allow": st.success, "warn": st.warning, "confirm": st.warning, "block": st.error}[decision.action]
     show(f"**{decision.action}** at the high estimate {ui.money(result.high_usd)} — {decision.reason}")
 
 job = st.text_input("Record this estimate against job id", key="est-job")
 if st.button("Record estimate", disabled=not job or result.expected_usd is None):
-    found = usecases.check_plan(lake, plan, attribution=attribution, job_id=job, book=ui.book(lake))
+    found = usecases.check_plan(lake, plan, attribution=attribution, job_id=job, book=ui.book(lake),
+                                projects=ui.allowed())
     st.success(f"Estimate {ui.money(found.estimate.expected_usd)} recorded for job {job}"
                + (f"; alert raised: {found.alert.message}" if found.alert else ""))

@@ -30,6 +30,7 @@ if st.button("Import", type="primary", disabled=not uploads):
         summary = usecases.import_files(
             lake, paths, format=None if chosen.startswith("detect") else chosen, tz=tz or None,
             remember=False,  # uploads land in a new temp folder each time
+            projects=ui.allowed(),
             progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} bytes"))
     bar.progress(1.0, text="Done")
     st.session_state["import-summary"] = summary

@@ -57,7 +57,8 @@ with st.form("override"):
     start = right.date_input("From", value=dt.date(2000, 1, 1), min_value=dt.date(2000, 1, 1))
     if st.form_submit_button("Add override", type="primary"):
         try:
-            rule = usecases.add_override(lake, provider, model, unit, price, per=per, start=start, who=ui.who())
+            rule = usecases.add_override(lake, provider, model, unit, price, per=per, start=start, who=ui.who(),
+                                         projects=ui.allowed())
         except PricingError as e:
             st.error(f"Override not added: {e}")
             st.stop()
@@ -66,6 +67,6 @@ with st.form("override"):
 
 if st.button("Reprice stored events"):
     with st.spinner("Repricing…"):
-        report = usecases.reprice(lake, ui.book(lake), who=ui.who())
+        report = usecases.reprice(lake, ui.book(lake), who=ui.who(), projects=ui.allowed())
     st.success(f"Repriced {report.partitions} partition(s).")
     ui.table(report.changes, "reprice-changes")

@@ -76,7 +76,7 @@ EVENTS, ROLLUPS, REPORTED, QUARANTINE = "events", "rollups", "reported", "quaran
 BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates", "overrides", "imports"
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
 ADDED, ROLLUP_LOCK, KEYS, AUDIT = "added", "rollup lock", "keys", "audit"
-DELIVERIES, ACKS, NOTIFY_LOCK = "deliveries", "acknowledged", "notify lock"
+DELIVERIES, ACKS, NOTIFY_LOCK, WORKSPACES = "deliveries", "acknowledged", "notify lock", "workspaces"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
@@ -88,6 +88,7 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     BUDGETS: ("budgets.json", "", "the budgets"),
     ALERTS: ("alerts.jsonl", "", "every alert fired, oldest first"),
     ESTIMATES: ("estimates.jsonl", "", "estimates recorded against runs"),
+    WORKSPACES: ("workspaces.json", "", "workspaces (projects and members) and the admins who see every project"),
     ACKS: ("alerts_acknowledged.jsonl", "", "alerts a person acknowledged: which, who, when"),
     DELIVERIES: ("deliveries.jsonl", "", "each alert sent (or tried) to each webhook and e-mail recipient"),
     AUDIT: ("audit.jsonl", "", "who changed what and when, oldest first (append-only)"),

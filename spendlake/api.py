@@ -267,11 +267,7 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
     @app.get("/v1/budgets", tags=["budgets"], summary="Every budget: spent, remaining, share used, forecast")
     def budgets(key: keys.ApiKey = needs("read"), today: Annotated[dt.date | None, Query()] = None,
                 format: Format = "json") -> Response:
-        status = usecases.budget_status(server.lake, today=today)
-        if key.projects:
-            status = status.filter(pl.col("name").is_in([b.name for b in usecases.budgets(server.lake,
-                                                                                          projects=key.projects)]))
-        return _frame(status, format)
+        return _frame(usecases.budget_status(server.lake, today=today, projects=key.projects), format)
 
     @app.get("/v1/budgets/spent", tags=["budgets"],
              summary="Each budget with its period and what was spent in it (what remote Trackers enforce)")
@@ -292,18 +288,14 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
         fields = budget.model_dump()
         fields["thresholds"] = usecases.parse_thresholds(",".join(map(str, fields["thresholds"])))
         new = Budget.from_dict({"name": name, **fields})
-        if key.projects and not (new.scope == s.PROJECT and new.value in key.projects):
-            raise Forbidden(f"key {key.name!r} sets only budgets of project(s) {', '.join(key.projects)}")
-        warning = usecases.save_budget(server.lake, new, who=f"key:{key.name}")
+        warning = usecases.save_budget(server.lake, new, who=f"key:{key.name}", projects=key.projects)
         return new.to_dict() | ({"warning": warning} if warning else {})
 
     @app.delete("/v1/budgets/{name}", tags=["budgets"], summary="Delete a budget")
     def delete_budget(name: str, key: keys.ApiKey = needs("admin")) -> dict:
-        if key.projects and name not in [b.name for b in usecases.budgets(server.lake, projects=key.projects)]:
-            raise ApiError(404, f"no budget named {name!r} among this key's projects")
-        if name not in [b.name for b in usecases.budgets(server.lake)]:
+        if name not in [b.name for b in usecases.budgets(server.lake, projects=key.projects)]:
             raise ApiError(404, f"no budget named {name!r}; list them with GET /v1/budgets")
-        usecases.delete_budget(server.lake, name, who=f"key:{key.name}")
+        usecases.delete_budget(server.lake, name, who=f"key:{key.name}", projects=key.projects)
         return {"deleted": name}
 
     @app.get("/v1/alerts", tags=["budgets"],
@@ -318,10 +310,7 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
     def audit_log(key: keys.ApiKey = needs("admin"),
                   action: Annotated[list[str], Query(description="Only these actions (repeat)")] = [],  # noqa: B006
                   format: Format = "json") -> Response:
-        if key.projects:
-            raise Forbidden(f"key {key.name!r} is limited to project(s) {', '.join(key.projects)}; the audit trail "
-                            "is for admin keys of every project")
-        return _frame(usecases.audit_log(server.lake, actions=action), format)
+        return _frame(usecases.audit_log(server.lake, actions=action, projects=key.projects), format)
 
     @app.post("/v1/alerts/{alert_id}/acknowledge", tags=["budgets"], summary="Acknowledge an active alert (audited)")
     def acknowledge(alert_id: str, key: keys.ApiKey = needs("admin")) -> dict:

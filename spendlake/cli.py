@@ -568,10 +568,11 @@ app.add_typer(keys_app, name="keys", help="API keys for spendlake serve: create,
 @keys_app.command("create")
 def keys_create(name: str, scope: Annotated[str, typer.Option(help="ingest (send events), read (ask questions) or admin.")],
                 project: Annotated[Optional[list[str]], typer.Option(help="Limit the key to this project (repeat).")] = None,
+                workspace: Annotated[Optional[str], typer.Option(help="The key reaches this workspace's projects.")] = None,
                 lake: LakeOption = None) -> None:
     """Make a key; its token is printed once (stdout), the lake keeps only a salted hash."""
     from spendlake import keys
-    token = keys.create(_lake(lake), name, scope, projects=project or ())
+    token = keys.create(_lake(lake), name, scope, projects=project or (), workspace=workspace)
     sys.stdout.write(token + "\n")
     err.print(f"key {name!r} ({scope}{', projects ' + ', '.join(project) if project else ''}): keep the token now, "
               "it is not shown again")
@@ -582,6 +583,7 @@ def keys_list(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None
     """The keys: name, scope, projects, created, revoked (never a token)."""
     from spendlake import keys
     rows = [{**k.public(), "projects": ", ".join(k.projects)} for k in keys.load(_lake(lake))]
+    rows = [{**r, "workspace": r["workspace"] or ""} for r in rows]
     _emit(pl.DataFrame(rows) if rows else pl.DataFrame({"name": []}), fmt, "API keys")
 
 
@@ -599,6 +601,50 @@ def audit_trail(action: Annotated[Optional[list[str]], typer.Option(help="Only t
     """The audit trail, newest first: who changed budgets, prices, keys, retention, reprice; confirmed calls."""
     from spendlake.usecases import audit_log
     _emit(audit_log(_lake(lake, existing=True), actions=action), fmt, "audit trail")
+
+
+workspace_app = typer.Typer(no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace",
+              help="Workspaces: who sees which projects in the app once sign-in is on (and which keys reach them).")
+
+
+@workspace_app.command("set")
+def workspace_set(name: str, project: Annotated[list[str], typer.Option(help="A project of the workspace (repeat).")],
+                  member: Annotated[Optional[list[str]], typer.Option(help="A member's e-mail address (repeat).")] = None,
+                  lake: LakeOption = None) -> None:
+    """Add a workspace, or replace the one of this name (audited)."""
+    from spendlake.workspaces import Workspace, set_workspace
+    found = Workspace(name, tuple(project), tuple(member or ()))
+    set_workspace(_lake(lake), found)
+    out.print(f"workspace {name!r}: projects {', '.join(found.projects)}; members {', '.join(found.members) or 'none'}")
+
+
+@workspace_app.command("list")
+def workspace_list(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """The workspaces, and the admins who see every project."""
+    from spendlake.workspaces import load
+    settings = load(_lake(lake))
+    rows = [{"workspace": w.name, "projects": ", ".join(w.projects), "members": ", ".join(w.members)}
+            for w in settings.workspaces] + [{"workspace": "(admins: every project)", "projects": "",
+                                              "members": ", ".join(settings.admins)}]
+    _emit(pl.DataFrame(rows), fmt, "workspaces")
+
+
+@workspace_app.command("remove")
+def workspace_remove(name: str, lake: LakeOption = None) -> None:
+    """Remove a workspace: its members no longer see its projects, its keys reach nothing (audited)."""
+    from spendlake.workspaces import remove_workspace
+    remove_workspace(_lake(lake), name)
+    out.print(f"workspace {name!r} removed")
+
+
+@workspace_app.command("admins")
+def workspace_admins(email: Annotated[list[str], typer.Argument(help="Who sees every project (the whole list).")],
+                     lake: LakeOption = None) -> None:
+    """Set the lake's admins: once workspaces exist, they alone see every project (audited)."""
+    from spendlake.workspaces import set_admins
+    set_admins(_lake(lake), email)
+    out.print(f"admins: {', '.join(sorted(e.strip().lower() for e in email))}")
 
 
 alerts_app = typer.Typer(invoke_without_command=True)

@@ -29,12 +29,13 @@ import json
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ingest import audit
 from ingest.errors import OptionError, SpendlakeError
 from ingest.files import write_atomic
 from ingest.lake import KEYS, Lake
+from spendlake.workspaces import workspace_projects
 
 SCOPES = ("ingest", "read", "admin")
 ALLOWS = {"ingest": {"ingest"}, "read": {"read"}, "admin": {"ingest", "read", "admin"}}  # what each scope may do
@@ -51,6 +52,7 @@ class ApiKey:
     salt: str
     hash: str
     revoked: str | None = None
+    workspace: str | None = None  # a workspace's key reaches that workspace's projects, as they are now
 
     def allows(self, action: str) -> bool:
         """Whether this key may do `action` (ingest, read or admin)."""
@@ -58,8 +60,8 @@ class ApiKey:
 
     def public(self) -> dict:
         """What `keys list` shows: everything but the salt and the hash."""
-        return {"name": self.name, "scope": self.scope, "projects": list(self.projects), "created": self.created,
-                "revoked": self.revoked}
+        return {"name": self.name, "scope": self.scope, "projects": list(self.projects), "workspace": self.workspace,
+                "created": self.created, "revoked": self.revoked}
 
 
 def load(lake: Lake) -> list[ApiKey]:
@@ -73,20 +75,27 @@ def load(lake: Lake) -> list[ApiKey]:
 
 
 def create(lake: Lake, name: str, scope: str, *, projects: list[str] | tuple[str, ...] = (),
-           who: str | None = None) -> str:
+           workspace: str | None = None, who: str | None = None) -> str:
     """Make a key and return its token (the only time it exists outside the caller); audited
-    without it."""
+    without it. A key of a `workspace` reaches that workspace's projects (not `projects`)."""
     if not _NAME.fullmatch(name):
         raise OptionError(f"key name {name!r}: letters, digits, '.', '_' and '-', up to 64", option="NAME")
     if scope not in SCOPES:
         raise OptionError(f"scope {scope!r}: one of {', '.join(SCOPES)}", option="--scope")
     projects = tuple(sorted({p.strip() for p in projects if p.strip()}))
+    if workspace is not None:
+        if projects:
+            raise OptionError("a workspace's key reaches the workspace's projects: give --workspace or --project",
+                              option="--workspace")
+        if not workspace_projects(lake, workspace):
+            raise OptionError(f"no workspace named {workspace!r}; see: spendlake workspace list", option="--workspace")
     with lake.lock():
         keys = load(lake)
         if any(k.name == name and k.revoked is None for k in keys):
             raise SpendlakeError(f"a key named {name!r} exists; revoke it first (spendlake keys revoke {name})")
         key_id, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(32), secrets.token_hex(16)
-        keys.append(new := ApiKey(name, key_id, scope, projects, _now(), salt, _hash(salt, secret)))
+        keys.append(new := ApiKey(name, key_id, scope, projects, _now(), salt, _hash(salt, secret),
+                                  workspace=workspace))
         _save(lake, keys)
     audit.append(lake, audit.entry("key_created", name, who=who, after=new.public()))
     return f"slk_{key_id}_{secret}"
@@ -110,7 +119,10 @@ def verify(lake: Lake, token: str, keys: list[ApiKey] | None = None) -> ApiKey |
         return None
     for key in load(lake) if keys is None else keys:
         if key.id == match[1] and key.revoked is None and hmac.compare_digest(key.hash, _hash(key.salt, match[2])):
-            return key
+            if key.workspace is None:
+                return key
+            reach = workspace_projects(lake, key.workspace)  # a deleted workspace's key reaches nothing
+            return replace(key, projects=reach) if reach else None
     return None
 
 

@@ -19,7 +19,7 @@ import streamlit as st
 
 import analytics
 from analytics.estimate import Step
-from spendlake import usecases
+from spendlake import usecases, workspaces
 from ingest import schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
@@ -86,11 +86,21 @@ def _span(root: str, lake_version: str) -> tuple[dt.date | None, dt.date | None,
             sorted(table[s.PROVIDER].drop_nulls().unique().to_list()))
 
 
+def allowed() -> tuple[str, ...] | None:
+    """The projects the signed-in person sees (their workspaces'); None: every project (sign-in
+    off, no workspaces, or one of the lake's admins)."""
+    if not st.user.get("is_logged_in", False):
+        return None
+    return workspaces.projects_for(lake(), st.user.get("email"))
+
+
 def days(target: Lake, filters: Filters | None = None, *, start: dt.date | None = None,
          end: dt.date | None = None) -> pl.LazyFrame:
-    """The daily rollup (cached), narrowed to the filters' projects/providers and to [start, end]."""
+    """The daily rollup (cached), narrowed to the filters' projects/providers (without filters, to
+    the projects this person sees) and to [start, end]."""
     frame = _daily(str(target.root), version(target)).lazy()
-    return usecases.narrowed(frame, start, end, filters and filters.projects, filters and filters.providers)
+    return usecases.narrowed(frame, start, end, filters.projects if filters else allowed(),
+                             filters and filters.providers)
 
 
 def events(target: Lake, filters: Filters, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
@@ -121,25 +131,26 @@ def forecast(target: Lake, filters: Filters, day: dt.date, budget_usd: float | N
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _unpriced_models(root: str, lake_version: str) -> pl.DataFrame:
-    return usecases.unpriced_models(Lake(root))
+def _unpriced_models(root: str, lake_version: str, projects: tuple[str, ...] | None) -> pl.DataFrame:
+    return usecases.unpriced_models(Lake(root), projects=projects)
 
 
 def unpriced_models(target: Lake) -> pl.DataFrame:
-    """Models with events and no price (cached until the lake changes)."""
-    return _unpriced_models(str(target.root), version(target))
+    """Models with events and no price, of the projects this person sees (cached until the lake changes)."""
+    return _unpriced_models(str(target.root), version(target), allowed())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _budget_status(root: str, lake_version: str, budgets_version: int, day: dt.date) -> pl.DataFrame:
-    return usecases.budget_status(Lake(root), today=day, daily=_daily(root, lake_version).lazy())
+def _budget_status(root: str, lake_version: str, budgets_version: int, day: dt.date,
+                   projects: tuple[str, ...] | None) -> pl.DataFrame:
+    return usecases.budget_status(Lake(root), today=day, daily=_daily(root, lake_version).lazy(), projects=projects)
 
 
 def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
-    """Every stored budget's status (cached until the lake or the budgets change)."""
+    """The status of every budget this person sees (cached until the lake or the budgets change)."""
     from ingest.lake import BUDGETS
     path = target.path(BUDGETS)
-    return _budget_status(str(target.root), version(target), stamp(path), day)
+    return _budget_status(str(target.root), version(target), stamp(path), day, allowed())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -164,15 +175,16 @@ def top_runs(target: Lake, filters: Filters, search: str | None = None, top: int
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str) -> analytics.RunReport | None:
-    return usecases.run_report(Lake(root), job_id)
+def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str,
+                projects: tuple[str, ...] | None) -> analytics.RunReport | None:
+    return usecases.run_report(Lake(root), job_id, projects=projects)
 
 
 def run_report(target: Lake, job_id: str) -> analytics.RunReport | None:
     """One run's report, read from the run's own days only (None for an unknown run)."""
     from ingest.lake import ESTIMATES
     path = target.path(ESTIMATES)
-    return _job_report(str(target.root), version(target), stamp(path), job_id)
+    return _job_report(str(target.root), version(target), stamp(path), job_id, allowed())
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -193,9 +205,10 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _what_if(root: str, lake_version: str, overrides: int, project: str, provider: str, model: str,
-             day: dt.date, window: int) -> usecases.WhatIf:
+             day: dt.date, window: int, projects: tuple[str, ...] | None) -> usecases.WhatIf:
     target = Lake(root)
-    return usecases.what_if(target, project, provider, model, today=day, days=window, book=book(target))
+    return usecases.what_if(target, project, provider, model, today=day, days=window, book=book(target),
+                            projects=projects)
 
 
 def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
@@ -203,7 +216,7 @@ def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
     """A project's LLM cost over the last `window` days, and the same calls priced on another model."""
     path = target.overrides_path
     return _what_if(str(target.root), version(target), stamp(path),
-                    project, provider, model, day, window)
+                    project, provider, model, day, window, allowed())
 
 
 # ---- the sidebar --------------------------------------------------------------------------
@@ -211,6 +224,8 @@ def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
 def sidebar(target: Lake) -> Filters:
     """Date range, projects and providers; read from and written to the URL so a view can be shared."""
     first, last, projects, providers = _span(str(target.root), version(target))
+    seen = allowed()
+    projects = [p for p in projects if seen is None or p in seen]
     last = last or today()
     first = first or last
     params = st.query_params
@@ -229,7 +244,7 @@ def sidebar(target: Lake) -> Filters:
     st.query_params.from_dict(keep | {"from": start.isoformat(), "to": end.isoformat(),
                                       "project": picked_projects, "provider": picked_providers})
     st.sidebar.caption(f"Lake: `{target.root}`")
-    return Filters(start, end, tuple(picked_projects), tuple(picked_providers))
+    return Filters(start, end, tuple(picked_projects) or (seen or ()), tuple(picked_providers))
 
 
 def _date(text: str | None) -> dt.date | None:

@@ -46,6 +46,7 @@ from ingest.pipeline import ImportSummary
 from ingest.price_rules import PriceRule
 from ingest.pricing import PriceBook
 from ingest.reprice import RepriceReport
+from spendlake.access import Forbidden, narrow
 from spendlake.notify import Delivered, Email, deliver
 
 HISTORY_DAYS = 90  # how far back estimates learn tokens per call
@@ -65,9 +66,11 @@ def _filters(projects: Sequence[str] | None, providers: Sequence[str] | None) ->
 
 def import_files(lake: Lake, paths: Sequence[Path], *, format: str | None = None, tz: str | None = None,
                  mapping: Mapping[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
-                 remember: bool = True) -> ImportSummary:
-    """Import files or folders (`ingest.importers.import_paths`); `remember=False` for one-off uploads."""
+                 remember: bool = True, projects: Sequence[str] | None = None) -> ImportSummary:
+    """Import files or folders (`ingest.importers.import_paths`); `remember=False` for one-off uploads.
+    A caller limited to `projects` may not: a file may hold any project's events."""
     from ingest.importers import import_paths
+    _every_project(projects, "importing")
     summary = import_paths(lake, list(paths), format=format, tz=tz, mapping=dict(mapping or {}),
                            progress=progress, remember=remember)
     return summary
@@ -86,9 +89,11 @@ def compact(lake: Lake) -> RewriteResult:
     return result
 
 
-def reprice(lake: Lake, book: PriceBook | None = None, *, who: str | None = None) -> RepriceReport:
+def reprice(lake: Lake, book: PriceBook | None = None, *, who: str | None = None,
+            projects: Sequence[str] | None = None) -> RepriceReport:
     """Recompute every stored cost with the current price book; what changed (audited)."""
     from ingest.reprice import reprice as run
+    _every_project(projects, "repricing")
     report = run(lake, book)
     changes = report.changes
     totals = {k: float(changes[k].sum()) if changes.height else 0.0 for k in ("cost_before", "cost_after")}
@@ -100,9 +105,10 @@ def reprice(lake: Lake, book: PriceBook | None = None, *, who: str | None = None
 
 def add_override(lake: Lake, provider: str, model: str, unit: str, price: str, *, per: str = "1",
                  start: dt.date | str = "2000-01-01", end: dt.date | str | None = None,
-                 who: str | None = None) -> PriceRule:
+                 who: str | None = None, projects: Sequence[str] | None = None) -> PriceRule:
     """Add a negotiated rate (validated, audited); it wins from `start`. Stored costs change on `reprice`."""
     from ingest.price_rules import add_override as add, parse_rule
+    _every_project(projects, "a price override")
     fields = {"provider": provider, "model": model, "unit": unit, "price": str(price), "per": str(per),
               "effective_from": str(start), "effective_to": str(end or "")}
     rule = parse_rule(fields)
@@ -145,8 +151,9 @@ class Retention:
 
 
 def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | None = None,
-              who: str | None = None) -> Retention:
+              who: str | None = None, projects: Sequence[str] | None = None) -> Retention:
     """The partitions older than `days` days and their events; dropped only with `drop` (audited)."""
+    _every_project(projects, "retention")
     if not 0 <= days <= MAX_DAYS:
         raise OptionError(f"{days} days: keep from 0 to {MAX_DAYS} days", option="--older-than")
     cutoff = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=days)
@@ -233,9 +240,11 @@ class WhatIf:
 
 
 def what_if(lake: Lake, project: str, provider: str, model: str, *, today: dt.date | None = None, days: int = 30,
-            book: PriceBook | None = None) -> WhatIf:
-    """A project's LLM cost over the last `days` days, and the same calls priced on another model."""
+            book: PriceBook | None = None, projects: Sequence[str] | None = None) -> WhatIf:
+    """A project's LLM cost over the last `days` days, and the same calls priced on another model
+    (a caller limited to `projects` asks only of one of them)."""
     from analytics.optimize import reprice_as, usage
+    narrow(_names(projects), [project])
     today = today or dt.datetime.now(dt.UTC).date()
     book = book or PriceBook.load(lake.overrides_path)
     llm = usage(analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, project=project,
@@ -309,26 +318,32 @@ def target_warning(lake: Lake, budget: Budget) -> str | None:
     return f"no event has {what} {wanted!r} yet, so budget {budget.name!r} matches nothing; {hint}"
 
 
-def save_budget(lake: Lake, budget: Budget, *, replacing: str | None = None, who: str | None = None) -> str | None:
+def save_budget(lake: Lake, budget: Budget, *, replacing: str | None = None, who: str | None = None,
+                projects: Sequence[str] | None = None) -> str | None:
     """Add `budget`, or replace the one of its name (and the one named `replacing`, when renamed);
-    audited. Returns a warning when its target matches no event yet (`target_warning`)."""
+    audited. Returns a warning when its target matches no event yet (`target_warning`). A caller
+    limited to `projects` sets only budgets of one of them, and replaces only those."""
     from spendlake.store import load_budgets, save_budgets
+    _own_budget(budget, projects)
     with lake.lock():
         budgets = load_budgets(lake)
         before = next((b for b in budgets if b.name == (replacing or budget.name)), None)
+        for old in (b for b in budgets if b.name in (budget.name, replacing)):
+            _own_budget(old, projects)
         save_budgets(lake, [b for b in budgets if b.name not in (budget.name, replacing)] + [budget])
     audit.append(lake, audit.entry("budget_set", budget.name, who=who, before=before and before.to_dict(),
                                    after=budget.to_dict()))
     return target_warning(lake, budget)
 
 
-def delete_budget(lake: Lake, name: str, *, who: str | None = None) -> None:
+def delete_budget(lake: Lake, name: str, *, who: str | None = None, projects: Sequence[str] | None = None) -> None:
     from spendlake.store import load_budgets, save_budgets
     with lake.lock():
         budgets = load_budgets(lake)
         doomed = next((b for b in budgets if b.name == name), None)
-        if doomed is None:
+        if doomed is None or (_names(projects) and doomed.value not in _names(projects)):
             raise SpendlakeError(f"no budget named {name!r}; see: spendlake budget list")
+        _own_budget(doomed, projects)
         save_budgets(lake, [b for b in budgets if b.name != name])
     audit.append(lake, audit.entry("budget_deleted", name, who=who, before=doomed.to_dict()))
 
@@ -398,9 +413,9 @@ def anomalies(lake: Lake, *, by: str = s.PROJECT, grain: str = "day", start: dt.
     return analytics.anomalies(events, by=by, grain=grain)
 
 
-def unpriced_models(lake: Lake) -> pl.DataFrame:
+def unpriced_models(lake: Lake, *, projects: Sequence[str] | None = None) -> pl.DataFrame:
     """Models with events and no price, with their event counts (a price override fixes them)."""
-    return analytics.unpriced_models(analytics.scan(lake))
+    return analytics.unpriced_models(analytics.scan(lake, **_filters(projects, None)))
 
 
 def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month", budget_usd: float | None = None,
@@ -413,11 +428,12 @@ def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month",
                               budget_usd=budget_usd)
 
 
-def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None) -> pl.DataFrame:
-    """Every budget: spent, remaining, share used, forecast, days left. `daily`: the lake's daily
-    rollup when the caller holds it already (the app caches it)."""
-    from spendlake.store import load_budgets
-    return analytics.budget_status(analytics.daily(lake) if daily is None else daily, load_budgets(lake),
+def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None,
+                  projects: Sequence[str] | None = None) -> pl.DataFrame:
+    """Every budget (with `projects`, those of just these projects): spent, remaining, share used,
+    forecast, days left. `daily`: the lake's daily rollup when the caller holds it already (the app
+    caches it)."""
+    return analytics.budget_status(analytics.daily(lake) if daily is None else daily, budgets(lake, projects=projects),
                                    today=today or dt.datetime.now(dt.UTC).date())
 
 
@@ -449,11 +465,12 @@ class Check:
 
 
 def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True, now: dt.datetime | None = None,
-          webhook: str | None = None, email: Email | None = None) -> Check:
+          webhook: str | None = None, email: Email | None = None, projects: Sequence[str] | None = None) -> Check:
     """Evaluate every budget (and spikes of yesterday and today); record and return the new alerts,
     then send what has not reached the webhook and e-mail recipients yet (`notify.deliver`: once
     each, however many checks run)."""
     from spendlake.store import load_budgets, record_new_alerts
+    _every_project(projects, "the check")
     now = now or dt.datetime.now(dt.UTC)
     today = today or now.date()
     budgets = load_budgets(lake)
@@ -493,10 +510,13 @@ def estimate(lake: Lake, plan: Sequence[Step], *, at: dt.datetime | None = None,
 
 
 def plan_decision(lake: Lake, high_usd: float, attribution: Mapping[str, str] | None = None, *,
-                  today: dt.date | None = None, daily: pl.LazyFrame | None = None) -> Decision:
-    """Whether a run that may cost `high_usd` may start under the budgets matching its attribution."""
-    from spendlake.store import load_budgets
-    return analytics.can_execute(analytics.daily(lake) if daily is None else daily, load_budgets(lake),
+                  today: dt.date | None = None, daily: pl.LazyFrame | None = None,
+                  projects: Sequence[str] | None = None) -> Decision:
+    """Whether a run that may cost `high_usd` may start under the budgets matching its attribution
+    (a caller limited to `projects`: for one of them, under their budgets only)."""
+    if _names(projects):
+        narrow(_names(projects), [(attribution or {}).get(s.PROJECT) or ""])
+    return analytics.can_execute(analytics.daily(lake) if daily is None else daily, budgets(lake, projects=projects),
                                  high_usd, dict(attribution or {}), today=today or dt.datetime.now(dt.UTC).date())
 
 
@@ -508,7 +528,8 @@ class PlanCheck:
 
 
 def check_plan(lake: Lake, plan: Sequence[Step], *, attribution: Mapping[str, str] | None = None,
-               job_id: str | None = None, book: PriceBook | None = None, now: dt.datetime | None = None) -> PlanCheck:
+               job_id: str | None = None, book: PriceBook | None = None, now: dt.datetime | None = None,
+               projects: Sequence[str] | None = None) -> PlanCheck:
     """Estimate a plan, decide it against the budgets at its high estimate, record a
     task_estimate_high alert when it warns or worse, and record the estimate against `job_id` so
     the run's report shows estimate vs actual."""
@@ -517,7 +538,7 @@ def check_plan(lake: Lake, plan: Sequence[Step], *, attribution: Mapping[str, st
     result, _ = estimate(lake, plan, at=now, book=book)
     if result.expected_usd is None:
         return PlanCheck(result, None, None)
-    decision = plan_decision(lake, result.high_usd, attribution, today=now.date())
+    decision = plan_decision(lake, result.high_usd, attribution, today=now.date(), projects=projects)
     alert = analytics.estimate_alert(decision, job_id or "unnamed run", result.high_usd, now=now)
     if alert:
         record_alerts(lake, [alert])
@@ -615,8 +636,10 @@ def acknowledge(lake: Lake, alert_id: str, *, who: str | None = None,
     return entry
 
 
-def audit_log(lake: Lake, *, actions: Sequence[str] | None = None) -> pl.DataFrame:
-    """The audit trail, newest first: when, who, action, subject, before and after (as JSON text)."""
+def audit_log(lake: Lake, *, actions: Sequence[str] | None = None, projects: Sequence[str] | None = None) -> pl.DataFrame:
+    """The audit trail, newest first: when, who, action, subject, before and after (as JSON text);
+    for callers who see every project."""
+    _every_project(projects, "the audit trail")
     rows = [{"at": e.get("at"), "who": e.get("who"), "action": e.get("action"), "subject": e.get("subject"),
              "before": _json(e.get("before")), "after": _json(e.get("after")),
              "details": _json({k: v for k, v in e.items() if k not in AUDIT_FIELDS})}
@@ -631,6 +654,20 @@ AUDIT_FIELDS = ("at", "who", "action", "subject", "before", "after")
 def _json(value: object) -> str | None:
     import json
     return None if value in (None, {}) else json.dumps(value, default=str, sort_keys=True)
+
+
+def _every_project(projects: Sequence[str] | None, what: str) -> None:
+    """Refuse a caller limited to some projects an action that reaches every project."""
+    if _names(projects):
+        raise Forbidden(f"{what} reaches every project; you see only {', '.join(_names(projects))} "
+                        "(an admin of every project can)")
+
+
+def _own_budget(budget: Budget, projects: Sequence[str] | None) -> None:
+    """A caller limited to `projects` sets and removes only budgets of one of them."""
+    if _names(projects) and not (budget.scope == s.PROJECT and budget.value in _names(projects)):
+        raise Forbidden(f"you set only budgets of project(s) {', '.join(_names(projects))} "
+                        f"(scope project, value one of them); {budget.name!r} is not one")
 
 
 def budgets(lake: Lake, *, projects: Sequence[str] | None = None) -> list[Budget]:

@@ -110,11 +110,20 @@ def test_the_live_panel_shows_an_event_logged_while_the_page_is_open(served):
 
 
 def test_sign_in_through_an_oidc_provider_when_configured(tmp_path, browser):
-    """With `[auth]` in the secrets the app shows nothing until the provider has signed the user in."""
+    """With `[auth]` in the secrets the app shows nothing until the provider has signed the user in,
+    then only the projects of the user's workspaces."""
     from tests.app.browser import free_port
     from tests.app.oidc import CLIENT_ID, USER, oidc_provider
+    from spendlake import workspaces
     root = tmp_path / "lake"
     write_demo(Lake(root), TODAY, days=10)
+    mine = ("marketing-videos", "shorts-factory")  # Ada's workspace; the other projects are another's
+    workspaces.set_workspace(Lake(root), workspaces.Workspace("video", mine, (USER["email"],)))
+    workspaces.set_workspace(Lake(root), workspaces.Workspace("bots", ("support-bot", "research-agent"),
+                                                              ("bob@example.com",)))
+    month = analytics.scan(root, start=TODAY.replace(day=1), end=TODAY)
+    ours = month.filter(pl.col(s.PROJECT).is_in(mine)).select(pl.col(s.COST).sum()).collect().item()
+    everyone = month.select(pl.col(s.COST).sum()).collect().item()
     port = free_port()
     with oidc_provider() as issuer:
         secrets = tmp_path / "secrets.toml"
@@ -130,5 +139,8 @@ def test_sign_in_through_an_oidc_provider_when_configured(tmp_path, browser):
             page.get_by_role("button", name="Sign in").click()
             page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)
             expect(page.get_by_text(f"Signed in as {USER['email']}")).to_be_visible(timeout=30_000)
+            # a member of one workspace: month to date is their projects' spend, not everyone's
+            expect(page.get_by_text(f"${ours:,.2f}", exact=True).first).to_be_visible(timeout=30_000)
+            assert page.get_by_text(f"${everyone:,.2f}", exact=True).count() == 0
             page.screenshot(path=ARTIFACTS / "signed-in.png")
             page.close()

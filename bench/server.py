@@ -127,7 +127,7 @@ class _Served:
     def __init__(self, root: Path, *args: str) -> None:
         self.lake = Lake(root)
         self.token = keys.create(self.lake, "bench", "ingest")
-        self.process, self.url = start(root, *args)
+        self.process, self.url = start(root, "--check-every", "0", *args)  # ingest alone: no scheduled check
 
     def client(self) -> httpx2.Client:
         return httpx2.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120)

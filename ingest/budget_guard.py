@@ -15,7 +15,7 @@ lake or server does not stop the calls.
 
 Examples:
     >>> from analytics.budgets import Budget
-    >>> state = [Budget("all", limit_usd=1.0, enforcement="hard_stop").to_dict()
+    >>> state = [Budget("all", limit_usd=1.0, enforcement="hard_stop", thresholds=(1.0,)).to_dict()
     ...          | {"period_start": "2026-12-01", "period_end": "2026-12-31", "spent_usd": 0.97}]
     >>> guard = Guard(lambda: state)
     >>> guard.load()

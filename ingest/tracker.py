@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ingest import schema as s
+from ingest import audit, schema as s
 from ingest.budget_guard import REFRESH, Guard, lake_source
 from ingest.errors import ValidationError
 from ingest.files import write_atomic
@@ -187,7 +187,6 @@ class Tracker:
         return estimated_cost
 
     def _audit_confirmed(self, passed, attribution: dict) -> None:
-        from ingest import audit
         entry = audit.entry("confirmed_call", passed.budget, before={"spent_usd": passed.spent_usd},
                             after={"spent_usd": passed.spent_usd + passed.call_usd}, reason=passed.reason,
                             limit_usd=passed.limit_usd, call_usd=passed.call_usd,

@@ -23,7 +23,11 @@ period = middle.selectbox("Period", CHOICES, index=CHOICES.index(params.get("per
                           if params.get("period") in CHOICES else 0, key="explore-period")
 metric = right.selectbox("Measure", MEASURES, index=MEASURES.index(params.get("metric", s.COST))
                          if params.get("metric") in MEASURES else 0, key="explore-metric")
-top = last.number_input("Top", min_value=1, max_value=100, value=int(params.get("top", 10)), key="explore-top")
+asked = params.get("top", "10")
+if not (asked.isdigit() and 1 <= int(asked) <= 100):
+    st.warning(f"top={asked!r} in the link is not a number from 1 to 100: showing the top 10.")
+    asked = "10"
+top = last.number_input("Top", min_value=1, max_value=100, value=int(asked), key="explore-top")
 st.query_params.update({"by": by, "period": period, "metric": metric, "top": str(top)})
 
 frame = ui.days(lake, filters, start=filters.start, end=filters.end)

@@ -240,7 +240,8 @@ def sidebar(target: Lake) -> Filters:
                                                                              if p in projects], key="projects")
     picked_providers = st.sidebar.multiselect("Providers", providers, default=[p for p in params.get_all("provider")
                                                                                if p in providers], key="providers")
-    keep = {k: v for k, v in params.to_dict().items() if k not in ("from", "to", "project", "provider")}
+    # every value of every other key (`to_dict` would keep only the last of a repeated one: by=a&by=b)
+    keep = {k: params.get_all(k) for k in params.keys() if k not in ("from", "to", "project", "provider")}
     st.query_params.from_dict(keep | {"from": start.isoformat(), "to": end.isoformat(),
                                       "project": picked_projects, "provider": picked_providers})
     st.sidebar.caption(f"Lake: `{target.root}`")

@@ -131,6 +131,19 @@ def test_explore_groups_as_asked_keeps_the_view_in_the_url_and_drills_into_a_run
     assert sorted(by_run[s.COST].to_list()) == pytest.approx(sorted(top[s.COST].to_list()), rel=1e-12)
 
 
+def test_a_shared_explore_link_reopens_with_every_grouping_it_names(lake):
+    at = open_app("explore", by=[s.PROVIDER, s.MODEL], project=["shorts-factory", "support-bot"], period="week")
+    assert at.multiselect(key="explore-by").value == [s.PROVIDER, s.MODEL]
+    assert at.multiselect(key="projects").value == ["shorts-factory", "support-bot"]
+    at.run()  # and again: the URL the page wrote keeps every value
+    assert at.query_params["by"] == [s.PROVIDER, s.MODEL]
+    assert at.query_params["project"] == ["shorts-factory", "support-bot"]
+    assert at.multiselect(key="explore-by").value == [s.PROVIDER, s.MODEL]
+    broken = open_app("explore", top="abc")
+    assert "top='abc' in the link is not a number from 1 to 100" in broken.warning[0].value
+    assert broken.number_input(key="explore-top").value == 10
+
+
 def test_a_run_report_from_the_url_matches_the_library(lake):
     job = analytics.top_runs(analytics.runs(lake, start=TODAY - dt.timedelta(days=29), end=TODAY), 1)[s.JOB_ID][0]
     at = open_app("jobs", job=job)

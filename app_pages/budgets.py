@@ -21,30 +21,54 @@ st.subheader("Add or edit a budget")
 names = [b.name for b in budgets]
 editing = st.selectbox("Edit", names, index=None, placeholder="a new budget", key="budget-edit")
 current = next((b for b in budgets if b.name == editing), Budget("new", 100.0))
+scope = st.selectbox("Scope: what the budget covers", SCOPES, index=SCOPES.index(current.scope), key="b-scope")
 with st.form("budget-form"):
     left, right = st.columns(2)
-    name = left.text_input("Name", value=editing or "")
-    limit = right.number_input("Limit (USD per period)", value=float(current.limit_usd), step=10.0)
-    period = left.selectbox("Period", BUDGET_PERIODS, index=BUDGET_PERIODS.index(current.period))
-    scope = right.selectbox("Scope", SCOPES, index=SCOPES.index(current.scope))
-    value = left.text_input("Which one (project, model…; tag as key=value)", value=current.value or "")
-    thresholds = right.text_input("Alert thresholds (80%, 100% · 0.5, 0.8, 1 · 50, 80, 100)",
-                                  value=", ".join(f"{t * 100:g}%" for t in current.thresholds) if editing
-                                  else usecases.DEFAULT_THRESHOLDS)
-    enforcement = left.selectbox("Enforcement", ENFORCEMENTS, index=ENFORCEMENTS.index(current.enforcement))
-    dates = right.date_input("Custom period (from, to)", value=(current.start, current.end) if current.start else [])
+    name = left.text_input("Name", value=editing or "", key="b-name")
+    limit = right.number_input("Limit (USD per period)", value=float(current.limit_usd), step=10.0, key="b-limit")
+    period = left.selectbox("Period", BUDGET_PERIODS, index=BUDGET_PERIODS.index(current.period), key="b-period")
+    value = None
+    if scope != "overall":  # picked from what the lake has; a new one may be typed (saved with a warning)
+        known = ui.known_values(lake, scope)
+        picked = right.selectbox(f"Which {scope}" + (" (key=value)" if scope == "tag" else ""), known,
+                                 index=known.index(current.value) if current.value in known else None,
+                                 placeholder=f"one of the {len(known)} in the lake", key="b-value")
+        typed = right.text_input(f"…or a {scope} not in the lake yet",
+                                 value=current.value if current.value and current.value not in known else "",
+                                 key="b-new-value")
+        value = typed.strip() or picked
+    thresholds = left.text_input("Alert thresholds (80%, 100% · 0.5, 0.8, 1 · 50, 80, 100)",
+                                 value=", ".join(f"{t * 100:g}%" for t in current.thresholds) if editing
+                                 else usecases.DEFAULT_THRESHOLDS, key="b-thresholds")
+    enforcement = right.selectbox("Enforcement", ENFORCEMENTS, index=ENFORCEMENTS.index(current.enforcement),
+                                  key="b-enforcement")
+    dates = left.date_input("Custom period (from, to)", value=(current.start, current.end) if current.start else [],
+                            key="b-dates")
     emails = right.text_input("Alert e-mails (comma-separated; empty: the lake's default recipients)",
-                             value=", ".join(current.alert_emails))
-    if st.form_submit_button("Save budget", type="primary"):
+                              value=", ".join(current.alert_emails), key="b-emails")
+    if st.form_submit_button("Save budget…", type="primary"):
         start, end = (dates[0], dates[-1]) if len(dates) else (None, None)
         try:
-            new = Budget(name, limit, period, scope, value or None, usecases.parse_thresholds(thresholds),
-                         enforcement, start, end, tuple(e.strip() for e in emails.split(",") if e.strip()))
+            st.session_state["budget-pending"] = (editing, Budget(
+                name, limit, period, scope, value or None, usecases.parse_thresholds(thresholds), enforcement, start,
+                end, tuple(e.strip() for e in emails.split(",") if e.strip())))
         except BudgetError as e:
             st.error(str(e))
-            st.stop()
-        warning = usecases.save_budget(lake, new, replacing=editing, who=ui.who(), projects=seen)
-        st.session_state["budget-saved"] = (name, warning)
+pending = st.session_state.get("budget-pending")
+if pending:  # a budget can stop calls: say what it will do, and save only once that is confirmed
+    replacing, new = pending
+    where = "everything" if new.scope == "overall" else f"{new.scope} {new.value!r}"
+    st.info(f"Save budget **{new.name}**: {ui.money(new.limit_usd)} {new.period} for {where}, "
+            f"{new.enforcement.replace('_', ' ')}, alerts at {', '.join(f'{t:.0%}' for t in new.thresholds)}"
+            + (f", replacing {replacing!r}" if replacing and replacing != new.name else "") + "?")
+    confirm, cancel = st.columns(2)
+    if confirm.button("Confirm and save", type="primary", key="budget-confirm"):
+        warning = usecases.save_budget(lake, new, replacing=replacing, who=ui.who(), projects=seen)
+        del st.session_state["budget-pending"]
+        st.session_state["budget-saved"] = (new.name, warning)
+        st.rerun()
+    if cancel.button("Cancel", key="budget-cancel"):
+        del st.session_state["budget-pending"]
         st.rerun()
 if "budget-saved" in st.session_state:
     saved, warning = st.session_state.pop("budget-saved")

@@ -16,9 +16,14 @@ month_start, _ = period_bounds(today, "month")
 st.title("Overview")
 
 status = ui.budget_status(lake, today)
-overall = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))
-limit = overall["limit_usd"][0] if overall.height else None
-left = overall["remaining_usd"][0] if overall.height else None  # of the whole budget, whatever the filters
+monthly = status.filter(pl.col("period") == "monthly")
+# the chosen projects' own budgets when each has one (their sum); else the overall budget, whatever the filters
+mine = monthly.filter((pl.col("scope") == "project") & pl.col("value").is_in(filters.projects))
+chosen = (mine if filters.projects and set(mine["value"]) == set(filters.projects)
+          else monthly.filter(pl.col("scope") == "overall").head(1))
+limit = chosen["limit_usd"].sum() if chosen.height else None
+left = chosen["remaining_usd"].sum() if chosen.height else None
+budget_names = ", ".join(chosen["name"])
 outlook = ui.forecast(lake, filters, today, limit)
 month = analytics.breakdown(ui.days(lake, filters, start=month_start, end=today),
                             values=[s.COST, "calls", "unpriced_events"])
@@ -30,7 +35,8 @@ cols[1].metric("Expected month total", ui.money(outlook.expected_total_usd),
                help=f"80 % band {ui.money(outlook.total_low80_usd)} – {ui.money(outlook.total_high80_usd)}; "
                     f"{outlook.method}")
 cols[2].metric("Monthly budget", ui.money(limit),
-               delta=None if left is None else f"{ui.money(left)} left", delta_color="off")
+               delta=None if left is None else f"{ui.money(left)} left", delta_color="off",
+               help=f"Budget: {budget_names}" if limit else "No monthly budget covers this choice")
 cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not expected") if limit else "no budget",
                help=f"At the 80 % band's upper edge: {outlook.exhaustion_earliest or 'not this month'}" if limit else None)
 if unpriced:

@@ -94,6 +94,28 @@ def allowed() -> tuple[str, ...] | None:
     return workspaces.projects_for(lake(), st.user.get("email"))
 
 
+def known_values(target: Lake, scope: str) -> list[str]:
+    """The values a budget's scope takes in the lake (of the projects this person sees), costliest
+    first; for tags, `key=value` pairs."""
+    frame = days(target)
+    if scope == "tag":
+        return _tag_pairs(frame.select(s.TAGS, s.COST).collect())
+    found = frame.group_by(scope).agg(pl.col(s.COST).sum()).drop_nulls(scope).sort(s.COST, descending=True).collect()
+    return found[scope].to_list()
+
+
+def _tag_pairs(frame: pl.DataFrame) -> list[str]:
+    import json
+    totals: dict[str, float] = {}
+    for tags, cost in frame.iter_rows():
+        try:
+            for key, value in (json.loads(tags) if tags else {}).items():
+                totals[f"{key}={value}"] = totals.get(f"{key}={value}", 0.0) + (cost or 0.0)
+        except (ValueError, AttributeError):
+            continue
+    return sorted(totals, key=totals.get, reverse=True)
+
+
 def days(target: Lake, filters: Filters | None = None, *, start: dt.date | None = None,
          end: dt.date | None = None) -> pl.LazyFrame:
     """The daily rollup (cached), narrowed to the filters' projects/providers (without filters, to

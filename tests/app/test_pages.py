@@ -106,6 +106,18 @@ def test_what_is_left_of_the_monthly_budget_does_not_change_with_a_project_filte
         assert left == f"{money(status['remaining_usd'][0])} left", query
 
 
+def test_a_project_filter_shows_that_projects_own_budget(lake):
+    project = "shorts-factory"
+    save_budgets(lake, [Budget("all", 1000.0), Budget("shorts", 50.0, scope="project", value=project)])
+    at = open_app(project=project)
+    outlook = analytics.forecast(analytics.daily(lake).filter(pl.col(s.PROJECT) == project), today=TODAY,
+                                 budget_usd=50.0)
+    assert metric(at, "Monthly budget") == "$50.00"
+    assert metric(at, "Budget runs out") == str(outlook.exhaustion_date or "not expected")
+    assert metric(open_app(), "Monthly budget") == "$1,000.00"
+    assert metric(open_app(project=["shorts-factory", "support-bot"]), "Monthly budget") == "$1,000.00"  # one lacks its own
+
+
 def test_explore_groups_as_asked_keeps_the_view_in_the_url_and_drills_into_a_run(lake):
     at = open_app("explore")
     at.multiselect(key="explore-by").set_value([s.PROJECT, s.MODEL])
@@ -180,19 +192,23 @@ def test_the_estimate_follows_the_form_compares_models_checks_budgets_and_is_rec
 def test_budgets_are_validated_saved_edited_deleted_and_checked(lake):
     at = open_app("budgets")
     assert "No budgets yet" in at.info[0].value
-    at.text_input[0].set_value("team")
-    at.number_input[0].set_value(-5.0)
-    at.text_input[2].set_value("0.9, 0.5")
+    at.text_input(key="b-name").set_value("team")
+    at.number_input(key="b-limit").set_value(-5.0)
+    at.text_input(key="b-thresholds").set_value("0.9, 0.5")
     at.button[0].click().run()
     assert "limit_usd=-5.0 must be a positive amount" in at.error[0].value and "must rise strictly" in at.error[0].value
     assert load_budgets(lake) == []
-    at.number_input[0].set_value(3.0)
-    at.text_input[2].set_value("0.5, 0.9")
+    at.number_input(key="b-limit").set_value(3.0)
+    at.text_input(key="b-thresholds").set_value("0.5, 0.9")
     at.button[0].click().run()
+    assert load_budgets(lake) == []  # not before it is confirmed
+    assert "Save budget **team**: $3.00 monthly for everything, warn, alerts at 50%, 90%?" in at.info[-1].value
+    at.button(key="budget-confirm").click().run()
     assert [(b.name, b.limit_usd, b.thresholds) for b in load_budgets(lake)] == [("team", 3.0, (0.5, 0.9))]
     at.selectbox(key="budget-edit").set_value("team").run()
-    at.number_input[0].set_value(4.0)
+    at.number_input(key="b-limit").set_value(4.0)
     at.button[0].click().run()
+    at.button(key="budget-confirm").click().run()
     assert [b.limit_usd for b in load_budgets(lake)] == [4.0]
     next(b for b in at.button if b.label == "Run the check now").click().run()
     alerts = frame_with(at, "kind")
@@ -212,6 +228,28 @@ def test_budgets_are_validated_saved_edited_deleted_and_checked(lake):
     next(b for b in at.button if b.label == "Delete").click().run()
     assert load_budgets(lake) == []
     assert audit.read(lake)[-1]["action"] == "budget_deleted" and audit.read(lake)[-1]["before"]["limit_usd"] == 4.0
+
+
+def test_a_budgets_target_is_picked_from_the_lake_and_a_typo_is_saved_only_with_a_warning(lake):
+    at = open_app("budgets")
+    at.selectbox(key="b-scope").set_value("project").run()
+    known = at.selectbox(key="b-value").options
+    assert "shorts-factory" in known and len(known) == len(set(known)) > 1
+    at.text_input(key="b-name").set_value("shorts")
+    at.selectbox(key="b-value").set_value("shorts-factory")
+    at.button[0].click().run()
+    at.button(key="budget-confirm").click().run()
+    assert [(b.scope, b.value) for b in load_budgets(lake)] == [("project", "shorts-factory")]
+    assert not at.warning
+    at.text_input(key="b-name").set_value("typo")
+    at.text_input(key="b-new-value").set_value("shorts-factroy")
+    at.button[0].click().run()
+    at.button(key="budget-cancel").click().run()
+    assert len(load_budgets(lake)) == 1  # cancelled
+    at.button[0].click().run()
+    at.button(key="budget-confirm").click().run()
+    assert "did you mean 'shorts-factory'?" in at.warning[0].value
+    assert {b.value for b in load_budgets(lake)} == {"shorts-factory", "shorts-factroy"}
 
 
 def test_a_stored_budget_file_that_is_wrong_is_a_message(lake):

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from ingest.importers import FORMATS
+from ingest import schema as s
+from ingest.importers import FORMATS, generic
 from spendlake import ui, usecases
+
+IGNORED = "(not imported)"
 
 lake = ui.lake()
 st.title("Import usage")
@@ -18,6 +21,22 @@ uploads = st.file_uploader("Files", type=["csv", "jsonl", "json", "parquet"], ac
 left, right = st.columns(2)
 chosen = left.selectbox("Format", ["detect from content", *FORMATS], key="import-format")
 tz = right.text_input("Time zone of timestamps without one (e.g. Europe/Berlin)", key="import-tz")
+st.download_button("Download a CSV template", generic.TEMPLATE, "spendlake-template.csv", "text/csv",
+                   help="The columns Spendlake reads, with two example rows", key="import-template")
+
+# which event column each column of the files becomes: shown, and changeable, before anything is written
+proposed = usecases.upload_mapping([(u.name, u.getvalue()) for u in uploads or ()],
+                                   None if chosen.startswith("detect") else chosen)
+mapping: dict[str, str] = {}
+if proposed:
+    st.caption("Each column of your file(s) becomes the event column shown (common spellings such as timestamp, "
+               "prompt_tokens or cost are recognised; a missing service is taken from the model where its price "
+               "is known). Change any before importing.")
+    options = [IGNORED, *s.INPUT_COLUMNS]
+    boxes = st.columns(3)
+    for i, (column, target) in enumerate(proposed.items()):
+        target = boxes[i % 3].selectbox(column, options, index=options.index(target or IGNORED), key=f"map-{column}")
+        mapping[column] = "" if target == IGNORED else target
 
 if st.button("Import", type="primary", disabled=not uploads):
     bar = st.progress(0.0, text="Reading…")
@@ -30,6 +49,8 @@ if st.button("Import", type="primary", disabled=not uploads):
         summary = usecases.import_files(
             lake, paths, format=None if chosen.startswith("detect") else chosen, tz=tz or None,
             remember=False,  # uploads land in a new temp folder each time
+            mapping=mapping,
+            names={path: path.name for path in paths},
             projects=ui.allowed(),
             progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} bytes"))
     bar.progress(1.0, text="Done")
@@ -52,7 +73,7 @@ if summary is not None:
         st.error(f"Not read: {failure}")
     for note in summary.notes:
         st.info(note)
-    for message in summary.errors:
+    for message in summary.problem_messages():  # one per problem, with how many records had it
         st.error(message)
     for path in summary.quarantine_files:
         st.download_button(f"Quarantined records: {path.name}", path.read_bytes(), path.name, "application/jsonl",

@@ -46,6 +46,7 @@ class ImportSummary:
     errors: list[str] = field(default_factory=list)  # the first few rejection messages
     notes: list[str] = field(default_factory=list)  # files skipped, and why
     failed: list[str] = field(default_factory=list)  # files that could not be read at all, and why
+    problems: dict[str, list] = field(default_factory=dict)  # each reason → [records, the first one's message]
 
     def __iadd__(self, other: ImportSummary) -> ImportSummary:
         self.imported += other.imported
@@ -59,7 +60,28 @@ class ImportSummary:
         self.errors += other.errors[: max(0, 20 - len(self.errors))]
         self.notes += other.notes
         self.failed += other.failed
+        for why, (count, first) in other.problems.items():
+            self.problems.setdefault(why, [0, first])[0] += count
         return self
+
+    def problem_messages(self) -> list[str]:
+        """One message per problem, however many records had it: the first record's, and how many
+        more (a reason repeated on 300 rows is one line, not 300)."""
+        return [first + (f" (and {count - 1:,} more record{'s' * (count > 2)} with the same problem)" if count > 1 else "")
+                for count, first in self.problems.values()]
+
+    def _problems(self, errors: pl.Series) -> None:
+        """Count rejection messages (`label number: reason`) by reason."""
+        if errors.is_empty():
+            return
+        parts = pl.col("error").str.splitn(": ", 2)
+        counted = errors.to_frame("error").group_by(  # (the file and the reason: "calls.csv line" + why)
+            parts.struct.field("field_0").str.replace(r"\s*\d+$", "").alias("file"),
+            # the rule, not the value that broke it: input_tokens='-1' and input_tokens='-2' are one problem
+            parts.struct.field("field_1").str.replace_all(r"(\w+)=('[^']*'|\S+)", "$1=…").alias("why"),
+            maintain_order=True).agg(pl.len().alias("n"), pl.col("error").first())
+        for where, why, n, first in counted.iter_rows():
+            self.problems.setdefault(f"{where}: {why}", [0, first])[0] += n
 
     @property
     def complete(self) -> bool:
@@ -69,7 +91,7 @@ class ImportSummary:
     def to_dict(self) -> dict:
         return {"imported": self.imported, "duplicates": self.duplicates, "quarantined": self.quarantined,
                 "repeats": self.repeats, "unchanged_files": self.unchanged, "unpriced": self.unpriced, "reported": self.reported, "quarantine_files": [str(p) for p in self.quarantine_files],
-                "errors": self.errors, "notes": self.notes, "failed": self.failed}
+                "errors": self.errors, "problems": self.problem_messages(), "notes": self.notes, "failed": self.failed}
 
 
 def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None, source: str,
@@ -95,6 +117,7 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
     bad = Quarantine(lake, source)
     for name, number, text, why in unreadable:
         summary.errors.append(f"{name} {number}: {why}")
+        summary._problems(pl.Series([f"{name} {number}: {why}"]))
         bad.add(number, f"{name} {number}: {why}", {"text": as_text(text)})
     n = raw.height
     for start in range(0, max(n, 1), CHUNK_ROWS):
@@ -105,6 +128,7 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
         ready = prepare(chunk, bad, book=book, tz=tz, record_numbers=numbers, label=names,
                         originals=None if originals is None else _Slice(originals, start), content_ids=content_ids)
         summary.errors += ready.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
+        summary._problems(ready.rejected["error"])
         summary.repeats += len(ready.repeats)
         summary.duplicates += len(ready.repeats)
         result = lake.append(ready.events)
@@ -117,6 +141,31 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
     if bad.count:
         summary.quarantine_files.append(bad.close())
     return summary
+
+
+def with_service(raw: pl.DataFrame) -> pl.DataFrame:
+    """A missing `service` inferred from the model where genai-prices knows it: a token-priced
+    model is an LLM (an embedding model when its name says so). Other rows keep theirs, or none.
+
+    Examples:
+        >>> with_service(pl.DataFrame({"provider": ["openai", "openai", "acme"], "model": ["gpt-4o", "text-embedding-3-small", "x"]}))["service"].to_list()
+        ['llm', 'embedding', None]
+    """
+    from ingest.llm_prices import find_model
+    if s.MODEL not in raw.columns or s.PROVIDER not in raw.columns:
+        return raw
+    if s.SERVICE not in raw.columns:
+        raw = raw.with_columns(pl.lit(None, pl.String).alias(s.SERVICE))
+    elif raw[s.SERVICE].null_count() == 0:
+        return raw
+    key = [pl.col(c).cast(pl.String).str.strip_chars().str.to_lowercase().alias(f"_{c}") for c in (s.PROVIDER, s.MODEL)]
+    pairs = raw.filter(pl.col(s.SERVICE).is_null()).select(key).unique().drop_nulls()
+    known = [(p, m, "embedding" if "embed" in m else "llm") for p, m in pairs.iter_rows() if find_model(p, m)]
+    if not known:
+        return raw
+    table = pl.DataFrame(known, schema={"_provider": pl.String, "_model": pl.String, "_service": pl.String}, orient="row")
+    return raw.with_columns(key).join(table, on=["_provider", "_model"], how="left", maintain_order="left").with_columns(
+        pl.coalesce(pl.col(s.SERVICE).cast(pl.String), "_service").alias(s.SERVICE)).drop("_provider", "_model", "_service")
 
 
 @dataclass(frozen=True)
@@ -135,7 +184,7 @@ def prepare(chunk: pl.DataFrame, quarantine: Quarantine, *, book: PriceBook, tz:
     """Validate and price one frame; rejected records and exact repeats go to `quarantine`
     (see `ingest_frame`). Nothing is written to the lake."""
     numbers = record_numbers if record_numbers is not None else pl.int_range(1, chunk.height + 1, eager=True)
-    checked = s.validate(chunk, tz=tz, record_numbers=numbers, label=label)
+    checked = s.validate(with_service(chunk), tz=tz, record_numbers=numbers, label=label)
 
     def original(i: int) -> dict:
         return {"text": as_text(originals[i])} if originals is not None else chunk.row(i, named=True)

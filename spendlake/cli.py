@@ -83,7 +83,7 @@ def import_(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to import.")],
     format: Annotated[Optional[str], typer.Option("--format", help="Force a format (e.g. claude-code, otel, litellm, jsonl); an unknown name lists them all.")] = None,
     tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of naive timestamps, e.g. Europe/Paris.")] = None,
-    map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN.")] = None,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN (SOURCE= leaves it out).")] = None,
     lake: LakeOption = None,
 ) -> None:
     """Import usage logs; bad records go to quarantine with their reasons. Exit 0 when everything
@@ -108,7 +108,7 @@ def import_(
                  if summary.reported else "")
               + (f"; {summary.unchanged:,} file{'s' * (summary.unchanged != 1)} unchanged since the last import"
                  if summary.unchanged else ""))
-    for message in summary.errors[:5]:
+    for message in summary.problem_messages()[:5]:  # one line per problem, with how many records had it
         err.print(f"  [yellow]{message}[/]")
     for note in summary.notes:
         err.print(f"  {note}")

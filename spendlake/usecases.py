@@ -66,14 +66,33 @@ def _filters(projects: Sequence[str] | None, providers: Sequence[str] | None) ->
 
 def import_files(lake: Lake, paths: Sequence[Path], *, format: str | None = None, tz: str | None = None,
                  mapping: Mapping[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
-                 remember: bool = True, projects: Sequence[str] | None = None) -> ImportSummary:
+                 remember: bool = True, projects: Sequence[str] | None = None,
+                 names: Mapping[Path, str] | None = None) -> ImportSummary:
     """Import files or folders (`ingest.importers.import_paths`); `remember=False` for one-off uploads.
     A caller limited to `projects` may not: a file may hold any project's events."""
     from ingest.importers import import_paths
     _every_project(projects, "importing")
     summary = import_paths(lake, list(paths), format=format, tz=tz, mapping=dict(mapping or {}),
-                           progress=progress, remember=remember)
+                           progress=progress, remember=remember, names=dict(names or {}))
     return summary
+
+
+def upload_mapping(files: Sequence[tuple[str, bytes]], format: str | None = None) -> dict[str, str]:
+    """The columns of the event files among `files` (name, content): CSV, JSON Lines and Parquet, in
+    the order first seen, each with the event column it becomes in its file ("" for none), for a
+    person to check and change before importing (`generic.column_mapping`)."""
+    from ingest.importers import detect, generic
+    found: dict[str, str] = {}
+    for _, data in files:
+        try:
+            kind = format or detect(data[:1 << 20])
+            columns = generic.columns_of(data, kind) if kind in ("csv", "jsonl", "parquet") else []
+        except (SpendlakeError, OSError, ValueError, pl.exceptions.PolarsError):  # unreadable: the import says so
+            continue
+        mapped = generic.column_mapping(columns)
+        for column in columns:
+            found[column] = found.get(column) or mapped.get(column, "")
+    return found
 
 
 def write_demo(lake: Lake, *, days: int = 120, seed: int = 7, today: dt.date | None = None) -> ImportSummary:

@@ -130,8 +130,10 @@ BATCH_BYTES = 64 << 20
 
 def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz: str | None = None,
                  mapping: dict[str, str] | None = None, book: PriceBook | None = None,
-                 progress: Progress | None = None, remember: bool = True) -> ImportSummary:
-    """Import files (or folders of files) into the lake; returns what happened.
+                 progress: Progress | None = None, remember: bool = True,
+                 names: dict[Path, str] | None = None) -> ImportSummary:
+    """Import files (or folders of files) into the lake; returns what happened. `names`: what to
+    call a file in messages and in quarantine (an upload's own name, not the temporary path).
 
     A file that cannot be read at all is named in `summary.failed` and the others are imported.
     Small files (a folder of session logs) are read one by one and go to the lake in batches,
@@ -147,6 +149,7 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
     mapping = mapping or {}
     generic.check_mapping(mapping)
     files = files_of(paths)
+    shown = (lambda f: names.get(f, str(f))) if names else str
     book = book or PriceBook.load(lake.overrides_path)
     known = ImportState(lake) if remember else None
     settings = json.dumps([format, tz, sorted(mapping.items())])
@@ -159,7 +162,8 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
     def flush() -> None:
         nonlocal summary, done, batched, rows
         if batch:
-            summary += _ingest(lake, batch, book, tz, lambda part: progress and progress(done + part, total), batched)
+            summary += _ingest(lake, batch, book, tz, lambda part: progress and progress(done + part, total), batched,
+                               shown)
             done, batched, rows = done + batched, 0, 0
             batch.clear()
         if known is not None:
@@ -186,10 +190,10 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
                 batch.append((f, parsed))
                 batched, rows = batched + size, rows + parsed.raw.height
         except ImportFormatError as e:  # this file only: the others are still imported
-            summary.failed.append(f"{f}: {e}")
+            summary.failed.append(f"{shown(f)}: {e}")
             continue
         if reader.empty:
-            summary.notes.append(f"{f}: empty, skipped")
+            summary.notes.append(f"{shown(f)}: empty, skipped")
         if known is not None:
             landed[f] = known.state(f, settings, reader.format or "", end=reader.end, lines=reader.lines,
                                     size=reader.size)
@@ -290,14 +294,16 @@ def _key(parsed: Parsed, tz: str | None) -> tuple:
 
 
 def _ingest(lake: Lake, batch: list[tuple[Path, Parsed]], book: PriceBook, tz: str | None,
-            progress: Callable[[int], None], size: int) -> ImportSummary:
+            progress: Callable[[int], None], size: int, shown: Callable[[Path], str] = str) -> ImportSummary:
     names = [f"{f.name} {p.label}" for f, p in batch]
     raw = pl.concat([p.raw for _, p in batch], how="diagonal_relaxed") if len(batch) > 1 else batch[0][1].raw
     labels = pl.concat([pl.repeat(name, p.raw.height, dtype=pl.String, eager=True)
                         for name, (_, p) in zip(names, batch)]) if len(batch) > 1 else names[0]
     originals = None if batch[0][1].originals is None else Chain([p.originals for _, p in batch],
                                                                       [p.raw.height for _, p in batch])
-    source = str(batch[0][0]) if len(batch) == 1 else f"{len(batch)} files in {os.path.commonpath([f for f, _ in batch])}"
+    source = (shown(batch[0][0]) if len(batch) == 1 else
+              f"{len(batch)} files in {os.path.commonpath([f for f, _ in batch])}" if shown is str else
+              f"{len(batch)} files: {', '.join(dict.fromkeys(shown(f) for f, _ in batch))}")
     return ingest_frame(lake, raw, book=book, source=source, tz=batch[0][1].tz or tz,
                         record_numbers=pl.concat([p.record_numbers.cast(pl.Int64) for _, p in batch]),
                         label=labels, originals=originals,

@@ -366,3 +366,30 @@ def test_sign_in_is_required_only_when_configured(lake):
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"] and not at.metric  # nothing of the lake is shown
     assert metric(open_app(), "Month to date").startswith("$")  # without [auth]: open
+
+
+def test_an_ordinary_csv_imports_with_its_mapping_shown_and_one_message_per_problem(lake):
+    rows = "".join(f"{TODAY}T08:{i % 60:02d}:00Z,openai,gpt-4o,{100 + i},{10 + i},web,note {i}\n" for i in range(5))
+    ordinary = f"timestamp,provider,model,prompt_tokens,completion_tokens,project,notes\n{rows}".encode()
+    bad = "ts,provider,model,service,input_tokens\n" + "".join(
+        f"{TODAY}T09:00:{i % 60:02d}Z,openai,gpt-4o,llm,-{i + 1}\n" for i in range(300))
+    at = open_app("import_files")
+    at.file_uploader(key="import-files").set_value([("usage.csv", ordinary, "text/csv"),
+                                                    ("bad.csv", bad.encode(), "text/csv")])
+    at.run()
+    shown = {box.label: box.value for box in at.selectbox if box.key and box.key.startswith("map-")}
+    assert shown["timestamp"] == "ts" and shown["prompt_tokens"] == "input_tokens"
+    assert shown["completion_tokens"] == "output_tokens" and shown["notes"] == "(not imported)"
+    assert any(b.label == "Download a CSV template" for b in at.get("download_button"))
+    at.selectbox(key="map-project").set_value("stage")  # a person's change is what is imported
+    at.button[0].click().run()
+    assert metric(at, "Imported") == "5" and metric(at, "Quarantined") == "300"
+    assert [e.value for e in at.error] == [
+        "bad.csv line 2: input_tokens='-1' must be ≥ 0 (and 299 more records with the same problem)"]
+    web = lake.scan().filter(pl.col(s.STAGE) == "web").select(s.INPUT_TOKENS, s.SERVICE, s.PROJECT).collect()
+    assert sorted(web[s.INPUT_TOKENS]) == [100, 101, 102, 103, 104] and set(web[s.SERVICE]) == {"llm"}
+    assert web[s.PROJECT].null_count() == 5
+    (quarantine,) = [p for p in (lake.root / "quarantine").iterdir() if "bad.csv" in p.name]
+    first = json.loads(quarantine.read_text().splitlines()[0])
+    assert first["source"] == "2 files: usage.csv, bad.csv"  # the uploaded files, not a temporary path
+    assert first["error"].startswith("bad.csv line 2: ")

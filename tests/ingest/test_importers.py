@@ -93,3 +93,26 @@ def test_jsonl_with_a_value_of_the_wrong_type_names_its_line(lake, tmp_path):
     assert summary.errors == ["usage.jsonl line 3: input_tokens='abc' is not a whole number"]
     quarantined = json.loads(summary.quarantine_files[0].read_text())
     assert quarantined["data"]["text"] == bad
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_an_ordinary_export_imports_with_its_own_column_names(lake, tmp_path, suffix):
+    """timestamp / prompt_tokens / completion_tokens / cost as people export them; service from the model."""
+    from genai_prices import Usage, calc_price
+    rows = [{"Timestamp": "2026-12-01T10:00:00Z", "provider": "openai", "model": "gpt-4o", "Prompt Tokens": 1000,
+             "completion_tokens": 200, "project": "web"},
+            {"Timestamp": "2026-12-01T11:00:00Z", "provider": "elevenlabs", "model": "eleven_v3", "service": "tts",
+             "chars": 500, "cost": 0.15, "project": "web"}]
+    path = tmp_path / f"export.{suffix}"
+    if suffix == "csv":
+        pl.DataFrame(rows).write_csv(path)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = import_paths(lake, [path])
+    assert (summary.imported, summary.quarantined) == (2, 0), summary.errors
+    got = lake.scan().sort(s.TS).collect()
+    assert got[s.SERVICE].to_list() == ["llm", "tts"] and got[s.INPUT_TOKENS].to_list() == [1000, 0]
+    assert got[s.CHARACTERS].to_list()[1] == 500 and got[s.COST_SOURCE].to_list() == ["computed", "reported"]
+    expected = float(calc_price(Usage(input_tokens=1000, output_tokens=200), "gpt-4o", provider_id="openai",
+                                genai_request_timestamp=got[s.TS][0]).total_price)
+    assert got[s.COST].to_list() == pytest.approx([expected, 0.15], rel=1e-12)

@@ -38,6 +38,7 @@ PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon="📊", default=True),
     st.Page("app_pages/explore.py", title="Explore", icon="🔎"),
     st.Page("app_pages/jobs.py", title="Jobs", icon="🧾"),
+    st.Page("app_pages/events.py", title="Events", icon="📜"),
     st.Page("app_pages/estimate.py", title="Estimate", icon="🧮"),
     st.Page("app_pages/budgets.py", title="Budgets", icon="🎯"),
     st.Page("app_pages/optimize.py", title="Optimize", icon="💡"),

@@ -46,6 +46,14 @@ else:
         tooltip=[f"{label}:N", alt.Tooltip(f"{metric}:Q", format=",.2f"), alt.Tooltip("share:Q", format=".1%")])
 st.altair_chart(chart, width="stretch")
 ui.table(result, "breakdown")
+rows = [r for r in result.select(by).unique(maintain_order=True).iter_rows(named=True)
+        if by and "other" not in r.values() and None not in r.values()]
+cell = st.selectbox("See the events of a row", rows, index=None, key="explore-events", placeholder="choose a row",
+                    format_func=lambda r: " · ".join(map(str, r.values())))
+if cell:
+    st.page_link("app_pages/events.py", label=f"Events of {' · '.join(map(str, cell.values()))}", icon="📜",
+                 query_params={"where": [f"{k}:{v}" for k, v in cell.items()], "from": filters.start.isoformat(),
+                               "to": filters.end.isoformat()})
 
 with st.expander(f"Change against the {(filters.end - filters.start).days + 1} days before"):
     ui.table(usecases.compare(lake, by, start=filters.start, end=filters.end, metric=metric, projects=filters.projects,

@@ -30,6 +30,8 @@ if report is None:
     st.stop()
 
 st.header(f"Run {job}")
+st.page_link("app_pages/events.py", label="This run's events: ids, tokens × rates, failures", icon="📜",
+             query_params={"job": job})
 cols = st.columns(5)
 cols[0].metric("Cost", ui.money(report.cost_usd))
 cols[1].metric("Calls", f"{report.calls:,}", delta=f"{report.failed_calls} failed" if report.failed_calls else None,

@@ -119,6 +119,31 @@ def cost_of(usage: dict, tiers: Tiers) -> float | None:
     return total
 
 
+def explain(usage: dict, tiers: Tiers) -> str:
+    """An event's cost as people check it: each quantity times its rate, and the total (as `cost_of`).
+
+    Examples:
+        >>> explain({"input_tokens": 1200, "output_tokens": 300},
+        ...         [(-1, coefficients({R_INPUT: 2.5e-06, R_OUTPUT: 1e-05}))])
+        '1,200 input tokens × $2.50/M + 300 output tokens × $10.00/M = $0.006000'
+    """
+    k = tiers[0][1]
+    if len(tiers) > 1:
+        total_input = sum(usage.get(c) or 0 for c in (s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS))
+        k = tiers[tier_of(total_input, [threshold for threshold, _ in tiers[1:]])][1]
+    terms = [f"${k[REQUEST]:.6g} a request"] if k[REQUEST] else []
+    for c in PRICED_COLUMNS:
+        v = usage.get(c)
+        if v:
+            if k[c] is None:
+                return f"{v:,} {c.replace('_', ' ')}: no price"
+            per_million = c.endswith("_tokens")
+            rate = f"${k[c] * 1e6:,.2f}/M" if per_million else f"${k[c]:.6g}"
+            terms.append(f"{v:,} {c.replace('_', ' ')} × {rate}")
+    total = cost_of(usage, tiers)
+    return f"{' + '.join(terms) or 'nothing priced'} = ${total:,.6f}"
+
+
 @dataclass
 class PriceBook:
     """Rates from genai-prices, the shipped catalog and the user's overrides (which win)."""

@@ -228,6 +228,43 @@ def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None,
     return analytics.run_report(events, job_id, estimate_usd=estimate_usd)
 
 
+def events(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
+           projects: Sequence[str] | None = None, providers: Sequence[str] | None = None, job_id: str | None = None,
+           where: Mapping[str, str] | None = None, limit: int = 200, book: PriceBook | None = None) -> pl.DataFrame:
+    """The latest events (newest first) of [start, end] (a run's: all its days), narrowed to `where`
+    (dimension → value, as a breakdown's row names them): each with how it was priced, quantities
+    × rates = cost with the price version in full, and for a failed call why it failed."""
+    from analytics.measures import dimension
+    from ingest.pricing import PRICED_COLUMNS, explain
+    if job_id:
+        days = analytics.run_days(lake, job_id)
+        if days is None:
+            return pl.DataFrame()
+        start, end = days
+    frame = analytics.scan(lake, start=start, end=end, **_filters(projects, providers))
+    if job_id:
+        frame = frame.filter(pl.col(s.JOB_ID) == job_id)
+    for name, value in (where or {}).items():
+        frame = frame.filter(dimension(name) == value)
+    found = frame.sort(s.TS, descending=True).head(limit).collect()
+    book = book or PriceBook.load(lake.overrides_path)
+    how = []
+    for row in found.iter_rows(named=True):
+        rates = book.rates_for(row[s.PROVIDER], row[s.MODEL], row[s.UNIT], row[s.TS])
+        usage = {c: row[c] for c in PRICED_COLUMNS if row[c]}
+        computed = explain(usage, rates[0]) if rates else "no price for this model"
+        how.append(computed if row[s.COST_SOURCE] != "reported" else f"reported ${row[s.COST]:,.6f}; the book: {computed}")
+    failure = pl.when(~pl.col(s.SUCCESS)).then(pl.concat_str(
+        pl.col(s.TAGS).str.json_path_match("$.error").fill_null("failed"),
+        pl.col(s.TAGS).str.json_path_match("$.status").map_elements(lambda v: f" (HTTP {v})", return_dtype=pl.String)
+        .fill_null(""))).alias("failure")
+    return found.with_columns(pl.Series("how_priced", how, dtype=pl.String), failure).select(
+        s.TS, s.EVENT_ID, s.PROVIDER, s.MODEL, s.SERVICE, s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE,
+        s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS, s.OUTPUT_TOKENS, s.REASONING_TOKENS,
+        s.CHARACTERS, s.IMAGES, s.COST, s.COST_SOURCE, "how_priced", s.PRICE_VERSION, s.SUCCESS, "failure",
+        s.RETRIES, s.LATENCY_MS)
+
+
 @dataclass(frozen=True)
 class Suggestions:
     table: pl.DataFrame  # one row per suggestion, largest saving first (`analytics.suggestions`)

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("SPENDLAKE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking"]
-PAGES = {"": "Overview", "explore": "Explore", "jobs": "Jobs", "estimate": "Estimate a run", "budgets": "Budgets",
+PAGES = {"": "Overview", "explore": "Explore", "jobs": "Jobs", "events": "Events", "estimate": "Estimate a run", "budgets": "Budgets",
          "optimize": "Optimize", "prices": "Prices", "import": "Import usage"}
 
 

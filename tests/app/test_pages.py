@@ -393,3 +393,24 @@ def test_an_ordinary_csv_imports_with_its_mapping_shown_and_one_message_per_prob
     first = json.loads(quarantine.read_text().splitlines()[0])
     assert first["source"] == "2 files: usage.csv, bad.csv"  # the uploaded files, not a temporary path
     assert first["error"].startswith("bad.csv line 2: ")
+
+
+def test_the_events_page_shows_each_event_with_its_arithmetic_and_why_it_failed(lake):
+    from genai_prices import Usage, calc_price
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    lake.append(events(2, day=TODAY, prefix="look", job_id="run-look", project="web", ts=[now, now + dt.timedelta(seconds=1)],
+                       success=[True, False], tags=[None, json.dumps({"error": "RateLimitError", "status": "429"})]))
+    at = open_app("events", job="run-look")
+    shown = frame(at, 0)
+    assert shown[s.EVENT_ID].to_list() == ["look1", "look0"]  # newest first
+    first = shown.row(1, named=True)
+    rate_in, rate_out = (float(calc_price(Usage(**{k: 1_000_000}), "gpt-4o", provider_id="openai").total_price)
+                         for k in ("input_tokens", "output_tokens"))
+    assert first["how_priced"] == (f"1,000 input tokens × ${rate_in:,.2f}/M + 100 output tokens × ${rate_out:,.2f}/M "
+                                   f"= ${first[s.COST]:,.6f}")
+    assert first[s.COST] == pytest.approx(1000 * rate_in / 1e6 + 100 * rate_out / 1e6, rel=1e-12)
+    assert first[s.PRICE_VERSION].startswith("genai-prices") and first[s.PRICE_VERSION].endswith("gpt-4o")
+    assert shown.row(0, named=True)["failure"] == "RateLimitError (HTTP 429)" and first["failure"] is None
+    cell = open_app("events", where=["model:gpt-4o", "project:web"])
+    assert set(frame(cell, 0)[s.EVENT_ID]) == {"look0", "look1"}
+    assert "No events for run nope" in open_app("events", job="nope").info[0].value

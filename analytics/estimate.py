@@ -126,14 +126,22 @@ def estimate(plan: Sequence[Step], book: PriceBook, *, history: pl.LazyFrame | N
 
 def compare_models(plan: Sequence[Step], book: PriceBook, models: Sequence[tuple[str, str]], *,
                    history: pl.LazyFrame | None = None, at: dt.datetime | None = None) -> pl.DataFrame:
-    """The plan with its LLM steps on each of `models`, side by side (cheapest first)."""
+    """The plan as it is (first row, provider and model "as planned"), then with its LLM steps on each of
+    `models` (cheapest first), each with its expected difference from the plan in USD and as a share."""
     rows = []
-    for provider, model in models:
-        swapped = [replace(p, provider=provider, model=model) if p.service == "llm" else p for p in plan]
+    for provider, model in [("as planned", "as planned"), *models]:
+        swapped = [replace(p, provider=provider, model=model) if p.service == "llm" and provider != "as planned"
+                   else p for p in plan]
         e = estimate(swapped, book, history=history, at=at)
         rows.append({"provider": provider, "model": model, "low_usd": e.low_usd, "expected_usd": e.expected_usd,
                      "high_usd": e.high_usd, "unpriced_steps": e.unpriced_steps})
-    return pl.DataFrame(rows).sort("expected_usd", nulls_last=True)
+    frame = pl.DataFrame(rows, schema_overrides={"expected_usd": pl.Float64, "low_usd": pl.Float64,
+                                                 "high_usd": pl.Float64})
+    base = frame["expected_usd"][0]
+    frame = frame.with_columns((pl.col("expected_usd") - base).alias("difference_usd"),
+                               ((pl.col("expected_usd") - base) / base if base else pl.lit(None, pl.Float64))
+                               .alias("difference_pct"))
+    return pl.concat([frame.head(1), frame.slice(1).sort("expected_usd", nulls_last=True)])
 
 
 def video_pipeline(*, stories: int = 3, images: int = 6, dialogue_chars: int = 2600, story_tokens: int = 600,

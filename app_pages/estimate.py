@@ -24,20 +24,32 @@ images = middle.number_input("Images", min_value=0, value=6, key="est-images")
 dialogue = right.number_input("Dialogue characters", min_value=0, value=2600, step=100, key="est-dialogue")
 template = pl.DataFrame([{k: v for k, v in dataclasses.asdict(step).items() if k in COLUMNS}
                          for step in analytics.video_pipeline(stories=stories, images=images, dialogue_chars=dialogue)
-                         if step.images or step.service != "image"]).select(COLUMNS)
-edited = st.data_editor(template, num_rows="dynamic", hide_index=True, width="stretch",
-                        key=f"est-plan-{stories}-{images}-{dialogue}")
+                         ]).select(COLUMNS)
+# The plan as edited so far is kept: a change of the counts above is written into it (the template's
+# steps found by their operation), so a model changed or a row added stays. A new editor then starts
+# from it (an editor given other data forgets its edits).
+state = st.session_state
+if state.get("est-counts") != (stories, images, dialogue):
+    plan_so_far = state.get("est-current")
+    driven = pl.DataFrame({"operation": ["story_generation", "images_generation", "voice_generation"],
+                           "count": [stories, images, None], "characters": [None, None, dialogue]},
+                          schema_overrides={"count": pl.Int64, "characters": pl.Int64})
+    state["est-base"] = template if plan_so_far is None else plan_so_far.update(  # (nulls change nothing)
+        driven.cast({c: plan_so_far.schema[c] for c in ("count", "characters")}), on="operation", how="left")
+    state["est-counts"], state["est-version"] = (stories, images, dialogue), state.get("est-version", 0) + 1
+edited = pl.DataFrame(st.data_editor(state["est-base"], num_rows="dynamic", hide_index=True, width="stretch",
+                                     key=f"est-plan-{state['est-version']}"))
+state["est-current"] = edited
 
-rows = [r for r in pl.DataFrame(edited).iter_rows(named=True) if r.get("provider") and r.get("model")]
+rows = [r for r in edited.iter_rows(named=True) if r.get("provider") and r.get("model")]
 try:
     plan = [Step(**{k: v for k, v in r.items() if v is not None}) for r in rows]  # empty cells: the defaults
 except (TypeError, SpendlakeError) as e:  # a column Step does not take, or a value it refuses
     st.error(f"A step cannot be priced as written: {e}")
     st.stop()
 
-known = ui.days(lake).filter(pl.col(s.SERVICE) == "llm").select(s.PROVIDER, s.MODEL).unique().sort(
-    s.PROVIDER, s.MODEL).collect().rows()
-compare = st.multiselect("Compare the LLM steps on", [f"{p}/{m}" for p, m in known], key="est-compare")
+compare = st.multiselect("Compare the LLM steps on", ui.llm_models(lake), key="est-compare",
+                         placeholder="any priced model: yours first", help="The plan as it is is the first row")
 result, compared = ui.estimate(lake, plan, today, [tuple(m.split("/", 1)) for m in compare])
 
 cols = st.columns(3)

@@ -94,6 +94,17 @@ def allowed() -> tuple[str, ...] | None:
     return workspaces.projects_for(lake(), st.user.get("email"))
 
 
+def llm_models(target: Lake) -> list[str]:
+    """Every LLM the price book prices, as provider/model: those the lake uses first (costliest first),
+    then the rest in order."""
+    used = days(target).filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL).agg(
+        pl.col(s.COST).sum()).sort(s.COST, descending=True).collect()
+    mine = [f"{p}/{m}" for p, m, _ in used.iter_rows()]
+    priced = book(target).rules(None).filter(pl.col("unit") == "input_token").select(s.PROVIDER, s.MODEL).unique()
+    rest = sorted(f"{p}/{m}" for p, m in priced.iter_rows())
+    return list(dict.fromkeys([*mine, *rest]))
+
+
 def known_values(target: Lake, scope: str) -> list[str]:
     """The values a budget's scope takes in the lake (of the projects this person sees), costliest
     first; for tags, `key=value` pairs."""

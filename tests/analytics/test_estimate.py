@@ -51,7 +51,13 @@ def test_history_calibrates_each_step_at_its_own_percentiles(demo_lake, book):
 def test_models_compare_side_by_side_and_an_unknown_one_is_not_free(book):
     table = compare_models(video_pipeline(), book, [("openai", "gpt-4o"), ("google", "gemini-2.5-flash"),
                                                    ("acme", "no-such-model")], at=AT)
-    assert table["model"].to_list()[:2] == ["gemini-2.5-flash", "gpt-4o"]
+    assert table["model"].to_list()[:3] == ["as planned", "gemini-2.5-flash", "gpt-4o"]
+    planned = table["expected_usd"][0]
+    assert planned == estimate(video_pipeline(), book, at=AT).expected_usd and table["difference_usd"][0] == 0
+    cheaper = table.row(1, named=True)
+    assert cheaper["difference_usd"] == pytest.approx(cheaper["expected_usd"] - planned, rel=1e-12)
+    assert cheaper["difference_pct"] == pytest.approx(cheaper["difference_usd"] / planned, rel=1e-12)
+    assert cheaper["difference_pct"] < 0
     unknown = table.filter(pl.col("model") == "no-such-model").row(0, named=True)
     assert unknown["expected_usd"] is None and unknown["unpriced_steps"] == 2
 

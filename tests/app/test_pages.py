@@ -180,8 +180,10 @@ def test_the_estimate_follows_the_form_compares_models_checks_budgets_and_is_rec
     assert metric(at, "High") == money(expected.high_usd)
     at.multiselect(key="est-compare").set_value(["anthropic/claude-sonnet-4-5"]).run()
     compared = frame_with(at, "unpriced_steps")
-    assert compared["expected_usd"][0] == pytest.approx(analytics.compare_models(
-        plan, PriceBook.load(), [("anthropic", "claude-sonnet-4-5")], history=history)["expected_usd"][0])
+    oracle = analytics.compare_models(plan, PriceBook.load(), [("anthropic", "claude-sonnet-4-5")], history=history)
+    assert compared["model"].to_list() == ["as planned", "claude-sonnet-4-5"]
+    assert compared["expected_usd"].to_list() == pytest.approx(oracle["expected_usd"].to_list())
+    assert compared["expected_usd"][0] == pytest.approx(expected.expected_usd)
     assert "block" in at.error[0].value and "small" in at.error[0].value  # over the hard-stop budget
     at.text_input(key="est-job").set_value("video-77").run()
     at.button[0].click().run()
@@ -250,6 +252,23 @@ def test_a_budgets_target_is_picked_from_the_lake_and_a_typo_is_saved_only_with_
     at.button(key="budget-confirm").click().run()
     assert "did you mean 'shorts-factory'?" in at.warning[0].value
     assert {b.value for b in load_budgets(lake)} == {"shorts-factory", "shorts-factroy"}
+
+
+def test_the_estimate_keeps_a_changed_model_when_a_count_changes_and_compares_any_priced_model(lake):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/estimate.py").run()
+    at.session_state["est-plan-1"] = {"edited_rows": {1: {"model": "gpt-4o-mini", "count": 3}}, "added_rows": [],
+                                      "deleted_rows": []}
+    at.run()
+    at.number_input(key="est-images").set_value(9).run()
+    steps = frame_with(at, "basis")  # the estimate of the plan as edited
+    script = steps.filter(pl.col("operation") == "script_generation").row(0, named=True)
+    assert (script["model"], script["count"]) == ("gpt-4o-mini", 3)  # the edits stayed
+    assert steps.filter(pl.col("operation") == "images_generation")["count"][0] == 9  # and the new count came
+    offered = at.multiselect(key="est-compare").options
+    assert "openai/gpt-4o-mini" in offered and "anthropic/claude-opus-4-1" in offered  # not only the plan's
+    assert len(offered) > 100
 
 
 def test_a_stored_budget_file_that_is_wrong_is_a_message(lake):

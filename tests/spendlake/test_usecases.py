@@ -115,7 +115,7 @@ def test_runs_reports_and_estimates_meet(demo):
 
     estimate, compared = usecases.estimate(demo, plan, compare=[("openai", "gpt-4o-mini"), ("openai", "gpt-4o")])
     assert estimate.low_usd <= estimate.expected_usd <= estimate.high_usd
-    assert compared.height == 2
+    assert compared.height == 3 and compared["model"][0] == "as planned"
 
 
 def test_a_plan_over_a_hard_stop_budget_is_blocked_and_alerted(demo):

@@ -4,6 +4,8 @@ For the last `days` days of events, each rule proposes a change, re-prices the a
 events as they would have been under it, and reports the monthly saving (scaled to 30
 days), the quality trade-off in one sentence and the action:
 
+- model_successor: an older model's current successor at the same tier (gpt-4 → gpt-4o,
+  claude-3-opus → claude-opus-4-5…), when it costs less for the same tokens;
 - model_downgrade: the next cheaper model of the same family (same tokens);
 - provider_switch: the cheapest comparable model of another provider (same tokens);
 - prompt_caching: large inputs with a low cache hit rate, assuming half of each input
@@ -12,6 +14,11 @@ days), the quality trade-off in one sentence and the action:
   them) at the providers' 50 % batch discount;
 - output_cap: operations whose long outputs cost most, capped at their own 75th percentile;
 - failure_waste: what failed calls and retried attempts cost.
+
+Several ideas often touch the same calls (three ways to move one model's traffic, caching the
+same prompts): `headline` marks the best set that touches no call twice, the greatest total
+saving found greedily (largest first); the others are alternatives to it, and `instead_of`
+names the headline suggestion each competes with. Only the headline rows add up.
 
 The rules read the window once, summed by `usage` into rows that the price book prices as it
 would price each call (`PriceBook.price_sums`), so repricing a month of calls on a dozen
@@ -25,6 +32,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import polars as pl
 
@@ -57,6 +65,37 @@ ALTERNATIVES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("google", "gemini-2.5-pro"): [("google", "gemini-2.5-flash")],
     ("google", "gemini-2.5-flash"): [("google", "gemini-2.5-flash-lite")],
 }
+# an older model → its current successor at the same tier (a dated snapshot, e.g. gpt-4-0613, counts as its model)
+SUCCESSORS: dict[tuple[str, str], tuple[str, str]] = {
+    ("openai", "gpt-4"): ("openai", "gpt-4o"),
+    ("openai", "gpt-4-32k"): ("openai", "gpt-4o"),
+    ("openai", "gpt-4-turbo"): ("openai", "gpt-4o"),
+    ("openai", "gpt-4-turbo-preview"): ("openai", "gpt-4o"),
+    ("openai", "gpt-3.5-turbo"): ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-3.5-turbo-16k"): ("openai", "gpt-4o-mini"),
+    ("anthropic", "claude-3-opus"): ("anthropic", "claude-opus-4-5"),
+    ("anthropic", "claude-opus-4"): ("anthropic", "claude-opus-4-5"),
+    ("anthropic", "claude-opus-4-1"): ("anthropic", "claude-opus-4-5"),
+    ("anthropic", "claude-3-sonnet"): ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-3-5-sonnet"): ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-3-haiku"): ("anthropic", "claude-haiku-4-5"),
+    ("anthropic", "claude-2.1"): ("anthropic", "claude-sonnet-4-5"),
+    ("google", "gemini-1.5-pro"): ("google", "gemini-2.5-pro"),
+    ("google", "gemini-1.5-flash"): ("google", "gemini-2.5-flash"),
+}
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest|preview)$")
+
+
+def successor(provider: str, model: str) -> tuple[str, str] | None:
+    """The current successor of an older model (its dated snapshots included), or None.
+
+    Examples:
+        >>> successor("openai", "gpt-4-0613"), successor("anthropic", "claude-3-opus-20240229"), successor("openai", "gpt-4o")
+        (('openai', 'gpt-4o'), ('anthropic', 'claude-opus-4-5'), None)
+    """
+    return SUCCESSORS.get((provider, model)) or SUCCESSORS.get((provider, _SNAPSHOT.sub("", model)))
+
+
 # comparable models across providers (a class each)
 MODEL_CLASSES = [
     [("openai", "gpt-4o"), ("openai", "gpt-4.1"), ("anthropic", "claude-sonnet-4-5"), ("google", "gemini-2.5-pro")],
@@ -65,7 +104,7 @@ MODEL_CLASSES = [
 ]
 COLUMNS = pl.Schema({"kind": pl.String, "scope": pl.String, "current_monthly_usd": pl.Float64,
                      "savings_monthly_usd": pl.Float64, "savings_pct": pl.Float64, "tradeoff": pl.String,
-                     "action": pl.String})
+                     "action": pl.String, "calls": pl.List(pl.String)})  # the calls it changes: provider|model|operation, * any
 # usage() columns beside the priced ones
 TIER_INPUT, CAP, JOB, OK = "tier_input", "cap", "in_run", "succeeded"
 CACHEABLE, CAPPED_OUTPUT, CAPPED_REASONING = "cacheable", "capped_output", "capped_reasoning"
@@ -81,8 +120,29 @@ def suggestions(events: pl.LazyFrame, book: PriceBook, *, today: dt.date | None 
     rows = [*_model_changes(llm, book), *_caching(llm, book), *_batch(llm), *_output_cap(llm, book), *_failures(window)]
     found = pl.DataFrame(rows, schema=COLUMNS).with_columns(
         pl.col("current_monthly_usd") * scale, pl.col("savings_monthly_usd") * scale)
-    return found.filter((pl.col("savings_monthly_usd") >= MIN_SAVINGS_USD) & (pl.col("savings_pct") >= MIN_SAVINGS_SHARE)
-                        ).sort("savings_monthly_usd", descending=True)
+    found = found.filter((pl.col("savings_monthly_usd") >= MIN_SAVINGS_USD) & (pl.col("savings_pct") >= MIN_SAVINGS_SHARE)
+                         ).sort("savings_monthly_usd", descending=True)
+    return _headline(found)
+
+
+def _headline(found: pl.DataFrame) -> pl.DataFrame:
+    """Mark the largest-first set of suggestions that touch no call twice (`headline`); each other
+    one names the headline suggestion it competes with (`instead_of`)."""
+    taken: list[tuple[list[str], str]] = []
+    headline, instead = [], []
+    for calls, kind, scope in found.select("calls", "kind", "scope").iter_rows():
+        rival = next((name for other, name in taken if any(_overlap(a, b) for a in calls for b in other)), None)
+        headline.append(rival is None)
+        instead.append(rival)
+        if rival is None:
+            taken.append((calls, f"{kind} {scope}"))
+    return found.with_columns(pl.Series("headline", headline, dtype=pl.Boolean),
+                              pl.Series("instead_of", instead, dtype=pl.String)).drop("calls")
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether two call sets (provider|model|operation, `*` for any) share calls."""
+    return all(x == y or "*" in (x, y) for x, y in zip(a.split("|"), b.split("|")))
 
 
 def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] | None = None) -> pl.DataFrame:
@@ -100,7 +160,8 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     moves to the cache), `cap` (the operation's 75th percentile of output tokens, LLM calls
     only) and the output and reasoning tokens capped at it.
     """
-    targets = [*{m for pairs in [*ALTERNATIVES.values(), *MODEL_CLASSES] for m in pairs}] if targets is None else targets
+    targets = [*{m for pairs in [*ALTERNATIVES.values(), *MODEL_CLASSES, SUCCESSORS.values()] for m in pairs}] \
+        if targets is None else targets
     caps = events.filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL, s.OPERATION).agg(
         pl.col(s.OUTPUT_TOKENS).quantile(OUTPUT_CAP_QUANTILE).cast(pl.Int64).alias(CAP)).collect()
     timed_target = any(book.time_of_day(*m) for m in targets)
@@ -149,9 +210,11 @@ def _on(usage: pl.DataFrame, provider: str, model: str) -> pl.DataFrame:
     return usage.with_columns(pl.lit(provider).alias(s.PROVIDER), pl.lit(model).alias(s.MODEL))
 
 
-def _suggestion(kind: str, scope: str, current: float, saving: float, tradeoff: str, action: str) -> dict:
+def _suggestion(kind: str, scope: str, current: float, saving: float, tradeoff: str, action: str,
+                calls: tuple[str, str, str]) -> dict:
     return {"kind": kind, "scope": scope, "current_monthly_usd": current, "savings_monthly_usd": saving,
-            "savings_pct": saving / current if current else 0.0, "tradeoff": tradeoff, "action": action}
+            "savings_pct": saving / current if current else 0.0, "tradeoff": tradeoff, "action": action,
+            "calls": ["|".join(calls)]}
 
 
 def _computed(frame: pl.DataFrame) -> float:
@@ -161,7 +224,8 @@ def _computed(frame: pl.DataFrame) -> float:
 def _model_changes(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
     used = {key: frame for key, frame in llm.partition_by(s.PROVIDER, s.MODEL, as_dict=True).items()
             if _computed(frame) > 0}
-    moves = [(source, "model_downgrade", alt) for source in used for alt in ALTERNATIVES.get(source, [])]
+    moves = [(source, "model_successor", alt) for source in used if (alt := successor(*source))]
+    moves += [(source, "model_downgrade", alt) for source in used for alt in ALTERNATIVES.get(source, [])]
     moves += [(source, "provider_switch", alt) for source in used
               for alt in next((t for t in MODEL_CLASSES if source in t), []) if alt[0] != source[0]]
     rows, cheapest = [], {}
@@ -173,17 +237,24 @@ def _model_changes(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
             cheapest[source] = min(cheapest.get(source, (cost, *alt)), (cost, *alt))
             continue
         (provider, model), (_, alt_model) = source, alt
+        if kind == "model_successor":
+            rows.append(_suggestion(
+                "model_successor", f"{provider}/{model}", current, current - cost,
+                f"{alt_model} is the current model of the same tier: usually as good or better at a lower price; "
+                "re-check prompts that lean on the older model's habits.",
+                f"move {model} calls to {alt_model}", (provider, model, "*")))
+            continue
         rows.append(_suggestion(
             "model_downgrade", f"{provider}/{model}", current, current - cost,
             f"{alt_model} is the smaller model of the family: less reliable on hard reasoning and long "
             "instructions; check your evaluations first.",
-            f"route {model} calls to {alt_model} (start with the simplest operations)"))
+            f"route {model} calls to {alt_model} (start with the simplest operations)", (provider, model, "*")))
     for (provider, model), (cost, p, m) in cheapest.items():
         current = _computed(used[(provider, model)])
         rows.append(_suggestion(
             "provider_switch", f"{provider}/{model}", current, current - cost,
             f"{p}/{m} is a comparable model at a lower price for your token mix; outputs differ in style and "
-            "tool-use behaviour.", f"try {p}/{m} for {model} traffic behind a flag and compare"))
+            "tool-use behaviour.", f"try {p}/{m} for {model} traffic behind a flag and compare", (provider, model, "*")))
     return rows
 
 
@@ -210,7 +281,7 @@ def _caching(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
             "prompt_caching", f"{provider}/{model} {operation}", current, current - cost,
             "No quality change; it needs a stable prompt prefix (system prompt, tools, documents) and the first "
             "call in each cache window pays a write premium.",
-            f"put the shared part of {operation} prompts first and enable prompt caching"))
+            f"put the shared part of {operation} prompts first and enable prompt caching", (provider, model, operation)))
     return rows
 
 
@@ -222,7 +293,7 @@ def _batch(llm: pl.DataFrame) -> list[dict]:
         rows.append(_suggestion(
             "batch_api", f"{provider} {operation}", current, current * BATCH_DISCOUNT[provider],
             "No quality change; results arrive within hours instead of seconds, so only for runs nobody waits on.",
-            f"send {operation} requests of pipeline runs through the {provider} Batch API"))
+            f"send {operation} requests of pipeline runs through the {provider} Batch API", (provider, "*", operation)))
     return rows
 
 
@@ -239,7 +310,7 @@ def _output_cap(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
         rows.append(_suggestion(
             "output_cap", f"{provider}/{model} {operation}", current, current - cost,
             f"Answers longer than {cap:,} tokens (the longest quarter) get cut or must be asked to be concise.",
-            f"ask for concise output and set max_tokens ≈ {cap:,} for {operation}"))
+            f"ask for concise output and set max_tokens ≈ {cap:,} for {operation}", (provider, model, operation)))
     return rows
 
 
@@ -256,5 +327,5 @@ def _failures(window: pl.DataFrame) -> list[dict]:
                 "failure_waste", f"{r[s.PROVIDER]}/{r[s.MODEL]}", r[s.COST], waste,
                 "No quality trade-off: failed calls and retried attempts are paid for and deliver nothing.",
                 f"look at the {r[FAILED_CALLS]:,} failed calls (timeouts, invalid requests) and retry with backoff only "
-                "on errors that can succeed"))
+                "on errors that can succeed", (r[s.PROVIDER], r[s.MODEL], "*")))
     return rows

@@ -1,22 +1,30 @@
 """Optimize: ways to spend less, each priced from your own usage, and a what-if for one project on another model."""
 
+import polars as pl
 import streamlit as st
 
 from ingest import schema as s
 from spendlake import ui
 
-lake, filters, today = ui.lake(), ui.filters(), ui.today()
+lake, filters = ui.lake(), ui.filters()
 st.title("Optimize")
 
-window = st.slider("Learn from the last … days", 7, 90, 30, key="opt-window")
-found = ui.suggestions(lake, filters, today, window)
+window = (filters.end - filters.start).days + 1  # the sidebar's dates
+found = ui.suggestions(lake, filters, filters.end, window)
 st.metric("Possible savings per month", ui.money(found.savings_monthly_usd),
-          help="Sums overlapping suggestions: read it as an upper bound.")
-for row in found.table.head(10).iter_rows(named=True):
+          help=f"Learned from {filters.start} to {filters.end} and scaled to 30 days; the suggestions below the "
+               "line are alternatives for the same calls, not added")
+st.caption(f"From your usage {filters.start} to {filters.end} (the sidebar's dates).")
+for row in found.table.filter("headline").head(10).iter_rows(named=True):
     with st.container(border=True):
         st.markdown(f"**{row['kind'].replace('_', ' ')}** · {row['scope']} — save **{ui.money(row['savings_monthly_usd'])}"
                     f"/month** ({row['savings_pct']:.0%} of {ui.money(row['current_monthly_usd'])})")
         st.caption(f"Trade-off: {row['tradeoff']}  \nAction: {row['action']}")
+others = found.table.filter(~pl.col("headline"))
+if others.height:
+    st.caption(f"{others.height} alternative(s) for calls a suggestion above already covers (not added up): "
+               + "; ".join(f"{r['kind'].replace('_', ' ')} {r['scope']} instead of {r['instead_of']} "
+                           f"({ui.money(r['savings_monthly_usd'])}/month)" for r in others.head(5).iter_rows(named=True)))
 ui.table(found.table, "suggestions")
 
 st.subheader("What if a project ran on another model?")
@@ -26,7 +34,7 @@ project = left.selectbox("Project", projects, index=None, key="opt-project")
 target = right.text_input("Model (provider/model)", value="openai/gpt-4o-mini", key="opt-model")
 if project and "/" in target:
     provider, model = target.split("/", 1)
-    found = ui.what_if(lake, project, provider, model, today, window)
+    found = ui.what_if(lake, project, provider, model, filters.end, window)
     if found.moved_usd is None:
         st.warning(f"No price for {target}: check the name on the Prices page.")
     else:

@@ -268,7 +268,7 @@ def events(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = No
 @dataclass(frozen=True)
 class Suggestions:
     table: pl.DataFrame  # one row per suggestion, largest saving first (`analytics.suggestions`)
-    savings_monthly_usd: float  # their savings added up: an upper bound, as suggestions overlap
+    savings_monthly_usd: float  # the headline suggestions' savings: a set that touches no call twice
 
 
 def suggestions(lake: Lake, *, today: dt.date | None = None, days: int = 30, projects: Sequence[str] | None = None,
@@ -277,7 +277,7 @@ def suggestions(lake: Lake, *, today: dt.date | None = None, days: int = 30, pro
     today = today or dt.datetime.now(dt.UTC).date()
     events = analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, **_filters(projects, providers))
     found = analytics.suggestions(events, book or PriceBook.load(lake.overrides_path), today=today, days=days)
-    return Suggestions(found, float(found["savings_monthly_usd"].sum()))
+    return Suggestions(found, float(found.filter("headline")["savings_monthly_usd"].sum()))
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,33 @@ def test_summed_usage_prices_as_the_calls_one_by_one_across_tiers_time_of_day_an
             assert reprice_as(summed, book, provider, model) == pytest.approx(one_by_one[s.COMPUTED_COST].sum(),
                                                                                rel=1e-12)
         assert reprice_as(summed, book, "openai", "no-such-model") is None
+
+
+def test_older_models_get_their_successors_and_the_headline_touches_no_call_twice(book):
+    """A lake of gpt-4 and claude-3-opus calls: before, zero suggestions."""
+    rng = random.Random(5)
+    rows = []
+    for day in range(30):
+        for i in range(40):
+            provider, model = ("openai", "gpt-4-0613") if i % 2 else ("anthropic", "claude-3-opus-20240229")
+            rows.append({s.EVENT_ID: f"old-{day}-{i}", s.PROVIDER: provider, s.MODEL: model, s.SERVICE: "llm",
+                         s.TS: dt.datetime.combine(START + dt.timedelta(days=day), dt.time(9, i), dt.UTC),
+                         s.INPUT_TOKENS: rng.randint(500, 3000), s.OUTPUT_TOKENS: rng.randint(100, 800),
+                         s.OPERATION: "chat", s.JOB_ID: f"run-{day}"})
+    events = book.price(s.validate(pl.DataFrame(rows)).events)
+    result = suggestions(events.lazy(), book, today=TODAY, days=30)
+    moves = result.filter(pl.col("kind") == "model_successor")
+    assert set(moves["scope"]) == {"openai/gpt-4-0613", "anthropic/claude-3-opus-20240229"}
+    for r in moves.iter_rows(named=True):
+        provider, model = r["scope"].split("/")
+        used = events.filter(pl.col(s.MODEL) == model)
+        target = {"gpt-4-0613": "gpt-4o", "claude-3-opus-20240229": "claude-opus-4-5"}[model]
+        assert r["action"] == f"move {model} calls to {target}"
+        assert r["savings_monthly_usd"] == pytest.approx(calc(used) - calc(used, provider, target), rel=1e-9)
+    headline = result.filter("headline")
+    for model in ("gpt-4-0613", "claude-3-opus-20240229"):  # one way to move each model's calls is counted
+        mine = headline.filter(pl.col("scope").str.contains(model, literal=True) & pl.col("kind").is_in(
+            ["model_successor", "model_downgrade", "provider_switch"]))
+        assert mine.height <= 1
+    assert (result.filter(~pl.col("headline"))["instead_of"].is_not_null()).all()
+    assert headline["savings_monthly_usd"].sum() <= events[s.COST].sum()

@@ -21,8 +21,12 @@ from ingest import schema as s
 FORMULA = r"^[=+\-@\t\r]"
 
 
+CSV_DECIMALS = 6  # floats in CSV, to a millionth (of a dollar); JSON and Parquet keep every digit
+
+
 def to_csv(frame: pl.DataFrame) -> str:
-    """CSV text; a text cell starting with = + - @ (or tab/CR) gets a leading ' (OWASP's advice).
+    """CSV text; a text cell starting with = + - @ (or tab/CR) gets a leading ' (OWASP's advice);
+    floats rounded to `CSV_DECIMALS` places, so sums show no float noise.
 
     Every text-like column is defused (categoricals and enums too); lists, arrays and structs
     are written as JSON text, defused as well.
@@ -33,6 +37,9 @@ def to_csv(frame: pl.DataFrame) -> str:
         >>> print(to_csv(frame), end="")
         kind,tags
         '=1,"[""@x"", ""y""]"
+        >>> print(to_csv(pl.DataFrame({"cost_usd": [0.1 + 0.2]})), end="")  # not 0.30000000000000004
+        cost_usd
+        0.3
     """
     def as_text(c: str, dtype: pl.DataType) -> pl.Expr:
         if isinstance(dtype, (pl.Categorical, pl.Enum)):
@@ -42,7 +49,8 @@ def to_csv(frame: pl.DataFrame) -> str:
                                           return_dtype=pl.String, skip_nulls=True)
         return pl.col(c)
 
-    texts = frame.with_columns(as_text(c, t).alias(c) for c, t in frame.schema.items())
+    texts = frame.with_columns(as_text(c, t).alias(c) for c, t in frame.schema.items()).with_columns(
+        pl.col(c).round(CSV_DECIMALS) for c, t in frame.schema.items() if t.is_float())  # no 0.30000000000000004
     safe = texts.with_columns(
         pl.when(pl.col(c).str.contains(FORMULA)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
         for c, t in texts.schema.items() if t == pl.String)

@@ -434,3 +434,15 @@ def test_the_events_page_shows_each_event_with_its_arithmetic_and_why_it_failed(
     cell = open_app("events", where=["model:gpt-4o", "project:web"])
     assert set(frame(cell, 0)[s.EVENT_ID]) == {"look0", "look1"}
     assert "No events for run nope" in open_app("events", job="nope").info[0].value
+
+
+def test_tables_show_money_as_money_shares_as_percentages_and_headers_in_words(lake):
+    at = open_app("explore")
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["cost_usd"]["label"] == "Cost" and config["cost_usd"]["type_config"]["format"] == "dollar"
+    assert config["share"]["type_config"]["format"] == "percent"
+    assert config["calls"]["type_config"]["format"] == "localized"
+    events_page = open_app("events")
+    small = json.loads(events_page.dataframe[0].proto.columns)
+    assert small["cost_usd"]["type_config"]["format"] in ("$%.4f", "$%.6f")  # a sub-cent cost stays visible
+    assert small["cache_write_tokens"]["label"] == "Cache writes"

@@ -75,9 +75,11 @@ left, right = st.columns(2)
 in_range = ui.days(lake, filters, start=filters.start, end=filters.end)
 with left:
     st.subheader("Top projects")
+    st.caption(f"{filters.start} to {filters.end} (UTC), the sidebar's dates")
     ui.table(analytics.breakdown(in_range, by=s.PROJECT, values=[s.COST, "calls"], limit=10), "top-projects")
 with right:
     st.subheader("Top models")
+    st.caption(f"{filters.start} to {filters.end} (UTC)")
     ui.table(analytics.breakdown(in_range, by=s.MODEL, values=[s.COST, "calls"], limit=10), "top-models")
 
 st.subheader("Anomalies")

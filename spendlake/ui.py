@@ -265,8 +265,15 @@ def sidebar(target: Lake) -> Filters:
     start = _date(params.get("from")) or max(first, last - dt.timedelta(days=29))
     end = _date(params.get("to")) or last
     st.sidebar.header("Filters")
-    chosen = st.sidebar.date_input("Dates (UTC)", value=(start, end), min_value=min(first, start),
-                                   max_value=max(last, end, today()), key="dates")
+    low, high = min(first, start), max(last, end, today())
+
+    def preset() -> None:  # a preset writes the dates it stands for into the date picker
+        span = date_preset(st.session_state["date-preset"], today())
+        if span:
+            st.session_state["dates"] = (max(span[0], low), min(span[1], high))
+    st.sidebar.selectbox("Period", ["custom", *PRESETS], key="date-preset", on_change=preset,
+                         help="Sets the dates below; pick dates to choose your own")
+    chosen = st.sidebar.date_input("Dates (UTC)", value=(start, end), min_value=low, max_value=high, key="dates")
     if isinstance(chosen, tuple) and len(chosen) == 2:
         start, end = chosen
     picked_projects = st.sidebar.multiselect("Projects", projects, default=[p for p in params.get_all("project")
@@ -279,6 +286,29 @@ def sidebar(target: Lake) -> Filters:
                                       "project": picked_projects, "provider": picked_providers})
     st.sidebar.caption(f"Lake: `{target.root}`")
     return Filters(start, end, tuple(picked_projects) or (seen or ()), tuple(picked_providers))
+
+
+PRESETS = ("month to date", "last month", "last 7 days", "last 30 days", "last 90 days", "this quarter")
+
+
+def date_preset(name: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The first and last day a preset stands for (None: not a preset).
+
+    Examples:
+        >>> [date_preset(p, dt.date(2026, 12, 6)) for p in ("month to date", "last month", "this quarter")]
+        [(datetime.date(2026, 12, 1), datetime.date(2026, 12, 6)), (datetime.date(2026, 11, 1), datetime.date(2026, 11, 30)), (datetime.date(2026, 10, 1), datetime.date(2026, 12, 6))]
+    """
+    first = today.replace(day=1)
+    if name == "month to date":
+        return first, today
+    if name == "last month":
+        end = first - dt.timedelta(days=1)
+        return end.replace(day=1), end
+    if name.startswith("last ") and name.endswith(" days"):
+        return today - dt.timedelta(days=int(name.split()[1]) - 1), today
+    if name == "this quarter":
+        return dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1), today
+    return None
 
 
 def _date(text: str | None) -> dt.date | None:

@@ -446,3 +446,14 @@ def test_tables_show_money_as_money_shares_as_percentages_and_headers_in_words(l
     small = json.loads(events_page.dataframe[0].proto.columns)
     assert small["cost_usd"]["type_config"]["format"] in ("$%.4f", "$%.6f")  # a sub-cent cost stays visible
     assert small["cache_write_tokens"]["label"] == "Cache writes"
+
+
+def test_a_date_preset_sets_the_sidebars_dates(lake):
+    at = open_app("overview")
+    at.selectbox(key="date-preset").set_value("last month").run()
+    end = TODAY.replace(day=1) - dt.timedelta(days=1)
+    assert at.date_input(key="dates").value == (end.replace(day=1), end)
+    assert at.query_params["from"] == end.replace(day=1).isoformat() and at.query_params["to"] == end.isoformat()
+    assert any(f"{end.replace(day=1)} to {end}" in c.value for c in at.caption)  # Top projects says which days
+    at.selectbox(key="date-preset").set_value("last 7 days").run()
+    assert at.date_input(key="dates").value == (TODAY - dt.timedelta(days=6), TODAY)

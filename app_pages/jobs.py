@@ -13,10 +13,11 @@ search = st.text_input("Search runs by id", value=st.query_params.get("q", ""), 
 found = ui.top_runs(lake, filters, search, 200)
 st.caption(f"The {found.height} costliest runs from {filters.start} to {filters.end}"
            + (f" matching “{search}”" if search else ""))
-ui.table(found, "runs")
+clicked = ui.table(found, "runs", on_select="rerun", selection_mode="single-row", key="jobs-table")
+picked = clicked.selection.rows if clicked else []  # a click on a row opens its report
 
 ids = found[s.JOB_ID].to_list()
-wanted = st.query_params.get("job")
+wanted = found[s.JOB_ID][picked[0]] if picked else st.query_params.get("job")
 if wanted and wanted not in ids:
     ids = [wanted, *ids]
 job = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else None, placeholder="choose a run",
@@ -34,15 +35,15 @@ st.page_link("app_pages/events.py", label="This run's events: ids, tokens × rat
              query_params={"job": job})
 cols = st.columns(5)
 cols[0].metric("Cost", ui.money(report.cost_usd))
-cols[1].metric("Calls", f"{report.calls:,}", delta=f"{report.failed_calls} failed" if report.failed_calls else None,
-               delta_color="inverse")
+cols[1].metric("Calls", f"{report.calls:,}", delta=f"{report.failed_calls:,} failed" if report.failed_calls else None,
+               delta_color="off", delta_arrow="off")  # a count of failures, not a rise
 cols[2].metric("Failed + retried", ui.money(report.waste_usd),
                help=f"failed calls {ui.money(report.failed_cost_usd)}, retries {ui.money(report.retry_cost_usd)}")
 cols[3].metric("Latency p50 / p95", f"{report.latency_p50_ms or 0:,.0f} / {report.latency_p95_ms or 0:,.0f} ms")
 cols[4].metric("Estimate", ui.money(report.estimate_usd),
                delta=None if report.estimate_error_pct is None else f"{report.estimate_error_pct:+.0%} actual vs estimate",
                delta_color="off")
-st.caption(f"{report.started} → {report.finished} (UTC) · {report.tokens:,} tokens")
+st.caption(f"{report.started:%Y-%m-%d %H:%M:%S} → {report.finished:%Y-%m-%d %H:%M:%S} (UTC) · {report.tokens:,} tokens")
 
 st.altair_chart(alt.Chart(report.by_stage.with_row_index("order")).mark_bar().encode(
     y=alt.Y(f"{s.STAGE}:N", sort=alt.SortField("order"), title=None), x=alt.X(f"{s.COST}:Q", title="USD"),

@@ -327,11 +327,13 @@ def downloads(csv: Callable[[], str], json: Callable[[], str], name: str) -> Non
     right.download_button("JSON", json, f"{name}.json", "application/json", key=f"{name}-json")
 
 
-def table(frame: pl.DataFrame, name: str, **options) -> None:
+def table(frame: pl.DataFrame, name: str, **options):
     """A table for people (`columns_for_people`) with its downloads (CSV cells neutralised against
-    formula injection; the downloads keep the program's column names)."""
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=columns_for_people(frame), **options)
+    formula injection; the downloads keep the program's column names). Returns what
+    `st.dataframe` returns (a selection, with `on_select`)."""
+    shown = st.dataframe(frame, hide_index=True, width="stretch", column_config=columns_for_people(frame), **options)
     downloads(lambda: analytics.to_csv(frame), lambda: analytics.to_json(frame), name)
+    return shown
 
 
 WORDS = {  # column names in words; others: underscores to spaces, the first letter capital

@@ -3,6 +3,7 @@
 
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -167,6 +168,19 @@ def test_a_run_report_from_the_url_matches_the_library(lake):
     assert by_stage[s.COST].to_list() == pytest.approx(report.by_stage[s.COST].to_list(), rel=1e-12)
     at.text_input(key="jobs-search").set_value(job[:6]).run()
     assert all(job[:6] in j for j in frame(at, 0)[s.JOB_ID].to_list())
+
+
+
+def test_a_runs_report_shows_times_people_read_and_failures_as_a_count(lake):
+    runs = analytics.runs(lake, start=TODAY - dt.timedelta(days=29), end=TODAY).collect()
+    failing = runs.filter(pl.col("failed_calls") > 0)[s.JOB_ID][0]
+    at = open_app("jobs", job=failing)
+    assert at.header[0].value == f"Run {failing}"
+    calls = next(m for m in at.metric if m.label == "Calls")
+    assert calls.proto.delta.endswith(" failed")
+    assert (calls.proto.direction, calls.proto.color) == (2, 2)  # a count of failures: no arrow, no colour of a rise
+    when = next(c.value for c in at.caption if "(UTC) ·" in c.value)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d → \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\) · [\d,]+ tokens", when)
 
 
 def test_the_estimate_follows_the_form_compares_models_checks_budgets_and_is_recorded(lake):

@@ -450,9 +450,13 @@ def compare(lake: Lake, by: Sequence[str] = (), *, start: dt.date, end: dt.date,
 
 def _rollup_for(lake: Lake, by: Sequence[str], start: dt.date | None, end: dt.date | None,
                 daily: pl.LazyFrame | None) -> pl.LazyFrame:
-    """The rollup that holds a grouping: per run for runs, else the daily one (`daily` if held)."""
+    """The table that holds a grouping: the per-run rollup for runs (by project too), raw events for
+    runs by anything else (service, model, stage…), else the daily rollup (`daily` if held)."""
     if s.JOB_ID in by:
-        return analytics.daily_jobs(lake, start=start, end=end)
+        if set(by) <= {s.JOB_ID, s.PROJECT}:
+            return analytics.daily_jobs(lake, start=start, end=end)
+        return analytics.measures.measures(analytics.scan(lake, start=start, end=end)).with_columns(
+            pl.col(s.TS).dt.date().alias(s.DATE))
     return analytics.daily(lake, start=start, end=end) if daily is None else daily
 
 

@@ -264,3 +264,16 @@ def test_check_fires_each_alert_once_and_says_how_bad_it_is(demo):
     spike_day = TODAY - dt.timedelta(days=12)  # the demo's spike: an anomaly alert the day after it
     spiked = usecases.check(demo, today=spike_day + dt.timedelta(days=1), now=at, anomalies=True)
     assert {a.kind for a in spiked.new} >= {"anomaly"}
+
+
+def test_runs_broken_down_by_service_agree_with_duckdb(demo):
+    """`report breakdown --by job_id --by service` (refused before: the per-run rollup has no service)."""
+    import duckdb
+    found = usecases.costs(demo, [s.JOB_ID, s.SERVICE], top=8).filter(pl.col(s.JOB_ID) != "other")
+    files = [str(p) for p in demo.events_dir.rglob("*.parquet")]
+    oracle = duckdb.sql(f"SELECT job_id, service, sum(cost_usd) AS cost FROM read_parquet({files}) "
+                        "GROUP BY ALL ORDER BY cost DESC").pl()
+    rows = {(r[s.JOB_ID], r[s.SERVICE]): r["cost"] for r in oracle.iter_rows(named=True)}
+    assert found.height >= 5
+    for r in found.iter_rows(named=True):
+        assert r[s.COST] == pytest.approx(rows[(r[s.JOB_ID], r[s.SERVICE])], rel=1e-9)

@@ -143,6 +143,8 @@ class MonthlyReport(_Report):
     partial: bool             # the month is under way: it and the month before are compared day for day
     previous_from: dt.date    # the days of the month before it is compared with
     previous_to: dt.date
+    runs: int                 # runs (job ids) with spend in the month
+    cost_per_run_usd: float | None  # their cost ÷ their number
     daily: pl.DataFrame = field(repr=False)
     by_provider: pl.DataFrame = field(repr=False)
     by_model: pl.DataFrame = field(repr=False)
@@ -180,18 +182,21 @@ def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10, runs:
     previous = _in_range(events, before_start, before_end).select(pl.col(s.COST).sum()).collect().item() or 0.0
     cost = total[s.COST].item() or 0.0
     columns = [c for c in TABLE_COLUMNS if c != "share"] + ["share"]
+    per_run = (runs if runs is not None else this.filter(pl.col(s.JOB_ID).is_not_null()).group_by(
+        s.JOB_ID, s.PROJECT).agg(pl.col(s.COST, CALLS, FAILED_CALLS).sum()))
+    counted = per_run.select(pl.len().alias("n"), pl.col(s.COST).sum()).collect().row(0, named=True)
     return MonthlyReport(
         month=start.strftime("%Y-%m"), cost_usd=cost, calls=total[CALLS].item(),
         failed_cost_usd=total[FAILED_COST].item() or 0.0, unpriced_events=total["unpriced_events"].item(),
         previous_cost_usd=previous, change_pct=(cost / previous - 1) if previous else None,
         through=end, partial=partial, previous_from=before_start, previous_to=before_end,
+        runs=counted["n"], cost_per_run_usd=counted[s.COST] / counted["n"] if counted["n"] else None,
         daily=breakdown(this, period="day").select("period_start", s.COST, CALLS, TOKENS).rename({"period_start": "date"}),
         by_provider=breakdown(this, by=s.PROVIDER).select(s.PROVIDER, *columns),
         by_model=breakdown(this, by=[s.MODEL]).select(s.MODEL, *columns),
         by_project=breakdown(this, by=s.PROJECT).select(s.PROJECT, *columns),
         by_stage=breakdown(this, by=s.STAGE).select(s.STAGE, *columns),
-        top_runs=top_runs(runs if runs is not None else this.filter(pl.col(s.JOB_ID).is_not_null()).group_by(
-            s.JOB_ID, s.PROJECT).agg(pl.col(s.COST, CALLS, FAILED_CALLS).sum()), top))
+        top_runs=top_runs(per_run, top))
 
 
 def _in_range(frame: pl.LazyFrame, start: dt.date, end: dt.date) -> pl.LazyFrame:

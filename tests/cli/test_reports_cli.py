@@ -125,7 +125,7 @@ def test_bad_budgets_and_dead_webhooks_are_one_clear_message(tmp_path, monkeypat
 @pytest.mark.parametrize("args, message", [
     (["report", "forecast", "--period", "year"], "unknown period 'year'"),
     (["report", "breakdown", "--by", "galaxy"], "cannot group by 'galaxy'"),
-    (["report", "breakdown", "--by", "job_id", "--by", "model"], "this table has no model column"),
+    (["report", "breakdown", "--by", "job_id", "--by", "planet"], "cannot group by 'planet'"),
     (["report", "anomalies", "--grain", "minute"], "grain must be day or hour"),
 ])
 def test_wrong_report_options_are_one_clear_message(root, monkeypatch, capsys, args, message):

@@ -47,6 +47,12 @@ if status.height:
     st.subheader("Budgets")
     ui.budget_bars(status)
 
+st.download_button("Month report to forward (HTML)", lambda: usecases.monthly_html(
+    lake, today, today=today, projects=filters.projects or None, book=ui.book(lake)),
+    f"spendlake-{today:%Y-%m}.html", "text/html", key="month-html",
+    help="One file with the figures, the chart, top projects, models and runs, budgets and suggestions; "
+         "it opens in any browser and prints to PDF")
+
 st.subheader("Forecast to month end")
 path = outlook.daily.with_columns(pl.when(pl.col("actual").is_not_null()).then(pl.lit("spent")).otherwise(
     pl.lit("expected")).alias("kind"))

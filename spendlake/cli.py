@@ -35,6 +35,7 @@ class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    html = "html"  # report monthly only: one self-contained file to forward
 
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
@@ -54,6 +55,7 @@ def _lake(option: str | None, *, existing: bool = False):
 
 
 def _emit(frame: pl.DataFrame, fmt: Format, title: str = "") -> None:
+    _no_html(fmt)
     if fmt is Format.json:
         out.print_json(frame.write_json())
     elif fmt is Format.csv:
@@ -255,6 +257,11 @@ def _span(start: str | None, end: str | None) -> dict[str, dt.date | None]:
     return span
 
 
+def _no_html(fmt: Format) -> None:
+    if fmt is Format.html:
+        raise OptionError("--format html is for report monthly; this takes table, json or csv", option="--format")
+
+
 def _emit_report(result, fmt: Format, title: str) -> None:
     """A report dataclass: its figures, then each of its tables (or all of it as JSON / CSV)."""
     if fmt is Format.json:
@@ -275,8 +282,11 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month,
                    top: int = 10, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
     """A calendar month: totals, change vs the month before, breakdowns, top runs. The month under
     way is compared with the same days of the month before."""
-    from spendlake.usecases import monthly
+    from spendlake.usecases import monthly, monthly_html
     day = _month(month)
+    if fmt is Format.html:  # to stdout: spendlake report monthly -f html > november.html
+        sys.stdout.write(monthly_html(_lake(lake, existing=True), day, top=top))
+        return
     result = monthly(_lake(lake, existing=True), day, top=top)
     _emit_report(result, fmt, f"month of {day:%Y-%m}" + (f", to {result.through}" if result.partial else ""))
     if fmt is Format.table and result.partial:

@@ -20,6 +20,7 @@ import streamlit as st
 import analytics
 from analytics.estimate import Step
 from spendlake import usecases, workspaces
+from spendlake.words import in_words
 from ingest import schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
@@ -336,22 +337,6 @@ def table(frame: pl.DataFrame, name: str, **options):
     return shown
 
 
-WORDS = {  # column names in words; others: underscores to spaces, the first letter capital
-    "ts": "Time (UTC)", "date": "Day", "period_start": "Period", "event_id": "Event id", "job_id": "Run",
-    "cost_usd": "Cost", "computed_cost_usd": "Cost by the price book", "cost_source": "Cost from",
-    "price_version": "Price version", "input_tokens": "Input tokens", "output_tokens": "Output tokens",
-    "cache_read_tokens": "Cache reads", "cache_write_tokens": "Cache writes", "cache_write_1h_tokens": "Cache writes (1 h)",
-    "reasoning_tokens": "Reasoning tokens", "latency_ms": "Latency (ms)", "latency_p50_ms": "Latency p50 (ms)",
-    "latency_p95_ms": "Latency p95 (ms)", "audio_seconds": "Audio (s)", "compute_seconds": "Compute (s)",
-    "unpriced_events": "Unpriced events", "failed_calls": "Failed calls", "failed_cost_usd": "Cost of failed calls",
-    "retry_cost_usd": "Cost of retries", "share": "Share", "pct": "Used", "change_pct": "Change",
-    "savings_monthly_usd": "Saving a month", "current_monthly_usd": "Now a month", "savings_pct": "Saving",
-    "difference_usd": "Difference", "difference_pct": "Difference (%)", "how_priced": "How priced",
-    "expected_usd": "Expected", "low_usd": "Low", "high_usd": "High", "limit_usd": "Limit", "spent_usd": "Spent",
-    "remaining_usd": "Left", "forecast_usd": "Forecast", "forecast_low80_usd": "Forecast, 80 % low",
-    "forecast_high80_usd": "Forecast, 80 % high", "exhaustion_date": "Runs out", "days_left": "Days left",
-    "first_day": "First day", "last_day": "Last day", "instead_of": "Instead of", "fired_at": "Fired (UTC)",
-}
 _COUNTS = ("calls", "count", "events", "retries", "characters", "images", "failed_calls", "unpriced_events", "days_left")
 _SHARES = ("share", "pct", "savings_pct", "difference_pct", "change_pct", "error_pct", "hit_rate")
 
@@ -362,7 +347,7 @@ def columns_for_people(frame: pl.DataFrame) -> dict:
     separators, and each header in words."""
     config = {}
     for name, dtype in frame.schema.items():
-        label = WORDS.get(name) or name.replace("_", " ").capitalize()
+        label = in_words(name)
         if dtype.is_numeric() and (name.endswith("_usd") or name == "cost"):
             largest = frame[name].abs().max() or 0
             money = "dollar" if largest >= 1 else "$%.4f" if largest >= 0.01 else "$%.6f"

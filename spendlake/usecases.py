@@ -202,6 +202,21 @@ def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None 
     return analytics.monthly_report(daily, month, top=top, runs=runs, today=today)
 
 
+def monthly_html(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None = None,
+                 projects: Sequence[str] | None = None, book: PriceBook | None = None) -> str:
+    """The monthly report as one self-contained HTML file to forward (`report_html`): with the
+    month's forecast when it is under way, the budgets' status and the headline suggestions."""
+    from spendlake.report_html import monthly_html as html
+    today = today or dt.datetime.now(dt.UTC).date()
+    report = monthly(lake, month, top=top, today=today, projects=projects)
+    status = budget_status(lake, today=report.through, projects=projects)  # as the month ended (or stands)
+    limit = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))
+    outlook = forecast(lake, today=today, projects=projects,
+                       budget_usd=limit["limit_usd"][0] if limit.height else None) if report.partial else None
+    ideas = suggestions(lake, today=report.through, days=30, projects=projects, book=book).table
+    return html(report, forecast=outlook, budgets=status, suggestions=ideas.filter("headline") if ideas.height else None)
+
+
 def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
              projects: Sequence[str] | None = None, search: str | None = None, top: int = 20) -> pl.DataFrame:
     """The costliest runs in [start, end] of the chosen projects whose id contains `search`."""

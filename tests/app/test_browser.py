@@ -144,3 +144,23 @@ def test_sign_in_through_an_oidc_provider_when_configured(tmp_path, browser):
             assert page.get_by_text(f"${everyone:,.2f}", exact=True).count() == 0
             page.screenshot(path=ARTIFACTS / "signed-in.png")
             page.close()
+
+
+def test_the_monthly_html_report_reads_in_a_browser_with_the_figures_of_the_json_report(served, tmp_path, browser):
+    from spendlake import usecases
+    lake, _, _ = served
+    html = tmp_path / "month.html"
+    html.write_text(usecases.monthly_html(lake, TODAY))
+    report = usecases.monthly(lake, TODAY).to_dict()  # what `report monthly -f json` prints
+    assert "<script" not in html.read_text() and "http" not in html.read_text().split("<body>")[0]  # self-contained
+    page = browser.new_page()
+    page.goto(html.as_uri())
+    shown = {e.get_attribute("data-figure"): e.inner_text() for e in page.locator("[data-figure]").all()}
+    assert shown["cost_usd"] == f"${report['cost_usd']:,.2f}" and shown["calls"] == f"{report['calls']:,}"
+    assert shown["change_pct"] == f"{report['change_pct']:+.1%}"
+    assert shown["runs"] == f"{report['runs']:,} · ${report['cost_per_run_usd']:,.2f}"
+    assert page.locator(".chart svg").count() == 1  # the chart drawn, not fetched
+    top = page.locator("table").first.locator("tbody tr td").first.inner_text()
+    assert top == report["by_project"][0]["project"]
+    page.screenshot(path=ARTIFACTS / "monthly-report.png", full_page=True)
+    page.close()

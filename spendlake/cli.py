@@ -62,19 +62,46 @@ def _emit(frame: pl.DataFrame, fmt: Format, title: str = "") -> None:
         from analytics.export import to_csv
         sys.stdout.write(to_csv(frame))
     else:
-        table = Table(title=title or None)
-        for c in frame.columns:
-            table.add_column(c, justify="right" if frame.schema[c].is_numeric() else "left")
-        for row in frame.iter_rows():
-            table.add_row(*[_cell(v) for v in row])
-        out.print(table)
+        out.print(_table_for_people(frame, title))
 
 
-def _cell(v: object) -> str:
+def _table_for_people(frame: pl.DataFrame, title: str = "") -> Table:
+    """A table that fits the terminal: headers in words, money as dollars, shares as percentages,
+    counts with separators; numeric columns that are all zero are left out, and the columns that
+    do not fit after the first ones are named in the caption (all of them: --format csv or json)."""
+    from spendlake.words import in_words
+    empty = [c for c, t in frame.schema.items() if t.is_numeric() and c != frame.columns[0]
+             and frame.height and not (frame[c].fill_null(0) != 0).any()]
+    shown = frame.drop(empty)
+    cells = {c: [_cell(v, c) for v in shown[c]] for c in shown.columns}
+    room, keep, widths = out.size.width - 1, [], {}
+    for c in shown.columns:  # in order: the answer (what it is grouped by, its cost) comes first
+        widths[c] = max([len(in_words(c))] + [len(x) for x in cells[c]])
+        if keep and widths[c] + 3 > room:
+            break
+        keep.append(c)
+        room -= widths[c] + 3
+    left = [in_words(c).lower() for c in shown.columns[len(keep):]]
+    table = Table(title=title or None, caption=f"also: {', '.join(left)} (--format csv)" if left else None)
+    for c in keep:
+        numeric = shown.schema[c].is_numeric()
+        table.add_column(in_words(c), justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
+    for i in range(shown.height):
+        table.add_row(*[cells[c][i] for c in keep])
+    return table
+
+
+def _cell(v: object, column: str = "") -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
-        return f"{v:,.4f}"
+        if column.endswith("_usd"):
+            return f"${v:,.2f}" if abs(v) >= 0.1 or v == 0 else f"${v:.4f}"
+        if column in ("share", "pct") or column.endswith("_pct"):
+            return f"{v:.1%}"
+        return f"{v:,.2f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     if isinstance(v, dt.datetime):
         return v.strftime("%Y-%m-%d %H:%M")
     return str(v)
@@ -269,9 +296,14 @@ def _emit_report(result, fmt: Format, title: str) -> None:
     elif fmt is Format.csv:
         sys.stdout.write(result.to_csv())
     else:
-        figures = {k: v for k, v in result.to_dict().items() if not isinstance(v, list)}
-        _emit(pl.DataFrame([{k: str(v) if isinstance(v, (dt.date, dt.datetime)) else v for k, v in figures.items()}]),
-              fmt, title)
+        from spendlake.words import in_words
+        figures = Table(title=title or None, show_header=False)  # one figure a line: it fits any terminal
+        figures.add_column(style="bold")
+        figures.add_column(justify="right")
+        for k, v in result.to_dict().items():
+            if not isinstance(v, list):
+                figures.add_row(in_words(k), _cell(v, k))
+        out.print(figures)
         for name, table in result._tables().items():
             if table.height:
                 _emit(table, fmt, name.replace("_", " "))
@@ -349,7 +381,13 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
         _emit(analytics.forecast_by(analytics.daily(target), by, today=day, period=period), fmt, f"forecast by {by}")
     else:
         from spendlake.usecases import forecast
-        _emit_report(forecast(target, today=day, period=period, budget_usd=budget_usd), fmt, "forecast")
+        found = forecast(target, today=day, period=period, budget_usd=budget_usd)
+        if fmt is Format.table:  # the answer first
+            out.print(f"[bold]Expected {period} total: ${found.expected_total_usd:,.2f}[/] (80 % band "
+                      f"${found.total_low80_usd:,.2f} – ${found.total_high80_usd:,.2f}); spent ${found.spent_usd:,.2f} "
+                      f"from {found.period_start}" + (f"; the budget runs out about {found.exhaustion_date}"
+                                                      if found.exhaustion_date else ""))
+        _emit_report(found, fmt, "forecast")
 
 
 @report.command("anomalies")

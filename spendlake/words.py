@@ -24,7 +24,8 @@ def in_words(column: str) -> str:
     """A column's header for people.
 
     Examples:
-        >>> in_words("cache_write_1h_tokens"), in_words("savings_monthly_usd"), in_words("project")
-        ('Cache writes (1 h)', 'Saving a month', 'Project')
+        >>> in_words("cache_write_1h_tokens"), in_words("total_low80_usd"), in_words("project")
+        ('Cache writes (1 h)', 'Total low 80 %', 'Project')
     """
-    return WORDS.get(column) or column.replace("_", " ").capitalize()
+    return WORDS.get(column) or column.removesuffix("_usd").replace("_", " ").replace("80", " 80 %").replace(
+        "95", " 95 %").replace("  ", " ").capitalize()

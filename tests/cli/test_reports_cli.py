@@ -4,6 +4,7 @@ import datetime as dt
 import io
 import json
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import polars as pl
@@ -135,3 +136,23 @@ def test_wrong_report_options_are_one_clear_message(root, monkeypatch, capsys, a
     assert exit.value.code != 0
     said = capsys.readouterr().err
     assert said.startswith("error: ") and message in said and "Traceback" not in said
+
+
+def test_tables_fit_80_columns_with_the_answer_first(root):
+    import os
+    import subprocess
+    import sys
+    env = os.environ | {"COLUMNS": "80", "LINES": "50"}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "spendlake.cli", *args, "--lake", str(root)], capture_output=True,
+                              text=True, env=env, cwd=Path(__file__).resolve().parents[2], timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    shown = run("report", "breakdown", "--by", "provider", "--by", "model")
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
+    assert "Provider" in shown and "Cost" in shown and "$" in shown and "%" in shown
+    assert "also: " in shown  # what did not fit is named, not cut
+    forecast = run("report", "forecast", "--budget", "100").splitlines()
+    assert forecast[0].startswith("Expected month total: $") and "80 % band" in " ".join(forecast[:3])

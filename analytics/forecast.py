@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Forecast(_Report):
     budget_usd: float | None
     exhaustion_date: dt.date | None  # first day the expected cumulative spend reaches the budget
     exhaustion_earliest: dt.date | None  # first day the 80 % band's upper edge of the cumulative spend reaches it
-    daily: pl.DataFrame = field(repr=False)     # date, actual, expected, low/high 80 and 95, cumulative (+ its 80 % band)
+    daily: pl.DataFrame = field(repr=False)     # date, actual, expected, low/high 80 and 95, cumulative (+ its 80 % band: cumulative_low80, cumulative_high80)
     backtest: pl.DataFrame = field(repr=False)  # model, origins, mape (of totals over the days left), weight
 
     @property
@@ -109,9 +110,12 @@ def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Peri
     daily = pl.concat([
         observed.select(pl.col(s.DATE), pl.col(s.COST).alias("actual")),
         pl.DataFrame({s.DATE: future, "expected": plan.mean, **plan.daily,
+                      # the band is symmetric about the expected path: its low edge mirrors the high one
+                      "cumulative_low80": [spent + max(0.0, 2 * m - h) for m, h in
+                                           zip(itertools.accumulate(plan.mean), plan.cumulative_high80)],
                       "cumulative_high80": [spent + v for v in plan.cumulative_high80]},
                      schema={s.DATE: pl.Date, "expected": pl.Float64, **{k: pl.Float64 for k in plan.daily},
-                             "cumulative_high80": pl.Float64}),
+                             "cumulative_low80": pl.Float64, "cumulative_high80": pl.Float64}),
     ], how="diagonal").with_columns(pl.coalesce("actual", "expected").cum_sum().alias("cumulative"))
     totals = {k: max(spent, spent + sum(plan.mean) + v) for k, v in plan.total.items()}
     exhaustion = earliest = None

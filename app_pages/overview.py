@@ -56,18 +56,32 @@ st.download_button("Month report to forward (HTML)", lambda: usecases.monthly_ht
 st.subheader("Forecast to month end")
 path = outlook.daily.with_columns(pl.when(pl.col("actual").is_not_null()).then(pl.lit("spent")).otherwise(
     pl.lit("expected")).alias("kind"))
-base = alt.Chart(path).encode(x=alt.X(f"{s.DATE}:T", title=None))
-layers = [base.mark_line(point=True).encode(y=alt.Y("cumulative:Q", title="USD, cumulative"), color="kind:N",
-                                             tooltip=[f"{s.DATE}:T", alt.Tooltip("cumulative:Q", format="$,.2f")])]
-band = pl.DataFrame({s.DATE: [outlook.period_end], "low": [outlook.total_low80_usd], "high": [outlook.total_high80_usd]})
-layers.append(alt.Chart(band).mark_errorbar(thickness=3).encode(
-    x=f"{s.DATE}:T", y=alt.Y("low:Q", title="USD, cumulative"), y2="high:Q",
-    tooltip=[alt.Tooltip("low:Q", title="80 % low", format="$,.2f"), alt.Tooltip("high:Q", title="80 % high", format="$,.2f")]))
+legend = [("spent", "#1f77b4"), ("expected", "#ff7f0e"), ("80 % band", "#ffbb78")]
 if limit:
-    layers.append(alt.Chart(pl.DataFrame({"budget": [limit]})).mark_rule(color="red", strokeDash=[4, 4]).encode(y="budget:Q"))
+    legend.append((f"budget {ui.money(limit)}", "#d62728"))
+color = alt.Scale(domain=[k for k, _ in legend], range=[c for _, c in legend])
+x = alt.X(f"{s.DATE}:T", title=None)
+money_fmt = "$,.2f"
+band = path.filter(pl.col("cumulative_low80").is_not_null()).with_columns(pl.lit("80 % band").alias("what"))
+layers = [alt.Chart(band).mark_area(opacity=0.35).encode(
+    x=x, y=alt.Y("cumulative_low80:Q", title="USD, cumulative"), y2="cumulative_high80:Q",
+    color=alt.Color("what:N", scale=color, title=None),
+    tooltip=[alt.Tooltip(f"{s.DATE}:T", title="Day"), alt.Tooltip("cumulative_low80:Q", title="80 % low", format=money_fmt),
+             alt.Tooltip("cumulative_high80:Q", title="80 % high", format=money_fmt)]),
+    alt.Chart(path).mark_line(point=True).encode(
+    x=x, y=alt.Y("cumulative:Q", title="USD, cumulative"), color=alt.Color("kind:N", scale=color, title=None),
+    tooltip=[alt.Tooltip(f"{s.DATE}:T", title="Day"), alt.Tooltip("kind:N", title="What"),
+             alt.Tooltip("cumulative:Q", title="Cumulative", format=money_fmt)])]
+if limit:
+    rule = pl.DataFrame({"budget": [limit], "label": [f"budget {ui.money(limit)}"]})
+    layers.append(alt.Chart(rule).mark_rule(strokeDash=[4, 4]).encode(
+        y="budget:Q", color=alt.Color("label:N", scale=color, title=None),
+        tooltip=[alt.Tooltip("budget:Q", title="Monthly budget", format=money_fmt)]))
+    layers.append(alt.Chart(rule).mark_text(align="left", dx=4, dy=-6).encode(
+        x=alt.value(0), y="budget:Q", text="label:N"))
 if outlook.exhaustion_date:
-    layers.append(alt.Chart(pl.DataFrame({"runs out": [outlook.exhaustion_date]})).mark_rule(color="red").encode(
-        x="runs out:T", tooltip=["runs out:T"]))
+    layers.append(alt.Chart(pl.DataFrame({"runs out": [outlook.exhaustion_date]})).mark_rule(color="#d62728").encode(
+        x="runs out:T", tooltip=[alt.Tooltip("runs out:T", title="Budget runs out")]))
 st.altair_chart(alt.layer(*layers), width="stretch")
 
 st.subheader("Daily spend by provider")

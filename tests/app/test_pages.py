@@ -471,3 +471,18 @@ def test_a_date_preset_sets_the_sidebars_dates(lake):
     assert any(f"{end.replace(day=1)} to {end}" in c.value for c in at.caption)  # Top projects says which days
     at.selectbox(key="date-preset").set_value("last 7 days").run()
     assert at.date_input(key="dates").value == (TODAY - dt.timedelta(days=6), TODAY)
+
+
+def test_the_forecast_chart_draws_its_band_as_a_band_with_a_legend_and_labels_the_budget(lake):
+    save_budgets(lake, [Budget("all", 800.0)])
+    at = open_app()
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert "area" in marks and "text" in marks  # the band, and the budget line's label
+    domain = next(layer["encoding"]["color"]["scale"]["domain"] for layer in spec["layer"]
+                  if "color" in layer.get("encoding", {}) and "scale" in layer["encoding"]["color"])
+    assert domain == ["spent", "expected", "80 % band", "budget $800.00"]
+    outlook = analytics.forecast(analytics.daily(lake), today=TODAY, budget_usd=800.0)
+    last = outlook.daily.row(-1, named=True)
+    assert (last["cumulative_low80"], last["cumulative_high80"]) == pytest.approx(
+        (outlook.total_low80_usd, outlook.total_high80_usd), rel=1e-9)

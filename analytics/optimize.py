@@ -211,10 +211,10 @@ def _on(usage: pl.DataFrame, provider: str, model: str) -> pl.DataFrame:
 
 
 def _suggestion(kind: str, scope: str, current: float, saving: float, tradeoff: str, action: str,
-                calls: tuple[str, str, str]) -> dict:
+                calls: tuple[str, str, str | None]) -> dict:
     return {"kind": kind, "scope": scope, "current_monthly_usd": current, "savings_monthly_usd": saving,
             "savings_pct": saving / current if current else 0.0, "tradeoff": tradeoff, "action": action,
-            "calls": ["|".join(calls)]}
+            "calls": ["|".join("" if part is None else part for part in calls)]}  # (no operation: "")
 
 
 def _computed(frame: pl.DataFrame) -> float:

@@ -51,7 +51,7 @@ def events_of(lake: Lake, prefix: str) -> pl.DataFrame:
 def test_a_json_array_lands_and_each_record_is_answered(served):
     lake, url, tokens = served
     good = [event(1, event_id="a-1"), event(2, event_id="a-2")]
-    bad = {"event_id": "a-3", "ts": "yesterday", "provider": "openai", "model": "gpt-4o"}  # no service, bad ts
+    bad = {"event_id": "a-3", "ts": "yesterday", "provider": "acme", "model": "acme-1"}  # no service (nor a known model), bad ts
     with client(url, tokens["ingest"]) as http:
         first = http.post("/v1/events", json=[*good, bad, good[0]])
         assert first.status_code == 422

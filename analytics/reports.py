@@ -76,14 +76,23 @@ class RunReport(_Report):
     finished: dt.datetime | None
     estimate_usd: float | None
     estimate_error_pct: float | None  # (actual - estimate) / estimate
+    still_going: bool  # its last event is less than `QUIET` before now
+    projected_usd: float | None  # a run still going: its estimate when it has one (the cost so far if more)
     by_stage: pl.DataFrame = field(repr=False)
     by_provider: pl.DataFrame = field(repr=False)
     by_model: pl.DataFrame = field(repr=False)
+    by_service: pl.DataFrame = field(repr=False)  # LLM against compute, TTS, images…
     failures: pl.DataFrame = field(repr=False)
+    budgets: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)  # those covering it (the use case's)
 
 
-def run_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None = None) -> RunReport:
-    """Everything about one run: per stage, provider and model; tokens, latency, failures, estimate vs actual."""
+QUIET = dt.timedelta(minutes=30)  # a run with no event for this long is taken as finished
+
+
+def run_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None = None,
+               now: dt.datetime | None = None) -> RunReport:
+    """Everything about one run: per stage, provider, model and service; tokens, latency, failures,
+    estimate vs actual and, for a run still going, its projected total."""
     job = events.filter(pl.col(s.JOB_ID) == job_id).collect().lazy()  # one scan; the rest works on the run's rows
     frame = measures(job).with_columns((pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).alias(RETRY_COST))
     head = frame.select(
@@ -102,13 +111,17 @@ def run_report(events: pl.LazyFrame, job_id: str, *, estimate_usd: float | None 
     failures = frame.filter(pl.col(FAILED_CALLS) > 0).select(
         s.TS, s.STAGE, s.PROVIDER, s.MODEL, s.OPERATION, s.RETRIES, s.COST).sort(s.TS).collect()
     cost = head[s.COST] or 0.0
+    now = now or dt.datetime.now(dt.UTC)
+    going = head["finished"] is not None and now - head["finished"] < QUIET
     return RunReport(
         job_id=job_id, cost_usd=cost, calls=head[CALLS] or 0, failed_calls=head[FAILED_CALLS] or 0,
         failed_cost_usd=head[FAILED_COST] or 0.0, retries=head[s.RETRIES] or 0, retry_cost_usd=head[RETRY_COST] or 0.0,
         waste_usd=(head[FAILED_COST] or 0.0) + (head[RETRY_COST] or 0.0), tokens=head[TOKENS] or 0, latency_p50_ms=head["latency_p50_ms"], latency_p95_ms=head["latency_p95_ms"],
         started=head["started"], finished=head["finished"], estimate_usd=estimate_usd,
         estimate_error_pct=(cost / estimate_usd - 1) if estimate_usd else None,
-        by_stage=by_stage, by_provider=table(s.PROVIDER), by_model=table(s.MODEL), failures=failures)
+        still_going=going, projected_usd=max(cost, estimate_usd) if going and estimate_usd else None,
+        by_stage=by_stage, by_provider=table(s.PROVIDER), by_model=table(s.MODEL), by_service=table(s.SERVICE),
+        failures=failures)
 
 
 def top_runs(runs: pl.LazyFrame, top: int = 20) -> pl.DataFrame:

@@ -1,6 +1,7 @@
 """Jobs: find a run, then its report — stages, providers, models, tokens, latency, failures, estimate vs actual."""
 
 import altair as alt
+import polars as pl
 import streamlit as st
 
 from ingest import schema as s
@@ -43,15 +44,22 @@ cols[3].metric("Latency p50 / p95", f"{report.latency_p50_ms or 0:,.0f} / {repor
 cols[4].metric("Estimate", ui.money(report.estimate_usd),
                delta=None if report.estimate_error_pct is None else f"{report.estimate_error_pct:+.0%} actual vs estimate",
                delta_color="off")
-st.caption(f"{report.started:%Y-%m-%d %H:%M:%S} → {report.finished:%Y-%m-%d %H:%M:%S} (UTC) · {report.tokens:,} tokens")
+st.caption(f"{report.started:%Y-%m-%d %H:%M:%S} → {report.finished:%Y-%m-%d %H:%M:%S} (UTC) · {report.tokens:,} tokens"
+           + (" · still going" + (f": projected {ui.money(report.projected_usd)} (its estimate)"
+                                  if report.projected_usd is not None else "") if report.still_going else ""))
+over = report.budgets.filter(pl.col("state") != "ok") if report.budgets.height else report.budgets
+if over.height:
+    st.warning("Budgets covering this run past a threshold: " + "; ".join(
+        f"{r['name']} {r['pct']:.0%} of {ui.money(r['limit_usd'])} ({r['state']})" for r in over.iter_rows(named=True)))
 
 st.altair_chart(alt.Chart(report.by_stage.with_row_index("order")).mark_bar().encode(
     y=alt.Y(f"{s.STAGE}:N", sort=alt.SortField("order"), title=None), x=alt.X(f"{s.COST}:Q", title="USD"),
     tooltip=[f"{s.STAGE}:N", alt.Tooltip(f"{s.COST}:Q", format="$,.4f"), "calls:Q", "latency_p95_ms:Q"]),
     width="stretch")
-for name, frame in (("by stage", report.by_stage), ("by provider", report.by_provider),
-                    ("by model", report.by_model), ("failures", report.failures)):
+for name, frame in (("by stage", report.by_stage), ("by service (LLM against compute, TTS, images)", report.by_service),
+                    ("by provider", report.by_provider), ("by model", report.by_model), ("failures", report.failures),
+                    ("budgets covering it", report.budgets)):
     st.subheader(name.capitalize())
-    ui.table(frame, f"run-{name.replace(' ', '-')}")
+    ui.table(frame, f"run-{name.split(' (')[0].replace(' ', '-')}")
 st.subheader("Whole report")
 ui.report_downloads(report, f"run-{job}")

@@ -27,6 +27,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -240,7 +241,14 @@ def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None,
     if _names(projects) and not events.filter(pl.col(s.JOB_ID) == job_id).head(1).collect().height:
         return None
     estimate_usd = estimate_usd if estimate_usd is not None else estimate_for(lake, job_id)
-    return analytics.run_report(events, job_id, estimate_usd=estimate_usd)
+    report = analytics.run_report(events, job_id, estimate_usd=estimate_usd)
+    # budget compliance: the budgets that cover the run's project, as they stood on its last day
+    project = events.filter(pl.col(s.JOB_ID) == job_id).select(s.PROJECT).drop_nulls().first().collect()
+    covering = [b for b in budgets(lake, projects=projects)
+                if b.covers({s.PROJECT: project[s.PROJECT][0] if project.height else None})]
+    status = analytics.budget_status(analytics.daily(lake), covering, today=days[1], with_forecast=False)
+    return dataclasses.replace(report, budgets=status.select(
+        "name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state", "enforcement"))
 
 
 def events(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,

@@ -38,7 +38,7 @@ def test_a_job_report_splits_the_run_by_stage_in_order(demo_lake, raw):
     as_json = json.loads(report.to_json())
     assert as_json["job_id"] == job_id and len(as_json["by_stage"]) == 5
     table = pl.read_csv(io.StringIO(report.to_csv()))
-    assert set(table["table"]) == {"by_stage", "by_provider", "by_model", "failures"}
+    assert set(table["table"]) == {"by_stage", "by_provider", "by_model", "by_service", "failures"}  # (budgets: none here)
     assert table.filter(pl.col("table") == "by_model")[s.COST].sum() == pytest.approx(report.cost_usd)
 
 
@@ -126,3 +126,20 @@ def test_csv_exports_defuse_every_text_like_column_and_write_lists_as_json():
     assert json.loads(rows[0]["tags"]) == ["@SUM(1)", "b"] and rows[1]["tags"] == ""
     assert json.loads(rows[0]["spans"]) == {"from": "-1", "to": [1, 2]}
     assert rows[0]["cost_usd"] == "-1.5"  # numbers are not text: left as they are
+
+
+def test_a_run_report_splits_llm_from_compute_and_projects_a_run_still_going():
+    import datetime as dt
+    from tests.helpers import events as made
+    now = dt.datetime(2026, 1, 5, 9, 20, tzinfo=dt.UTC)
+    llm = made(3, day=dt.date(2026, 1, 5), prefix="l", job_id="run-1")
+    gpu = made(2, day=dt.date(2026, 1, 5), prefix="g", job_id="run-1", provider="modal", model="gpu-a100-40gb",
+               service="compute", input_tokens=0, output_tokens=0, compute_seconds=60.0)
+    frame = pl.concat([llm, gpu]).lazy()
+    going = analytics.run_report(frame, "run-1", estimate_usd=5.0, now=now)
+    split = dict(zip(going.by_service["service"], going.by_service["cost_usd"]))
+    assert split["llm"] == pytest.approx(llm["cost_usd"].sum(), rel=1e-12)
+    assert split["compute"] == pytest.approx(gpu["cost_usd"].sum(), rel=1e-12)
+    assert going.still_going and going.projected_usd == 5.0  # the estimate, above the cost so far
+    done = analytics.run_report(frame, "run-1", estimate_usd=5.0, now=now + dt.timedelta(hours=2))
+    assert not done.still_going and done.projected_usd is None

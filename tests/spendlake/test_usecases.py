@@ -277,3 +277,13 @@ def test_runs_broken_down_by_service_agree_with_duckdb(demo):
     assert found.height >= 5
     for r in found.iter_rows(named=True):
         assert r[s.COST] == pytest.approx(rows[(r[s.JOB_ID], r[s.SERVICE])], rel=1e-9)
+
+
+def test_a_run_report_says_how_the_budgets_covering_its_project_stand(demo):
+    run = analytics.top_runs(analytics.runs(demo), 1).row(0, named=True)
+    usecases.save_budget(demo, Budget("tiny", limit_usd=0.01, scope="project", value=run[s.PROJECT]))
+    usecases.save_budget(demo, Budget("other", limit_usd=0.01, scope="project", value="nobody"))
+    usecases.save_budget(demo, Budget("all", limit_usd=1e9))
+    report = usecases.run_report(demo, run[s.JOB_ID])
+    states = dict(zip(report.budgets["name"], report.budgets["state"]))
+    assert states == {"tiny": "exceeded", "all": "ok"}  # not the budget of another project

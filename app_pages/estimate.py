@@ -48,8 +48,11 @@ except (TypeError, SpendlakeError) as e:  # a column Step does not take, or a va
     st.error(f"A step cannot be priced as written: {e}")
     st.stop()
 
-compare = st.multiselect("Compare the LLM steps on", ui.llm_models(lake), key="est-compare",
+models = ui.llm_models(lake)
+compare = st.multiselect("Compare the LLM steps on", models, key="est-compare",
+                         default=[m for m in st.query_params.get_all("compare") if m in models],
                          placeholder="any priced model: yours first", help="The plan as it is is the first row")
+st.query_params["compare"] = compare  # in the URL, like every choice that can be shared
 result, compared = ui.estimate(lake, plan, today, [tuple(m.split("/", 1)) for m in compare])
 
 cols = st.columns(3)

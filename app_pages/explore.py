@@ -10,6 +10,7 @@ import analytics
 from analytics.measures import DIMENSIONS, MEASURES, PERIODS
 from ingest import schema as s
 from spendlake import ui, usecases
+from spendlake.words import in_words
 
 lake, filters = ui.lake(), ui.filters()
 params = st.query_params
@@ -34,16 +35,26 @@ frame = ui.days(lake, filters, start=filters.start, end=filters.end)
 result = usecases.breakdown(lake, by, period=None if period == "none" else period, top=top, metric=metric,
                             start=filters.start, end=filters.end, projects=filters.projects,
                             providers=filters.providers, daily=ui.days(lake))
+if result.height == 0:
+    st.info(f"Nothing to show from {filters.start} to {filters.end} for this choice: widen the dates, the projects "
+            "or the providers in the sidebar.")
+    st.stop()
 label = " × ".join(by) or "all"
-if period != "none":
-    color = alt.Color(f"{by[0]}:N") if by else alt.value("steelblue")
-    chart = alt.Chart(result).mark_bar().encode(x=alt.X("period_start:T", title=None), y=alt.Y(f"{metric}:Q"), color=color,
-                                                tooltip=["period_start:T", *by, alt.Tooltip(f"{metric}:Q", format=",.2f"), "share:Q"])
+measure = alt.Tooltip(f"{metric}:Q", title=in_words(metric), format="$,.2f" if metric.endswith("_usd") else ",.0f")
+if period != "none":  # one band per period (a week's bar as wide as a week), whatever the period
+    color = alt.Color(f"{by[0]}:N", title=in_words(by[0])) if by else alt.value("steelblue")
+    chart = alt.Chart(result.with_columns(pl.col("period_start").cast(pl.String))).mark_bar().encode(
+        x=alt.X("period_start:O", title=f"{period} from", axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y(f"{metric}:Q", title=in_words(metric)), color=color,
+        tooltip=[alt.Tooltip("period_start:O", title=f"{period.capitalize()} from"),
+                 *[alt.Tooltip(f"{b}:N", title=in_words(b)) for b in by], measure,
+                 alt.Tooltip("share:Q", title="Share", format=".1%")])
 else:
     chart = alt.Chart(result.with_columns(pl.concat_str(by, separator=" · ").alias(label)) if by
                       else result.with_columns(pl.lit("all").alias(label))).mark_bar().encode(
-        y=alt.Y(f"{label}:N", sort="-x", title=None), x=alt.X(f"{metric}:Q"),
-        tooltip=[f"{label}:N", alt.Tooltip(f"{metric}:Q", format=",.2f"), alt.Tooltip("share:Q", format=".1%")])
+        y=alt.Y(f"{label}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),  # long labels: shown whole on hover
+        x=alt.X(f"{metric}:Q", title=in_words(metric)),
+        tooltip=[alt.Tooltip(f"{label}:N", title=label), measure, alt.Tooltip("share:Q", title="Share", format=".1%")])
 st.altair_chart(chart, width="stretch")
 ui.table(result, "breakdown")
 rows = [r for r in result.select(by).unique(maintain_order=True).iter_rows(named=True)

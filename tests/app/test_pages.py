@@ -283,6 +283,9 @@ def test_the_estimate_keeps_a_changed_model_when_a_count_changes_and_compares_an
     offered = at.multiselect(key="est-compare").options
     assert "openai/gpt-4o-mini" in offered and "anthropic/claude-opus-4-1" in offered  # not only the plan's
     assert len(offered) > 100
+    shared = open_app("estimate", compare=["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"])
+    assert shared.multiselect(key="est-compare").value == ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
+    assert shared.query_params["compare"] == ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
 
 
 def test_a_stored_budget_file_that_is_wrong_is_a_message(lake):
@@ -486,3 +489,11 @@ def test_the_forecast_chart_draws_its_band_as_a_band_with_a_legend_and_labels_th
     last = outlook.daily.row(-1, named=True)
     assert (last["cumulative_low80"], last["cumulative_high80"]) == pytest.approx(
         (outlook.total_low80_usd, outlook.total_high80_usd), rel=1e-9)
+
+
+def test_explore_draws_a_weeks_bar_a_week_wide_and_says_when_there_is_nothing_to_show(lake):
+    at = open_app("explore", by=[s.PROVIDER], period="week")
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["encoding"]["x"]["type"] == "ordinal"  # one band per week, not a sliver on a time axis
+    empty = open_app("explore", **{"from": "2001-01-01", "to": "2001-01-31"})
+    assert "Nothing to show from 2001-01-01 to 2001-01-31" in empty.info[0].value

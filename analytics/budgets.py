@@ -156,7 +156,7 @@ def spent(events: pl.LazyFrame, budgets: Sequence[Budget], today: dt.date) -> li
 
 
 def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | None = None,
-           with_forecast: bool = True) -> pl.DataFrame:
+           with_forecast: bool = True, plans=None) -> pl.DataFrame:
     """Spent, remaining, % used, state, forecast period total and days left, per budget.
 
     `state` is ok, warning (a threshold below 100 % crossed) or exceeded; `threshold` is the
@@ -172,7 +172,7 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
         if with_forecast and b.period in ("weekly", "monthly") and start <= today <= end:
             from analytics.forecast import forecast
             f = forecast(events.filter(b.matches()), today=today, period=_CALENDAR[b.period],
-                         budget_usd=b.limit_usd)
+                         budget_usd=b.limit_usd, plans=plans)  # (plans: where fitted forecasts are kept)
             expected, low80, high80, exhaustion = (f.expected_total_usd, f.total_low80_usd, f.total_high80_usd,
                                                    f.exhaustion_date)
         rows.append({

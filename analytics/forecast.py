@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import itertools
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Protocol
 from statistics import NormalDist
 
 import numpy as np
@@ -90,9 +93,24 @@ def daily_series(events: pl.LazyFrame, *, end: dt.date) -> pl.DataFrame:
     return days.join(per_day, on=s.DATE, how="left").with_columns(pl.col(s.COST).fill_null(0.0)).sort(s.DATE)
 
 
+class PlanStore(Protocol):
+    """Where fitted forecasts are kept between processes (the lake keeps them beside its rollups)."""
+
+    def get(self, key: str) -> dict | None: ...
+
+    def put(self, key: str, plan: dict) -> None: ...
+
+
+METHOD = "blend-2026-12-06"  # names the fitting method in a stored plan's key: a change of method refits
+
+
 def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Period = "month",
-             budget_usd: float | None = None) -> Forecast:
-    """Forecast the period holding `today` (default: today, UTC); today counts as spent, the days after it are forecast."""
+             budget_usd: float | None = None, plans: PlanStore | None = None) -> Forecast:
+    """Forecast the period holding `today` (default: today, UTC); today counts as spent, the days after it are forecast.
+
+    The fit reads complete days only, so it is the same all day however many events arrive today;
+    with `plans` it is fitted once and kept there (a restarted app, `spendlake check` and the
+    server's schedule reuse it)."""
     today = today or dt.datetime.now(dt.UTC).date()
     start, end = period_bounds(today, period)
     series = daily_series(events, end=today)
@@ -104,7 +122,7 @@ def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Peri
     horizon = (end - today).days
     run_rate_total = spent / elapsed * ((end - start).days + 1)
 
-    plan = _plan(history, horizon)
+    plan = _plan(history, horizon) if plans is None else _kept_plan(history, horizon, plans)
     future = [today + dt.timedelta(days=i + 1) for i in range(horizon)]
     observed = series.filter(pl.col(s.DATE).is_between(start, today))
     daily = pl.concat([
@@ -289,6 +307,23 @@ def _rate_alone(y: np.ndarray, horizon: int) -> _Plan:
     z80 = float(stats.t.ppf(QUANTILES["high80"], max(k - 1, 1)))
     high80 = [rate * h + z80 * spread * math.sqrt(h + h ** 2 / k) for h in range(1, horizon + 1)]
     return _Plan("run_rate", mean, daily, total, high80, _backtest_frame({}, {}, {"run_rate": 1.0}))
+
+
+def plan_key(history: tuple[float, ...], horizon: int) -> str:
+    """A fitted plan's name: the method, the horizon and the complete days it was fitted on."""
+    return hashlib.blake2b(json.dumps([METHOD, horizon, history]).encode(), digest_size=12).hexdigest()
+
+
+def _kept_plan(history: tuple[float, ...], horizon: int, plans: PlanStore) -> _Plan:
+    key = plan_key(history, horizon)
+    found = plans.get(key)
+    if found is not None:
+        return _Plan(found["model"], found["mean"], found["daily"], found["total"], found["cumulative_high80"],
+                     pl.DataFrame(found["backtest"], schema=_backtest_frame({}, {}, {}).schema))
+    plan = _plan(history, horizon)
+    plans.put(key, {"model": plan.model, "mean": plan.mean, "daily": plan.daily, "total": plan.total,
+                    "cumulative_high80": plan.cumulative_high80, "backtest": plan.backtest.to_dicts()})
+    return plan
 
 
 def _backtest_frame(mape: dict[str, float], counts: dict[str, int], weights: dict[str, float]) -> pl.DataFrame:

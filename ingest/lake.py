@@ -77,12 +77,14 @@ BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
 ADDED, ROLLUP_LOCK, KEYS, AUDIT = "added", "rollup lock", "keys", "audit"
 DELIVERIES, ACKS, NOTIFY_LOCK, WORKSPACES = "deliveries", "acknowledged", "notify lock", "workspaces"
+FORECASTS = "forecasts"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
               "sums per day and attribution, per day and run, per run and month"),
     ADDED: ("rollups", "<daily|jobs>/added/<YYYY-MM>/<id>.parquet", "each append's sums, until folded into its month's file"),
     ROLLUP_LOCK: ("rollups/_lock", "", "flock: one rollup refresh at a time"),
+    FORECASTS: ("rollups/forecasts", "<digest>.json", "fitted forecasts, named by the complete days they read"),
     REPORTED: ("reported", "<digest>.parquet", "providers' cost reports, billed per day (reconcile)"),
     QUARANTINE: ("quarantine", "<source>-<time>.jsonl", "rejected records with their reasons and source text"),
     BUDGETS: ("budgets.json", "", "the budgets"),

@@ -22,7 +22,7 @@ from analytics.alerts import Alert
 from analytics.budgets import Budget, BudgetError
 from ingest.errors import LakeError
 from ingest.files import write_atomic
-from ingest.lake import ACKS, ALERTS, BUDGETS, ESTIMATES, Lake
+from ingest.lake import ACKS, ALERTS, BUDGETS, ESTIMATES, FORECASTS, Lake
 
 T = TypeVar("T")
 
@@ -61,6 +61,32 @@ def _unique(budgets: list[Budget]) -> None:
 def load_alerts(lake: Lake) -> list[Alert]:
     """Every alert recorded so far, oldest first."""
     return _read_lines(lake.path(ALERTS), Alert.from_dict)
+
+
+class ForecastPlans:
+    """Fitted forecasts kept beside the rollups (`analytics.forecast`'s `plans`): one small JSON file
+    per fit, named by the complete days it read, so a restart or a day of new events does not
+    refit. The newest `KEEP` are kept; a lake that cannot be written is only read."""
+
+    KEEP = 256
+
+    def __init__(self, lake: Lake) -> None:
+        self.folder = lake.path(FORECASTS)
+
+    def get(self, key: str) -> dict | None:
+        try:
+            return json.loads((self.folder / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, plan: dict) -> None:
+        try:
+            write_atomic(self.folder / f"{key}.json", json.dumps(plan))
+            kept = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in kept[self.KEEP:]:
+                old.unlink(missing_ok=True)
+        except OSError:  # a read-only lake: fitted again next time
+            pass
 
 
 def load_acknowledged(lake: Lake) -> set[str]:

@@ -506,9 +506,10 @@ def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month",
              daily: pl.LazyFrame | None = None) -> analytics.Forecast:
     """Spend to the end of the period holding `today`, with intervals and when `budget_usd` runs out,
     for the chosen projects and providers. `daily`: the lake's daily rollup when the caller holds it."""
+    from spendlake.store import ForecastPlans
     frame = narrowed(analytics.daily(lake) if daily is None else daily, None, None, projects, providers)
     return analytics.forecast(frame, today=today or dt.datetime.now(dt.UTC).date(), period=period,
-                              budget_usd=budget_usd)
+                              budget_usd=budget_usd, plans=ForecastPlans(lake))
 
 
 def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None,
@@ -516,8 +517,9 @@ def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFra
     """Every budget (with `projects`, those of just these projects): spent, remaining, share used,
     forecast, days left. `daily`: the lake's daily rollup when the caller holds it already (the app
     caches it)."""
+    from spendlake.store import ForecastPlans
     return analytics.budget_status(analytics.daily(lake) if daily is None else daily, budgets(lake, projects=projects),
-                                   today=today or dt.datetime.now(dt.UTC).date())
+                                   today=today or dt.datetime.now(dt.UTC).date(), plans=ForecastPlans(lake))
 
 
 def budget_spent(lake: Lake, *, today: dt.date | None = None, projects: Sequence[str] | None = None) -> list[dict]:
@@ -556,8 +558,10 @@ def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True, n
     _every_project(projects, "the check")
     now = now or dt.datetime.now(dt.UTC)
     today = today or now.date()
+    from spendlake.store import ForecastPlans
     budgets = load_budgets(lake)
-    status = analytics.budget_status(analytics.daily(lake), budgets, today=today)
+    status = analytics.budget_status(analytics.daily(lake), budgets, today=today, plans=ForecastPlans(lake))
+    forecast(lake, today=today)  # the whole lake's month, fitted ahead of the first visitor of the day
     spikes = []
     if anomalies:
         recent = analytics.daily(lake, start=today - dt.timedelta(days=120), end=today)

@@ -287,3 +287,27 @@ def test_a_run_report_says_how_the_budgets_covering_its_project_stand(demo):
     report = usecases.run_report(demo, run[s.JOB_ID])
     states = dict(zip(report.budgets["name"], report.budgets["state"]))
     assert states == {"tiny": "exceeded", "all": "ok"}  # not the budget of another project
+
+
+def test_a_forecast_is_fitted_once_a_day_and_kept_beside_the_rollups(demo, monkeypatch):
+    """A restart (fresh caches) and new events of today reuse the fit; a new complete day refits."""
+    import importlib
+    from tests.helpers import events
+    fitting = importlib.import_module("analytics.forecast")
+    first = usecases.forecast(demo, today=TODAY)
+    kept = list((demo.root / "rollups" / "forecasts").glob("*.json"))
+    assert len(kept) == 1
+    fitting._plan.cache_clear()  # as a restarted process
+    fitting._smoothed.cache_clear()
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("refitted")
+    monkeypatch.setattr(fitting, "_replay", no_fit)
+    demo.append(events(5, day=TODAY, prefix="live"))  # a live lake: today's events do not change the fit
+    again = usecases.forecast(demo, today=TODAY)
+    assert again.backtest.equals(first.backtest) and again.method == first.method
+    assert again.spent_usd > first.spent_usd  # today's new spend counts, on the same fitted path
+    assert again.expected_total_usd - again.spent_usd == pytest.approx(first.expected_total_usd - first.spent_usd,
+                                                                       rel=1e-12)
+    with pytest.raises(AssertionError, match="refitted"):  # the next day has a new complete day: a new fit
+        usecases.forecast(demo, today=TODAY + dt.timedelta(days=1))

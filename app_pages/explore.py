@@ -10,7 +10,7 @@ import analytics
 from analytics.measures import DIMENSIONS, MEASURES, PERIODS
 from ingest import schema as s
 from spendlake import ui, usecases
-from spendlake.words import in_words
+from analytics.words import in_words
 
 lake, filters = ui.lake(), ui.filters()
 params = st.query_params

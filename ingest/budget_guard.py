@@ -158,8 +158,8 @@ def _words(budget, start: dt.date, used: float, cost: float) -> str:
 
 
 def _usd(amount: float) -> str:
-    """Cents, or three significant digits below ten cents (a call's cost is often a fraction of one)."""
-    return f"${amount:,.2f}" if amount == 0 or abs(amount) >= 0.1 else f"${amount:.3g}"
+    from analytics.words import usd  # (analytics imports ingest: not at import time)
+    return usd(amount)
 
 
 def lake_source(lake) -> Callable[[], list[dict]]:

@@ -69,7 +69,7 @@ def _table_for_people(frame: pl.DataFrame, title: str = "") -> Table:
     """A table that fits the terminal: headers in words, money as dollars, shares as percentages,
     counts with separators; numeric columns that are all zero are left out, and the columns that
     do not fit after the first ones are named in the caption (all of them: --format csv or json)."""
-    from spendlake.words import in_words
+    from analytics.words import in_words
     empty = [c for c, t in frame.schema.items() if t.is_numeric() and c != frame.columns[0]
              and frame.height and not (frame[c].fill_null(0) != 0).any()]
     shown = frame.drop(empty)
@@ -92,19 +92,8 @@ def _table_for_people(frame: pl.DataFrame, title: str = "") -> Table:
 
 
 def _cell(v: object, column: str = "") -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        if column.endswith("_usd"):
-            return f"${v:,.2f}" if abs(v) >= 0.1 or v == 0 else f"${v:.4f}"
-        if column in ("share", "pct") or column.endswith("_pct"):
-            return f"{v:.1%}"
-        return f"{v:,.2f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    if isinstance(v, dt.datetime):
-        return v.strftime("%Y-%m-%d %H:%M")
-    return str(v)
+    from analytics.words import cell
+    return cell(v, column)
 
 
 @app.command("import")
@@ -296,7 +285,7 @@ def _emit_report(result, fmt: Format, title: str) -> None:
     elif fmt is Format.csv:
         sys.stdout.write(result.to_csv())
     else:
-        from spendlake.words import in_words
+        from analytics.words import in_words
         figures = Table(title=title or None, show_header=False)  # one figure a line: it fits any terminal
         figures.add_column(style="bold")
         figures.add_column(justify="right")

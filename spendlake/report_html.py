@@ -13,7 +13,7 @@ import vl_convert
 
 import analytics
 from ingest import schema as s
-from spendlake.words import in_words
+from analytics.words import cell, in_words, usd as money
 
 TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -41,10 +41,6 @@ h2{margin-top:1.6rem;font-size:1.15rem} .chart svg{max-width:100%;height:auto}
 <p class="sub">Made by Spendlake from the lake's events; amounts in USD as priced; days in UTC.</p>
 </body></html>
 """)
-
-
-def money(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.2f}"
 
 
 def monthly_html(report: analytics.MonthlyReport, *, forecast: analytics.Forecast | None,
@@ -113,22 +109,10 @@ def _chart(report: analytics.MonthlyReport, forecast: analytics.Forecast | None,
 
 def _table(frame: pl.DataFrame, first: str) -> dict:
     columns = [c for c in frame.columns if c != "share" or first != "name"]
-    rows = [[(_cell(c, v), isinstance(v, (int, float)) and not isinstance(v, bool)) for c, v in zip(columns, row)]
+    rows = [[(cell(v, c), isinstance(v, (int, float)) and not isinstance(v, bool)) for c, v in zip(columns, row)]
             for row in frame.select(columns).iter_rows()]
     return {"columns": [(in_words(c), frame.schema[c].is_numeric()) for c in columns], "rows": rows}
 
 
-def _cell(column: str, value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        if column.endswith("_usd"):
-            return money(value) if abs(value) >= 0.01 or value == 0 else f"${value:.4f}"
-        if column in ("share", "pct") or column.endswith("_pct"):
-            return f"{value:.1%}"
-        return f"{value:,.2f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
 
 

@@ -20,7 +20,7 @@ import streamlit as st
 import analytics
 from analytics.estimate import Step
 from spendlake import usecases, workspaces
-from spendlake.words import in_words
+from analytics.words import in_words, is_share, usd
 from ingest import schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
@@ -338,7 +338,6 @@ def table(frame: pl.DataFrame, name: str, **options):
 
 
 _COUNTS = ("calls", "count", "events", "retries", "characters", "images", "failed_calls", "unpriced_events", "days_left")
-_SHARES = ("share", "pct", "savings_pct", "difference_pct", "change_pct", "error_pct", "hit_rate")
 
 
 def columns_for_people(frame: pl.DataFrame) -> dict:
@@ -352,7 +351,7 @@ def columns_for_people(frame: pl.DataFrame) -> dict:
             largest = frame[name].abs().max() or 0
             money = "dollar" if largest >= 1 else "$%.4f" if largest >= 0.01 else "$%.6f"
             config[name] = st.column_config.NumberColumn(label, format=money)
-        elif dtype.is_numeric() and (name in _SHARES or name.endswith("_pct") or name.endswith("_share")):
+        elif dtype.is_numeric() and is_share(name):
             config[name] = st.column_config.NumberColumn(label, format="percent")
         elif dtype.is_integer() and (name in _COUNTS or name.endswith("_tokens")):
             config[name] = st.column_config.NumberColumn(label, format="localized")
@@ -384,8 +383,7 @@ def who() -> str:
     return f"user:{user}" if user else f"app:{getpass.getuser()}"
 
 
-def money(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.2f}"
+money = usd  # what the pages call it
 
 
 def filters() -> Filters:

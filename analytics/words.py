@@ -1,6 +1,14 @@
-"""Column names in words, for tables people read (the app, the HTML report); programs keep the names."""
+"""Figures and column names as people read them (the app, the CLI's tables, the HTML report, the
+budget messages); programs keep the numbers and the names.
+
+Examples:
+    >>> usd(1234.5), usd(0.004081), usd(None), cell(0.123, "share"), cell(1200, "calls")
+    ('$1,234.50', '$0.00408', '—', '12.3%', '1,200')
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 WORDS = {  # column names in words; others: underscores to spaces, the first letter capital
     "ts": "Time (UTC)", "date": "Day", "period_start": "Period", "event_id": "Event id", "job_id": "Run",
@@ -18,6 +26,7 @@ WORDS = {  # column names in words; others: underscores to spaces, the first let
     "forecast_high80_usd": "Forecast, 80 % high", "exhaustion_date": "Runs out", "days_left": "Days left",
     "first_day": "First day", "last_day": "Last day", "instead_of": "Instead of", "fired_at": "Fired (UTC)",
 }
+SHARES = ("share", "pct", "savings_pct", "difference_pct", "change_pct", "error_pct", "hit_rate")
 
 
 def in_words(column: str) -> str:
@@ -29,3 +38,32 @@ def in_words(column: str) -> str:
     """
     return WORDS.get(column) or column.removesuffix("_usd").replace("_", " ").replace("80", " 80 %").replace(
         "95", " 95 %").replace("  ", " ").capitalize()
+
+
+def usd(amount: float | None) -> str:
+    """Dollars and cents, or three significant digits below ten cents (a call often costs a fraction
+    of one), so a sub-cent amount stays visible."""
+    if amount is None:
+        return "—"
+    return f"${amount:,.2f}" if amount == 0 or abs(amount) >= 0.1 else f"${amount:.3g}"
+
+
+def is_share(column: str) -> bool:
+    return column in SHARES or column.endswith("_pct") or column.endswith("_share")
+
+
+def cell(value: object, column: str = "") -> str:
+    """One value of a column as text for people: money, shares, counts, times (UTC, to the second)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if column.endswith("_usd"):
+            return usd(value)
+        if is_share(column):
+            return f"{value:.1%}"
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import os
 
+from ingest.files import append_lines, read_lines
 from ingest.lake import AUDIT, Lake
 
 
@@ -29,30 +29,12 @@ def entry(action: str, subject: str, *, who: str | None = None, before: object =
 
 
 def append(lake: Lake, *entries: dict) -> None:
-    if not entries:
-        return
-    path = lake.path(AUDIT)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, "".join(json.dumps(e, default=str) + "\n" for e in entries).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_lines(lake.path(AUDIT), list(entries))
 
 
 def read(lake: Lake) -> list[dict]:
     """Every entry, oldest first (a line cut short by a crash is skipped)."""
-    path = lake.path(AUDIT)
-    if not path.exists():
-        return []
-    found = []
-    for line in path.read_text().splitlines():
-        try:
-            found.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return found
+    return list(read_lines(lake.path(AUDIT)))
 
 
 def _os_user() -> str:

@@ -16,9 +16,10 @@ Examples:
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,6 +52,36 @@ def write_atomic(path: Path, content: Content, *, tmp: Path | None = None, repla
         Path(tmp).unlink(missing_ok=True)  # (after a rename there is nothing left to remove)
     fsync_dir(path.parent)
     return True
+
+
+def append_lines(path: Path, entries: list[dict]) -> None:
+    """Append JSON lines in one `write` to a file opened for appending, then sync it: writers in
+    several processes never interleave their lines, and no lock is needed for that."""
+    if not entries:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(e, default=str) + "\n" for e in entries).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        while data:  # (a regular file takes it whole; the loop is for the rare short write)
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_lines(path: Path) -> Iterator[dict]:
+    """The JSON objects of an append-only JSON Lines file, oldest first; a line cut short by a
+    crash is skipped."""
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            yield value
 
 
 def fsync_dir(path: Path) -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from analytics.alerts import Alert
+from ingest.files import read_lines
 from ingest.lake import DELIVERIES, NOTIFY_LOCK, Lake
 from spendlake.store import append_lines, load_alerts, load_budgets
 
@@ -161,20 +162,14 @@ def _record(alert: Alert, target: str, error: str | None, now: dt.datetime) -> d
 
 def _history(lake: Lake) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int]]:
     """(alert, target) pairs sent, and the failed attempts of each pair."""
-    path = lake.path(DELIVERIES)
     done: set[tuple[str, str]] = set()
     tries: dict[tuple[str, str], int] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-                pair = (r["alert"], r["target"])
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a crash
-            if r.get("sent"):
-                done.add(pair)
-            else:
-                tries[pair] = tries.get(pair, 0) + 1
+    for r in read_lines(lake.path(DELIVERIES)):
+        pair = (r.get("alert"), r.get("target"))
+        if r.get("sent"):
+            done.add(pair)
+        else:
+            tries[pair] = tries.get(pair, 0) + 1
     return done, tries
 
 

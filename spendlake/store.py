@@ -11,9 +11,7 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +19,8 @@ from typing import TypeVar
 from analytics.alerts import Alert
 from analytics.budgets import Budget, BudgetError
 from ingest.errors import LakeError
-from ingest.files import write_atomic
+from ingest import files
+from ingest.files import read_lines, write_atomic
 from ingest.lake import ACKS, ALERTS, BUDGETS, ESTIMATES, FORECASTS, Lake
 
 T = TypeVar("T")
@@ -91,14 +90,7 @@ class ForecastPlans:
 
 def load_acknowledged(lake: Lake) -> set[str]:
     """The ids of alerts a person acknowledged."""
-    path = lake.path(ACKS)
-    if not path.exists():
-        return set()
-    found = set()
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            found.add(json.loads(line)["alert"])
-    return found
+    return {entry["alert"] for entry in read_lines(lake.path(ACKS)) if "alert" in entry}
 
 
 def record_acknowledged(lake: Lake, alert_id: str, audited: dict) -> None:
@@ -167,12 +159,5 @@ def _read_lines(path: Path, read: Callable[[object], T]) -> list[T]:
 
 
 def append_lines(lake: Lake, name: str, entries: list[dict]) -> None:
-    """Append JSON lines, synced to disk; the caller holds the lake's lock (writers do not interleave)."""
-    if not entries:
-        return
-    path = lake.path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write("".join(json.dumps(e) + "\n" for e in entries))
-        f.flush()
-        os.fsync(f.fileno())
+    """Append JSON lines to one of the lake's tables, synced to disk (`files.append_lines`)."""
+    files.append_lines(lake.path(name), entries)

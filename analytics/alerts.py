@@ -30,6 +30,8 @@ from typing import Literal
 
 import polars as pl
 
+from analytics.budgets import SUMS
+
 AlertKind = Literal["budget_warning", "budget_exceeded", "forecast_exceeded", "forecast_resolved", "task_estimate_high",
                     "anomaly"]
 ALERT_KINDS: tuple[str, ...] = AlertKind.__args__
@@ -155,7 +157,7 @@ def alert_states(alerts: list[Alert], budget_status: pl.DataFrame, *, today: dt.
         row = rows.get(a.subject)
         running = row is not None and row["period_start"].isoformat() == a.period_start and today <= row["period_end"]
         if a.kind in BUDGET_KINDS:
-            active = running and row["pct"] >= (a.threshold or 1.0) * (1 - 1e-9)
+            active = running and row["pct"] >= (a.threshold or 1.0) * (1 - SUMS)
         elif a.kind == "forecast_exceeded":  # (a raised limit is judged afresh by the next check)
             active = (running and (a.subject, a.period_start, a.occurrence) not in resolutions
                       and row["limit_usd"] <= (a.limit_usd or 0))

@@ -37,6 +37,7 @@ ENFORCEMENTS = ("warn", "require_confirmation", "hard_stop")
 ACTIONS: tuple[Action, ...] = ("allow", "warn", "confirm", "block")  # in order of strictness
 _ON_EXCEEDED: dict[str, Action] = {"warn": "warn", "require_confirmation": "confirm", "hard_stop": "block"}
 _EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
+SUMS = 1e-9  # how far float sums of costs may land off a figure they reach
 _CALENDAR = {"daily": "day", "weekly": "week", "monthly": "month"}
 
 
@@ -93,6 +94,15 @@ class Budget:
         if self.period == "custom":
             return self.start, self.end  # type: ignore[return-value]
         return period_bounds(today, _CALENDAR[self.period])  # type: ignore[arg-type]
+
+    def passed_by(self, spend: float) -> bool:
+        """Whether `spend` passes the limit (a float sum that lands a hair off it does not: ten
+        $0.10 calls make $0.9999999999999999, and $1.0000000000000002)."""
+        return spend > self.limit_usd * (1 + SUMS)
+
+    def reached(self, spend: float) -> list[float]:
+        """The thresholds `spend` has reached, the limit itself (1.0) counting as one."""
+        return [t for t in sorted({*self.thresholds, 1.0}) if spend >= t * self.limit_usd * (1 - SUMS)]
 
     def matches(self) -> pl.Expr:
         """Which events count against this budget."""
@@ -167,7 +177,7 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
     for b, used in zip(budgets, spent(events, budgets, today)):
         start, end = b.bounds(today)
         pct = used / b.limit_usd
-        crossed = [t for t in sorted({*b.thresholds, 1.0}) if pct >= t]
+        crossed = b.reached(used)
         expected = low80 = high80 = exhaustion = None
         if with_forecast and b.period in ("weekly", "monthly") and start <= today <= end:
             from analytics.forecast import forecast
@@ -178,7 +188,7 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
         rows.append({
             "name": b.name, "scope": b.scope, "value": b.value, "period": b.period, "period_start": start,
             "period_end": end, "limit_usd": b.limit_usd, "spent_usd": used, "remaining_usd": b.limit_usd - used,
-            "pct": pct, "state": "exceeded" if pct >= 1 else "warning" if crossed else "ok",
+            "pct": pct, "state": "exceeded" if crossed and crossed[-1] >= 1 else "warning" if crossed else "ok",
             "threshold": crossed[-1] if crossed else None, "forecast_usd": expected, "forecast_low80_usd": low80,
             "forecast_high80_usd": high80, "exhaustion_date": exhaustion,
             "days_left": max(0, (end - today).days), "enforcement": b.enforcement})
@@ -222,7 +232,7 @@ def can_execute(events: pl.LazyFrame, budgets: Sequence[Budget], estimate_usd: f
     verdicts = []
     for b, used in zip(matching, spent(events, matching, today)):
         after = used + estimate_usd
-        if after > b.limit_usd:
+        if b.passed_by(after):
             action: Action = _ON_EXCEEDED[b.enforcement]
             why = (f"{b.name}: ${used:,.2f} spent + ${estimate_usd:,.2f} estimated = ${after:,.2f} > "
                    f"${b.limit_usd:,.2f} limit ({b.period}, {b.enforcement})")

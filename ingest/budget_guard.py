@@ -42,7 +42,6 @@ from ingest.errors import BudgetExceeded, ConfirmationRequired
 
 log = logging.getLogger(__name__)
 REFRESH = 1.0  # seconds between reads of the budgets' state (the Tracker's default)
-_SUMS = 1e-9  # floating sums of costs land a hair off a limit they reach (10 × $0.10 = $0.9999999999999999)
 IDLE_REFRESH = 10.0  # seconds between reads while no budget exists (a new one is enforced within this)
 
 
@@ -130,7 +129,7 @@ class Guard:
                 continue
             used = spent + self._logged.get(budget.name, 0.0) - state.landed.get(budget.name, 0.0)
             after = used + cost
-            if after > budget.limit_usd * (1 + _SUMS) and budget.enforcement != "warn":
+            if budget.passed_by(after) and budget.enforcement != "warn":
                 if budget.enforcement == "hard_stop" or reason is None:
                     kind = BudgetExceeded if budget.enforcement == "hard_stop" else ConfirmationRequired
                     hint = "" if kind is BudgetExceeded else "; run it inside tracker.confirmed(reason=…) to go on"
@@ -141,7 +140,7 @@ class Guard:
         return confirmed
 
     def _warn(self, budget, start: dt.date, used: float, after: float) -> None:
-        reached = [t for t in sorted({*budget.thresholds, 1.0}) if after >= t * budget.limit_usd * (1 - _SUMS)]
+        reached = budget.reached(after)
         if not reached or (budget.name, reached[-1], start) in self._warned:
             return
         with self._lock:

@@ -176,7 +176,7 @@ class Tracker:
         provider = provider.strip().lower()
         if estimated_cost is None:
             _check(usage, provider, model, service, None, None)
-            rates = self.book.rates_for(provider, model, usage.get(s.UNIT), dt.datetime.now(dt.UTC))
+            rates = self._rates_at(provider, model, usage.get(s.UNIT), time.time_ns())
             estimated_cost = cost_of(usage, rates[0]) if rates else None
         elif not isinstance(estimated_cost, (int, float)) or not estimated_cost >= 0:
             raise ValidationError(f"estimated_cost={estimated_cost!r} must be an amount ≥ 0 (USD)")
@@ -214,12 +214,7 @@ class Tracker:
         _check(usage, provider, model, service, ts, cost_usd)
         ns = time.time_ns() if ts is None else (ts - _EPOCH) // _MICROSECOND * 1000
         provider = provider.strip().lower()
-        unit = usage.get(s.UNIT)
-        key = (provider, model, unit, ns // _DAY_NS, ns % _DAY_NS // _SLOT_NS)
-        rates = self._rates.get(key, _MISSING)
-        if rates is _MISSING:
-            rates = self._rates[key] = self.book.rates_for(provider, model, unit,
-                                                           dt.datetime.fromtimestamp(ns / 1e9, dt.UTC))
+        rates = self._rates_at(provider, model, usage.get(s.UNIT), ns)
         computed = cost_of(usage, rates[0]) if rates else None
         event = {**self.defaults, **_attribution.get(), **usage}
         event.update(provider=provider, model=model, service=service, ts=ns, event_id=event_id,
@@ -240,6 +235,16 @@ class Tracker:
             else:
                 self._wake.set()
         return cost_usd if cost_usd is not None else computed
+
+    def _rates_at(self, provider: str, model: str, unit: object, ns: int) -> tuple | None:
+        """The book's rates for a call at `ns` (epoch ns), remembered per day and half hour: a
+        guard and the log of the same call resolve them once."""
+        key = (provider, model, unit, ns // _DAY_NS, ns % _DAY_NS // _SLOT_NS)
+        rates = self._rates.get(key, _MISSING)
+        if rates is _MISSING:
+            rates = self._rates[key] = self.book.rates_for(provider, model, unit,
+                                                           dt.datetime.fromtimestamp(ns / 1e9, dt.UTC))
+        return rates
 
     # ---- flushing -----------------------------------------------------------------------------
 

@@ -174,3 +174,29 @@ def test_a_remote_tracker_enforces_the_servers_budgets_and_confirmations_are_aud
     entries = [e for e in audit.read(lake) if e["action"] == "confirmed_call"]
     assert [(e["action"], e["subject"], e["who"], e["reason"]) for e in entries] == [
         ("confirmed_call", "ask", "key:ads-only", "campaign launch")]
+
+
+@pytest.mark.filterwarnings("ignore::ingest.budget_guard.BudgetWarning")
+def test_a_server_that_goes_away_leaves_the_last_budget_state_in_force(tmp_path, monkeypatch, caplog):
+    """Enforcement fails open on the server's absence, never on a budget it already knows is spent."""
+    from analytics.budgets import Budget
+    from ingest import BudgetExceeded
+    lake = Lake(tmp_path / "lake")
+    token = keys.create(lake, "ingest", "ingest")
+    monkeypatch.setenv("SPENDLAKE_SPILL", str(tmp_path / "spill"))
+    usecases.save_budget(lake, Budget("cap", limit_usd=1.0, scope="project", value="shorts", enforcement="hard_stop"))
+    process, url = start(lake.root)
+    with Tracker(url, api_key=token, project="shorts", budget_refresh=0.2) as tracker:
+        tracker.log(provider="openai", model="gpt-4o", cost_usd=0.7)
+        tracker.flush()
+        process.send_signal(signal.SIGKILL)  # the server dies
+        process.wait()
+        deadline = time.monotonic() + 30
+        while "could not read the budgets" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)  # the flusher tried to read the state again, and could not
+        assert "could not read the budgets" in caplog.text
+        started = time.monotonic()
+        assert tracker.guard(provider="openai", model="gpt-4o", estimated_cost=0.2) == 0.2  # $0.90: allowed
+        with pytest.raises(BudgetExceeded, match=r"\$0\.70 spent of \$1\.00"):  # still known to be spent
+            tracker.guard(provider="openai", model="gpt-4o", estimated_cost=0.5)
+        assert time.monotonic() - started < 1  # a guard never waits for the server

@@ -44,9 +44,9 @@ h2{margin-top:1.6rem;font-size:1.15rem} .chart svg{max-width:100%;height:auto}
 
 
 def monthly_html(report: analytics.MonthlyReport, *, forecast: analytics.Forecast | None,
-                 budgets: pl.DataFrame, suggestions: pl.DataFrame | None) -> str:
-    """The report (with the month's forecast when it is under way, the budgets' status and the
-    headline suggestions) as one HTML document."""
+                 budgets: pl.DataFrame, limit_usd: float | None, suggestions: pl.DataFrame | None) -> str:
+    """The report (with the month's forecast when it is under way, the budgets' status, the
+    monthly limit drawn on the chart and the headline suggestions) as one HTML document."""
     change = "—" if report.change_pct is None else f"{report.change_pct:+.1%}"
     figures = [("Spent" + (" to date" if report.partial else ""), money(report.cost_usd), "cost_usd"),
                ("Against the month before", change, "change_pct"),
@@ -57,7 +57,6 @@ def monthly_html(report: analytics.MonthlyReport, *, forecast: analytics.Forecas
         figures.append(("80 % band", f"{money(forecast.total_low80_usd)} – {money(forecast.total_high80_usd)}", "band"))
     figures.append(("Failed calls cost", money(report.failed_cost_usd), "failed_cost_usd"))
     figures.append(("Events without a price", f"{report.unpriced_events:,}", "unpriced_events"))
-    limit = _monthly_limit(budgets)
     brief = [s.COST, "calls", "failed_calls", "tokens", "share"]
     tables = [("Top projects", _table(report.by_project.head(10).select(s.PROJECT, *brief), s.PROJECT)),
               ("Top models", _table(report.by_model.head(10).select(s.MODEL, *brief), s.MODEL)),
@@ -70,13 +69,7 @@ def monthly_html(report: analytics.MonthlyReport, *, forecast: analytics.Forecas
     subtitle = (f"{report.month}-01 to {report.through}" + (" (month to date, compared with the same days of the "
                 f"month before: {report.previous_from} to {report.previous_to})" if report.partial else ""))
     return TEMPLATE.render(title=f"Spendlake · {report.month}", subtitle=subtitle, figures=figures, tables=tables,
-                           chart=_chart(report, forecast, limit))
-
-
-def _monthly_limit(budgets: pl.DataFrame) -> float | None:
-    overall = budgets.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly")) if budgets.height \
-        else budgets
-    return overall["limit_usd"][0] if overall.height else None
+                           chart=_chart(report, forecast, limit_usd))
 
 
 def _chart(report: analytics.MonthlyReport, forecast: analytics.Forecast | None, limit: float | None) -> str:

@@ -101,9 +101,14 @@ def llm_models(target: Lake) -> list[str]:
     used = days(target).filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL).agg(
         pl.col(s.COST).sum()).sort(s.COST, descending=True).collect()
     mine = [f"{p}/{m}" for p, m, _ in used.iter_rows()]
-    priced = book(target).rules(None).filter(pl.col("unit") == "input_token").select(s.PROVIDER, s.MODEL).unique()
-    rest = sorted(f"{p}/{m}" for p, m in priced.iter_rows())
-    return list(dict.fromkeys([*mine, *rest]))
+    return list(dict.fromkeys([*mine, *_priced_llms(str(target.root), stamp(target.overrides_path))]))
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _priced_llms(root: str, overrides_version: int) -> list[str]:
+    """Every token-priced model of the book, sorted (read once per change of the overrides)."""
+    priced = book(Lake(root)).rules(None).filter(pl.col("unit") == "input_token").select(s.PROVIDER, s.MODEL).unique()
+    return sorted(f"{p}/{m}" for p, m in priced.iter_rows())
 
 
 def known_values(target: Lake, scope: str) -> list[str]:

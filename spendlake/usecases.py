@@ -211,11 +211,12 @@ def monthly_html(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | 
     today = today or dt.datetime.now(dt.UTC).date()
     report = monthly(lake, month, top=top, today=today, projects=projects)
     status = budget_status(lake, today=report.through, projects=projects)  # as the month ended (or stands)
-    limit = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))
-    outlook = forecast(lake, today=today, projects=projects,
-                       budget_usd=limit["limit_usd"][0] if limit.height else None) if report.partial else None
+    overall = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))["limit_usd"]
+    limit = overall[0] if len(overall) else None
+    outlook = forecast(lake, today=today, projects=projects, budget_usd=limit) if report.partial else None
     ideas = suggestions(lake, today=report.through, days=30, projects=projects, book=book).table
-    return html(report, forecast=outlook, budgets=status, suggestions=ideas.filter("headline") if ideas.height else None)
+    return html(report, forecast=outlook, budgets=status, limit_usd=limit,
+                suggestions=ideas.filter("headline") if ideas.height else None)
 
 
 def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,

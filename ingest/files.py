@@ -16,6 +16,8 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import uuid
@@ -52,6 +54,23 @@ def write_atomic(path: Path, content: Content, *, tmp: Path | None = None, repla
         Path(tmp).unlink(missing_ok=True)  # (after a rename there is nothing left to remove)
     fsync_dir(path.parent)
     return True
+
+
+@contextlib.contextmanager
+def flocked(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive flock on `path` (made if missing; released by the kernel if the process
+    dies). Yields whether this process holds it: without `wait`, False at once if another does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def append_lines(path: Path, entries: list[dict]) -> None:

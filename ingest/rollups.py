@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import functools
 import hashlib
 import json
@@ -46,7 +45,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from ingest import plans, schema as s
-from ingest.files import write_atomic
+from ingest.files import flocked, write_atomic
 
 if TYPE_CHECKING:
     from ingest.lake import Lake
@@ -442,15 +441,5 @@ def _remove(paths: Iterable[Path]) -> None:
 def _maintaining(lake: Lake, wait: bool) -> Iterator[bool]:
     """The rollups' own lock (released by the kernel if the process dies): one refresh at a time;
     appends and readers go on. Yields whether this process holds it."""
-    path = lake.rollup_lock_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    with flocked(lake.rollup_lock_path, wait=wait) as mine:
+        yield mine

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from analytics.alerts import Alert
-from ingest.files import read_lines
+from ingest.files import flocked, read_lines
 from ingest.lake import DELIVERIES, NOTIFY_LOCK, Lake
 from spendlake.store import append_lines, load_alerts, load_budgets
 
@@ -182,11 +181,5 @@ def _redacted(url: str) -> str:
 
 @contextlib.contextmanager
 def _notifying(lake: Lake) -> Iterator[None]:
-    path = lake.path(NOTIFY_LOCK)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if the process dies
+    with flocked(lake.path(NOTIFY_LOCK)):
         yield
-    finally:
-        os.close(fd)

@@ -134,3 +134,46 @@ def test_alerts_have_a_state_and_can_be_acknowledged_from_the_cli_and_the_api(tm
     acks = [e for e in audit.read(lake) if e["action"] == "alert_acknowledged"]
     assert acks[0]["subject"] == first and acks[0]["who"].startswith("os:")
     assert all(e["who"] == "key:ops" for e in acks[1:]) and len(acks) == 1 + bool(rest)
+
+
+def test_a_target_that_failed_gets_the_alert_at_a_later_check_and_is_not_tried_for_ever(tmp_path, monkeypatch):
+    """A webhook down (HTTP 503) and an SMTP server not listening: nothing is marked sent; once the
+    webhook is back, the next check sends what it missed, once; a target still down is given up
+    after `ATTEMPTS` checks."""
+    from spendlake import notify
+    monkeypatch.setattr("spendlake.webhook.BACKOFF_SECONDS", 0.0)
+    lake = Lake(tmp_path / "lake")
+    today = dt.datetime.now(dt.UTC).date()
+    write_demo(lake, today, days=10)
+    usecases.save_budget(lake, Budget("tight", limit_usd=0.01))
+    usecases.check(lake, anomalies=False)
+    fired = load_alerts(lake)
+    down = {"on": True}
+
+    class Flaky(Hook):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            if down["on"]:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(503)
+                self.end_headers()
+                return
+            super().do_POST()
+
+    hook = HTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hook.server_port}/hook"
+    mail = notify.Email("127.0.0.1", free_port(), "none", default_to=("team@example.com",))  # nothing listens
+    Hook.alerts = []
+    try:
+        first = notify.deliver(lake, webhook=url, email=mail)
+        assert not first.sent and len(first.failed) == 1 + len(fired)  # one POST, one message per alert
+        down["on"] = False
+        second = notify.deliver(lake, webhook=url, email=mail)
+        assert [a["kind"] for a in Hook.alerts] == [a.kind for a in fired]  # what it missed, now
+        assert notify.deliver(lake, webhook=url).sent == {}  # and once
+        for _ in range(notify.ATTEMPTS):
+            notify.deliver(lake, email=mail)
+        assert notify.deliver(lake, email=mail).failed == []  # given up: not tried for ever
+        assert len(second.failed) == len(fired)  # (the mail server was still away)
+    finally:
+        hook.shutdown()

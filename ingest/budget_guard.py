@@ -77,6 +77,9 @@ class Guard:
         self._warned: set[tuple[str, float, dt.date]] = set()
         self._failing = False
         self._lock = threading.Lock()
+        # held while the state is read and while a batch is written and marked landed: a read then
+        # sees a batch either in the lake and in `landed`, or in neither (never counted twice)
+        self.writing = threading.Lock()
         self._read_at = 0.0
 
     def due(self) -> bool:
@@ -90,10 +93,11 @@ class Guard:
     def load(self) -> None:
         """Read the budgets' state again (the last one holds if it cannot be read)."""
         from analytics.budgets import Budget
-        landed = self._landed  # before the read: what had landed then is in it
         self._read_at = time.monotonic()
         try:
-            entries = self._source()
+            with self.writing:
+                landed = self._landed  # what had landed is in what is read now, and nothing else
+                entries = self._source()
             budgets = tuple((Budget.from_dict({k: v for k, v in e.items() if k in Budget.__dataclass_fields__}),
                              float(e["spent_usd"]), dt.date.fromisoformat(e["period_start"])) for e in entries)
         except Exception as e:  # noqa: BLE001 - enforcement must not stop the calls it guards

@@ -266,9 +266,10 @@ class Tracker:
             error: Exception | None = None
             for attempt in range(1 if self.remote else self.retries):  # (a server is retried in `remote`)
                 try:
-                    written = self._write(frame, check_existing=not generated_ids_only)
-                    if marker is not None:
-                        self._guard.landed(marker)
+                    with self._guard.writing if marker is not None else contextlib.nullcontext():
+                        written = self._write(frame, check_existing=not generated_ids_only)
+                        if marker is not None:
+                            self._guard.landed(marker)
                     break
                 except Exception as e:  # noqa: BLE001 - whatever the cause, the batch is kept below
                     error = e

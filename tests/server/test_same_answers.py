@@ -116,14 +116,15 @@ def test_csv_is_formula_safe(served):
 def test_metrics_in_prometheus_text_format(served):
     root, http = served
     before = metrics(http)
-    sent = [{"ts": f"{TODAY}T02:00:00Z", "provider": "openai", "model": "gpt-4o", "service": "llm",
+    day = dt.datetime.now(dt.UTC).date()  # the server's today (a module's TODAY may be yesterday after midnight)
+    sent = [{"ts": f"{day}T00:00:0{i}Z", "provider": "openai", "model": "gpt-4o", "service": "llm",
              "input_tokens": 10 + i, "project": "metrics"} for i in range(3)]
     api(http, "POST", "/v1/events", json=sent + sent[:1])  # the last is an exact repeat
     after = metrics(http)
     assert after[("spendlake_events_total", "received")] - before[("spendlake_events_total", "received")] == 4
     assert after[("spendlake_events_total", "written")] - before[("spendlake_events_total", "written")] == 3
     assert after[("spendlake_events_total", "duplicate")] - before[("spendlake_events_total", "duplicate")] == 1
-    today = analytics.daily(Lake(root), start=TODAY, end=TODAY).select("cost_usd").sum().collect().item()
+    today = analytics.daily(Lake(root), start=day, end=day).select("cost_usd").sum().collect().item()
     assert after[("spendlake_spend_today_usd", None)] == pytest.approx(today, rel=1e-9) and today > 0
     assert after[("spendlake_request_duration_seconds_count", "/v1/events")] >= 1
 

@@ -61,8 +61,9 @@ def test_a_downloaded_csv_holds_the_table_on_screen(served):
     with page.expect_download() as caught:
         page.get_by_test_id("stDownloadButton").filter(has_text="CSV").first.click()  # (Top projects')
     got = pl.read_csv(io.BytesIO(Path(caught.value.path()).read_bytes()))
-    start = TODAY - dt.timedelta(days=29)
-    expected = analytics.breakdown(analytics.daily(lake, start=start, end=TODAY), by=s.PROJECT,
+    last = analytics.daily(lake).select(pl.col(s.DATE).max()).collect().item()  # the sidebar's default: the
+    start = last - dt.timedelta(days=29)  # lake's last 30 days (its last day is yesterday just after midnight)
+    expected = analytics.breakdown(analytics.daily(lake, start=start, end=last), by=s.PROJECT,
                                    values=[s.COST, "calls"], limit=10)
     assert caught.value.suggested_filename == "top-projects.csv"
     assert got[s.PROJECT].to_list() == expected[s.PROJECT].to_list()

@@ -454,8 +454,8 @@ class Lake:
 
     def rewrite_all(self, days: list[dt.date] | None, transform: Callable[[pl.DataFrame], pl.DataFrame | None],
                      *, min_files: int = 1) -> RewriteResult:
-        """`rewrite` each of these days (default: all), then bring the rollups of the days it changed
-        up to date."""
+        """`rewrite` each of these days (default: all), then bring the rollups of the days it changed,
+        or found stale, up to date."""
         totals, changed = [0, 0, 0, 0, 0], []
         for day in days if days is not None else self.partitions():
             done = self.rewrite(day, transform, min_files=min_files)
@@ -464,8 +464,11 @@ class Lake:
                 totals[0] += 1
                 for i, v in enumerate(done, start=1):
                     totals[i] += v
-        if changed:
-            rollups.refresh(self, min(changed), max(changed))
+        # and the days an earlier rewrite, stopped before its refresh, left stale
+        stale = (rollups.uncovered(self) if days is None
+                 else rollups.uncovered(self, min(days), max(days)) if days else [])
+        if changed or stale:
+            rollups.refresh(self, min(changed + stale), max(changed + stale))
         return RewriteResult(*totals)
 
     def drop_before(self, cutoff: dt.date) -> list[dt.date]:

@@ -321,3 +321,22 @@ def test_a_writer_that_remembers_ids_sees_what_others_did_to_the_day(lake, monke
         other.drop_before(day + dt.timedelta(days=1))  # the day is gone: its ids may come again
     assert writer.append(events(5, prefix="a")).written == 5
     assert ids(lake).len() == ids(lake).n_unique() == 5
+
+
+def test_compaction_brings_rollups_current_that_a_killed_compactor_left_stale(lake, monkeypatch):
+    # a compactor killed after its rewrites and before its rollup refresh leaves nothing to
+    # rewrite; the next compaction must still leave every day's rollup current
+    day = dt.date(2026, 1, 5)
+    for part in events(200, day=day).iter_slices(20):
+        lake.append(part, check_existing=False)
+    real = rollups.refresh
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(rollups, "refresh", killed)
+    with pytest.raises(KeyboardInterrupt):
+        lake.compact()
+    monkeypatch.setattr(rollups, "refresh", real)
+    assert rollups.uncovered(lake) != []
+    lake.compact()
+    assert rollups.uncovered(lake) == []

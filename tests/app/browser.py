@@ -28,15 +28,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(lake: Path, log: Path, *, port: int | None = None, options: list[str] = ()) -> Iterator[str]:
-    """The app's server on the lake, started as `spendlake app` starts it (plus Streamlit `options`);
-    yields its URL once /_stcore/health answers."""
+def streamlit_server(lake: Path, log: Path, *, port: int | None = None, options: list[str] = (),
+                     script: Path | None = None, cpus: set[int] | None = None) -> Iterator[str]:
+    """The app's server on the lake, started as `spendlake app` starts it (plus Streamlit `options`;
+    or plain `streamlit run script`), on these `cpus` if given; yields its URL once /_stcore/health answers."""
     port = port or free_port()
     env = os.environ | {"SPENDLAKE_LAKE": str(lake)}
+    start = ["streamlit", "run", str(script)] if script else ["spendlake.app_server"]
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "spendlake.app_server", "--server.port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", *start, "--server.port", str(port),
                                     "--server.headless", "true", *options],
-                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

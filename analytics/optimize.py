@@ -110,11 +110,14 @@ TIER_INPUT, CAP, JOB, OK = "tier_input", "cap", "in_run", "succeeded"
 CACHEABLE, CAPPED_OUTPUT, CAPPED_REASONING = "cacheable", "capped_output", "capped_reasoning"
 
 
-def suggestions(events: pl.LazyFrame, book: PriceBook, *, today: dt.date | None = None, days: int = 30) -> pl.DataFrame:
-    """Every suggestion worth at least $1 and 5 % of its scope a month, largest saving first."""
+def suggestions(events: pl.LazyFrame | None, book: PriceBook, *, today: dt.date | None = None, days: int = 30,
+                sums: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every suggestion worth at least $1 and 5 % of its scope a month, largest saving first: from
+    the events of the `days` days up to `today`, or from those days' `day_sums` (`sums`)."""
     today = today or dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=days - 1)
-    window = usage(events.filter(pl.col(s.TS).dt.date().is_between(start, today)), book)
+    window = from_day_sums(sums.filter(pl.col("_day").is_between(start, today))) if sums is not None else \
+        usage(events.filter(pl.col(s.TS).dt.date().is_between(start, today)), book)
     scale = MONTH_DAYS / days
     llm = window.filter(pl.col(s.SERVICE) == "llm")
     rows = [*_model_changes(llm, book), *_caching(llm, book), *_batch(llm), *_output_cap(llm, book), *_failures(window)]
@@ -157,35 +160,82 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     model, as the book would price its calls one by one. Besides the sums of the priced columns,
     cost and computed cost: `calls`, a `ts` and a `tier_input` that stand for its calls,
     `retry_cost_usd` (cost × retries), `cacheable` (the input tokens `CACHEABLE_SHARE` of each call
-    moves to the cache), `cap` (the operation's 75th percentile of output tokens, LLM calls
-    only) and the output and reasoning tokens capped at it.
+    moves to the cache), `cap` (the operation's 75th percentile of output tokens rounded up to two
+    significant digits, `cap_above`; LLM calls only) and the output and reasoning tokens capped at it.
     """
+    return from_day_sums(day_sums(events, book, targets))
+
+
+_OUT, _REASONING = "_output_bucket", "_reasoning_bucket"
+SUMS_METHOD = "day-sums-2026-12-07"  # names how `day_sums` sums in a kept file's name: a change sums again
+SUMS_KEYS = (s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, s.PROJECT, "_day", "_slot", "_bucket", JOB, OK,
+             _OUT, _REASONING)
+
+
+def day_sums(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] | None = None) -> pl.DataFrame:
+    """What `usage` is made of, summed per day and project, with the output and reasoning tokens
+    bucketed by `cap_above` (so a cap can be set over any days later, exactly): sums of several
+    windows of days concatenated are the sums of their union."""
     targets = [*{m for pairs in [*ALTERNATIVES.values(), *MODEL_CLASSES, SUCCESSORS.values()] for m in pairs}] \
         if targets is None else targets
-    caps = events.filter(pl.col(s.SERVICE) == "llm").group_by(s.PROVIDER, s.MODEL, s.OPERATION).agg(
-        pl.col(s.OUTPUT_TOKENS).quantile(OUTPUT_CAP_QUANTILE).cast(pl.Int64).alias(CAP)).collect()
     timed_target = any(book.time_of_day(*m) for m in targets)
-    slotted = [m for m in caps.select(s.PROVIDER, s.MODEL).unique().iter_rows()
-               if timed_target or book.time_of_day(*m)]
+    models = events.select(s.PROVIDER, s.MODEL).unique().collect()
+    slotted = [m for m in models.iter_rows() if timed_target or book.time_of_day(*m)]
     bounds = tier_bounds()
-    keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, pl.col(s.TS).dt.date().alias("_day"),
+
+    keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, s.PROJECT, pl.col(s.TS).dt.date().alias("_day"),
             half_hour_of(slotted).alias("_slot"),
             pl.sum_horizontal(pl.lit(0), *[pl.col("_tier_input") > b for b in bounds]).alias("_bucket"),
-            pl.col(s.JOB_ID).is_not_null().alias(JOB), pl.col(s.SUCCESS).fill_null(True).alias(OK)]
+            pl.col(s.JOB_ID).is_not_null().alias(JOB), pl.col(s.SUCCESS).fill_null(True).alias(OK),
+            cap_above(s.OUTPUT_TOKENS).alias(_OUT), cap_above(s.REASONING_TOKENS).alias(_REASONING)]
     moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)
-    return (events.join(caps.lazy(), on=[s.PROVIDER, s.MODEL, s.OPERATION], how="left", nulls_equal=True)
-            .with_columns(EVENT_TIER_INPUT.alias("_tier_input"))  # once, not once per threshold
+    return (events.with_columns(EVENT_TIER_INPUT.alias("_tier_input"))  # once, not once per threshold
             .group_by(keys).agg(
                 pl.len().alias(CALLS),
                 *[pl.col(c).sum() for c in PRICED_COLUMNS], pl.col(s.COST).sum(), pl.col(s.COMPUTED_COST).sum(),
-                (pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).sum().alias(RETRY_COST), moved.sum().alias(CACHEABLE),
-                pl.col(CAP).first(), pl.min_horizontal(s.OUTPUT_TOKENS, CAP).sum().alias(CAPPED_OUTPUT),
-                pl.min_horizontal(s.REASONING_TOKENS, CAP).sum().alias(CAPPED_REASONING))
+                (pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).sum().alias(RETRY_COST), moved.sum().alias(CACHEABLE))
+            .collect())
+
+
+def cap_above(column: str) -> pl.Expr:
+    """The smallest number of two significant digits above each count (counts under 100: the next
+    one): the bucket of calls a cap can be set at, and the cap.
+
+    Examples:
+        >>> pl.DataFrame({"n": [0, 42, 99, 100, 1234, 9999, None]}).select(cap_above("n"))["n"].to_list()
+        [1, 43, 100, 110, 1300, 10000, 1]
+    """
+    n = pl.col(column).fill_null(0).cast(pl.Int64)
+    unit = pl.lit(10, pl.Int64).pow((n.cast(pl.String).str.len_chars().cast(pl.Int64) - 2).clip(0)).cast(pl.Int64)
+    return (n // unit + 1) * unit
+
+
+def from_day_sums(sums: pl.DataFrame) -> pl.DataFrame:
+    """`usage` from `day_sums` (of one window, or of its days concatenated): each LLM operation's
+    cap is the `cap_above` of its calls' 75th percentile of output tokens (the first call at or past
+    75 % of them, fewest tokens first); a bucket at or below the cap keeps its tokens and one above
+    it counts `cap` per call, so the capped sums are exact."""
+    operation = [s.PROVIDER, s.MODEL, s.OPERATION]
+    caps = (sums.filter(pl.col(s.SERVICE) == "llm").group_by(*operation, _OUT).agg(pl.col(CALLS).sum()).sort(_OUT)
+            .with_columns((pl.col(CALLS).cum_sum().over(operation) / pl.col(CALLS).sum().over(operation))
+                          .alias("_share"))
+            .filter(pl.col("_share") >= OUTPUT_CAP_QUANTILE).group_by(operation).agg(pl.col(_OUT).min().alias(CAP)))
+
+    def capped(column: str, bucket: str) -> pl.Expr:
+        return (pl.when(pl.col(CAP).is_null() | (pl.col(bucket) <= pl.col(CAP))).then(pl.col(column))
+                .otherwise(pl.col(CAP) * pl.col(CALLS)))
+    keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, "_day", "_slot", "_bucket", JOB, OK]
+    summed = [CALLS, *PRICED_COLUMNS, s.COST, s.COMPUTED_COST, RETRY_COST, CACHEABLE, CAPPED_OUTPUT, CAPPED_REASONING]
+    bounds = tier_bounds()
+    return (sums.join(caps, on=operation, how="left", nulls_equal=True)
+            .with_columns(capped(s.OUTPUT_TOKENS, _OUT).alias(CAPPED_OUTPUT),
+                          capped(s.REASONING_TOKENS, _REASONING).alias(CAPPED_REASONING))
+            .group_by(keys).agg(*[pl.col(c).sum() for c in summed], pl.col(CAP).first())
             .with_columns(  # a time and a total input of the row's day, half hour and bucket stand for its calls
                 (pl.col("_day").cast(s.POLARS_SCHEMA[s.TS]) + pl.duration(minutes=SLOT_MINUTES * pl.col("_slot"))).alias(s.TS),
                 pl.col("_bucket").replace_strict({0: 0} | {i + 1: b + 1 for i, b in enumerate(bounds)},
                                                  return_dtype=pl.Int64).alias(TIER_INPUT))
-            .drop("_day", "_slot", "_bucket").collect())
+            .drop("_day", "_slot", "_bucket"))
 
 
 def reprice_as(usage: pl.DataFrame, book: PriceBook, provider: str, model: str) -> float | None:

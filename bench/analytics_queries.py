@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -33,9 +34,10 @@ import analytics  # noqa: E402
 from analytics.forecast import _fit, _plan, _smoothed, daily_series  # noqa: E402
 from ingest import rollups, schema as s  # noqa: E402
 from ingest.demo import demo_events  # noqa: E402
-from ingest.lake import Lake  # noqa: E402
+from ingest.lake import USAGE_SUMS, Lake  # noqa: E402
 from ingest.pricing import PriceBook  # noqa: E402
 from lake_core import median_time  # noqa: E402
+from spendlake import usecases  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 END = dt.date(2026, 6, 30)
@@ -165,7 +167,17 @@ def main() -> None:
         whole = timed(lambda: (_fit.cache_clear(), _smoothed.cache_clear(), _plan.cache_clear(),
                                analytics.forecast(analytics.daily(lake), today=END - dt.timedelta(days=19))), args.repeat)
         print(f"\nforecast: one ETS fit {fit:.0f} ms; a whole forecast from the rollup (its models replayed "
-              f"over the calibration days included) {whole:.0f} ms\n")
+              f"over the calibration days included) {whole:.0f} ms")
+        book = PriceBook.load()
+        window = analytics.scan(lake, start=END - dt.timedelta(days=29), end=END)
+        raw = timed(lambda: analytics.suggestions(window, book, today=END, days=30), args.repeat)
+        shutil.rmtree(lake.path(USAGE_SUMS), ignore_errors=True)
+        start = time.perf_counter()
+        usecases.suggestions(lake, today=END, book=book)
+        first = (time.perf_counter() - start) * 1000
+        kept = timed(lambda: usecases.suggestions(lake, today=END, book=book), args.repeat)
+        print(f"Optimize's suggestions over 30 days: from the kept day sums {kept:.0f} ms, from raw events "
+              f"{raw:.0f} ms ({raw / kept:.1f}×); a first read, summing the 30 days and keeping them, {first:.0f} ms\n")
 
 
 if __name__ == "__main__":

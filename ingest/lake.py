@@ -77,7 +77,7 @@ BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
 ADDED, ROLLUP_LOCK, KEYS, AUDIT = "added", "rollup lock", "keys", "audit"
 DELIVERIES, ACKS, NOTIFY_LOCK, WORKSPACES = "deliveries", "acknowledged", "notify lock", "workspaces"
-FORECASTS = "forecasts"
+FORECASTS, USAGE_SUMS = "forecasts", "usage sums"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
@@ -85,6 +85,8 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     ADDED: ("rollups", "<daily|jobs>/added/<YYYY-MM>/<id>.parquet", "each append's sums, until folded into its month's file"),
     ROLLUP_LOCK: ("rollups/_lock", "", "flock: one rollup refresh at a time"),
     FORECASTS: ("rollups/forecasts", "<digest>.json", "fitted forecasts, named by the complete days they read"),
+    USAGE_SUMS: ("rollups/usage", "<YYYY-MM-DD>-<digest>.parquet",
+                 "Optimize's usage sums of a day, named by the day's data files"),
     REPORTED: ("reported", "<digest>.parquet", "providers' cost reports, billed per day (reconcile)"),
     QUARANTINE: ("quarantine", "<source>-<time>.jsonl", "rejected records with their reasons and source text"),
     BUDGETS: ("budgets.json", "", "the budgets"),
@@ -257,9 +259,11 @@ class Lake:
             entries.append(entry | {"_path": str(p)})
         return entries
 
-    def scan(self, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
-        """A LazyFrame over the events dated in [start, end] (UTC), fixed schema plus `date`."""
-        files = self.files(start=start, end=end)
+    def scan(self, *, start: dt.date | None = None, end: dt.date | None = None,
+             files: list[Path] | None = None) -> pl.LazyFrame:
+        """A LazyFrame over the events dated in [start, end] (UTC), or of these data `files`, fixed
+        schema plus `date`."""
+        files = self.files(start=start, end=end) if files is None else files
         if not files:
             return s.empty_events().lazy().with_columns(pl.lit(None, pl.Date).alias(s.DATE))
         return pl.scan_parquet(files, hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,

@@ -11,17 +11,22 @@ Examples:
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
+
+import polars as pl
 
 from analytics.alerts import Alert
 from analytics.budgets import Budget, BudgetError
 from ingest.errors import LakeError
 from ingest import files
 from ingest.files import read_lines, write_atomic
-from ingest.lake import ACKS, ALERTS, BUDGETS, ESTIMATES, FORECASTS, Lake
+from ingest.pricing import PriceBook
+from ingest.lake import ACKS, ALERTS, BUDGETS, ESTIMATES, FORECASTS, USAGE_SUMS, Lake
 
 T = TypeVar("T")
 
@@ -86,6 +91,46 @@ class ForecastPlans:
                 old.unlink(missing_ok=True)
         except OSError:  # a read-only lake: fitted again next time
             pass
+
+
+class UsageSums:
+    """Optimize's usage sums of each day (`analytics.optimize.day_sums`) kept beside the rollups, one
+    file per day named by the summing method, genai-prices' version and the day's data files: a day
+    is summed from its events once, and again only when its files change (an append, a compaction,
+    a reprice). Days from `today` on, still being written, are summed each time and not kept; a
+    lake that cannot be written is only read."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.folder = lake.path(USAGE_SUMS)
+
+    def window(self, start: dt.date, end: dt.date, book: PriceBook, *, today: dt.date) -> pl.DataFrame:
+        """The sums of the days in [start, end]."""
+        from analytics.optimize import day_sums
+        parts = [self._day(day, files, book, keep=day < today)
+                 for day, files in self.lake.files_by_day(start=start, end=end).items() if files]
+        return pl.concat(parts) if parts else day_sums(self.lake.scan(start=start, end=end), book)
+
+    def _day(self, day: dt.date, files: list[Path], book: PriceBook, *, keep: bool) -> pl.DataFrame:
+        from analytics.optimize import SUMS_METHOD, day_sums
+        from ingest.llm_prices import version
+        name = json.dumps([SUMS_METHOD, version(), sorted(p.name for p in files)])
+        path = self.folder / f"{day.isoformat()}-{hashlib.blake2b(name.encode(), digest_size=12).hexdigest()}.parquet"
+        if keep and path.exists():
+            return pl.read_parquet(path)
+        try:
+            found = day_sums(self.lake.scan(files=files), book)
+        except (FileNotFoundError, pl.exceptions.ComputeError):  # a compaction replaced them meanwhile
+            return day_sums(self.lake.scan(start=day, end=day), book)
+        if keep:
+            try:
+                write_atomic(path, lambda f: found.write_parquet(f))
+                for old in self.folder.glob(f"{day.isoformat()}-*.parquet"):
+                    if old != path:
+                        old.unlink(missing_ok=True)
+            except OSError:  # a read-only lake: summed again next time
+                pass
+        return found
 
 
 def load_acknowledged(lake: Lake) -> set[str]:

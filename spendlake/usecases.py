@@ -297,10 +297,16 @@ class Suggestions:
 
 def suggestions(lake: Lake, *, today: dt.date | None = None, days: int = 30, projects: Sequence[str] | None = None,
                 providers: Sequence[str] | None = None, book: PriceBook | None = None) -> Suggestions:
-    """Ways to spend less, learned from the last `days` days of raw events up to `today`."""
+    """Ways to spend less, learned from the last `days` days up to `today`: their usage sums, kept
+    per day beside the rollups (`store.UsageSums`), summed from the events of a day not seen yet."""
+    from spendlake.store import UsageSums
     today = today or dt.datetime.now(dt.UTC).date()
-    events = analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, **_filters(projects, providers))
-    found = analytics.suggestions(events, book or PriceBook.load(lake.overrides_path), today=today, days=days)
+    book = book or PriceBook.load(lake.overrides_path)
+    sums = UsageSums(lake).window(today - dt.timedelta(days=days - 1), today, book,
+                                  today=dt.datetime.now(dt.UTC).date())
+    for column, values in _filters(projects, providers).items():
+        sums = sums.filter(pl.col(column).is_in(values))
+    found = analytics.suggestions(None, book, today=today, days=days, sums=sums)
     return Suggestions(found, float(found.filter("headline")["savings_monthly_usd"].sum()))
 
 
@@ -563,6 +569,9 @@ def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True, n
     budgets = load_budgets(lake)
     status = analytics.budget_status(analytics.daily(lake), budgets, today=today, plans=ForecastPlans(lake))
     forecast(lake, today=today)  # the whole lake's month, fitted ahead of the first visitor of the day
+    from spendlake.store import UsageSums  # and Optimize's usage sums of the days before today
+    UsageSums(lake).window(today - dt.timedelta(days=30), today - dt.timedelta(days=1),
+                           PriceBook.load(lake.overrides_path), today=today)
     spikes = []
     if anomalies:
         recent = analytics.daily(lake, start=today - dt.timedelta(days=120), end=today)

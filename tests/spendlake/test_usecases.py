@@ -311,3 +311,42 @@ def test_a_forecast_is_fitted_once_a_day_and_kept_beside_the_rollups(demo, monke
                                                                        rel=1e-12)
     with pytest.raises(AssertionError, match="refitted"):  # the next day has a new complete day: a new fit
         usecases.forecast(demo, today=TODAY + dt.timedelta(days=1))
+
+
+def test_suggestions_from_kept_day_sums_equal_those_from_raw_events_and_follow_new_events(demo, monkeypatch):
+    """Optimize reads each past day's usage sums once, beside the rollups; the same suggestions as
+    from a month of raw events (which tests/analytics/test_optimize.py holds to genai-prices),
+    before and after a day gains events, with and without a project filter."""
+    from analytics import optimize
+    book = PriceBook.load()
+
+    def raw(**filters):
+        events = analytics.scan(demo, start=TODAY - dt.timedelta(days=29), end=TODAY, **filters)
+        return analytics.suggestions(events, book, today=TODAY, days=30)
+    usecases.check(demo, today=TODAY, anomalies=False)  # ahead of any visitor: the 30 days before TODAY
+    folder = demo.path("usage sums")
+    assert len(list(folder.glob("*.parquet"))) == 30
+    kept = usecases.suggestions(demo, today=TODAY, book=book).table
+    assert kept.height >= 3
+    assert_frame_equal(kept, raw())
+    assert len(list(folder.glob("*.parquet"))) == 31  # and TODAY (in the past here: complete)
+
+    summed = []
+    real = optimize.day_sums
+    monkeypatch.setattr(optimize, "day_sums", lambda *a, **k: summed.append(1) or real(*a, **k))
+    assert_frame_equal(usecases.suggestions(demo, today=TODAY, book=book).table, kept)
+    assert summed == []  # read, not summed again
+
+    day = TODAY - dt.timedelta(days=3)
+    more = s.validate(pl.DataFrame([{"event_id": f"late-{i}", "ts": dt.datetime(2026, 3, 28, 12, tzinfo=dt.UTC),
+                                     "provider": "openai", "model": "gpt-4o", "service": "llm", "operation": "chat",
+                                     "project": "late", "input_tokens": 40_000, "output_tokens": 9_000}
+                                    for i in range(300)])).events
+    demo.append(book.price(more))
+    after = usecases.suggestions(demo, today=TODAY, book=book).table
+    assert len(summed) == 1  # the day that changed, alone
+    assert len(list(folder.glob(f"{day.isoformat()}-*.parquet"))) == 1  # its older sums removed
+    assert_frame_equal(after, raw())
+    assert not after.equals(kept)
+    assert_frame_equal(usecases.suggestions(demo, today=TODAY, book=book, projects=["late"]).table,
+                       raw(project=["late"]))

@@ -12,8 +12,12 @@ days), the quality trade-off in one sentence and the action:
   becomes a cached prefix (`CACHEABLE_SHARE`);
 - batch_api: LLM calls made by pipeline runs (they have a job id, so nobody waits on
   them) at the providers' 50 % batch discount;
-- output_cap: operations whose long outputs cost most, capped at their own 75th percentile;
-- failure_waste: what failed calls and retried attempts cost.
+- output_cap: operations whose long outputs cost most, capped at their own 75th percentile
+  (rounded up to two significant digits);
+- failure_waste: what failed calls and retried attempts cost;
+- combine_messages: SMS and chat-app messages a run sends for one operation on one day, sent
+  as one (billed per message or per part of a long SMS, so fewer cost less), where every
+  message's length is known (tag `characters`).
 
 Several ideas often touch the same calls (three ways to move one model's traffic, caching the
 same prompts): `headline` marks the best set that touches no call twice, the greatest total
@@ -116,11 +120,13 @@ def suggestions(events: pl.LazyFrame | None, book: PriceBook, *, today: dt.date 
     the events of the `days` days up to `today`, or from those days' `day_sums` (`sums`)."""
     today = today or dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=days - 1)
-    window = from_day_sums(sums.filter(pl.col("_day").is_between(start, today))) if sums is not None else \
-        usage(events.filter(pl.col(s.TS).dt.date().is_between(start, today)), book)
+    sums = day_sums(events.filter(pl.col(s.TS).dt.date().is_between(start, today)), book) if sums is None else \
+        sums.filter(pl.col("_day").is_between(start, today))
+    window = from_day_sums(sums)
     scale = MONTH_DAYS / days
     llm = window.filter(pl.col(s.SERVICE) == "llm")
-    rows = [*_model_changes(llm, book), *_caching(llm, book), *_batch(llm), *_output_cap(llm, book), *_failures(window)]
+    rows = [*_model_changes(llm, book), *_caching(llm, book), *_batch(llm), *_output_cap(llm, book), *_failures(window),
+            *_combined_messages(sums, book)]
     found = pl.DataFrame(rows, schema=COLUMNS).with_columns(
         pl.col("current_monthly_usd") * scale, pl.col("savings_monthly_usd") * scale)
     found = found.filter((pl.col("savings_monthly_usd") >= MIN_SAVINGS_USD) & (pl.col("savings_pct") >= MIN_SAVINGS_SHARE)
@@ -166,10 +172,13 @@ def usage(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] 
     return from_day_sums(day_sums(events, book, targets))
 
 
-_OUT, _REASONING = "_output_bucket", "_reasoning_bucket"
-SUMS_METHOD = "day-sums-2026-12-07"  # names how `day_sums` sums in a kept file's name: a change sums again
-SUMS_KEYS = (s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, s.PROJECT, "_day", "_slot", "_bucket", JOB, OK,
-             _OUT, _REASONING)
+_OUT, _REASONING, _RUN = "_output_bucket", "_reasoning_bucket", "_run"
+_TEXT, _UNKNOWN_TEXT = "_message_characters", "_messages_of_unknown_length"
+MESSAGE = "message"  # the unit of SMS and chat-app messages (billed per message, or per part of a long one)
+TEXT_TAG = "characters"  # a message's length, in its tags: not billed, so not the priced `characters` column
+MESSAGE_TEXT = pl.col(s.TAGS).str.json_path_match(f"$.{TEXT_TAG}").cast(pl.Int64, strict=False)
+SMS_SINGLE, SMS_PART = 160, 153  # GSM-7 characters in one SMS, and in each part of a longer one
+SUMS_METHOD = "day-sums-2026-12-07.2"  # names how `day_sums` sums in a kept file's name: a change sums again
 
 
 def day_sums(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str]] | None = None) -> pl.DataFrame:
@@ -187,13 +196,15 @@ def day_sums(events: pl.LazyFrame, book: PriceBook, targets: list[tuple[str, str
             half_hour_of(slotted).alias("_slot"),
             pl.sum_horizontal(pl.lit(0), *[pl.col("_tier_input") > b for b in bounds]).alias("_bucket"),
             pl.col(s.JOB_ID).is_not_null().alias(JOB), pl.col(s.SUCCESS).fill_null(True).alias(OK),
-            cap_above(s.OUTPUT_TOKENS).alias(_OUT), cap_above(s.REASONING_TOKENS).alias(_REASONING)]
+            cap_above(s.OUTPUT_TOKENS).alias(_OUT), cap_above(s.REASONING_TOKENS).alias(_REASONING),
+            pl.when(pl.col(s.UNIT) == MESSAGE).then(pl.col(s.JOB_ID)).alias(_RUN)]  # messages: per run
     moved = (pl.col(s.INPUT_TOKENS) * CACHEABLE_SHARE).floor().cast(pl.Int64)
     return (events.with_columns(EVENT_TIER_INPUT.alias("_tier_input"))  # once, not once per threshold
             .group_by(keys).agg(
                 pl.len().alias(CALLS),
                 *[pl.col(c).sum() for c in PRICED_COLUMNS], pl.col(s.COST).sum(), pl.col(s.COMPUTED_COST).sum(),
-                (pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).sum().alias(RETRY_COST), moved.sum().alias(CACHEABLE))
+                (pl.col(s.COST).fill_null(0) * pl.col(s.RETRIES)).sum().alias(RETRY_COST), moved.sum().alias(CACHEABLE),
+                MESSAGE_TEXT.sum().alias(_TEXT), MESSAGE_TEXT.null_count().alias(_UNKNOWN_TEXT))
             .collect())
 
 
@@ -226,16 +237,19 @@ def from_day_sums(sums: pl.DataFrame) -> pl.DataFrame:
                 .otherwise(pl.col(CAP) * pl.col(CALLS)))
     keys = [s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, "_day", "_slot", "_bucket", JOB, OK]
     summed = [CALLS, *PRICED_COLUMNS, s.COST, s.COMPUTED_COST, RETRY_COST, CACHEABLE, CAPPED_OUTPUT, CAPPED_REASONING]
-    bounds = tier_bounds()
     return (sums.join(caps, on=operation, how="left", nulls_equal=True)
             .with_columns(capped(s.OUTPUT_TOKENS, _OUT).alias(CAPPED_OUTPUT),
                           capped(s.REASONING_TOKENS, _REASONING).alias(CAPPED_REASONING))
             .group_by(keys).agg(*[pl.col(c).sum() for c in summed], pl.col(CAP).first())
-            .with_columns(  # a time and a total input of the row's day, half hour and bucket stand for its calls
-                (pl.col("_day").cast(s.POLARS_SCHEMA[s.TS]) + pl.duration(minutes=SLOT_MINUTES * pl.col("_slot"))).alias(s.TS),
-                pl.col("_bucket").replace_strict({0: 0} | {i + 1: b + 1 for i, b in enumerate(bounds)},
-                                                 return_dtype=pl.Int64).alias(TIER_INPUT))
-            .drop("_day", "_slot", "_bucket"))
+            .with_columns(*_stand_ins()).drop("_day", "_slot", "_bucket"))
+
+
+def _stand_ins() -> list[pl.Expr]:
+    """A time and a total input of a row's day, half hour and tier bucket, which stand for its calls."""
+    bounds = tier_bounds()
+    return [(pl.col("_day").cast(s.POLARS_SCHEMA[s.TS]) + pl.duration(minutes=SLOT_MINUTES * pl.col("_slot"))).alias(s.TS),
+            pl.col("_bucket").replace_strict({0: 0} | {i + 1: b + 1 for i, b in enumerate(bounds)},
+                                             return_dtype=pl.Int64).alias(TIER_INPUT)]
 
 
 def reprice_as(usage: pl.DataFrame, book: PriceBook, provider: str, model: str) -> float | None:
@@ -361,6 +375,34 @@ def _output_cap(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
             "output_cap", f"{provider}/{model} {operation}", current, current - cost,
             f"Answers longer than {cap:,} tokens (the longest quarter) get cut or must be asked to be concise.",
             f"ask for concise output and set max_tokens ≈ {cap:,} for {operation}", (provider, model, operation)))
+    return rows
+
+
+def _combined_messages(sums: pl.DataFrame, book: PriceBook) -> list[dict]:
+    """Messages a run sends for one operation on one day, sent as one message instead: billed per
+    message (per part of a long SMS, `SMS_PART` characters each), fewer messages cost less. Only
+    where every message's length is known (its `characters` tag, e.g. `{"characters": 42}`)."""
+    per_run = (sums.filter(pl.col(_RUN).is_not_null())
+               .group_by(s.PROVIDER, s.MODEL, s.OPERATION, s.SERVICE, s.UNIT, "_day", "_slot", "_bucket", _RUN)
+               .agg(*[pl.col(c).sum() for c in (CALLS, *PRICED_COLUMNS, s.COMPUTED_COST, _TEXT, _UNKNOWN_TEXT)])
+               .filter((pl.col(_UNKNOWN_TEXT) == 0) & (pl.col(CALLS) > 1))
+               .with_columns(pl.when(pl.col(_TEXT) <= SMS_SINGLE).then(1)
+                             .otherwise((pl.col(_TEXT) + SMS_PART - 1) // SMS_PART).cast(pl.Float64).alias("_one"))
+               .filter(pl.col("_one") < pl.col(s.QUANTITY)).with_columns(*_stand_ins()))
+    groups = list(per_run.partition_by(s.PROVIDER, s.MODEL, s.OPERATION, as_dict=True).items())
+    combined = priced_totals([used.with_columns(pl.col("_one").alias(s.QUANTITY), pl.lit(1).alias(CALLS))
+                              for _, used in groups], book)
+    rows = []
+    for ((provider, model, operation), used), cost in zip(groups, combined):
+        if cost is None:
+            continue
+        current = _computed(used)
+        rows.append(_suggestion(
+            "combine_messages", f"{provider}/{model} {operation}", current, current - cost,
+            f"One message per run and day instead of {used[s.QUANTITY].sum() / used.height:,.1f}: recipients get the "
+            f"updates together, later; the saving assumes plain GSM-7 text ({SMS_PART} characters per part; "
+            "emoji and non-Latin text fit 67).",
+            f"send one summary message per run for {operation} instead of one per step", (provider, model, operation)))
     return rows
 
 

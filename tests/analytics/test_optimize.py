@@ -1,6 +1,7 @@
 """Every suggestion's saving, recomputed independently (genai-prices' own calc_price, plain sums)."""
 
 import datetime as dt
+import json
 import math
 import random
 
@@ -148,3 +149,42 @@ def test_older_models_get_their_successors_and_the_headline_touches_no_call_twic
         assert mine.height <= 1
     assert (result.filter(~pl.col("headline"))["instead_of"].is_not_null()).all()
     assert headline["savings_monthly_usd"].sum() <= events[s.COST].sum()
+
+
+def test_messages_a_run_sends_apart_are_priced_as_one_message_per_run_and_day(book):
+    """SMS billed per message (per 153-character part of a long one): a run's short updates sent as
+    one message save the messages (parts) they no longer need; runs whose text is not known, or whose
+    messages would need as many parts together, are left out. Oracle: the sums done by hand at the
+    catalog's rate (twilio/sms-us $0.0083 a message)."""
+    rng = random.Random(3)
+    rows, i = [], 0
+    for day in range(30):
+        for run in range(12):
+            kind = run % 3  # 0: short updates, 1: long texts (no saving), 2: one text of unknown length
+            for step in range(rng.randint(2, 6)):
+                text = rng.randint(20, 60) if kind == 0 else rng.randint(150, 160)
+                rows.append({s.EVENT_ID: f"m{i}", s.PROVIDER: "twilio", s.MODEL: "sms-us", s.SERVICE: "messaging",
+                             s.UNIT: "message", s.QUANTITY: 1.0, s.OPERATION: "notify", s.JOB_ID: f"run-{day}-{run}",
+                             s.TAGS: None if kind == 2 and step == 0 else json.dumps({"characters": text}),
+                             s.TS: dt.datetime.combine(START + dt.timedelta(days=day), dt.time(8, step), dt.UTC)})
+                i += 1
+        rows.append({s.EVENT_ID: f"m{i}", s.PROVIDER: "twilio", s.MODEL: "sms-us", s.SERVICE: "messaging",  # no run
+                     s.UNIT: "message", s.QUANTITY: 1.0, s.OPERATION: "notify", s.TAGS: '{"characters": 30}',
+                     s.TS: dt.datetime.combine(START + dt.timedelta(days=day), dt.time(9), dt.UTC)})
+        i += 1
+    events = book.price(s.validate(pl.DataFrame(rows)).events)
+    assert events[s.COST].null_count() == 0
+    saved = spent = 0.0
+    for (_,), run in events.filter(pl.col(s.JOB_ID).is_not_null()).partition_by(s.JOB_ID, as_dict=True).items():
+        lengths = [json.loads(t)["characters"] if t else None for t in run[s.TAGS]]
+        if None in lengths or run.height < 2:
+            continue
+        parts = 1 if sum(lengths) <= 160 else math.ceil(sum(lengths) / 153)
+        if run[s.QUANTITY].sum() > parts:
+            saved += (run[s.QUANTITY].sum() - parts) * 0.0083
+            spent += run[s.QUANTITY].sum() * 0.0083
+    result = suggestions(events.lazy(), book, today=TODAY, days=30)
+    found = result.filter(pl.col("kind") == "combine_messages")
+    assert found.height == 1 and found["scope"][0] == "twilio/sms-us notify"
+    assert found["savings_monthly_usd"][0] == pytest.approx(saved, rel=1e-9)
+    assert found["current_monthly_usd"][0] == pytest.approx(spent, rel=1e-9)

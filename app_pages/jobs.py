@@ -18,7 +18,14 @@ clicked = ui.table(found, "runs", on_select="rerun", selection_mode="single-row"
 picked = clicked.selection.rows if clicked else []  # a click on a row opens its report
 
 ids = found[s.JOB_ID].to_list()
-wanted = found[s.JOB_ID][picked[0]] if picked else st.query_params.get("job")
+# the run a row click names, when the click is new (a choice made in the box below stands till the next click);
+# else the link's run: the box keeps its own choice once made, whatever its index says
+clicked_run = found[s.JOB_ID][picked[0]] if picked else None
+if clicked_run != st.session_state.get("jobs-clicked"):
+    st.session_state["jobs-clicked"] = clicked_run
+    if clicked_run:
+        st.session_state["jobs-run"] = clicked_run
+wanted = st.session_state.get("jobs-run") or st.query_params.get("job")
 if wanted and wanted not in ids:
     ids = [wanted, *ids]
 job = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else None, placeholder="choose a run",

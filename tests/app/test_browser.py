@@ -20,6 +20,7 @@ from ingest import schema as s
 from ingest.demo import write_demo
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
+from spendlake import usecases
 from tests.app.browser import CHROMIUM, CHROMIUM_ARGS, PAGES, open_page, streamlit_server, wait_idle
 from tests.helpers import events
 
@@ -82,6 +83,18 @@ def test_the_estimate_form_prices_the_plan(served):
     shown = page.get_by_test_id("stMetric").filter(has_text="Expected").get_by_test_id("stMetricValue")
     expect(shown).to_have_text(f"${expected.expected_usd:,.2f}", timeout=30_000)
     page.screenshot(path=ARTIFACTS / "estimate-filled.png", full_page=True)
+
+
+def test_a_click_on_a_run_opens_its_report(served):
+    lake, url, page = served
+    open_page(page, url, "jobs")
+    last = analytics.daily(lake).select(pl.col(s.DATE).max()).collect().item()  # the sidebar's default dates
+    runs = usecases.top_runs(lake, start=last - dt.timedelta(days=29), end=last, top=200)
+    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+    page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 35 * 2.5)  # the third row's selection box (rows 35 px)
+    expect(page.get_by_role("heading", name=f"Run {runs[s.JOB_ID][2]}")).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    page.screenshot(path=ARTIFACTS / "jobs-run-clicked.png", full_page=True)
 
 
 def test_an_uploaded_file_is_imported(served, tmp_path):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,3 +20,20 @@ def lake(tmp_path: Path) -> Lake:
 @pytest.fixture(scope="session")
 def book() -> PriceBook:
     return PriceBook.load()
+
+
+CCUSAGE = "20.0.24"  # 20.0.26's native linux-x64 package is missing from the registry
+CCUSAGE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "ccusage"
+
+
+@pytest.fixture(scope="session")
+def ccusage() -> Path:
+    """The ccusage binary (an independent reader of coding agents' logs), installed from the npm
+    registry once per checkout."""
+    binary = CCUSAGE_DIR / "node_modules" / ".bin" / "ccusage"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed for the ccusage comparison (./dev test installs it)"
+        subprocess.run([npm, "install", "--prefix", str(CCUSAGE_DIR), "--no-audit", "--no-fund", "--loglevel=error",
+                        f"ccusage@{CCUSAGE}"], check=True, timeout=300)
+    return binary

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from ingest.errors import ImportFormatError
-from ingest.importers import claude_code, generic, langfuse, litellm, otel, provider_reports, seed_costs
+from ingest.importers import claude_code, codex, generic, langfuse, litellm, otel, provider_reports, seed_costs
 from ingest.import_state import FileState, ImportState, Plan
 from ingest.importers.base import Chain, Parsed
 from ingest.importers.jsonl import strict_json
@@ -31,6 +31,7 @@ from ingest.reported import write_reported
 
 PARSERS: dict[str, Callable[..., Parsed]] = {
     "claude-code": lambda source, mapping: claude_code.parse(source),
+    "codex": lambda source, mapping: codex.parse(source),
     "otel": lambda source, mapping: otel.parse(source),
     "openai-usage": lambda source, mapping: provider_reports.parse_openai_usage(source),
     "anthropic-usage": lambda source, mapping: provider_reports.parse_anthropic_usage(source),
@@ -76,7 +77,7 @@ def detect(data: bytes) -> str:
 
 def _record_kind(record: dict) -> str:
     """The format a JSON record (or report page) belongs to."""
-    for name, module in (("claude-code", claude_code), ("otel", otel), ("costs-jsonl", seed_costs)):
+    for name, module in (("claude-code", claude_code), ("codex", codex), ("otel", otel), ("costs-jsonl", seed_costs)):
         if module.looks_like(record):
             return name
     if litellm.looks_like(set(record)):
@@ -213,6 +214,8 @@ class _FileReader:
 
     def __iter__(self) -> Iterator[tuple[Parsed, int]]:
         self.size = self.path.stat().st_size
+        if self.plan.start and self.plan.format not in LINE_FORMATS:  # its records need what came before
+            self.plan = Plan("read")  # (a Codex session's model and totals): whole again, ids dedupe
         if self.plan.start == 0:
             with open(self.path, "rb") as f:
                 head = f.read(1 << 20).removeprefix(BOM)

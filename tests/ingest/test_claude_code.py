@@ -6,7 +6,6 @@ Costs are checked against ccusage, an independent reader of these logs, installe
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,22 +22,6 @@ from tests.conftest import FIXTURES
 
 LOGS = FIXTURES / "claude-code"
 SHOP = LOGS / "projects" / "-home-dev-shop" / "5d0c1f3e-1111-4a2b-9c3d-000000000001.jsonl"
-CCUSAGE = "20.0.24"  # 20.0.26's native linux-x64 package is missing from the registry
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "ccusage"
-
-
-@pytest.fixture(scope="module")
-def ccusage() -> Path:
-    """The ccusage binary, installed from the npm registry once per checkout."""
-    binary = CACHE / "node_modules" / ".bin" / "ccusage"
-    if not binary.exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed for the ccusage comparison (./dev test installs it)"
-        subprocess.run([npm, "install", "--prefix", str(CACHE), "--no-audit", "--no-fund", "--loglevel=error",
-                        f"ccusage@{CCUSAGE}"], check=True, timeout=300)
-    return binary
-
-
 @pytest.fixture
 def imported(lake):
     result = CliRunner().invoke(app, ["import", str(LOGS), "--lake", str(lake.root)], catch_exceptions=False)

@@ -18,7 +18,8 @@ from pathlib import Path
 import polars as pl
 
 from ingest.errors import ImportFormatError
-from ingest.importers import claude_code, codex, gemini_cli, generic, langfuse, litellm, otel, provider_reports, seed_costs
+from ingest.importers import (claude_code, codex, gemini_cli, generic, langfuse, litellm, opencode, otel,
+                              provider_reports, seed_costs)
 from ingest.import_state import FileState, ImportState, Plan
 from ingest.importers.base import Chain, Parsed
 from ingest.importers.jsonl import strict_json
@@ -33,6 +34,7 @@ PARSERS: dict[str, Callable[..., Parsed]] = {
     "claude-code": lambda source, mapping: claude_code.parse(source),
     "codex": lambda source, mapping: codex.parse(source),
     "gemini-cli": lambda source, mapping: gemini_cli.parse(source),
+    "opencode": lambda source, mapping: opencode.parse(source),
     "otel": lambda source, mapping: otel.parse(source),
     "openai-usage": lambda source, mapping: provider_reports.parse_openai_usage(source),
     "anthropic-usage": lambda source, mapping: provider_reports.parse_anthropic_usage(source),
@@ -83,6 +85,8 @@ def _record_kind(record: dict) -> str:
             return name
     if gemini_cli.looks_like(record):
         return "gemini-cli"
+    if opencode.looks_like(record):
+        return "opencode"
     if litellm.looks_like(set(record)):
         return "litellm"
     rows = record.get("data")

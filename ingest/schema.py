@@ -249,7 +249,9 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     A record without an `event_id` gets one from its validated values (see `_row_ids`).
     """
     latest = (now or dt.datetime.now(dt.UTC)) + FUTURE
-    raw = raw.select([c for c in raw.columns if c in INPUT_COLUMNS])
+    kept = [c for c in raw.columns if c in INPUT_COLUMNS]
+    # (none of them: a frame without columns has no rows, so keep one column of nulls, one per record)
+    raw = raw.select(kept) if kept else pl.DataFrame({EVENT_ID: pl.Series([None] * raw.height, dtype=pl.String)})
     numbers = record_numbers if record_numbers is not None else pl.int_range(1, raw.height + 1, eager=True)
     name = label.alias("_label") if isinstance(label, pl.Series) else pl.lit(label).alias("_label")
     df = raw.with_columns(numbers.cast(pl.Int64).alias("_record"), name,

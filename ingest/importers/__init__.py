@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ingest import schema as s
 from ingest.errors import ImportFormatError
 from ingest.importers import (claude_code, codex, gemini_cli, generic, langfuse, litellm, opencode, otel,
                               provider_reports, seed_costs)
@@ -234,7 +235,7 @@ class _FileReader:
                 return
             lines = _line_records(head)
             large = lines and self.size > PIECE_BYTES
-            fmt = self.format or (detect(head) if large else None)  # a large file's format from its head
+            fmt = self.format or (_recognised(head, detect(head)) if large else None)  # a large file's, from its head
             if not lines or fmt not in LINE_FORMATS:  # one document, or small enough to read at once
                 yield from self._whole(lines)
                 return
@@ -245,7 +246,7 @@ class _FileReader:
         """The file read at once (small, or one document); a file of lines remembers its last whole line."""
         raw = self.path.read_bytes()
         data, self.size = raw.removeprefix(BOM), len(raw)
-        self.format = self.format or detect(data)
+        self.format = self.format or _recognised(data, detect(data))
         self.end = self.size
         if lines and self.format in LINE_FORMATS:
             self.end -= len(data) - data.rfind(b"\n") - 1  # a last line still being written
@@ -275,6 +276,24 @@ class _FileReader:
                 yield generic.parquet_frame(frame, self.mapping, first=before + 1), share
         except (OSError, pl.exceptions.PolarsError) as e:  # a file that is not Parquet after all
             raise ImportFormatError(f"not a readable Parquet file: {str(e).splitlines()[0]}") from None
+
+
+IDENTIFYING = {s.TS, s.PROVIDER, s.MODEL}  # a record of events names at least one of these
+
+
+def _recognised(data: bytes, fmt: str) -> str:
+    """`fmt`, unless it is plain JSON Lines or CSV whose columns name nothing of an event: then the
+    file is of a format no importer knows, said once for the file (not once per record)."""
+    if fmt not in ("jsonl", "csv"):
+        return fmt
+    columns = generic.columns_of(data, fmt)
+    if IDENTIFYING & set(generic.column_mapping(columns).values()):
+        return fmt
+    shown = ", ".join(columns[:12]) + (", …" if len(columns) > 12 else "")
+    known = ", ".join(f for f in FORMATS if f not in ("jsonl", "csv", "parquet"))
+    raise ImportFormatError(f"no importer recognises it: not one of {known}, and its first records name no time, "
+                            f"provider or model (their {'columns' if fmt == 'csv' else 'keys'}: {shown or 'none'}); "
+                            f"pass --format {fmt} (and --map COLUMN=FIELD) to read it anyway")
 
 
 def _line_records(head: bytes) -> bool:

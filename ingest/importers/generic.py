@@ -113,7 +113,12 @@ def _normal(name: str) -> str:
 
 
 def _select(frame: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
-    return frame.select([pl.col(c).alias(target) for c, target in column_mapping(frame.columns, mapping).items()])
+    """The columns that become event columns, renamed; a row for every record even when none does
+    (each is then named with what it lacks)."""
+    chosen = column_mapping(frame.columns, mapping)
+    if not chosen:
+        return pl.DataFrame({s.EVENT_ID: pl.Series([None] * frame.height, dtype=pl.String)})
+    return frame.select([pl.col(c).alias(target) for c, target in chosen.items()])
 
 
 def parse_csv(source: Path | bytes, mapping: dict[str, str] | None = None) -> Parsed:

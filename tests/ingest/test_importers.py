@@ -116,3 +116,20 @@ def test_an_ordinary_export_imports_with_its_own_column_names(lake, tmp_path, su
     expected = float(calc_price(Usage(input_tokens=1000, output_tokens=200), "gpt-4o", provider_id="openai",
                                 genai_request_timestamp=got[s.TS][0]).total_price)
     assert got[s.COST].to_list() == pytest.approx([expected, 0.15], rel=1e-12)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_a_file_no_importer_knows_gets_one_message_naming_its_keys(lake, tmp_path, suffix):
+    """Not one quarantine line per record: one line for the file, what was tried, what its records
+    hold; --format still forces a reading."""
+    path = tmp_path / f"export.{suffix}"
+    rows = [{"user_handle": f"u{i}", "plan": "pro", "seats": i} for i in range(300)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) if suffix == "jsonl" else
+                    "user_handle,plan,seats\n" + "\n".join(f"u{i},pro,{i}" for i in range(300)))
+    summary = import_paths(lake, [path])
+    assert summary.quarantined == 0 and len(summary.failed) == 1
+    (message,) = summary.failed
+    assert "no importer recognises it" in message and "codex" in message and "claude-code" in message
+    assert "user_handle, plan, seats" in message and f"--format {suffix}" in message
+    forced = import_paths(lake, [path], format=suffix)
+    assert forced.quarantined == 300 and not forced.failed  # read as asked: every record named with its problem

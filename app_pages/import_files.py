@@ -78,3 +78,22 @@ if summary is not None:
     for path in summary.quarantine_files:
         st.download_button(f"Quarantined records: {path.name}", path.read_bytes(), path.name, "application/jsonl",
                            key=f"quarantine-{path.name}")
+
+st.subheader("Coding agents on this machine")
+st.caption("Claude Code, Codex, Gemini CLI and OpenCode keep their logs in their own folders on the machine this "
+           "app runs on; what is new since the last import is read (`spendlake import --agents` does the same).")
+found = {f.agent.name: f for f in usecases.agent_logs()}
+st.dataframe([{"agent": name, "log files": len(f.files), "where": ", ".join(map(str, f.folders))}
+              for name, f in found.items()], hide_index=True, width="stretch",
+             column_config={"agent": "Agent", "log files": st.column_config.NumberColumn("Log files", format="localized"),
+                            "where": "Where Spendlake looks"})
+if st.button("Import the agents' logs", disabled=not any(f.files for f in found.values()), key="import-agents"):
+    with st.spinner("Reading the agents' logs…"):
+        st.session_state["agents-summary"] = usecases.import_agents(lake, projects=ui.allowed())
+for each in st.session_state.get("agents-summary", []):
+    if each.summary is not None:
+        st.write(f"**{each.agent}**: imported {each.summary.imported:,} events, {each.summary.duplicates:,} already "
+                 f"in the lake, {each.summary.quarantined:,} quarantined"
+                 + (f"; {each.summary.unchanged:,} files unchanged" if each.summary.unchanged else ""))
+        for message in each.summary.problem_messages()[:3]:
+            st.warning(message)

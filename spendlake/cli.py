@@ -98,7 +98,8 @@ def _cell(v: object, column: str = "") -> str:
 
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to import.")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders to import.")] = None,
+    agents: Annotated[bool, typer.Option("--agents", help="Import every coding agent's logs from its own folder on this machine (Claude Code, Codex, Gemini CLI, OpenCode): what is new since the last import.")] = False,
     format: Annotated[Optional[str], typer.Option("--format", help="Force a format (e.g. claude-code, otel, litellm, jsonl); an unknown name lists them all.")] = None,
     tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of naive timestamps, e.g. Europe/Paris.")] = None,
     map_: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a source column: SOURCE=COLUMN (SOURCE= leaves it out).")] = None,
@@ -107,6 +108,8 @@ def import_(
     """Import usage logs; bad records go to quarantine with their reasons. Exit 0 when everything
     landed, 1 when anything went to quarantine or a file could not be read."""
     from spendlake import usecases
+    if not paths and not agents:
+        raise OptionError("name files or folders to import, or pass --agents for the coding agents' own logs")
     mapping = {}
     for item in map_ or []:
         source, sep, target = item.partition("=")
@@ -114,12 +117,36 @@ def import_(
             raise OptionError(f"--map {item!r}: write SOURCE=COLUMN", option="--map")
         mapping[source] = target
     target_lake = _lake(lake)
+    complete = True
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         task = bar.add_task("importing", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+        found = usecases.import_agents(target_lake, progress=progress) if agents else []
         summary = usecases.import_files(target_lake, paths, format=format, tz=tz, mapping=mapping,
-                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
-    out.print(f"imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates"
+                                        progress=progress) if paths else None
+    for each in found:
+        where = ", ".join(_home_relative(f) for f in each.folders)
+        if each.summary is None:
+            out.print(f"{each.agent}: no logs in {where}")
+            continue
+        out.print(f"[bold]{each.agent}[/] ({where}): {each.files:,} log file{'s' * (each.files != 1)}")
+        complete &= _print_import(each.summary, tz, indent="  ")
+    if summary is not None:
+        complete &= _print_import(summary, tz)
+    if not complete:
+        raise typer.Exit(1)
+
+
+def _home_relative(path: Path) -> str:
+    return f"~/{path.relative_to(Path.home())}" if path.is_relative_to(Path.home()) else str(path)
+
+
+def _print_import(summary, tz: str | None, indent: str = "") -> bool:
+    """Print what an import did; whether everything landed."""
+    out.print(f"{indent}imported [bold]{summary.imported:,}[/] events, skipped {summary.duplicates:,} duplicates"
               + (f" ({summary.repeats:,} exact repeats, kept in quarantine)" if summary.repeats else "")
               + f", quarantined {summary.quarantined:,}" + (f", {summary.unpriced:,} unpriced" if summary.unpriced else "")
               + (f"; kept {summary.reported:,} reported cost rows (see: spendlake report reconcile)"
@@ -127,19 +154,18 @@ def import_(
               + (f"; {summary.unchanged:,} file{'s' * (summary.unchanged != 1)} unchanged since the last import"
                  if summary.unchanged else ""))
     for message in summary.problem_messages()[:5]:  # one line per problem, with how many records had it
-        err.print(f"  [yellow]{message}[/]")
+        err.print(f"{indent}  [yellow]{message}[/]")
     for note in summary.notes:
-        err.print(f"  {note}")
+        err.print(f"{indent}  {note}")
     for failure in summary.failed:
-        err.print(f"  [red]not read:[/] {failure}")
+        err.print(f"{indent}  [red]not read:[/] {failure}")
     if any("has no time zone" in e for e in summary.errors) and not tz:
-        err.print("  timestamps without a time zone: pass the zone they were written in, e.g. --tz Europe/Paris")
+        err.print(f"{indent}  timestamps without a time zone: pass the zone they were written in, e.g. --tz Europe/Paris")
     for path in summary.quarantine_files:
-        out.print(f"quarantine: {path}")
+        out.print(f"{indent}quarantine: {path}")
     if summary.unpriced:
-        out.print("see unpriced models with: spendlake prices --unpriced")
-    if not summary.complete:
-        raise typer.Exit(1)
+        out.print(f"{indent}see unpriced models with: spendlake prices --unpriced")
+    return summary.complete
 
 
 @app.command()

@@ -78,6 +78,34 @@ def import_files(lake: Lake, paths: Sequence[Path], *, format: str | None = None
     return summary
 
 
+@dataclass(frozen=True)
+class AgentImport:
+    agent: str
+    folders: list[Path]  # where its logs are (none found: where they were looked for)
+    files: int  # log files found there
+    summary: ImportSummary | None  # None: no logs found
+
+
+def agent_logs(home: Path | None = None, env: Mapping[str, str] | None = None) -> list:
+    """Each supported coding agent with the log files found in its folders (`ingest.agents.Found`)."""
+    from ingest.agents import discover
+    return discover(home, env)
+
+
+def import_agents(lake: Lake, *, home: Path | None = None, env: Mapping[str, str] | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  projects: Sequence[str] | None = None) -> list[AgentImport]:
+    """Import every supported coding agent's logs from its folders on this machine
+    (`ingest.agents.discover`); files read before and unchanged are skipped, grown ones read again."""
+    _every_project(projects, "importing")
+    done = []
+    for found in agent_logs(home, env):
+        summary = import_files(lake, found.files, format=found.agent.format, progress=progress) if found.files else None
+        where = [f for f in found.folders if f.is_dir()] if found.files else found.folders  # (found: where it was)
+        done.append(AgentImport(found.agent.name, where, len(found.files), summary))
+    return done
+
+
 def upload_mapping(files: Sequence[tuple[str, bytes]], format: str | None = None) -> dict[str, str]:
     """The columns of the event files among `files` (name, content): CSV, JSON Lines and Parquet, in
     the order first seen, each with the event column it becomes in its file ("" for none), for a

@@ -497,3 +497,18 @@ def test_explore_draws_a_weeks_bar_a_week_wide_and_says_when_there_is_nothing_to
     assert spec["encoding"]["x"]["type"] == "ordinal"  # one band per week, not a sliver on a time axis
     empty = open_app("explore", **{"from": "2001-01-01", "to": "2001-01-31"})
     assert "Nothing to show from 2001-01-01 to 2001-01-31" in empty.info[0].value
+
+
+def test_the_import_page_finds_the_coding_agents_logs_on_this_machine_and_imports_them(lake, tmp_path, monkeypatch):
+    from tests.ingest.test_codex import REAL
+    codex = tmp_path / "codex"
+    shutil.copytree(REAL, codex / "sessions")
+    for variable in ("CLAUDE_CONFIG_DIR", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR", "XDG_DATA_HOME"):
+        monkeypatch.setenv(variable, str(tmp_path / "none"))
+    monkeypatch.setenv("CODEX_HOME", str(codex))
+    at = open_app("import_files")
+    shown = at.dataframe[-1].value
+    assert dict(zip(shown["agent"], shown["log files"])) == {"Claude Code": 0, "Codex": 2, "Gemini CLI": 0, "OpenCode": 0}
+    at.button(key="import-agents").click().run()
+    assert any("**Codex**: imported 59 events" in m.value for m in at.markdown)
+    assert lake.scan().filter(pl.col(s.AGENT) == "codex").select(pl.len()).collect().item() == 59

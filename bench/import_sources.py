@@ -12,6 +12,11 @@ tests/fixtures (each reply one assistant line of ~1.3 KB, with a user line of ~0
 replies, one streamed reply in ten written twice). Beside it, ccusage (the npm reader of the
 same logs, `daily --json --offline`, installed by the Claude Code test) on the same files.
 
+Codex: sessions of 500 turns written from the real session's line shapes in
+../shared/data/real/codex (a turn: the assistant's message line, ~1 KB, and its `token_count`
+with running totals and the last response's usage), beside `ccusage codex daily` on the same
+files; then the folder imported again unchanged (goal: at most 5 % of the first import).
+
 OTLP: the collector's file exporter layout, one export request of 200 spans a line, each span
 with the GenAI attributes of tests/fixtures/otel/collector-export.jsonl (~1.1 KB a span).
 """
@@ -33,8 +38,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest.importers import import_paths  # noqa: E402
+import polars as pl  # noqa: E402
+
+from ingest.importers import codex, import_paths  # noqa: E402
 from ingest.lake import Lake  # noqa: E402
+from ingest.pipeline import ingest_frame  # noqa: E402
 from ingest.pricing import PriceBook  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -76,6 +84,44 @@ def claude_code_logs(n: int) -> tuple[Path, int]:
         path.write_text("\n".join(out) + "\n")
     (folder / "done").touch()
     return folder, n
+
+
+CODEX_REAL = ROOT.parent / "shared" / "data" / "real" / "codex" / "margin" / "session-basic.jsonl"
+
+
+def codex_logs(n: int) -> Path:
+    """A folder of Codex sessions holding n responses (written once under bench/out)."""
+    folder = OUT / f"codex-{n}"
+    if (folder / "done").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    lines = [json.loads(line) for line in CODEX_REAL.read_text().splitlines() if line.strip()]
+    meta = next(r for r in lines if r["type"] == "session_meta")
+    context = next(r for r in lines if r["type"] == "turn_context")
+    message = next(r for r in lines if r["type"] == "response_item" and r["payload"].get("role") == "assistant")
+    rng = random.Random(5)
+    start = 1_767_225_600  # 2026-01-01 UTC
+    for first in range(0, n, REPLIES_PER_SESSION):
+        session = f"{rng.getrandbits(128):032x}"
+        t = start + first * 20
+        stamp = lambda seconds: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))  # noqa: E731
+        out = [meta | {"timestamp": stamp(t), "payload": meta["payload"] | {"id": session, "session_id": session}},
+               context | {"timestamp": stamp(t), "payload": context["payload"] | {"model": "gpt-5"}}]
+        total = [0, 0, 0, 0]
+        for i in range(min(REPLIES_PER_SESSION, n - first)):
+            last = [rng.randrange(2_000, 40_000), 0, rng.randrange(50, 3_000), 0]
+            last[1], last[3] = rng.randrange(last[0]), rng.randrange(last[2])
+            total = [a + b for a, b in zip(total, last)]
+            usage = lambda u: {"input_tokens": u[0], "cached_input_tokens": u[1], "output_tokens": u[2],  # noqa: E731
+                               "reasoning_output_tokens": u[3], "total_tokens": u[0] + u[2]}
+            out.append(message | {"timestamp": stamp(t + 20 * i)})
+            out.append({"timestamp": stamp(t + 20 * i + 1), "type": "event_msg", "payload": {
+                "type": "token_count", "info": {"total_token_usage": usage(total), "last_token_usage": usage(last)}}})
+        day = folder / "sessions" / time.strftime("%Y/%m/%d", time.gmtime(t))
+        day.mkdir(parents=True, exist_ok=True)
+        (day / f"rollout-{session}.jsonl").write_text("\n".join(json.dumps(r, separators=COMPACT) for r in out) + "\n")
+    (folder / "done").touch()
+    return folder
 
 
 def otlp_files(n: int) -> Path:
@@ -192,6 +238,49 @@ def bench_reimport(folder: Path, n: int, book: PriceBook, repeat: int) -> None:
               f"{'met' if appended_s <= limit else 'missed'} |")
 
 
+def bench_codex(n: int, book: PriceBook, repeat: int) -> None:
+    """Codex sessions: Spendlake's import beside ccusage's reading, then the folder again unchanged."""
+    folder = codex_logs(n)
+    files = sorted(folder.rglob("*.jsonl"))
+    size = sum(f.stat().st_size for f in files)
+    took = timed_import(folder, n, book, repeat)
+    print(f"\nCodex sessions: {n:,} responses, {size / 1e6:.0f} MB in {len(files)} files\n")
+    print("| reader | s | events/s | MB/s |\n|---|---|---|---|")
+    print(f"| spendlake import (read, validate, price, append) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
+    if CCUSAGE.exists():
+        env = os.environ | {"HOME": tempfile.mkdtemp(), "CODEX_HOME": str(folder)}
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run([str(CCUSAGE), "codex", "daily", "--json", "--offline", "-z", "UTC"], env=env, check=True,
+                           capture_output=True)
+            times.append(time.perf_counter() - start)
+        theirs = statistics.median(times)
+        print(f"| ccusage codex daily (read and sum, no lake) | {theirs:.2f} | {n / theirs:,.0f} | "
+              f"{size / 1e6 / theirs:.0f} |")
+    raw = pl.concat([codex.parse(f).raw for f in files])  # the floor: the lake's own work on events parsed already
+    lakes = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            assert ingest_frame(Lake(tmp), raw, book=book, source="bench").imported == n
+            lakes.append(time.perf_counter() - start)
+    floor = statistics.median(lakes)
+    print(f"| the lake's part alone (validate, price, append the parsed events) | {floor:.2f} | {n / floor:,.0f} | |")
+    with tempfile.TemporaryDirectory() as tmp:
+        lake = Lake(tmp)
+        start = time.perf_counter()
+        assert import_paths(lake, [folder], book=book).imported == n
+        first = time.perf_counter() - start
+        again = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            assert import_paths(lake, [folder], book=book).unchanged == len(files)
+            again.append(time.perf_counter() - start)
+    print(f"| again, unchanged, into the same lake | {statistics.median(again):.3f} | "
+          f"{statistics.median(again) / first:.1%} of the first import ({first:.2f} s; goal ≤ 5 %) | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=500_000)
@@ -216,6 +305,7 @@ def main() -> None:
         print(f"| ccusage daily "
               f"(read and sum, no lake) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
     bench_reimport(folder, n, book, args.repeat)
+    bench_codex(args.events, book, args.repeat)
     otlp = otlp_files(args.events)
     size = sum(f.stat().st_size for f in otlp.glob("*.jsonl"))
     took = timed_import(otlp, args.events, book, args.repeat)

@@ -31,9 +31,11 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import polars as pl
 
 from ingest import schema as s
@@ -41,7 +43,6 @@ from ingest.importers.base import Parsed
 
 LINE_TYPES = {"session_meta", "turn_context", "event_msg", "response_item", "compacted", "world_state"}
 DEFAULT_MODEL = "gpt-5"  # what ccusage assumes for a session that never names its model
-_WANTED = (b'"session_meta"', b'"turn_context"', b'"token_count"')
 
 
 class _Tokens(msgspec.Struct, gc=False):
@@ -76,6 +77,7 @@ class _Line(msgspec.Struct, gc=False):
 
 
 _LINE = msgspec.json.Decoder(_Line)
+_LINES = msgspec.json.Decoder(list[_Line])
 
 
 def looks_like(first: dict) -> bool:
@@ -87,22 +89,14 @@ def parse(source: Path | bytes, *, name: str | None = None) -> Parsed:
     """A session file's events. `name` stands for the session when no line names it (the file's name)."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     session = name or (Path(source).stem if not isinstance(source, bytes) else None)
+    numbers, texts, bad, last = _wanted(data)
+    decoded = _decode(numbers, texts, bad, last=last)
     cwd = version = model = None
     previous: tuple[int, int, int, int] | None = None
-    rows, numbers, texts, bad = [], [], [], []
-    lines = data.split(b"\n")
-    for number, text in enumerate(lines, start=1):
-        if not any(w in text for w in _WANTED):
-            if text.strip() and not text.rstrip().endswith(b"}") and number < len(lines):
-                bad.append((number, text, "cut off: not a whole JSON line"))  # it may have been a token count
-            continue
-        try:
-            line = _LINE.decode(text)
-        except msgspec.DecodeError as e:
-            if number < len(lines):  # (a last line without its line end is still being written)
-                bad.append((number, text, f"not a Codex log line ({e})"))
-            continue
-        p = line.payload
+    rows: list[tuple] = []
+    kept_numbers, kept_texts = [], []
+    for number, text, line in zip(numbers, texts, decoded):
+        p = line.payload if line is not None else None
         if p is None:
             continue
         if line.type == "session_meta":
@@ -120,29 +114,72 @@ def parse(source: Path | bytes, *, name: str | None = None) -> Parsed:
             previous = total or previous
             if used is None or not any(used):
                 continue
-            rows.append((line.timestamp, session, cwd, version, model, used,
-                         f"codex:{session}:{':'.join(map(str, total))}" if total and session else s.stable_id("codex", text)))
-            numbers.append(number)
-            texts.append(text)
-    return Parsed(_events(rows), pl.Series("line", numbers, dtype=pl.Int64), "line", texts, bad)
+            rows.append((f"codex:{session}:{':'.join(map(str, total))}" if total and session else s.stable_id("codex", text),
+                         line.timestamp, session, cwd, version, model, *used))
+            kept_numbers.append(number)
+            kept_texts.append(text)
+    return Parsed(_events(rows), pl.Series("line", kept_numbers, dtype=pl.Int64), "line", kept_texts, bad)
+
+
+_MARKERS = re.compile(rb'"(?:session_meta|turn_context|token_count)"')
+_NL, _BRACE, _CR = 10, ord("}"), 13
+
+
+def _wanted(data: bytes) -> tuple[list[int], list[bytes], list[tuple[int, bytes, str]], int]:
+    """The lines that may matter (numbered from 1), found by their markers rather than by looking at
+    every line (most of a session is messages and tool output); the lines cut off mid-write; the
+    number of the last line."""
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == _NL)  # every line end, once: line numbers and cut lines from them
+    spans: dict[int, int] = {}  # start → end, in the order of the file
+    for m in _MARKERS.finditer(data):
+        begin = data.rfind(b"\n", 0, m.start()) + 1
+        if begin not in spans:
+            end = data.find(b"\n", m.end())
+            spans[begin] = len(data) if end < 0 else end
+    begins = np.fromiter(spans, np.int64, len(spans))
+    numbers = (np.searchsorted(ends, begins) + 1).tolist()
+    texts = [data[b:e] for b, e in spans.items()]
+    # a line that ends (is followed by a line end) on anything but "}" was cut off, unless it is blank
+    last = ends - 1 - (raw[np.maximum(ends - 1, 0)] == _CR)
+    starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+    cut = np.flatnonzero((last >= starts) & (raw[np.maximum(last, 0)] != _BRACE))
+    bad = [(int(i) + 1, data[int(starts[i]):int(ends[i])], "cut off: not a whole JSON line")
+           for i in cut if int(starts[i]) not in spans]  # (a wanted line cut off is named when it does not decode)
+    return numbers, texts, bad, len(ends) + 1
+
+
+def _decode(numbers: list[int], texts: list[bytes], bad: list, *, last: int) -> list[_Line | None]:
+    """Every wanted line at once; if one does not decode, line by line, naming the bad ones (but a
+    last line without its line end, still being written)."""
+    try:
+        return _LINES.decode(b"[" + b",".join(texts) + b"]")
+    except msgspec.DecodeError:
+        pass
+    lines = []
+    for number, text in zip(numbers, texts):
+        try:
+            lines.append(_LINE.decode(text))
+        except msgspec.DecodeError as e:
+            lines.append(None)
+            if number < last:
+                bad.append((number, text, f"not a Codex log line ({e})"))
+    return lines
 
 
 def _events(rows: list[tuple]) -> pl.DataFrame:
     """The kept token counts as event columns (values still raw: validation types them)."""
-    used = [r[5] for r in rows]
-    frame = pl.DataFrame({
-        s.EVENT_ID: [r[6] for r in rows], s.TS: [r[0] for r in rows], s.JOB_ID: [r[1] for r in rows],
-        "cwd": [r[2] for r in rows], "version": [r[3] for r in rows], "named": [r[4] for r in rows],
-        s.INPUT_TOKENS: [max(u[0] - u[1], 0) for u in used], s.CACHE_READ_TOKENS: [u[1] for u in used],
-        s.OUTPUT_TOKENS: [u[2] for u in used], s.REASONING_TOKENS: [u[3] for u in used],
-    }, schema={**{c: pl.String for c in (s.EVENT_ID, s.TS, s.JOB_ID, "cwd", "version", "named")},
-               **{c: pl.Int64 for c in (s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.OUTPUT_TOKENS, s.REASONING_TOKENS)}})
+    names = [s.EVENT_ID, s.TS, s.JOB_ID, "cwd", "version", "named", "input", "cached", s.OUTPUT_TOKENS,
+             s.REASONING_TOKENS]
+    frame = pl.DataFrame(rows, schema={**{c: pl.String for c in names[:6]}, **{c: pl.Int64 for c in names[6:]}},
+                         orient="row")
     assumed = pl.col("named").is_null()
     return frame.with_columns(
+        (pl.col("input") - pl.col("cached")).clip(0).alias(s.INPUT_TOKENS), pl.col("cached").alias(s.CACHE_READ_TOKENS),
         pl.lit("openai").alias(s.PROVIDER), pl.lit("llm").alias(s.SERVICE), pl.lit("response").alias(s.OPERATION),
         pl.lit("codex").alias(s.AGENT), pl.lit("main").alias(s.STAGE),
         pl.col("named").fill_null(pl.lit(DEFAULT_MODEL)).alias(s.MODEL),
         pl.col("cwd").str.extract(r"([^/\\]+)[/\\]*$").alias(s.PROJECT),
         pl.struct(pl.col("version"), pl.when(assumed).then(True).alias("model_assumed"))
         .struct.json_encode().alias(s.TAGS),
-    ).drop("cwd", "version", "named")
+    ).drop("cwd", "version", "named", "input", "cached")

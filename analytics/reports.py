@@ -44,10 +44,13 @@ class _Report:
     """Serialisation shared by reports: figures are fields, tables are `pl.DataFrame` fields."""
 
     def _tables(self) -> dict[str, pl.DataFrame]:
-        return {k: v for k, v in vars(self).items() if isinstance(v, pl.DataFrame)}
+        code = getattr(self, "currency", "USD").lower()
+        return {k: _named(v, code) for k, v in vars(self).items() if isinstance(v, pl.DataFrame)}
 
     def to_dict(self) -> dict:
-        figures = {k: v for k, v in vars(self).items() if not isinstance(v, pl.DataFrame)}
+        """Figures and tables; in a report in another currency, money is named for it (`cost_eur`)."""
+        code = getattr(self, "currency", "USD").lower()
+        figures = {_in(k, code): v for k, v in vars(self).items() if not isinstance(v, pl.DataFrame)}
         return {**figures, **{k: json.loads(v.write_json()) for k, v in self._tables().items()}}
 
     def to_json(self) -> str:
@@ -57,6 +60,14 @@ class _Report:
         tables = [t.with_columns(pl.lit(name).alias("table")).rename({t.columns[0]: "name"}).with_columns(
             pl.col("name").cast(pl.String)) for name, t in self._tables().items() if t.width]
         return to_csv(pl.concat(tables, how="diagonal_relaxed").select("table", pl.exclude("table")))
+
+
+def _in(name: str, code: str) -> str:
+    return name[:-4] + "_" + code if code != "usd" and name.endswith("_usd") else name
+
+
+def _named(table: pl.DataFrame, code: str) -> pl.DataFrame:
+    return table.rename({c: _in(c, code) for c in table.columns}) if code != "usd" else table
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,8 @@ class MonthlyReport(_Report):
     by_project: pl.DataFrame = field(repr=False)
     by_stage: pl.DataFrame = field(repr=False)
     top_runs: pl.DataFrame = field(repr=False)
+    currency: str = "USD"     # what money is in: USD as priced, or converted day by day (`ingest.fx`)
+    rates: str = "USD as priced"  # which rates, published when, from where
 
 
 def monthly_report(events: pl.LazyFrame, month: dt.date, *, top: int = 10, runs: pl.LazyFrame | None = None,

@@ -24,7 +24,7 @@ WORDS = {  # column names in words; others: underscores to spaces, the first let
     "expected_usd": "Expected", "low_usd": "Low", "high_usd": "High", "limit_usd": "Limit", "spent_usd": "Spent",
     "remaining_usd": "Left", "forecast_usd": "Forecast", "forecast_low80_usd": "Forecast, 80 % low",
     "forecast_high80_usd": "Forecast, 80 % high", "exhaustion_date": "Runs out", "days_left": "Days left",
-    "first_day": "First day", "last_day": "Last day", "instead_of": "Instead of", "fired_at": "Fired (UTC)",
+    "first_day": "First day", "last_day": "Last day", "newest_rate": "Newest rate (per US dollar)", "instead_of": "Instead of", "fired_at": "Fired (UTC)",
 }
 SHARES = ("share", "pct", "savings_pct", "difference_pct", "change_pct", "error_pct", "hit_rate")
 
@@ -36,6 +36,9 @@ def in_words(column: str) -> str:
         >>> in_words("cache_write_1h_tokens"), in_words("total_low80_usd"), in_words("project")
         ('Cache writes (1 h)', 'Total low 80 %', 'Project')
     """
+    code = currency_of(column)
+    if code and code != "USD":  # the same words as in dollars, with the currency said
+        return f"{in_words(column[:-4] + '_usd')} ({code})"
     return WORDS.get(column) or column.removesuffix("_usd").replace("_", " ").replace("80", " 80 %").replace(
         "95", " 95 %").replace("  ", " ").capitalize()
 
@@ -46,6 +49,45 @@ def usd(amount: float | None) -> str:
     if amount is None:
         return "—"
     return f"${amount:,.2f}" if amount == 0 or abs(amount) >= 0.1 else f"${amount:.3g}"
+
+
+def money(amount: float | None, currency: str = "USD", locale: str | None = None) -> str:
+    """An amount in its currency for the reader's locale (Babel: symbol, separators, the currency's
+    own decimals), three significant digits below a tenth so a sub-cent amount stays visible.
+
+    Examples:
+        >>> money(1234.5, "EUR", "de_DE"), money(1234.5, "JPY", "en_US"), money(0.004081, "GBP", "en_GB")
+        ('1.234,50\xa0€', '¥1,234', '£0.00408')
+    """
+    if amount is None:
+        return "—"
+    from babel.numbers import format_currency
+    where = locale or reader_locale()
+    if amount == 0 or abs(amount) >= 0.1:
+        return format_currency(amount, currency, locale=where)
+    return format_currency(float(f"{amount:.3g}"), currency, locale=where, currency_digits=False,
+                           decimal_quantization=False)
+
+
+def reader_locale() -> str:
+    """The locale money is written for: SPENDLAKE_LOCALE, else the environment's language, else en_US."""
+    import os
+    from babel import Locale, UnknownLocaleError
+    for candidate in (os.environ.get("SPENDLAKE_LOCALE"), os.environ.get("LC_ALL"), os.environ.get("LANG")):
+        name = (candidate or "").split(".")[0]
+        if name and name not in ("C", "POSIX"):
+            try:
+                return str(Locale.parse(name))
+            except (ValueError, UnknownLocaleError):
+                continue
+    return "en_US"
+
+
+def currency_of(column: str) -> str | None:
+    """The currency a money column holds, from its name's suffix (`cost_usd`, `cost_eur`), or None."""
+    from babel.numbers import list_currencies
+    suffix = column.rsplit("_", 1)[-1].upper() if "_" in column else ""
+    return suffix if len(suffix) == 3 and suffix in list_currencies() else None
 
 
 def is_share(column: str) -> bool:
@@ -59,6 +101,8 @@ def cell(value: object, column: str = "") -> str:
     if isinstance(value, float):
         if column.endswith("_usd"):
             return usd(value)
+        if currency_of(column):
+            return money(value, currency_of(column))
         if is_share(column):
             return f"{value:.1%}"
         return f"{value:,.2f}"

@@ -77,7 +77,7 @@ BUDGETS, ALERTS, ESTIMATES, OVERRIDES, IMPORTS = "budgets", "alerts", "estimates
 TMP, JOURNAL, LOCK, TRASH = "tmp", "journal", "lock", "trash"
 ADDED, ROLLUP_LOCK, KEYS, AUDIT = "added", "rollup lock", "keys", "audit"
 DELIVERIES, ACKS, NOTIFY_LOCK, WORKSPACES = "deliveries", "acknowledged", "notify lock", "workspaces"
-FORECASTS, USAGE_SUMS = "forecasts", "usage sums"
+FORECASTS, USAGE_SUMS, FX_RATES = "forecasts", "usage sums", "fx rates"
 LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, the files in it, what it is)
     EVENTS: ("events", "date=YYYY-MM-DD/part-<time>-<random>.parquet", "the events: zstd, one fixed schema"),
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
@@ -97,6 +97,7 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     DELIVERIES: ("deliveries.jsonl", "", "each alert sent (or tried) to each webhook and e-mail recipient"),
     AUDIT: ("audit.jsonl", "", "who changed what and when, oldest first (append-only)"),
     OVERRIDES: ("prices/overrides.csv", "", "negotiated rates (they win over the catalog and genai-prices)"),
+    FX_RATES: ("fx/rates.csv", "", "the team's own exchange rates: date, currency, units per US dollar"),
     IMPORTS: ("_imports.json", "", "what was read of each imported file (re-imports skip or resume)"),
     KEYS: ("keys.json", "", "the server's API keys: names, scopes, salted hashes (never a token)"),
     TMP: ("_tmp", "<kind>-<pid>.<start>-<random>", "files being written, named by their writer"),

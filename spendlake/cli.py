@@ -324,21 +324,33 @@ def _emit_report(result, fmt: Format, title: str) -> None:
                 _emit(table, fmt, name.replace("_", " "))
 
 
+CurrencyOption = Annotated[Optional[str], typer.Option(
+    "--currency", help="Show money in this currency (EUR, GBP, JPY…), converted day by day at each day's rate "
+    "(default: $SPENDLAKE_CURRENCY, else USD as priced); see: spendlake fx.")]
+
+
 @report.command("monthly")
 def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month, YYYY-MM (or a day of it); default this month.")] = None,
-                   top: int = 10, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+                   top: int = 10, lake: LakeOption = None, fmt: FormatOption = Format.table,
+                   currency: CurrencyOption = None) -> None:
     """A calendar month: totals, change vs the month before, breakdowns, top runs. The month under
     way is compared with the same days of the month before."""
-    from spendlake.usecases import monthly, monthly_html
+    from spendlake.usecases import display_currency, monthly, monthly_html
     day = _month(month)
     if fmt is Format.html:  # to stdout: spendlake report monthly -f html > november.html
+        if display_currency(currency) != "USD":
+            raise OptionError("--format html is in USD for now; take --format table, json or csv for another currency",
+                              option="--currency")
         sys.stdout.write(monthly_html(_lake(lake, existing=True), day, top=top))
         return
-    result = monthly(_lake(lake, existing=True), day, top=top)
-    _emit_report(result, fmt, f"month of {day:%Y-%m}" + (f", to {result.through}" if result.partial else ""))
+    result = monthly(_lake(lake, existing=True), day, top=top, currency=currency)
+    _emit_report(result, fmt, f"month of {day:%Y-%m}" + (f", to {result.through}" if result.partial else "")
+                 + (f", in {result.currency}" if result.currency != "USD" else ""))
     if fmt is Format.table and result.partial:
         out.print(f"month to date ({result.month}-01 … {result.through}) against the same days of the month "
                   f"before ({result.previous_from} … {result.previous_to})")
+    if fmt is Format.table and result.currency != "USD":
+        out.print(result.rates)
 
 
 @report.command("job")
@@ -708,6 +720,30 @@ def workspace_admins(email: Annotated[list[str], typer.Argument(help="Who sees e
     from spendlake.workspaces import set_admins
     set_admins(_lake(lake), email)
     out.print(f"admins: {', '.join(sorted(e.strip().lower() for e in email))}")
+
+
+fx_app = typer.Typer(invoke_without_command=True)
+app.add_typer(fx_app, name="fx", help="Exchange rates: the ECB's daily reference rates and your own; import a rates file.")
+
+
+@fx_app.callback()
+def fx_list(ctx: typer.Context, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+    """The rates at hand per currency: where they come from, the days they cover, the newest rate."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ingest import fx
+    _emit(fx.summary(fx.rates(_lake(lake))), fmt, "exchange rates (units per US dollar)")
+
+
+@fx_app.command("import")
+def fx_import(path: Annotated[Path, typer.Argument(help="A CSV file: date,currency,rate (units of the currency per US dollar).")],
+              lake: LakeOption = None) -> None:
+    """Add your own rates (a treasury's): they win over the ECB's from their first date on."""
+    from ingest import fx
+    if not path.is_file():
+        raise OptionError(f"{path}: no such file")
+    count = fx.import_rates(_lake(lake), path)
+    out.print(f"kept {count:,} rate{'s' * (count != 1)} from {path.name}; see them with: spendlake fx")
 
 
 alerts_app = typer.Typer(invoke_without_command=True)

@@ -117,14 +117,19 @@ class UsageSums:
         name = json.dumps([SUMS_METHOD, version(), sorted(p.name for p in files)])
         path = self.folder / f"{day.isoformat()}-{hashlib.blake2b(name.encode(), digest_size=12).hexdigest()}.parquet"
         if keep and path.exists():
-            return pl.read_parquet(path)
+            try:
+                return pl.read_parquet(path)
+            except (FileNotFoundError, pl.exceptions.PolarsError):  # removed meanwhile (its files changed)
+                pass
         try:
             found = day_sums(self.lake.scan(files=files), book)
         except (FileNotFoundError, pl.exceptions.ComputeError):  # a compaction replaced them meanwhile
             return day_sums(self.lake.scan(start=day, end=day), book)
         if keep:
             try:
-                write_atomic(path, lambda f: found.write_parquet(f))
+                # never replaced: a reader holding this name's footer must find the same bytes (the
+                # name says which files it sums, so another writer's copy holds the same sums)
+                write_atomic(path, lambda f: found.write_parquet(f), replace=False)
                 for old in self.folder.glob(f"{day.isoformat()}-*.parquet"):
                     if old != path:
                         old.unlink(missing_ok=True)

@@ -40,7 +40,8 @@ import analytics
 from analytics.alerts import Alert, budget_alerts, exit_code
 from analytics.budgets import Budget, BudgetError, Decision, spent as spent_per_budget
 from analytics.estimate import Estimate, Step
-from ingest import audit, schema as s
+from ingest import audit, fx, schema as s
+from ingest.rollups import per_run
 from ingest.errors import OptionError, SpendlakeError
 from ingest.lake import Lake, RewriteResult
 from ingest.pipeline import ImportSummary
@@ -219,16 +220,36 @@ def retention(lake: Lake, days: int, *, drop: bool = False, today: dt.date | Non
 # ---- reports ----------------------------------------------------------------------------------
 
 def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None = None,
-            projects: Sequence[str] | None = None) -> analytics.MonthlyReport:
+            projects: Sequence[str] | None = None, currency: str | None = None) -> analytics.MonthlyReport:
     """The calendar month holding `month` for the chosen projects (none chosen: all); the month under
-    way is compared with the same days before."""
+    way is compared with the same days before. In another `currency` (default: SPENDLAKE_CURRENCY,
+    else USD) each day's cost is converted at that day's rate before anything is added up."""
     today = today or dt.datetime.now(dt.UTC).date()
     first, last = analytics.measures.period_bounds(month, "month")
-    runs = analytics.runs(lake, start=first, end=min(last, max(today, first)))
+    through = min(last, max(today, first))
     daily = narrowed(analytics.daily(lake), None, None, projects, None)
+    code = display_currency(currency)
+    if code == fx.BASE:
+        runs = analytics.runs(lake, start=first, end=through)
+    else:  # a run's days each at their own rate, then added up per run
+        table = fx.rates(lake)
+        before = analytics.measures.period_bounds(first - dt.timedelta(days=1), "month")[0]
+        daily, used = fx.convert(daily.filter(pl.col(s.DATE).is_between(before, through)), code, table, MONEY)
+        jobs, _ = fx.convert(analytics.daily_jobs(lake, start=first, end=through), code, table, MONEY)
+        runs = per_run(jobs)
     if _names(projects):
         runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
-    return analytics.monthly_report(daily, month, top=top, runs=runs, today=today)
+    report = analytics.monthly_report(daily, month, top=top, runs=runs, today=today)
+    return report if code == fx.BASE else dataclasses.replace(report, currency=code, rates=str(used))
+
+
+MONEY = [s.COST, "failed_cost_usd"]  # a rollup's money columns
+
+
+def display_currency(currency: str | None = None) -> str:
+    """The currency to show money in: the one asked for, else SPENDLAKE_CURRENCY, else USD."""
+    import os
+    return (currency or os.environ.get("SPENDLAKE_CURRENCY") or fx.BASE).strip().upper()
 
 
 def monthly_html(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None = None,

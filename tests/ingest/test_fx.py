@@ -1,0 +1,110 @@
+"""Money in another currency: each day's USD cost times that day's ECB reference rate (the last one
+published on or before it), checked against the ECB's own history read here with the csv module;
+the team's rates win from their first date; bad rates files and unknown currencies are named."""
+
+import csv
+import datetime as dt
+import io
+import json
+import zipfile
+from importlib.resources import files
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import analytics
+from ingest import fx, schema as s
+from ingest.demo import write_demo
+from spendlake import usecases
+from spendlake.cli import app
+
+TODAY = dt.date(2026, 3, 31)
+
+
+@pytest.fixture(scope="module")
+def ecb_per_usd() -> dict[str, dict[dt.date, float]]:
+    """The ECB history as published: units of each currency per US dollar, by publication day."""
+    with zipfile.ZipFile(files("currency_converter") / "eurofxref-hist.zip") as z:
+        rows = list(csv.DictReader(io.StringIO(z.read(z.namelist()[0]).decode())))
+    out: dict[str, dict[dt.date, float]] = {}
+    for row in rows:
+        day, usd = dt.date.fromisoformat(row["Date"]), float(row["USD"])
+        out.setdefault("EUR", {})[day] = 1 / usd
+        for code in ("GBP", "JPY"):
+            out.setdefault(code, {})[day] = float(row[code]) / usd
+    return out
+
+
+def rate_on(published: dict[dt.date, float], day: dt.date) -> tuple[dt.date, float]:
+    while day not in published:  # a weekend or holiday: the last rate published before it
+        day -= dt.timedelta(days=1)
+    return day, published[day]
+
+
+@pytest.fixture
+def demo(lake):
+    write_demo(lake, TODAY, days=70)
+    return lake
+
+
+@pytest.mark.parametrize("code", ["EUR", "GBP", "JPY"])
+def test_a_month_in_another_currency_is_each_days_cost_at_that_days_rate(demo, ecb_per_usd, code):
+    report = usecases.monthly(demo, TODAY, today=TODAY, currency=code.lower())
+    days = analytics.daily(demo, start=TODAY.replace(day=1), end=TODAY).group_by(s.DATE).agg(pl.col(s.COST).sum()).collect()
+    expected = sum(cost * rate_on(ecb_per_usd[code], day)[1] for day, cost in days.iter_rows())
+    assert report.currency == code and report.cost_usd == pytest.approx(expected, rel=1e-12)  # to the cent and far below
+    assert round(report.cost_usd, 2) == round(expected, 2)
+    assert report.to_dict()[f"cost_{code.lower()}"] == report.cost_usd and "cost_usd" not in report.to_dict()
+    assert "ECB" in report.rates and "day by day" in report.rates
+    per_day = dict(report.daily.select(s.DATE, s.COST).iter_rows())
+    for day, cost in days.iter_rows():
+        assert per_day[day] == pytest.approx(cost * rate_on(ecb_per_usd[code], day)[1], rel=1e-12)
+
+
+def test_a_weekend_takes_fridays_rate(ecb_per_usd):
+    saturday, sunday = dt.date(2026, 3, 14), dt.date(2026, 3, 15)
+    found = fx.per_day(pl.DataFrame({"date": [saturday, sunday]}), "EUR", fx.rates())
+    assert found["rate_date"].to_list() == [dt.date(2026, 3, 13)] * 2
+    assert found["rate"].to_list() == [ecb_per_usd["EUR"][dt.date(2026, 3, 13)]] * 2
+
+
+def test_the_teams_rates_win_from_their_first_date(demo, tmp_path, ecb_per_usd):
+    rates = tmp_path / "treasury.csv"
+    rates.write_text("date,currency,rate\n2026-03-16,EUR,0.80\n2026-03-23,EUR,0.85\n")
+    assert CliRunner().invoke(app, ["fx", "import", str(rates), "--lake", str(demo.root)]).exit_code == 0
+    report = usecases.monthly(demo, TODAY, today=TODAY, currency="EUR")
+    days = analytics.daily(demo, start=TODAY.replace(day=1), end=TODAY).group_by(s.DATE).agg(pl.col(s.COST).sum()).collect()
+    ours = lambda day: 0.80 if day < dt.date(2026, 3, 23) else 0.85  # noqa: E731
+    expected = sum(cost * (ours(day) if day >= dt.date(2026, 3, 16) else rate_on(ecb_per_usd["EUR"], day)[1])
+                   for day, cost in days.iter_rows())
+    assert report.cost_usd == pytest.approx(expected, rel=1e-12)
+    assert "ECB and team" in report.rates
+    listed = json.loads(CliRunner().invoke(app, ["fx", "--lake", str(demo.root), "--format", "json"]).output)
+    eur = {r["source"]: (r["first"], r["last"]) for r in listed if r["currency"] == "EUR"}
+    assert eur["team"] == ("2026-03-16", "2026-03-23") and eur["ECB"][0] == "1999-01-04"
+
+
+@pytest.mark.parametrize("body, named", [
+    ("date,currency,rate\n2026-03-16,EUR,-0.8\n", "line 2: rate '-0.8' must be above zero"),
+    ("date,currency,rate\n2026-03-16,EUR,\n", "line 2: rate '' is not a number"),
+    ("date,currency,rate\n16/03/2026,EUR,0.8\n", "line 2: date '16/03/2026' is not YYYY-MM-DD"),
+    ("date,currency,rate\n2026-03-16,EURO,0.8\n", "line 2: currency 'EURO' is not a three-letter code"),
+    ("day,currency,rate\n2026-03-16,EUR,0.8\n", "missing: date"),
+])
+def test_a_bad_rates_file_is_named_and_nothing_of_it_is_kept(demo, tmp_path, body, named):
+    rates = tmp_path / "rates.csv"
+    rates.write_text(body)
+    with pytest.raises(fx.FxError, match=named):
+        fx.import_rates(demo, rates)
+    assert fx.team(demo).height == 0
+
+
+def test_an_unknown_currency_or_a_day_without_a_rate_converts_nothing(demo, tmp_path):
+    with pytest.raises(fx.FxError, match="unknown currency 'XYZ'"):
+        usecases.monthly(demo, TODAY, today=TODAY, currency="XYZ")
+    rates = tmp_path / "rates.csv"
+    rates.write_text("date,currency,rate\n2026-03-20,ABC,3.5\n")  # a currency only the team prices, from the 20th
+    fx.import_rates(demo, rates)
+    with pytest.raises(fx.FxError, match="no ABC rate on or before 2026-02-01"):
+        usecases.monthly(demo, TODAY, today=TODAY, currency="ABC")

@@ -50,6 +50,9 @@ Projects = Annotated[list[str], Query(description="Only these projects (repeat)"
 Providers = Annotated[list[str], Query(description="Only these providers (repeat)")]
 From = Annotated[dt.date | None, Query(alias="from", description="First day, YYYY-MM-DD (UTC)")]
 To = Annotated[dt.date | None, Query(description="Last day, YYYY-MM-DD (UTC)")]
+Currency = Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$", description=(
+    "Money in this currency (EUR, GBP…), each day's cost at that day's rate (default: the server's "
+    "SPENDLAKE_CURRENCY, else USD); the rates used are in the Spendlake-Rates header"))]
 
 
 
@@ -225,19 +228,21 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
               by: Annotated[list[str], Query(description="Group by these columns (repeat), or tag:<key>")] = [],  # noqa: B006
               period: Annotated[Literal["day", "week", "month"] | None, Query()] = None,
               start: From = None, to: To = None, top: Annotated[int | None, Query(ge=1)] = None,
-              project: Projects = [], provider: Providers = [], format: Format = "json") -> Response:  # noqa: B006
+              project: Projects = [], provider: Providers = [], format: Format = "json",  # noqa: B006
+              currency: Currency = None) -> Response:
         _span(start, to)
         result = usecases.costs(server.lake, by, period=period, top=top, start=start, end=to,
-                                projects=narrow(key.projects, project), providers=provider)
-        return _frame(result, format)
+                                projects=narrow(key.projects, project), providers=provider, currency=currency)
+        return _with_rates(_frame(result, format), usecases.rates_used(server.lake, currency, start, to))
 
     @app.get("/v1/reports/monthly", tags=["questions"], summary="A calendar month: totals, change, breakdowns, top runs")
     def monthly(key: keys.ApiKey = needs("read"),
                 month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}(-\d{2})?$", description="YYYY-MM")] = None,
                 top: Annotated[int, Query(ge=1, le=1000)] = 10, project: Projects = [],  # noqa: B006
-                format: Format = "json") -> Response:
+                format: Format = "json", currency: Currency = None) -> Response:
         day = _month(month)
-        return _report(usecases.monthly(server.lake, day, top=top, projects=narrow(key.projects, project)), format)
+        report = usecases.monthly(server.lake, day, top=top, projects=narrow(key.projects, project), currency=currency)
+        return _with_rates(_report(report, format), report.rates)
 
     @app.get("/v1/runs", tags=["questions"], summary="The costliest runs")
     def runs(key: keys.ApiKey = needs("read"), start: From = None, to: To = None,
@@ -505,6 +510,11 @@ def _frame(frame: pl.DataFrame, format: str) -> Response:
         from analytics.export import to_csv
         return Response(to_csv(frame), media_type="text/csv")
     return Response(frame.write_json(), media_type="application/json")
+
+
+def _with_rates(response: Response, rates: str) -> Response:
+    response.headers["Spendlake-Rates"] = rates
+    return response
 
 
 def _report(report, format: str) -> Response:

@@ -40,6 +40,9 @@ class Format(str, Enum):
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 FromOption = Annotated[Optional[str], typer.Option("--from", help="First day (YYYY-MM-DD, UTC).")]
+CurrencyOption = Annotated[Optional[str], typer.Option(
+    "--currency", help="Show money in this currency (EUR, GBP, JPY…), converted day by day at each day's rate "
+    "(default: $SPENDLAKE_CURRENCY, else USD as priced); see: spendlake fx.")]
 ToOption = Annotated[Optional[str], typer.Option("--to", help="Last day (YYYY-MM-DD, UTC).")]
 
 
@@ -324,11 +327,6 @@ def _emit_report(result, fmt: Format, title: str) -> None:
                 _emit(table, fmt, name.replace("_", " "))
 
 
-CurrencyOption = Annotated[Optional[str], typer.Option(
-    "--currency", help="Show money in this currency (EUR, GBP, JPY…), converted day by day at each day's rate "
-    "(default: $SPENDLAKE_CURRENCY, else USD as priced); see: spendlake fx.")]
-
-
 @report.command("monthly")
 def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month, YYYY-MM (or a day of it); default this month.")] = None,
                    top: int = 10, lake: LakeOption = None, fmt: FormatOption = Format.table,
@@ -391,10 +389,14 @@ def report_reconcile(start: FromOption = None, end: ToOption = None,
 def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to group by (repeat), or tag:<key>.")],
                      period: Annotated[Optional[str], typer.Option(help="day, week or month.")] = None,
                      start: FromOption = None, end: ToOption = None,
-                     top: Optional[int] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+                     top: Optional[int] = None, lake: LakeOption = None, fmt: FormatOption = Format.table,
+                     currency: CurrencyOption = None) -> None:
     """Cost, calls and tokens by any attribution and period (from the daily rollup)."""
-    from spendlake.usecases import costs
-    _emit(costs(_lake(lake, existing=True), by, period=period, top=top, **_span(start, end)), fmt, "breakdown")
+    from spendlake.usecases import costs, display_currency, rates_used
+    span, target = _span(start, end), _lake(lake, existing=True)
+    _emit(costs(target, by, period=period, top=top, currency=currency, **span), fmt, "breakdown")
+    if fmt is Format.table and display_currency(currency) != "USD":
+        out.print(rates_used(target, currency, span["start"], span["end"]))
 
 
 @report.command("forecast")

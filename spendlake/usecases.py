@@ -497,12 +497,36 @@ def narrowed(frame: pl.LazyFrame, start: dt.date | None, end: dt.date | None,
 def breakdown(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, top: int | None = None,
               metric: str = s.COST, start: dt.date | None = None, end: dt.date | None = None,
               projects: Sequence[str] | None = None, providers: Sequence[str] | None = None,
-              daily: pl.LazyFrame | None = None) -> pl.DataFrame:
+              daily: pl.LazyFrame | None = None, currency: str | None = None) -> pl.DataFrame:
     """Measures by any attribution and period, from the daily rollup (by run, from the per-run
-    rollup). `daily`: the lake's daily rollup when the caller holds it already."""
-    rollup = _rollup_for(lake, by, start, end, daily)
-    return analytics.breakdown(narrowed(rollup, start, end, projects, providers), by=list(by), period=period,
-                               top=top, metric=metric)
+    rollup). `daily`: the lake's daily rollup when the caller holds it already. In another
+    `currency`, each day's money at that day's rate, named for it (`cost_eur`)."""
+    rows, code = in_currency(lake, narrowed(_rollup_for(lake, by, start, end, daily), start, end, projects, providers),
+                             currency)
+    result = analytics.breakdown(rows, by=list(by), period=period, top=top, metric=metric)
+    return named_for(result, code)
+
+
+def in_currency(lake: Lake, rows: pl.LazyFrame, currency: str | None) -> tuple[pl.LazyFrame, str]:
+    """Rows of days with their money at each day's rate in `currency` (default: `display_currency`)."""
+    code = display_currency(currency)
+    return (rows if code == fx.BASE else fx.convert(rows, code, fx.rates(lake), MONEY)[0]), code
+
+
+def named_for(table: pl.DataFrame, code: str) -> pl.DataFrame:
+    """A table's money columns named for the currency they hold (`cost_usd` → `cost_eur`)."""
+    if code == fx.BASE:
+        return table
+    return table.rename({c: c[:-4] + "_" + code.lower() for c in table.columns if c.endswith("_usd")})
+
+
+def rates_used(lake: Lake, currency: str | None, start: dt.date | None, end: dt.date | None) -> str:
+    """Which rates a figure in `currency` over [start, end] took: to state beside it."""
+    code = display_currency(currency)
+    if code == fx.BASE:
+        return str(fx.Used(fx.BASE, None, None, ()))
+    _, used = fx.convert(analytics.daily(lake, start=start, end=end).select(s.DATE, s.COST), code, fx.rates(lake), [s.COST])
+    return str(used)
 
 
 COST_COLUMNS = ("period_start", "cost_usd", "share", "calls", "failed_calls", "tokens", "characters", "images",
@@ -511,10 +535,12 @@ COST_COLUMNS = ("period_start", "cost_usd", "share", "calls", "failed_calls", "t
 
 def costs(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, top: int | None = None,
           start: dt.date | None = None, end: dt.date | None = None, projects: Sequence[str] | None = None,
-          providers: Sequence[str] | None = None) -> pl.DataFrame:
+          providers: Sequence[str] | None = None, currency: str | None = None) -> pl.DataFrame:
     """`breakdown`'s cost, calls and tokens (what `report breakdown` and `GET /v1/costs` answer)."""
-    result = breakdown(lake, by, period=period, top=top, start=start, end=end, projects=projects, providers=providers)
-    keep = [c for c in (COST_COLUMNS[0], *by, *COST_COLUMNS[1:]) if c in result.columns]
+    result = breakdown(lake, by, period=period, top=top, start=start, end=end, projects=projects, providers=providers,
+                       currency=currency)
+    wanted = named_for(pl.DataFrame(schema=dict.fromkeys(COST_COLUMNS, pl.Float64)), display_currency(currency)).columns
+    keep = [c for c in (wanted[0], *by, *wanted[1:]) if c in result.columns]
     return result.select(list(dict.fromkeys(keep)))
 
 

@@ -108,3 +108,12 @@ def test_an_unknown_currency_or_a_day_without_a_rate_converts_nothing(demo, tmp_
     fx.import_rates(demo, rates)
     with pytest.raises(fx.FxError, match="no ABC rate on or before 2026-02-01"):
         usecases.monthly(demo, TODAY, today=TODAY, currency="ABC")
+
+
+def test_a_breakdown_by_day_in_euros_is_each_days_cost_at_its_rate(demo, ecb_per_usd):
+    table = usecases.costs(demo, [], period="day", start=dt.date(2026, 3, 1), end=TODAY, currency="EUR")
+    usd = dict(analytics.daily(demo, start=dt.date(2026, 3, 1), end=TODAY).group_by(s.DATE).agg(pl.col(s.COST).sum())
+               .collect().iter_rows())
+    assert table.height == len(usd) and "cost_eur" in table.columns
+    for day, cost in table.select(pl.col("period_start").cast(pl.Date), "cost_eur").iter_rows():
+        assert cost == pytest.approx(usd[day] * rate_on(ecb_per_usd["EUR"], day)[1], rel=1e-12)

@@ -138,3 +138,17 @@ def metrics(http) -> dict:
             label = sample.labels.get("outcome") or sample.labels.get("route")
             found[(sample.name, label)] = found.get((sample.name, label), 0) + sample.value
     return found
+
+
+def test_money_in_another_currency_is_the_same_over_http_and_says_its_rates(served):
+    root, http = served
+    start = TODAY - dt.timedelta(days=20)
+    asked = cli("report", "breakdown", "--by", "provider", "--from", start, "--currency", "eur", "--lake", root, "-f", "json")
+    answer = http.get(f"/v1/costs?by=provider&from={start}&currency=EUR")
+    assert answer.status_code == 200 and same(answer.json(), asked)
+    assert "cost_eur" in answer.json()[0] and "cost_usd" not in answer.json()[0]
+    assert answer.headers["Spendlake-Rates"].startswith("USD converted to EUR day by day at ECB rates published")
+    monthly = http.get(f"/v1/reports/monthly?month={TODAY:%Y-%m}&currency=gbp")
+    assert monthly.status_code == 200 and monthly.json()["currency"] == "GBP" and "cost_gbp" in monthly.json()
+    wrong = http.get("/v1/costs?currency=XYZ")
+    assert wrong.status_code == 400 and "unknown currency 'XYZ'" in wrong.json()["error"]["message"]

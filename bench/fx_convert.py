@@ -35,7 +35,7 @@ def main() -> None:
     start = END - dt.timedelta(days=364)
 
     def year(currency: str):
-        days, _ = fx.convert(analytics.daily(lake, start=start, end=END), currency, table, usecases.MONEY)
+        days, _ = fx.convert(analytics.daily(lake, start=start, end=END), currency, table, usecases.MONEY, (start, END))
         return analytics.breakdown(days, by=s.PROVIDER, period="day", values=[s.COST, "calls"])
 
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {args.events:,} events; medians of {args.repeat}\n")

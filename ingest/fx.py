@@ -65,8 +65,16 @@ def team(lake) -> pl.DataFrame:
 
 
 def rates(lake=None) -> pl.DataFrame:
-    """Every rate at hand: the team's from each currency's first team date on, the ECB's before."""
-    ours = team(lake) if lake is not None else pl.DataFrame(schema=SCHEMA)
+    """Every rate at hand: the team's from each currency's first team date on, the ECB's before
+    (remembered until the team's file changes)."""
+    path = lake.path(RATES) if lake is not None else None
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path is not None and path.exists() else None
+    return _rates(str(path) if stamp else None, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _rates(path: str | None, stamp: tuple[int, int] | None) -> pl.DataFrame:
+    ours = read_rates(Path(path).read_bytes(), Path(path).name) if path else pl.DataFrame(schema=SCHEMA)
     firsts = ours.group_by("currency").agg(pl.col("date").min().alias("_first"))
     theirs = ecb().join(firsts, on="currency", how="left").filter(
         pl.col("_first").is_null() | (pl.col("date") < pl.col("_first"))).drop("_first")
@@ -80,7 +88,7 @@ def currencies(table: pl.DataFrame) -> list[str]:
 def check(currency: str, table: pl.DataFrame) -> str:
     """The currency code, upper-cased, if rates for it are at hand; else a message listing those that are."""
     code = currency.strip().upper()
-    if code not in currencies(table):
+    if code != BASE and table.filter(pl.col("currency") == code).is_empty():
         raise FxError(f"unknown currency {currency!r}: rates are at hand for {', '.join(currencies(table))}")
     return code
 
@@ -118,13 +126,17 @@ class Used:
         return f"USD converted to {self.currency} day by day at {' and '.join(self.sources)} rates published {span}"
 
 
-def convert(frame: pl.LazyFrame, currency: str, table: pl.DataFrame, money: list[str]) -> tuple[pl.LazyFrame, Used]:
+def convert(frame: pl.LazyFrame, currency: str, table: pl.DataFrame, money: list[str],
+            span: tuple[dt.date | None, dt.date | None] = (None, None)) -> tuple[pl.LazyFrame, Used]:
     """Each row's `money` columns at the rate of its `date` (a rollup's rows are days: each day's
-    USD times that day's rate, summed later, never a total times one rate)."""
+    USD times that day's rate, summed later, never a total times one rate). With both ends of the
+    `span` of days the frame holds, its days are not read to find which rates it needs."""
     code = check(currency, table)
     if code == BASE:
         return frame, Used(BASE, None, None, ())
-    days = per_day(frame.select(s.DATE).unique().collect(), code, table)
+    start, end = span
+    calendar = pl.DataFrame({s.DATE: pl.date_range(start, end, eager=True)}) if start and end else None
+    days = per_day(calendar if calendar is not None else frame.select(s.DATE).unique().collect(), code, table)
     used = Used(code, days["rate_date"].min(), days["rate_date"].max(), tuple(sorted(set(days["source"]))))
     converted = frame.join(days.lazy().select("date", "rate"), on=s.DATE, how="left").with_columns(
         *[pl.col(c) * pl.col("rate") for c in money]).drop("rate")

@@ -234,8 +234,9 @@ def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None 
     else:  # a run's days each at their own rate, then added up per run
         table = fx.rates(lake)
         before = analytics.measures.period_bounds(first - dt.timedelta(days=1), "month")[0]
-        daily, used = fx.convert(daily.filter(pl.col(s.DATE).is_between(before, through)), code, table, MONEY)
-        jobs, _ = fx.convert(analytics.daily_jobs(lake, start=first, end=through), code, table, MONEY)
+        daily, used = fx.convert(daily.filter(pl.col(s.DATE).is_between(before, through)), code, table, MONEY,
+                                 (before, through))
+        jobs, _ = fx.convert(analytics.daily_jobs(lake, start=first, end=through), code, table, MONEY, (first, through))
         runs = per_run(jobs)
     if _names(projects):
         runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
@@ -502,15 +503,17 @@ def breakdown(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, 
     rollup). `daily`: the lake's daily rollup when the caller holds it already. In another
     `currency`, each day's money at that day's rate, named for it (`cost_eur`)."""
     rows, code = in_currency(lake, narrowed(_rollup_for(lake, by, start, end, daily), start, end, projects, providers),
-                             currency)
+                             currency, (start, end))
     result = analytics.breakdown(rows, by=list(by), period=period, top=top, metric=metric)
     return named_for(result, code)
 
 
-def in_currency(lake: Lake, rows: pl.LazyFrame, currency: str | None) -> tuple[pl.LazyFrame, str]:
-    """Rows of days with their money at each day's rate in `currency` (default: `display_currency`)."""
+def in_currency(lake: Lake, rows: pl.LazyFrame, currency: str | None,
+                span: tuple[dt.date | None, dt.date | None] = (None, None)) -> tuple[pl.LazyFrame, str]:
+    """Rows of days (in `span`, when known) with their money at each day's rate in `currency`
+    (default: `display_currency`)."""
     code = display_currency(currency)
-    return (rows if code == fx.BASE else fx.convert(rows, code, fx.rates(lake), MONEY)[0]), code
+    return (rows if code == fx.BASE else fx.convert(rows, code, fx.rates(lake), MONEY, span)[0]), code
 
 
 def named_for(table: pl.DataFrame, code: str) -> pl.DataFrame:
@@ -525,7 +528,8 @@ def rates_used(lake: Lake, currency: str | None, start: dt.date | None, end: dt.
     code = display_currency(currency)
     if code == fx.BASE:
         return str(fx.Used(fx.BASE, None, None, ()))
-    _, used = fx.convert(analytics.daily(lake, start=start, end=end).select(s.DATE, s.COST), code, fx.rates(lake), [s.COST])
+    _, used = fx.convert(analytics.daily(lake, start=start, end=end).select(s.DATE, s.COST), code, fx.rates(lake),
+                         [s.COST], (start, end))
     return str(used)
 
 

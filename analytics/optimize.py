@@ -335,18 +335,20 @@ def _caching(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
             candidates.append((key, used))
     moved = [(pl.col(s.CACHE_READ_TOKENS) + pl.col(CACHEABLE)).alias(s.CACHE_READ_TOKENS),
              (pl.col(s.INPUT_TOKENS) - pl.col(CACHEABLE)).alias(s.INPUT_TOKENS)]
-    cached = priced_totals([used.with_columns(moved) for _, used in candidates], book)
-    rows = []
-    for ((provider, model, operation), used), cost in zip(candidates, cached):
-        if cost is None:
-            continue
-        current = _computed(used)
-        rows.append(_suggestion(
-            "prompt_caching", f"{provider}/{model} {operation}", current, current - cost,
-            "No quality change; it needs a stable prompt prefix (system prompt, tools, documents) and the first "
-            "call in each cache window pays a write premium.",
-            f"put the shared part of {operation} prompts first and enable prompt caching", (provider, model, operation)))
-    return rows
+    return [_suggestion(
+        "prompt_caching", f"{provider}/{model} {operation}", current, current - cost,
+        "No quality change; it needs a stable prompt prefix (system prompt, tools, documents) and the first "
+        "call in each cache window pays a write premium.",
+        f"put the shared part of {operation} prompts first and enable prompt caching", (provider, model, operation))
+        for (provider, model, operation), _, current, cost in _repriced(candidates, moved, book)]
+
+
+def _repriced(candidates: list[tuple[tuple, pl.DataFrame]], change: list[pl.Expr],
+              book: PriceBook) -> list[tuple[tuple, pl.DataFrame, float, float]]:
+    """Each candidate's calls (key, sums) with their cost now and with `change` made to them, priced
+    in one pass; those the book cannot price so are left out."""
+    costs = priced_totals([used.with_columns(change) for _, used in candidates], book)
+    return [(key, used, _computed(used), cost) for (key, used), cost in zip(candidates, costs) if cost is not None]
 
 
 def _batch(llm: pl.DataFrame) -> list[dict]:
@@ -363,19 +365,12 @@ def _batch(llm: pl.DataFrame) -> list[dict]:
 
 def _output_cap(llm: pl.DataFrame, book: PriceBook) -> list[dict]:
     candidates = [(key, used) for key, used in _by_operation(llm) if used[CAP][0] and used[CALLS].sum() >= 20]
-    capped = priced_totals([used.with_columns(pl.col(CAPPED_OUTPUT).alias(s.OUTPUT_TOKENS),
-                                              pl.col(CAPPED_REASONING).alias(s.REASONING_TOKENS))
-                            for _, used in candidates], book)
-    rows = []
-    for ((provider, model, operation), used), cost in zip(candidates, capped):
-        if cost is None:
-            continue
-        current, cap = _computed(used), used[CAP][0]
-        rows.append(_suggestion(
-            "output_cap", f"{provider}/{model} {operation}", current, current - cost,
-            f"Answers longer than {cap:,} tokens (the longest quarter) get cut or must be asked to be concise.",
-            f"ask for concise output and set max_tokens ≈ {cap:,} for {operation}", (provider, model, operation)))
-    return rows
+    capped = [pl.col(CAPPED_OUTPUT).alias(s.OUTPUT_TOKENS), pl.col(CAPPED_REASONING).alias(s.REASONING_TOKENS)]
+    return [_suggestion(
+        "output_cap", f"{provider}/{model} {operation}", current, current - cost,
+        f"Answers longer than {used[CAP][0]:,} tokens (the longest quarter) get cut or must be asked to be concise.",
+        f"ask for concise output and set max_tokens ≈ {used[CAP][0]:,} for {operation}", (provider, model, operation))
+        for (provider, model, operation), used, current, cost in _repriced(candidates, capped, book)]
 
 
 def _combined_messages(sums: pl.DataFrame, book: PriceBook) -> list[dict]:
@@ -390,20 +385,14 @@ def _combined_messages(sums: pl.DataFrame, book: PriceBook) -> list[dict]:
                              .otherwise((pl.col(_TEXT) + SMS_PART - 1) // SMS_PART).cast(pl.Float64).alias("_one"))
                .filter(pl.col("_one") < pl.col(s.QUANTITY)).with_columns(*_stand_ins()))
     groups = list(per_run.partition_by(s.PROVIDER, s.MODEL, s.OPERATION, as_dict=True).items())
-    combined = priced_totals([used.with_columns(pl.col("_one").alias(s.QUANTITY), pl.lit(1).alias(CALLS))
-                              for _, used in groups], book)
-    rows = []
-    for ((provider, model, operation), used), cost in zip(groups, combined):
-        if cost is None:
-            continue
-        current = _computed(used)
-        rows.append(_suggestion(
-            "combine_messages", f"{provider}/{model} {operation}", current, current - cost,
-            f"One message per run and day instead of {used[s.QUANTITY].sum() / used.height:,.1f}: recipients get the "
-            f"updates together, later; the saving assumes plain GSM-7 text ({SMS_PART} characters per part; "
-            "emoji and non-Latin text fit 67).",
-            f"send one summary message per run for {operation} instead of one per step", (provider, model, operation)))
-    return rows
+    as_one = [pl.col("_one").alias(s.QUANTITY), pl.lit(1).alias(CALLS)]
+    return [_suggestion(
+        "combine_messages", f"{provider}/{model} {operation}", current, current - cost,
+        f"One message per run and day instead of {used[s.QUANTITY].sum() / used.height:,.1f}: recipients get the "
+        f"updates together, later; the saving assumes plain GSM-7 text ({SMS_PART} characters per part; "
+        "emoji and non-Latin text fit 67).",
+        f"send one summary message per run for {operation} instead of one per step", (provider, model, operation))
+        for (provider, model, operation), used, current, cost in _repriced(groups, as_one, book)]
 
 
 def _failures(window: pl.DataFrame) -> list[dict]:

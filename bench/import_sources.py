@@ -238,6 +238,22 @@ def bench_reimport(folder: Path, n: int, book: PriceBook, repeat: int) -> None:
               f"{'met' if appended_s <= limit else 'missed'} |")
 
 
+def ccusage_row(command: str, env: dict[str, str], n: int, size: int, repeat: int) -> None:
+    """ccusage reading the same files (`ccusage <command> --json --offline`; installed by the tests),
+    as a row of the readers' table: median seconds, events and MB a second."""
+    if not CCUSAGE.exists():
+        return
+    env = os.environ | {"HOME": tempfile.mkdtemp()} | env
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([str(CCUSAGE), *command.split(), "--json", "--offline", "-z", "UTC"], env=env, check=True,
+                       capture_output=True)
+        times.append(time.perf_counter() - start)
+    took = statistics.median(times)
+    print(f"| ccusage {command} (read and sum, no lake) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
+
+
 def bench_codex(n: int, book: PriceBook, repeat: int) -> None:
     """Codex sessions: Spendlake's import beside ccusage's reading, then the folder again unchanged."""
     folder = codex_logs(n)
@@ -247,17 +263,7 @@ def bench_codex(n: int, book: PriceBook, repeat: int) -> None:
     print(f"\nCodex sessions: {n:,} responses, {size / 1e6:.0f} MB in {len(files)} files\n")
     print("| reader | s | events/s | MB/s |\n|---|---|---|---|")
     print(f"| spendlake import (read, validate, price, append) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
-    if CCUSAGE.exists():
-        env = os.environ | {"HOME": tempfile.mkdtemp(), "CODEX_HOME": str(folder)}
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            subprocess.run([str(CCUSAGE), "codex", "daily", "--json", "--offline", "-z", "UTC"], env=env, check=True,
-                           capture_output=True)
-            times.append(time.perf_counter() - start)
-        theirs = statistics.median(times)
-        print(f"| ccusage codex daily (read and sum, no lake) | {theirs:.2f} | {n / theirs:,.0f} | "
-              f"{size / 1e6 / theirs:.0f} |")
+    ccusage_row("codex daily", {"CODEX_HOME": str(folder)}, n, size, repeat)
     raw = pl.concat([codex.parse(f).raw for f in files])  # the floor: the lake's own work on events parsed already
     lakes = []
     for _ in range(repeat):
@@ -293,17 +299,7 @@ def main() -> None:
     print(f"Claude Code logs: {n:,} replies, {size / 1e6:.0f} MB in {len(list(folder.rglob('*.jsonl')))} files\n")
     print("| reader | s | events/s | MB/s |\n|---|---|---|---|")
     print(f"| spendlake import (read, validate, price, append) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
-    if CCUSAGE.exists():
-        env = os.environ | {"HOME": tempfile.mkdtemp(), "CLAUDE_CONFIG_DIR": str(folder)}
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            subprocess.run([str(CCUSAGE), "daily", "--json", "--offline", "-z", "UTC"], env=env, check=True,
-                           capture_output=True)
-            times.append(time.perf_counter() - start)
-        took = statistics.median(times)
-        print(f"| ccusage daily "
-              f"(read and sum, no lake) | {took:.2f} | {n / took:,.0f} | {size / 1e6 / took:.0f} |")
+    ccusage_row("daily", {"CLAUDE_CONFIG_DIR": str(folder)}, n, size, args.repeat)
     bench_reimport(folder, n, book, args.repeat)
     bench_codex(args.events, book, args.repeat)
     otlp = otlp_files(args.events)

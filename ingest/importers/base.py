@@ -6,8 +6,12 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from pathlib import Path
 
+import msgspec
 import polars as pl
+
+from ingest.errors import ImportFormatError
 
 
 @dataclass(frozen=True)
@@ -37,3 +41,13 @@ class Chain(Sequence[bytes]):
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
+
+
+def decode_document(source: Path | bytes, decoder: msgspec.json.Decoder, what: str) -> tuple[bytes, object]:
+    """A file that is one JSON document, its bytes and what `decoder` makes of them; a file that is
+    not one is named once ("not <what> (…)")."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        return data, decoder.decode(data)
+    except msgspec.DecodeError as e:
+        raise ImportFormatError(f"not {what} ({e})") from None

@@ -28,8 +28,7 @@ import msgspec
 import polars as pl
 
 from ingest import schema as s
-from ingest.errors import ImportFormatError
-from ingest.importers.base import Parsed
+from ingest.importers.base import Parsed, decode_document
 
 
 class _Tokens(msgspec.Struct, gc=False):
@@ -63,11 +62,7 @@ def looks_like(record: dict) -> bool:
 
 
 def parse(source: Path | bytes) -> Parsed:
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    try:
-        recording = _RECORDING.decode(data)
-    except msgspec.DecodeError as e:
-        raise ImportFormatError(f"not a Gemini CLI chat recording ({e})") from None
+    _, recording = decode_document(source, _RECORDING, "a Gemini CLI chat recording")
     kept = [(i, m) for i, m in enumerate(recording.messages, start=1) if m.type == "gemini" and m.tokens is not None]
     session = recording.session_id
     frame = pl.DataFrame({

@@ -29,8 +29,7 @@ import msgspec
 import polars as pl
 
 from ingest import schema as s
-from ingest.errors import ImportFormatError
-from ingest.importers.base import Parsed
+from ingest.importers.base import Parsed, decode_document
 
 
 class _Cache(msgspec.Struct, gc=False):
@@ -75,11 +74,7 @@ def looks_like(record: dict) -> bool:
 
 
 def parse(source: Path | bytes) -> Parsed:
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    try:
-        m = _MESSAGE.decode(data)
-    except msgspec.DecodeError as e:
-        raise ImportFormatError(f"not an OpenCode message ({e})") from None
+    data, m = decode_document(source, _MESSAGE, "an OpenCode message")
     t = m.tokens
     used = t is not None and any((t.input, t.output, t.reasoning, t.cache.read, t.cache.write))
     via, model = None, m.model

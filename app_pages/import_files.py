@@ -83,7 +83,7 @@ st.subheader("Coding agents on this machine")
 st.caption("Claude Code, Codex, Gemini CLI and OpenCode keep their logs in their own folders on the machine this "
            "app runs on; what is new since the last import is read (`spendlake import --agents` does the same).")
 found = {f.agent.name: f for f in usecases.agent_logs()}
-st.dataframe([{"agent": name, "log files": len(f.files), "where": ", ".join(map(str, f.folders))}
+st.dataframe([{"agent": name, "log files": f.count, "where": ", ".join(map(str, f.folders))}
               for name, f in found.items()], hide_index=True, width="stretch",
              column_config={"agent": "Agent", "log files": st.column_config.NumberColumn("Log files", format="localized"),
                             "where": "Where Spendlake looks"})

@@ -101,9 +101,15 @@ def import_agents(lake: Lake, *, home: Path | None = None, env: Mapping[str, str
     _every_project(projects, "importing")
     done = []
     for found in agent_logs(home, env):
-        summary = import_files(lake, found.files, format=found.agent.format, progress=progress) if found.files else None
+        summary = None
+        for format, files in found.files.items():  # (OpenCode: message files, and its database)
+            read = import_files(lake, files, format=format, progress=progress)
+            if summary is None:
+                summary = read
+            else:
+                summary += read
         where = [f for f in found.folders if f.is_dir()] if found.files else found.folders  # (found: where it was)
-        done.append(AgentImport(found.agent.name, where, len(found.files), summary))
+        done.append(AgentImport(found.agent.name, where, found.count, summary))
     return done
 
 

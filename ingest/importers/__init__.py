@@ -36,6 +36,7 @@ PARSERS: dict[str, Callable[..., Parsed]] = {
     "codex": lambda source, mapping: codex.parse(source),
     "gemini-cli": lambda source, mapping: gemini_cli.parse(source),
     "opencode": lambda source, mapping: opencode.parse(source),
+    "opencode-db": lambda source, mapping: opencode.parse_db(source),
     "otel": lambda source, mapping: otel.parse(source),
     "openai-usage": lambda source, mapping: provider_reports.parse_openai_usage(source),
     "anthropic-usage": lambda source, mapping: provider_reports.parse_anthropic_usage(source),
@@ -57,6 +58,8 @@ def detect(data: bytes) -> str:
     """The format of a file from its first bytes."""
     if data[:4] == b"PAR1":
         return "parquet"
+    if data.startswith(opencode.SQLITE):  # the one SQLite database an importer reads
+        return "opencode-db"
     first = _first_line(data)
     if first.lstrip().startswith(b"{"):
         try:
@@ -124,7 +127,7 @@ def files_of(paths: list[Path]) -> list[Path]:
     out = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".json", ".csv", ".parquet")))
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".json", ".csv", ".parquet", ".db")))
         elif p.exists():
             out.append(p)
         else:

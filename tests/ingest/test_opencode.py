@@ -6,6 +6,8 @@ opencode daily`), an independent reader of OpenCode's storage."""
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from typer.testing import CliRunner
 
 import analytics
 from ingest import schema as s
+from ingest.importers import detect
+from ingest.lake import Lake
 from spendlake.cli import app
 
 DAY = 1_787_184_000_000  # 2026-08-20T00:00:00Z in milliseconds
@@ -52,6 +56,24 @@ def storage(home: Path) -> None:
     message(home, "ses_blog", 3, 1450, "gpt-5", "openai", {"input": 800, "output": 90, "read": 6_000})
 
 
+def database(home: Path) -> None:
+    """The same messages in OpenCode's database (newer versions): `session` and `message` tables,
+    each message's JSON in `data` (its id and session in their own columns)."""
+    files = sorted((home / "storage" / "message").rglob("*.json"))
+    home.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(home / "opencode.db")
+    db.execute("CREATE TABLE session (id TEXT PRIMARY KEY, directory TEXT, time_created INTEGER)")
+    db.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT, time_created INTEGER, data TEXT)")
+    for path in files:
+        body = json.loads(path.read_text())
+        folder = body.pop("path")["cwd"]
+        db.execute("INSERT OR IGNORE INTO session VALUES (?, ?, ?)", (body["sessionID"], folder, body["time"]["created"]))
+        db.execute("INSERT INTO message VALUES (?, ?, ?, ?)", (body.pop("id"), body.pop("sessionID"),
+                                                              body["time"]["created"], json.dumps(body)))
+    db.commit()
+    db.close()
+
+
 def test_storage_equals_ccusage_per_day_and_model(lake, ccusage, tmp_path):
     home = tmp_path / "opencode"
     storage(home)
@@ -77,3 +99,24 @@ def test_storage_equals_ccusage_per_day_and_model(lake, ccusage, tmp_path):
     assert (routed[s.PROVIDER], json.loads(routed[s.TAGS])["via"], routed[s.PROJECT]) == ("anthropic", "openrouter", "blog")
     reported = analytics.scan(lake).filter(pl.col(s.EVENT_ID) == "opencode:msg_ses_shop_004").collect()
     assert (reported[s.COST][0], reported[s.COST_SOURCE][0]) == (0.0123, "reported")
+
+
+def test_the_database_of_newer_versions_reads_as_the_message_files(lake, ccusage, tmp_path):
+    files, only_db = tmp_path / "files", tmp_path / "db"
+    storage(files)
+    storage(only_db)
+    database(only_db)
+    shutil.rmtree(only_db / "storage")  # the database alone
+    assert detect((only_db / "opencode.db").read_bytes()[:1 << 20]) == "opencode-db"
+    output = CliRunner().invoke(app, ["import", str(only_db), "--lake", str(lake.root)], catch_exceptions=False).output
+    assert "imported 6 events" in output
+    other = Lake(tmp_path / "other")
+    CliRunner().invoke(app, ["import", str(files), "--lake", str(other.root)], catch_exceptions=False)
+    key = [s.EVENT_ID, s.TS, s.MODEL, s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.OUTPUT_TOKENS, s.COST, s.PROJECT]
+    assert analytics.scan(lake).select(key).sort(s.EVENT_ID).collect().equals(
+        analytics.scan(other).select(key).sort(s.EVENT_ID).collect())
+    env = os.environ | {"HOME": str(tmp_path / "nohome"), "OPENCODE_DATA_DIR": str(only_db)}
+    report = json.loads(subprocess.run([str(ccusage), "opencode", "daily", "--json", "--offline", "-z", "UTC"], env=env,
+                                       check=True, capture_output=True, text=True, timeout=120).stdout)
+    theirs = sum(m["cost"] for d in report["daily"] for m in d["modelBreakdowns"])
+    assert analytics.scan(lake).select(pl.col(s.COST).sum()).collect().item() == pytest.approx(theirs, rel=1e-9)

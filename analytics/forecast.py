@@ -26,6 +26,8 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import functools
 import hashlib
@@ -72,6 +74,8 @@ class Forecast(_Report):
     exhaustion_earliest: dt.date | None  # first day the 80 % band's upper edge of the cumulative spend reaches it
     daily: pl.DataFrame = field(repr=False)     # date, actual, expected, low/high 80 and 95, cumulative (+ its 80 % band: cumulative_low80, cumulative_high80)
     backtest: pl.DataFrame = field(repr=False)  # model, origins, mape (of totals over the days left), weight
+    currency: str = "USD"  # what money is in (`in_currency`)
+    rates: str = "USD as priced"
 
     @property
     def method(self) -> str:
@@ -147,6 +151,53 @@ def forecast(events: pl.LazyFrame, *, today: dt.date | None = None, period: Peri
         total_low80_usd=totals["low80"], total_high80_usd=totals["high80"], total_low95_usd=totals["low95"],
         total_high95_usd=totals["high95"], run_rate_total_usd=run_rate_total, model=plan.model, budget_usd=budget_usd,
         exhaustion_date=exhaustion, exhaustion_earliest=earliest, daily=daily, backtest=plan.backtest)
+
+
+DAY_COLUMNS = ("actual", "expected", "low80", "high80", "low95", "high95")
+
+
+def in_currency(f: Forecast, rates: pl.DataFrame, currency: str, *, budget: float | None = None,
+                rates_text: str = "") -> Forecast:
+    """The forecast in another currency, from `rates` (`date`, `rate`: units per USD for every day
+    of the period). Each day, spent or expected, at its own day's rate; the bands' spread, which
+    belongs to the days to come, at the period's last day's rate; `budget` is in `currency`.
+
+    Examples:
+        >>> days = pl.DataFrame({"date": [dt.date(2026, 1, 1), dt.date(2026, 1, 2)], "actual": [10.0, None],
+        ...     "expected": [None, 10.0], "low80": [None, 8.0], "high80": [None, 12.0], "low95": [None, 7.0],
+        ...     "high95": [None, 13.0], "cumulative_low80": [None, 18.0], "cumulative_high80": [None, 22.0],
+        ...     "cumulative": [10.0, 20.0]})
+        >>> f = Forecast(dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 1), 10.0, 20.0, 18.0, 22.0, 17.0,
+        ...              23.0, 20.0, "run_rate", None, None, None, days, pl.DataFrame())
+        >>> eur = in_currency(f, pl.DataFrame({"date": days["date"], "rate": [0.5, 0.8]}), "EUR", budget=12.0)
+        >>> eur.spent_usd, eur.expected_total_usd, eur.total_high80_usd, eur.exhaustion_date
+        (5.0, 13.0, 14.6, datetime.date(2026, 1, 2))
+    """
+    end_rate = rates.filter(pl.col("date") == f.period_end)["rate"][0]
+    daily = f.daily.join(rates.select(s.DATE, "rate"), on=s.DATE, how="left")
+    usd_cumulative = pl.col("cumulative")
+    daily = daily.with_columns(
+        *[pl.col(c) * pl.col("rate") for c in DAY_COLUMNS],
+        *[(pl.coalesce(pl.col("actual"), pl.col("expected")) * pl.col("rate")).cum_sum().alias("_c")],
+        *[((pl.col(c) - usd_cumulative) * end_rate).alias(f"_{c}") for c in ("cumulative_low80", "cumulative_high80")],
+    ).with_columns(
+        pl.col("_c").alias("cumulative"),
+        *[(pl.col("_c") + pl.col(f"_{c}")).alias(c) for c in ("cumulative_low80", "cumulative_high80")],
+    ).drop("_c", "_cumulative_low80", "_cumulative_high80", "rate")
+    spent = float(daily["actual"].sum() or 0.0)
+    expected = spent + float(daily["expected"].sum() or 0.0)
+    band = {k: expected + (getattr(f, k) - f.expected_total_usd) * end_rate
+            for k in ("total_low80_usd", "total_high80_usd", "total_low95_usd", "total_high95_usd")}
+    elapsed, days = (f.today - f.period_start).days + 1, (f.period_end - f.period_start).days + 1
+    exhaustion = earliest = None
+    if budget is not None:
+        over = daily.filter(pl.col("cumulative") >= budget)
+        exhaustion = over[s.DATE][0] if over.height else None
+        high = daily.filter(pl.coalesce("cumulative_high80", "cumulative") >= budget)
+        earliest = high[s.DATE][0] if high.height else None
+    return dataclasses.replace(f, spent_usd=spent, expected_total_usd=expected, run_rate_total_usd=spent / elapsed * days,
+                               budget_usd=budget, exhaustion_date=exhaustion, exhaustion_earliest=earliest, daily=daily,
+                               currency=currency, rates=rates_text, **band)
 
 
 def forecast_by(events: pl.LazyFrame, by: str, *, today: dt.date | None = None, period: Period = "month",

@@ -126,6 +126,11 @@ class Used:
         return f"USD converted to {self.currency} day by day at {' and '.join(self.sources)} rates published {span}"
 
 
+def used_by(days: pl.DataFrame, currency: str) -> Used:
+    """What a `per_day` table says of the rates it holds."""
+    return Used(currency, days["rate_date"].min(), days["rate_date"].max(), tuple(sorted(set(days["source"]))))
+
+
 def convert(frame: pl.LazyFrame, currency: str, table: pl.DataFrame, money: list[str],
             span: tuple[dt.date | None, dt.date | None] = (None, None)) -> tuple[pl.LazyFrame, Used]:
     """Each row's `money` columns at the rate of its `date` (a rollup's rows are days: each day's
@@ -137,7 +142,7 @@ def convert(frame: pl.LazyFrame, currency: str, table: pl.DataFrame, money: list
     start, end = span
     calendar = pl.DataFrame({s.DATE: pl.date_range(start, end, eager=True)}) if start and end else None
     days = per_day(calendar if calendar is not None else frame.select(s.DATE).unique().collect(), code, table)
-    used = Used(code, days["rate_date"].min(), days["rate_date"].max(), tuple(sorted(set(days["source"]))))
+    used = used_by(days, code)
     converted = frame.join(days.lazy().select("date", "rate"), on=s.DATE, how="left").with_columns(
         *[pl.col(c) * pl.col("rate") for c in money]).drop("rate")
     return converted, used

@@ -262,12 +262,13 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
     @app.get("/v1/forecast", tags=["questions"], summary="Spend to the end of the period, with intervals")
     def forecast(key: keys.ApiKey = needs("read"),
                  period: Annotated[Literal["week", "month", "quarter", "year"], Query()] = "month",
-                 budget: Annotated[float | None, Query(gt=0, description="USD: when it runs out")] = None,
+                 budget: Annotated[float | None, Query(gt=0, description="In `currency` (USD by default): when it runs out")] = None,
                  today: Annotated[dt.date | None, Query(description="Forecast as of this day (default today, UTC)")] = None,
-                 project: Projects = [], provider: Providers = [], format: Format = "json") -> Response:  # noqa: B006
+                 project: Projects = [], provider: Providers = [], format: Format = "json",  # noqa: B006
+                 currency: Currency = None) -> Response:
         result = usecases.forecast(server.lake, today=today, period=period, budget_usd=budget,
-                                   projects=narrow(key.projects, project), providers=provider)
-        return _report(result, format)
+                                   projects=narrow(key.projects, project), providers=provider, currency=currency)
+        return _with_rates(_report(result, format), result.rates)
 
     @app.get("/v1/budgets", tags=["budgets"], summary="Every budget: spent, remaining, share used, forecast")
     def budgets(key: keys.ApiKey = needs("read"), today: Annotated[dt.date | None, Query()] = None,

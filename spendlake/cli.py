@@ -402,21 +402,29 @@ def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to grou
 @report.command("forecast")
 def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast per project, provider, …")] = None,
                     period: str = "month", budget_usd: Annotated[Optional[float], typer.Option("--budget")] = None,
-                    today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
-    """Spend to the end of the period with 80/95 % intervals and the budget's exhaustion date."""
+                    today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table,
+                    currency: CurrencyOption = None) -> None:
+    """Spend to the end of the period with 80/95 % intervals and the budget's exhaustion date (the
+    budget in --currency when given)."""
     target, day = _lake(lake, existing=True), _day(today, "--today")
     if by:
         import analytics
+        if currency:
+            raise OptionError("--by forecasts are in USD for now; leave out --currency", option="--currency")
         _emit(analytics.forecast_by(analytics.daily(target), by, today=day, period=period), fmt, f"forecast by {by}")
     else:
+        from analytics.words import money
         from spendlake.usecases import forecast
-        found = forecast(target, today=day, period=period, budget_usd=budget_usd)
+        found = forecast(target, today=day, period=period, budget_usd=budget_usd, currency=currency)
         if fmt is Format.table:  # the answer first
-            out.print(f"[bold]Expected {period} total: ${found.expected_total_usd:,.2f}[/] (80 % band "
-                      f"${found.total_low80_usd:,.2f} – ${found.total_high80_usd:,.2f}); spent ${found.spent_usd:,.2f} "
+            m = lambda amount: money(amount, found.currency)  # noqa: E731
+            out.print(f"[bold]Expected {period} total: {m(found.expected_total_usd)}[/] (80 % band "
+                      f"{m(found.total_low80_usd)} – {m(found.total_high80_usd)}); spent {m(found.spent_usd)} "
                       f"from {found.period_start}" + (f"; the budget runs out about {found.exhaustion_date}"
                                                       if found.exhaustion_date else ""))
         _emit_report(found, fmt, "forecast")
+        if fmt is Format.table and found.currency != "USD":
+            out.print(found.rates)
 
 
 @report.command("anomalies")

@@ -595,13 +595,24 @@ def unpriced_models(lake: Lake, *, projects: Sequence[str] | None = None) -> pl.
 
 def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month", budget_usd: float | None = None,
              projects: Sequence[str] | None = None, providers: Sequence[str] | None = None,
-             daily: pl.LazyFrame | None = None) -> analytics.Forecast:
+             daily: pl.LazyFrame | None = None, currency: str | None = None) -> analytics.Forecast:
     """Spend to the end of the period holding `today`, with intervals and when `budget_usd` runs out,
-    for the chosen projects and providers. `daily`: the lake's daily rollup when the caller holds it."""
+    for the chosen projects and providers. `daily`: the lake's daily rollup when the caller holds it.
+    In another `currency` (the budget then in it too), each day at its own day's rate
+    (`analytics.forecast.in_currency`; the days to come at the newest rate at hand)."""
+    from analytics.forecast import in_currency
     from spendlake.store import ForecastPlans
     frame = narrowed(analytics.daily(lake) if daily is None else daily, None, None, projects, providers)
-    return analytics.forecast(frame, today=today or dt.datetime.now(dt.UTC).date(), period=period,
-                              budget_usd=budget_usd, plans=ForecastPlans(lake))
+    code = display_currency(currency)
+    found = analytics.forecast(frame, today=today or dt.datetime.now(dt.UTC).date(), period=period,
+                               budget_usd=budget_usd if code == fx.BASE else None, plans=ForecastPlans(lake))
+    if code == fx.BASE:
+        return found
+    rates = fx.per_day(pl.DataFrame({s.DATE: pl.date_range(found.period_start, found.period_end, eager=True)}), code,
+                       fx.rates(lake))
+    used = fx.used_by(rates.filter(pl.col(s.DATE) <= found.today), code)
+    return in_currency(found, rates.select(s.DATE, "rate"), code, budget=budget_usd,
+                       rates_text=f"{used}; the days to come at the rate of {found.period_end}")
 
 
 def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None,

@@ -117,3 +117,21 @@ def test_a_breakdown_by_day_in_euros_is_each_days_cost_at_its_rate(demo, ecb_per
     assert table.height == len(usd) and "cost_eur" in table.columns
     for day, cost in table.select(pl.col("period_start").cast(pl.Date), "cost_eur").iter_rows():
         assert cost == pytest.approx(usd[day] * rate_on(ecb_per_usd["EUR"], day)[1], rel=1e-12)
+
+
+def test_a_forecast_in_euros_takes_each_day_at_its_rate_and_a_budget_in_euros(demo, ecb_per_usd):
+    today = dt.date(2026, 3, 20)
+    usd = usecases.forecast(demo, today=today)
+    eur = usecases.forecast(demo, today=today, currency="EUR", budget_usd=400.0)
+    rate = {day: rate_on(ecb_per_usd["EUR"], day)[1] for day in usd.daily["date"]}
+    spent = sum(a * rate[d] for d, a in usd.daily.select("date", "actual").iter_rows() if a is not None)
+    coming = sum(e * rate[d] for d, e in usd.daily.select("date", "expected").iter_rows() if e is not None)
+    assert eur.currency == "EUR" and eur.spent_usd == pytest.approx(spent, rel=1e-12)
+    assert eur.expected_total_usd == pytest.approx(spent + coming, rel=1e-12)
+    running, runs_out = 0.0, None  # the first day the euros spent and expected reach €400
+    for d, a, e in usd.daily.select("date", "actual", "expected").iter_rows():
+        running += (a if a is not None else e) * rate[d]
+        if runs_out is None and running >= 400.0:
+            runs_out = d
+    assert runs_out is not None and eur.exhaustion_date == runs_out
+    assert eur.to_dict()["expected_total_eur"] == eur.expected_total_usd and "the days to come" in eur.rates

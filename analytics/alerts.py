@@ -97,12 +97,21 @@ def budget_alerts(budget_status: pl.DataFrame, *, now: dt.datetime, seen: Iterab
         if t is not None and t > done:
             kind: AlertKind = "budget_exceeded" if t >= 1 else "budget_warning"
             fired.append(Alert(kind, r["name"], period, t, stamp, r["spent_usd"], r["limit_usd"], r["forecast_usd"],
-                               f"{r['name']} ({scope}, {r['period']}): ${r['spent_usd']:,.2f} of ${r['limit_usd']:,.2f} "
-                               f"spent ({r['pct']:.0%}), crossing {t:.0%}"))
+                               f"{r['name']} ({scope}, {r['period']}): {_of(r)} spent ({r['pct']:.0%}), crossing {t:.0%}"))
         forecast = _forecast_alert(r, scope, period, stamp, seen)
         if forecast:
             fired.append(forecast)
     return [a for a in fired if a.key not in seen]
+
+
+def _of(r: dict) -> str:
+    """Spent of the limit, in the budget's currency and, for one not in dollars, in dollars too."""
+    dollars = f"${r['spent_usd']:,.2f} of ${r['limit_usd']:,.2f}"
+    code = r.get("currency") or "USD"
+    if code == "USD":
+        return dollars
+    from analytics.words import money
+    return f"{money(r['spent'], code)} of {money(r['limit'], code)} ({dollars} at today's rate)"
 
 
 def _forecast_alert(r: dict, scope: str, period: str, stamp: str, seen: set[tuple]) -> Alert | None:

@@ -25,7 +25,7 @@ from typing import Literal
 import polars as pl
 
 from analytics.measures import day_column, dimension, measures, period_bounds
-from ingest import schema as s
+from ingest import fx, schema as s
 from ingest.errors import SpendlakeError
 
 BudgetPeriod = Literal["daily", "weekly", "monthly", "custom"]
@@ -48,7 +48,11 @@ class BudgetError(SpendlakeError):
 @dataclass(frozen=True)
 class Budget:
     """`limit_usd` per period for one scope. `value` names the scope's member (a project, a model…);
-    a tag scope's value is `key=value`. A custom period needs `start` and `end` (inclusive)."""
+    a tag scope's value is `key=value`. A custom period needs `start` and `end` (inclusive).
+
+    A budget in another `currency` has its limit in that currency (`limit_usd` keeps the name it had
+    when every budget was in dollars): its spend is the USD cost of each day at that day's rate, and
+    a call's cost is taken at today's rate (`ingest.fx`)."""
 
     name: str
     limit_usd: float
@@ -60,9 +64,14 @@ class Budget:
     start: dt.date | None = None
     end: dt.date | None = None
     alert_emails: tuple[str, ...] = ()  # who gets its alerts by e-mail (else the lake's default recipients)
+    currency: str = "USD"  # what the limit is in
 
     def __post_init__(self) -> None:
         problems = []
+        code = self.currency.strip().upper() if isinstance(self.currency, str) else ""
+        if len(code) != 3 or not code.isalpha():
+            problems.append(f"currency={self.currency!r} is not a three-letter code (USD, EUR, GBP…)")
+        object.__setattr__(self, "currency", code)
         if not self.name or not self.name.strip():
             problems.append("name is missing")
         if not isinstance(self.limit_usd, (int, float)) or math.isnan(self.limit_usd) or self.limit_usd <= 0:
@@ -151,47 +160,82 @@ class Budget:
         return cls(**known)
 
 
-def spent(events: pl.LazyFrame, budgets: Sequence[Budget], today: dt.date) -> list[float]:
-    """What each budget's scope spent in its current period (one scan for all budgets)."""
+def spent(events: pl.LazyFrame, budgets: Sequence[Budget], today: dt.date, rates: pl.DataFrame | None = None,
+          *, in_usd: bool = False) -> list[float]:
+    """What each budget's scope spent in its current period (one scan for all budgets), in the
+    budget's currency (each day's USD at that day's rate from `rates`, `ingest.fx.rates`), or in
+    USD for all with `in_usd`."""
     if not budgets:
         return []
     frame = measures(events)
     day = day_column(frame)
+    codes = [] if in_usd else sorted({b.currency for b in budgets} - {fx.BASE})
+    if codes:
+        if rates is None:
+            raise BudgetError(f"budgets in {', '.join(codes)} need exchange rates (ingest.fx.rates)")
+        periods = [b.bounds(today) for b in budgets]
+        calendar = pl.DataFrame({s.DATE: pl.date_range(min(p[0] for p in periods), max(p[1] for p in periods),
+                                                        eager=True)})
+        for code in codes:
+            calendar = calendar.join(fx.per_day(calendar.select(s.DATE), code, rates).select(
+                s.DATE, pl.col("rate").alias(f"_per_{code}")), on=s.DATE)
+        frame = frame.with_columns(day.alias("_day")).join(calendar.lazy().rename({s.DATE: "_day"}), on="_day",
+                                                           how="left")
     exprs = []
     for i, b in enumerate(budgets):
         start, end = b.bounds(today)
-        exprs.append(pl.col(s.COST).filter(b.matches() & day.is_between(start, end)).sum().alias(f"b{i}"))
+        cost = pl.col(s.COST) if in_usd or b.currency == fx.BASE else pl.col(s.COST) * pl.col(f"_per_{b.currency}")
+        exprs.append(cost.filter(b.matches() & day.is_between(start, end)).sum().alias(f"b{i}"))
     row = frame.select(exprs).collect().row(0)
     return [float(v or 0.0) for v in row]
 
 
+def per_usd(budget: Budget, today: dt.date, rates: pl.DataFrame | None) -> float:
+    """Units of the budget's currency a dollar buys today (1 for a budget in USD)."""
+    if budget.currency == fx.BASE:
+        return 1.0
+    if rates is None:
+        raise BudgetError(f"budget {budget.name!r} is in {budget.currency}: exchange rates are needed")
+    return float(fx.per_day(pl.DataFrame({s.DATE: [today]}), budget.currency, rates)["rate"][0])
+
+
 def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | None = None,
-           with_forecast: bool = True, plans=None) -> pl.DataFrame:
+           with_forecast: bool = True, plans=None, rates: pl.DataFrame | None = None) -> pl.DataFrame:
     """Spent, remaining, % used, state, forecast period total and days left, per budget.
+
+    The `*_usd` columns are in dollars for every budget (for one in another currency: what was spent,
+    and the rest of its limit at today's rate); `limit`, `spent`, `remaining` and `forecast` are in
+    the budget's `currency`, which its share used, thresholds and state are judged in.
 
     `state` is ok, warning (a threshold below 100 % crossed) or exceeded; `threshold` is the
     highest threshold crossed, the limit itself (1.0) counting as one whether listed or not.
     """
     today = today or dt.datetime.now(dt.UTC).date()
     rows = []
-    for b, used in zip(budgets, spent(events, budgets, today)):
+    own = spent(events, budgets, today, rates)
+    dollars = spent(events, budgets, today, in_usd=True) if any(b.currency != fx.BASE for b in budgets) else own
+    for b, used, used_usd in zip(budgets, own, dollars):
         start, end = b.bounds(today)
+        rate = per_usd(b, today, rates)
+        limit_usd = used_usd + (b.limit_usd - used) / rate  # in dollars: spent, and what is left at today's rate
         pct = used / b.limit_usd
         crossed = b.reached(used)
         expected = low80 = high80 = exhaustion = None
         if with_forecast and b.period in ("weekly", "monthly") and start <= today <= end:
             from analytics.forecast import forecast
             f = forecast(events.filter(b.matches()), today=today, period=_CALENDAR[b.period],
-                         budget_usd=b.limit_usd, plans=plans)  # (plans: where fitted forecasts are kept)
+                         budget_usd=limit_usd, plans=plans)  # (plans: where fitted forecasts are kept)
             expected, low80, high80, exhaustion = (f.expected_total_usd, f.total_low80_usd, f.total_high80_usd,
                                                    f.exhaustion_date)
         rows.append({
             "name": b.name, "scope": b.scope, "value": b.value, "period": b.period, "period_start": start,
-            "period_end": end, "limit_usd": b.limit_usd, "spent_usd": used, "remaining_usd": b.limit_usd - used,
+            "period_end": end, "limit_usd": limit_usd, "spent_usd": used_usd, "remaining_usd": limit_usd - used_usd,
             "pct": pct, "state": "exceeded" if crossed and crossed[-1] >= 1 else "warning" if crossed else "ok",
             "threshold": crossed[-1] if crossed else None, "forecast_usd": expected, "forecast_low80_usd": low80,
             "forecast_high80_usd": high80, "exhaustion_date": exhaustion,
-            "days_left": max(0, (end - today).days), "enforcement": b.enforcement})
+            "days_left": max(0, (end - today).days), "enforcement": b.enforcement,
+            "currency": b.currency, "limit": b.limit_usd, "spent": used, "remaining": b.limit_usd - used,
+            "forecast": None if expected is None else used + (expected - used_usd) * rate})
     return pl.DataFrame(rows, schema=STATUS_SCHEMA)
 
 
@@ -200,7 +244,8 @@ STATUS_SCHEMA = pl.Schema({
     "period_end": pl.Date, "limit_usd": pl.Float64, "spent_usd": pl.Float64, "remaining_usd": pl.Float64,
     "pct": pl.Float64, "state": pl.String, "threshold": pl.Float64, "forecast_usd": pl.Float64,
     "forecast_low80_usd": pl.Float64, "forecast_high80_usd": pl.Float64, "exhaustion_date": pl.Date,
-    "days_left": pl.Int64, "enforcement": pl.String})
+    "days_left": pl.Int64, "enforcement": pl.String, "currency": pl.String, "limit": pl.Float64, "spent": pl.Float64,
+    "remaining": pl.Float64, "forecast": pl.Float64})
 
 
 @dataclass(frozen=True)
@@ -219,7 +264,8 @@ class Decision:
 
 
 def can_execute(events: pl.LazyFrame, budgets: Sequence[Budget], estimate_usd: float,
-                attribution: Mapping[str, str | None] | None = None, *, today: dt.date | None = None) -> Decision:
+                attribution: Mapping[str, str | None] | None = None, *, today: dt.date | None = None,
+                rates: pl.DataFrame | None = None) -> Decision:
     """Whether a run estimated at `estimate_usd` with this attribution may start, and why.
 
     A budget whose spend plus the estimate would pass its limit answers with its enforcement
@@ -230,20 +276,33 @@ def can_execute(events: pl.LazyFrame, budgets: Sequence[Budget], estimate_usd: f
     today = today or dt.datetime.now(dt.UTC).date()
     matching = [b for b in budgets if b.covers(attribution or {})]
     verdicts = []
-    for b, used in zip(matching, spent(events, matching, today)):
-        after = used + estimate_usd
+    own = spent(events, matching, today, rates)
+    dollars = spent(events, matching, today, in_usd=True) if any(b.currency != fx.BASE for b in matching) else own
+    for b, used, used_usd in zip(matching, own, dollars):
+        rate = per_usd(b, today, rates)
+        estimate = estimate_usd * rate  # in the budget's currency, at today's rate
+        after = used + estimate
+        m = _money(b.currency)
         if b.passed_by(after):
             action: Action = _ON_EXCEEDED[b.enforcement]
-            why = (f"{b.name}: ${used:,.2f} spent + ${estimate_usd:,.2f} estimated = ${after:,.2f} > "
-                   f"${b.limit_usd:,.2f} limit ({b.period}, {b.enforcement})")
+            why = (f"{b.name}: {m(used)} spent + {m(estimate)} estimated = {m(after)} > "
+                   f"{m(b.limit_usd)} limit ({b.period}, {b.enforcement})")
         elif any(used / b.limit_usd < t <= after / b.limit_usd for t in b.thresholds):
             action = "warn"
-            why = f"{b.name}: this run takes spend to {after / b.limit_usd:.0%} of ${b.limit_usd:,.2f}"
+            why = f"{b.name}: this run takes spend to {after / b.limit_usd:.0%} of {m(b.limit_usd)}"
         else:
             action, why = "allow", f"{b.name}: within budget ({after / b.limit_usd:.0%} after this run)"
-        verdicts.append((ACTIONS.index(action), why, {"name": b.name, "spent_usd": used, "limit_usd": b.limit_usd,
-                                                      "after_usd": after, "action": action}))
+        verdicts.append((ACTIONS.index(action), why, {
+            "name": b.name, "spent_usd": used_usd, "limit_usd": used_usd + (b.limit_usd - used) / rate,
+            "after_usd": used_usd + estimate_usd, "action": action,  # (dollars; in the budget's own currency:)
+            "currency": b.currency, "spent": used, "limit": b.limit_usd, "after": after}))
     if not verdicts:
         return Decision("allow", "no budget covers this run")
     strictest = max(verdicts, key=lambda v: v[0])
     return Decision(ACTIONS[strictest[0]], strictest[1], [v[2] for v in verdicts])
+
+
+def _money(currency: str):
+    """How amounts of a currency are written in messages ($1,234.50 for dollars, as before)."""
+    from analytics.words import money, usd
+    return usd if currency == fx.BASE else (lambda amount: money(amount, currency))

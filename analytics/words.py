@@ -24,7 +24,9 @@ WORDS = {  # column names in words; others: underscores to spaces, the first let
     "expected_usd": "Expected", "low_usd": "Low", "high_usd": "High", "limit_usd": "Limit", "spent_usd": "Spent",
     "remaining_usd": "Left", "forecast_usd": "Forecast", "forecast_low80_usd": "Forecast, 80 % low",
     "forecast_high80_usd": "Forecast, 80 % high", "exhaustion_date": "Runs out", "days_left": "Days left",
-    "first_day": "First day", "last_day": "Last day", "newest_rate": "Newest rate (per US dollar)", "instead_of": "Instead of", "fired_at": "Fired (UTC)",
+    "first_day": "First day", "last_day": "Last day", "newest_rate": "Newest rate (per US dollar)",
+    "limit": "Limit (its currency)", "spent": "Spent (its currency)", "remaining": "Left (its currency)",
+    "forecast": "Forecast (its currency)", "after": "After (its currency)", "instead_of": "Instead of", "fired_at": "Fired (UTC)",
 }
 SHARES = ("share", "pct", "savings_pct", "difference_pct", "change_pct", "error_pct", "hit_rate")
 

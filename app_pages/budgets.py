@@ -25,8 +25,12 @@ scope = st.selectbox("Scope: what the budget covers", SCOPES, index=SCOPES.index
 with st.form("budget-form"):
     left, right = st.columns(2)
     name = left.text_input("Name", value=editing or "", key="b-name")
-    limit = right.number_input("Limit (USD per period)", value=float(current.limit_usd), step=10.0, key="b-limit")
+    limit = right.number_input("Limit per period (in its currency)", value=float(current.limit_usd), step=10.0,
+                               key="b-limit")
     period = left.selectbox("Period", BUDGET_PERIODS, index=BUDGET_PERIODS.index(current.period), key="b-period")
+    codes = ui.currencies(lake)
+    currency = right.selectbox("Currency (spend converted day by day at each day's rate)", codes,
+                               index=codes.index(current.currency), key="b-currency")
     value = None
     if scope != "overall":  # picked from what the lake has; a new one may be typed (saved with a warning)
         known = ui.known_values(lake, scope)
@@ -51,14 +55,14 @@ with st.form("budget-form"):
         try:
             st.session_state["budget-pending"] = (editing, Budget(
                 name, limit, period, scope, value or None, usecases.parse_thresholds(thresholds), enforcement, start,
-                end, tuple(e.strip() for e in emails.split(",") if e.strip())))
+                end, tuple(e.strip() for e in emails.split(",") if e.strip()), currency))
         except BudgetError as e:
             st.error(str(e))
 pending = st.session_state.get("budget-pending")
 if pending:  # a budget can stop calls: say what it will do, and save only once that is confirmed
     replacing, new = pending
     where = "everything" if new.scope == "overall" else f"{new.scope} {new.value!r}"
-    st.info(f"Save budget **{new.name}**: {ui.money(new.limit_usd)} {new.period} for {where}, "
+    st.info(f"Save budget **{new.name}**: {ui.money_in(new.limit_usd, new.currency)} {new.period} for {where}, "
             f"{new.enforcement.replace('_', ' ')}, alerts at {', '.join(f'{t:.0%}' for t in new.thresholds)}"
             + (f", replacing {replacing!r}" if replacing and replacing != new.name else "") + "?")
     confirm, cancel = st.columns(2)

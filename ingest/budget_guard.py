@@ -98,8 +98,10 @@ class Guard:
             with self.writing:
                 landed = self._landed  # what had landed is in what is read now, and nothing else
                 entries = self._source()
+            # a budget in another currency: what it spent in it, and a dollar's worth in it today
             budgets = tuple((Budget.from_dict({k: v for k, v in e.items() if k in Budget.__dataclass_fields__}),
-                             float(e["spent_usd"]), dt.date.fromisoformat(e["period_start"])) for e in entries)
+                             float(e.get("spent", e["spent_usd"])), dt.date.fromisoformat(e["period_start"]),
+                             float(e.get("per_usd", 1.0))) for e in entries)
         except Exception as e:  # noqa: BLE001 - enforcement must not stop the calls it guards
             if not self._failing:
                 log.warning("could not read the budgets (%s: %s); enforcing the last state read", type(e).__name__, e)
@@ -111,7 +113,7 @@ class Guard:
     def logged(self, attribution: Mapping, cost: float | None) -> None:
         """A call this process logged (the caller holds the Tracker's lock)."""
         if cost:
-            for budget, _, _ in self._state.budgets:
+            for budget, _, _, _ in self._state.budgets:
                 if budget.covers(attribution):
                     self._logged[budget.name] = self._logged.get(budget.name, 0.0) + cost
 
@@ -128,17 +130,19 @@ class Guard:
         Returns the `require_confirmation` limits that `reason` (a confirmation) let the call pass."""
         state = self._state
         confirmed = []
-        for budget, spent, start in state.budgets:
+        for budget, spent, start, rate in state.budgets:
             if not budget.covers(attribution):
                 continue
-            used = spent + self._logged.get(budget.name, 0.0) - state.landed.get(budget.name, 0.0)
-            after = used + cost
+            # in the budget's currency (dollars unless set): what landed, what this process logged
+            # since (in dollars, at today's rate), and the call
+            used = spent + (self._logged.get(budget.name, 0.0) - state.landed.get(budget.name, 0.0)) * rate
+            after = used + cost * rate
             if budget.passed_by(after) and budget.enforcement != "warn":
                 if budget.enforcement == "hard_stop" or reason is None:
                     kind = BudgetExceeded if budget.enforcement == "hard_stop" else ConfirmationRequired
                     hint = "" if kind is BudgetExceeded else "; run it inside tracker.confirmed(reason=…) to go on"
-                    raise kind(_words(budget, start, used, cost) + hint, budget=budget.name,
-                               limit_usd=budget.limit_usd, spent_usd=used, call_usd=cost)
+                    raise kind(_words(budget, start, used, cost * rate) + hint, budget=budget.name,
+                               limit_usd=budget.limit_usd, spent_usd=used, call_usd=cost, currency=budget.currency)
                 confirmed.append(Confirmed(budget.name, reason, budget.limit_usd, used, cost))
             self._warn(budget, start, used, after)
         return confirmed
@@ -151,18 +155,20 @@ class Guard:
             new = (budget.name, reached[-1], start) not in self._warned
             self._warned.update((budget.name, t, start) for t in reached)
         if new:
-            warnings.warn(f"budget {budget.name!r} at {after / budget.limit_usd:.0%} of {_usd(budget.limit_usd)} "
+            warnings.warn(f"budget {budget.name!r} at {after / budget.limit_usd:.0%} of {_money(budget.limit_usd, budget)} "
                           f"({budget.period} from {start}) with this call", BudgetWarning, stacklevel=4)
 
 
 def _words(budget, start: dt.date, used: float, cost: float) -> str:
-    return (f"budget {budget.name!r} ({budget.enforcement}, {budget.period} from {start}): {_usd(used)} spent of "
-            f"{_usd(budget.limit_usd)}; this call may add {_usd(cost)} (to {_usd(used + cost)})")
+    """The stop, in the budget's currency (`cost` in it too)."""
+    m = lambda amount: _money(amount, budget)  # noqa: E731
+    return (f"budget {budget.name!r} ({budget.enforcement}, {budget.period} from {start}): {m(used)} spent of "
+            f"{m(budget.limit_usd)}; this call may add {m(cost)} (to {m(used + cost)})")
 
 
-def _usd(amount: float) -> str:
-    from analytics.words import usd  # (analytics imports ingest: not at import time)
-    return usd(amount)
+def _money(amount: float, budget) -> str:
+    from analytics.words import money, usd  # (analytics imports ingest: not at import time)
+    return usd(amount) if budget.currency == "USD" else money(amount, budget.currency)
 
 
 def lake_source(lake) -> Callable[[], list[dict]]:

@@ -32,9 +32,12 @@ class OptionError(SpendlakeError):
 class BudgetExceeded(SpendlakeError):
     """A call refused before it was sent: it would take a `hard_stop` budget past its limit."""
 
-    def __init__(self, message: str, *, budget: str, limit_usd: float, spent_usd: float, call_usd: float) -> None:
+    def __init__(self, message: str, *, budget: str, limit_usd: float, spent_usd: float, call_usd: float,
+                 currency: str = "USD") -> None:
         super().__init__(message)
+        # the limit and what is spent are in the budget's `currency` (the call in dollars)
         self.budget, self.limit_usd, self.spent_usd, self.call_usd = budget, limit_usd, spent_usd, call_usd
+        self.currency = currency
 
 
 class ConfirmationRequired(BudgetExceeded):

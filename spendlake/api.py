@@ -422,6 +422,7 @@ class BudgetBody(BaseModel):
     start: dt.date | None = None
     end: dt.date | None = None
     alert_emails: list[str] = Field([], description="Who gets its alerts by e-mail")
+    currency: str = Field("USD", description="The limit's currency (spend converted day by day at each day's rate)")
 
 
 def _checking(lake: Lake, every: float, webhook: str | None, email: Email | None, stop: threading.Event) -> None:

@@ -476,13 +476,18 @@ def report_budget(today: Optional[str] = None, lake: LakeOption = None, fmt: For
     from spendlake.usecases import budget_status
     state = budget_status(_lake(lake, existing=True), today=_day(today, "--today"))
     if fmt is Format.table:
+        if (state["currency"] != "USD").any():  # each budget's figures in its own currency
+            from analytics.words import money
+            state = state.with_columns(*[pl.struct(c, "currency").map_elements(
+                lambda r, c=c: money(r[c], r["currency"]), return_dtype=pl.String).alias(f"{c}_usd")
+                for c in ("limit", "spent", "forecast")])
         state = state.select("name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state",
                              "forecast_usd", "exhaustion_date", "days_left")
     _emit(state, fmt, "budgets")
 
 
 @budget.command("add")
-def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="USD per period.")],
+def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="Per period, in --currency.")],
                period: Annotated[str, typer.Option(help=", ".join(BUDGET_PERIODS))] = "monthly",
                scope: Annotated[str, typer.Option(help=", ".join(SCOPES))] = "overall",
                value: Annotated[Optional[str], typer.Option(help="Which member of the scope (tag: key=value).")] = None,
@@ -491,15 +496,17 @@ def budget_add(name: str, limit: Annotated[float, typer.Option("--limit", help="
                start: Annotated[Optional[str], typer.Option("--from", help="Custom period start.")] = None,
                end: Annotated[Optional[str], typer.Option("--to", help="Custom period end.")] = None,
                email: Annotated[Optional[list[str]], typer.Option(help="Send its alerts to this address (repeat).")] = None,
+               currency: Annotated[str, typer.Option(help="The limit's currency: spend is converted day by day at each day's rate (see: spendlake fx).")] = "USD",
                lake: LakeOption = None) -> None:
     """Add or replace a budget (validated before it is stored)."""
     from analytics.budgets import Budget
+    from analytics.words import money
     from spendlake.usecases import parse_thresholds, save_budget
     new = Budget(name, limit, period, scope, value, parse_thresholds(thresholds), enforcement,  # type: ignore[arg-type]
-                 **_span(start, end), alert_emails=tuple(email or ()))
+                 **_span(start, end), alert_emails=tuple(email or ()), currency=currency)
     warning = save_budget(_lake(lake), new)
-    out.print(f"budget {name!r}: ${limit:,.2f} {period} for {scope}{'=' + value if value else ''} ({enforcement}), "
-              f"alerts at {', '.join(f'{t:.0%}' for t in new.thresholds)}")
+    out.print(f"budget {name!r}: {money(limit, new.currency)} {period} for {scope}{'=' + value if value else ''} "
+              f"({enforcement}), alerts at {', '.join(f'{t:.0%}' for t in new.thresholds)}")
     if warning:
         err.print(f"[yellow]warning:[/] {warning}")
 

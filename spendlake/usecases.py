@@ -38,7 +38,7 @@ import polars as pl
 
 import analytics
 from analytics.alerts import Alert, budget_alerts, exit_code
-from analytics.budgets import Budget, BudgetError, Decision, spent as spent_per_budget
+from analytics.budgets import Budget, BudgetError, Decision, per_usd, spent as spent_per_budget
 from analytics.estimate import Estimate, Step
 from ingest import audit, fx, schema as s
 from ingest.rollups import per_run
@@ -303,7 +303,8 @@ def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None,
     project = events.filter(pl.col(s.JOB_ID) == job_id).select(s.PROJECT).drop_nulls().first().collect()
     covering = [b for b in budgets(lake, projects=projects)
                 if b.covers({s.PROJECT: project[s.PROJECT][0] if project.height else None})]
-    status = analytics.budget_status(analytics.daily(lake), covering, today=days[1], with_forecast=False)
+    status = analytics.budget_status(analytics.daily(lake), covering, today=days[1], with_forecast=False,
+                                     rates=rates_for(lake, covering))
     return dataclasses.replace(report, budgets=status.select(
         "name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state", "enforcement"))
 
@@ -467,6 +468,7 @@ def save_budget(lake: Lake, budget: Budget, *, replacing: str | None = None, who
     limited to `projects` sets only budgets of one of them, and replaces only those."""
     from spendlake.store import load_budgets, save_budgets
     _own_budget(budget, projects)
+    fx.check(budget.currency, fx.rates(lake))  # a currency with rates at hand, or a message listing them
     with lake.lock():
         budgets = load_budgets(lake)
         before = next((b for b in budgets if b.name == (replacing or budget.name)), None)
@@ -621,7 +623,8 @@ def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFra
     forecast, days left. `daily`: the lake's daily rollup when the caller holds it already (the app
     caches it)."""
     from spendlake.store import ForecastPlans
-    return analytics.budget_status(analytics.daily(lake) if daily is None else daily, budgets(lake, projects=projects),
+    chosen = budgets(lake, projects=projects)
+    return analytics.budget_status(analytics.daily(lake) if daily is None else daily, chosen, rates=rates_for(lake, chosen),
                                    today=today or dt.datetime.now(dt.UTC).date(), plans=ForecastPlans(lake))
 
 
@@ -635,8 +638,19 @@ def budget_spent(lake: Lake, *, today: dt.date | None = None, projects: Sequence
         return []
     periods = [b.bounds(today) for b in found]
     daily = analytics.daily(lake, start=min(start for start, _ in periods), end=max(end for _, end in periods))
-    return [b.to_dict() | {"period_start": start.isoformat(), "period_end": end.isoformat(), "spent_usd": used}
-            for b, (start, end), used in zip(found, periods, spent_per_budget(daily, found, today))]
+    rates = rates_for(lake, found)
+    own = spent_per_budget(daily, found, today, rates)
+    dollars = spent_per_budget(daily, found, today, in_usd=True) if rates is not None else own
+    # a budget in another currency: its spend in it, and what a dollar is worth in it today (a guard
+    # takes a call's cost in dollars at that rate)
+    return [b.to_dict() | {"period_start": start.isoformat(), "period_end": end.isoformat(), "spent_usd": used_usd,
+                           "spent": used, "per_usd": per_usd(b, today, rates)}
+            for b, (start, end), used, used_usd in zip(found, periods, own, dollars)]
+
+
+def rates_for(lake: Lake, budgets: Sequence[Budget]) -> pl.DataFrame | None:
+    """The exchange rates budgets in other currencies need (None when all are in dollars)."""
+    return fx.rates(lake) if any(b.currency != fx.BASE for b in budgets) else None
 
 
 @dataclass(frozen=True)
@@ -663,7 +677,8 @@ def check(lake: Lake, *, today: dt.date | None = None, anomalies: bool = True, n
     today = today or now.date()
     from spendlake.store import ForecastPlans
     budgets = load_budgets(lake)
-    status = analytics.budget_status(analytics.daily(lake), budgets, today=today, plans=ForecastPlans(lake))
+    status = analytics.budget_status(analytics.daily(lake), budgets, today=today, plans=ForecastPlans(lake),
+                                     rates=rates_for(lake, budgets))
     forecast(lake, today=today)  # the whole lake's month, fitted ahead of the first visitor of the day
     from spendlake.store import UsageSums  # and Optimize's usage sums of the days before today
     UsageSums(lake).window(today - dt.timedelta(days=30), today - dt.timedelta(days=1),
@@ -709,8 +724,10 @@ def plan_decision(lake: Lake, high_usd: float, attribution: Mapping[str, str] | 
     (a caller limited to `projects`: for one of them, under their budgets only)."""
     if _names(projects):
         narrow(_names(projects), [(attribution or {}).get(s.PROJECT) or ""])
-    return analytics.can_execute(analytics.daily(lake) if daily is None else daily, budgets(lake, projects=projects),
-                                 high_usd, dict(attribution or {}), today=today or dt.datetime.now(dt.UTC).date())
+    chosen = budgets(lake, projects=projects)
+    return analytics.can_execute(analytics.daily(lake) if daily is None else daily, chosen, high_usd,
+                                 dict(attribution or {}), today=today or dt.datetime.now(dt.UTC).date(),
+                                 rates=rates_for(lake, chosen))
 
 
 @dataclass(frozen=True)
@@ -801,7 +818,9 @@ def alert_board(lake: Lake, *, projects: Sequence[str] | None = None, kinds: Seq
     found = alerts(lake, projects=projects, kinds=kinds)
     if not found:
         return pl.DataFrame(schema=ALERT_COLUMNS)
-    status = analytics.budget_status(analytics.daily(lake), load_budgets(lake), today=today, with_forecast=False)
+    stored = load_budgets(lake)
+    status = analytics.budget_status(analytics.daily(lake), stored, today=today, with_forecast=False,
+                                     rates=rates_for(lake, stored))
     states = analytics.alert_states(found, status, today=today, acknowledged=load_acknowledged(lake))
     board = pl.DataFrame([{"id": a.id, "state": state, **a.to_dict()} for a, state in zip(found, states)],
                          schema=ALERT_COLUMNS)

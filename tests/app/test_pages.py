@@ -512,3 +512,16 @@ def test_the_import_page_finds_the_coding_agents_logs_on_this_machine_and_import
     at.button(key="import-agents").click().run()
     assert any("**Codex**: imported 59 events" in m.value for m in at.markdown)
     assert lake.scan().filter(pl.col(s.AGENT) == "codex").select(pl.len()).collect().item() == 59
+
+
+def test_a_budget_in_euros_is_set_and_shown_in_euros(lake):
+    at = open_app("budgets")
+    at.text_input(key="b-name").set_value("team-eur")
+    at.number_input(key="b-limit").set_value(250.0)
+    at.selectbox(key="b-currency").set_value("EUR")
+    at.button[0].click().run()
+    assert "Save budget **team-eur**: €250.00 monthly for everything" in at.info[-1].value
+    at.button(key="budget-confirm").click().run()
+    assert [(b.name, b.limit_usd, b.currency) for b in load_budgets(lake)] == [("team-eur", 250.0, "EUR")]
+    bar = next(p.text for p in at.get("progress"))
+    assert "of €250.00" in bar and "$" not in bar.split(":")[1].split("·")[0]

@@ -135,3 +135,63 @@ def test_a_forecast_in_euros_takes_each_day_at_its_rate_and_a_budget_in_euros(de
             runs_out = d
     assert runs_out is not None and eur.exhaustion_date == runs_out
     assert eur.to_dict()["expected_total_eur"] == eur.expected_total_usd and "the days to come" in eur.rates
+
+
+# ---- budgets in their own currency ---------------------------------------------------------------
+
+def test_a_budget_in_euros_or_yen_decides_at_its_own_limit_not_at_the_dollar_number(demo, ecb_per_usd):
+    """The spend in the budget's currency is each day's USD at that day's rate; a run's estimate (in
+    USD) is taken at today's rate. In euros the dollar number would stop a run the euro limit allows;
+    in yen it would let through a run the yen limit stops."""
+    from analytics.budgets import Budget
+    today = TODAY  # (the demo's last day: nothing after it in the month)
+    days = analytics.daily(demo, start=today.replace(day=1), end=today).group_by(s.DATE).agg(pl.col(s.COST).sum()).collect()
+    spent_usd = days[s.COST].sum()
+    for code, room, factor, expected in (("EUR", 50.0, 0.95, "allow"), ("JPY", 5_000.0, 1.05, "block")):
+        spent = sum(cost * rate_on(ecb_per_usd[code], day)[1] for day, cost in days.iter_rows())
+        rate_today = rate_on(ecb_per_usd[code], today)[1]
+        limit = spent + room
+        usecases.save_budget(demo, Budget(f"cap-{code}", limit_usd=limit, enforcement="hard_stop", currency=code))
+        estimate = room / rate_today * factor  # just under (euros) or over (yen) what is left, in dollars
+        decision = usecases.plan_decision(demo, estimate, {}, today=today)
+        mine = next(b for b in decision.budgets if b["name"] == f"cap-{code}")
+        assert mine["action"] == expected, decision.reason
+        assert mine["spent"] == pytest.approx(spent, rel=1e-12) and mine["after"] == pytest.approx(spent + estimate * rate_today)
+        naive = "block" if spent_usd + estimate > limit else "allow"  # the dollar figure against the limit's number
+        assert naive != expected
+        usecases.delete_budget(demo, f"cap-{code}")
+
+
+def test_a_tracker_stops_a_call_at_a_yen_hard_stop(lake, ecb_per_usd):
+    """The call-time guard: a budget in yen with ¥100 left; a call of $0.60 (about ¥94) passes, the
+    next is stopped before it is made, with the figures in yen."""
+    from analytics.budgets import Budget
+    from ingest import BudgetExceeded, Tracker
+    from ingest.budget_guard import BudgetWarning
+    from tests.helpers import events
+    today = dt.datetime.now(dt.UTC).date()
+    lake.append(events(20, day=today))  # spend today, in dollars
+    rate = rate_on(ecb_per_usd["JPY"], today)[1]  # (today is past the ECB history at hand: its newest rate)
+    spent = analytics.daily(lake).select(pl.col(s.COST).sum()).collect().item() * rate
+    usecases.save_budget(lake, Budget("yen", limit_usd=spent + 100, enforcement="hard_stop", currency="JPY"))
+    with Tracker(lake) as tracker:
+        with pytest.warns(BudgetWarning, match="of ¥"):  # past 80 % of the yen limit with this call
+            tracker.guard(provider="openai", model="gpt-4o", estimated_cost=0.60)
+        tracker.log(provider="openai", model="gpt-4o", service="llm", cost_usd=0.60)
+        with pytest.raises(BudgetExceeded) as stopped:
+            tracker.guard(provider="openai", model="gpt-4o", estimated_cost=0.60)
+    assert stopped.value.currency == "JPY" and "¥" in str(stopped.value)
+    assert stopped.value.spent_usd == pytest.approx(spent + 0.60 * rate, rel=1e-9)  # (in the budget's yen)
+
+
+def test_budget_alerts_and_status_say_the_budgets_currency_and_dollars(demo, ecb_per_usd):
+    from analytics.budgets import Budget
+    today = TODAY
+    usecases.save_budget(demo, Budget("eur", limit_usd=10.0, currency="EUR"))  # long passed
+    status = usecases.budget_status(demo, today=today)
+    row = status.row(0, named=True)
+    assert row["currency"] == "EUR" and row["state"] == "exceeded" and row["pct"] == pytest.approx(row["spent"] / 10.0)
+    assert row["spent_usd"] == pytest.approx(analytics.daily(demo, start=today.replace(day=1), end=today)
+                                             .select(pl.col(s.COST).sum()).collect().item(), rel=1e-12)
+    alerts = usecases.check(demo, today=today, anomalies=False, now=dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)).new
+    assert any("€10.00" in a.message and f"${row['spent_usd']:,.2f}" in a.message for a in alerts)

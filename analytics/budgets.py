@@ -190,6 +190,13 @@ def spent(events: pl.LazyFrame, budgets: Sequence[Budget], today: dt.date, rates
     return [float(v or 0.0) for v in row]
 
 
+def spent_both(events: pl.LazyFrame, budgets: Sequence[Budget], today: dt.date,
+               rates: pl.DataFrame | None) -> tuple[list[float], list[float]]:
+    """What each budget spent in its own currency, and in dollars (one scan when all are in dollars)."""
+    own = spent(events, budgets, today, rates)
+    return own, (spent(events, budgets, today, in_usd=True) if any(b.currency != fx.BASE for b in budgets) else own)
+
+
 def per_usd(budget: Budget, today: dt.date, rates: pl.DataFrame | None) -> float:
     """Units of the budget's currency a dollar buys today (1 for a budget in USD)."""
     if budget.currency == fx.BASE:
@@ -212,9 +219,7 @@ def status(events: pl.LazyFrame, budgets: Sequence[Budget], *, today: dt.date | 
     """
     today = today or dt.datetime.now(dt.UTC).date()
     rows = []
-    own = spent(events, budgets, today, rates)
-    dollars = spent(events, budgets, today, in_usd=True) if any(b.currency != fx.BASE for b in budgets) else own
-    for b, used, used_usd in zip(budgets, own, dollars):
+    for b, used, used_usd in zip(budgets, *spent_both(events, budgets, today, rates)):
         start, end = b.bounds(today)
         rate = per_usd(b, today, rates)
         limit_usd = used_usd + (b.limit_usd - used) / rate  # in dollars: spent, and what is left at today's rate
@@ -276,9 +281,7 @@ def can_execute(events: pl.LazyFrame, budgets: Sequence[Budget], estimate_usd: f
     today = today or dt.datetime.now(dt.UTC).date()
     matching = [b for b in budgets if b.covers(attribution or {})]
     verdicts = []
-    own = spent(events, matching, today, rates)
-    dollars = spent(events, matching, today, in_usd=True) if any(b.currency != fx.BASE for b in matching) else own
-    for b, used, used_usd in zip(matching, own, dollars):
+    for b, used, used_usd in zip(matching, *spent_both(events, matching, today, rates)):
         rate = per_usd(b, today, rates)
         estimate = estimate_usd * rate  # in the budget's currency, at today's rate
         after = used + estimate

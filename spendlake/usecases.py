@@ -38,7 +38,7 @@ import polars as pl
 
 import analytics
 from analytics.alerts import Alert, budget_alerts, exit_code
-from analytics.budgets import Budget, BudgetError, Decision, per_usd, spent as spent_per_budget
+from analytics.budgets import Budget, BudgetError, Decision, per_usd, spent_both
 from analytics.estimate import Estimate, Step
 from ingest import audit, fx, schema as s
 from ingest.rollups import per_run
@@ -639,8 +639,7 @@ def budget_spent(lake: Lake, *, today: dt.date | None = None, projects: Sequence
     periods = [b.bounds(today) for b in found]
     daily = analytics.daily(lake, start=min(start for start, _ in periods), end=max(end for _, end in periods))
     rates = rates_for(lake, found)
-    own = spent_per_budget(daily, found, today, rates)
-    dollars = spent_per_budget(daily, found, today, in_usd=True) if rates is not None else own
+    own, dollars = spent_both(daily, found, today, rates)
     # a budget in another currency: its spend in it, and what a dollar is worth in it today (a guard
     # takes a call's cost in dollars at that rate)
     return [b.to_dict() | {"period_start": start.isoformat(), "period_end": end.isoformat(), "spent_usd": used_usd,

@@ -247,10 +247,11 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
     @app.get("/v1/runs", tags=["questions"], summary="The costliest runs")
     def runs(key: keys.ApiKey = needs("read"), start: From = None, to: To = None,
              top: Annotated[int, Query(ge=1, le=10_000)] = 20, search: str | None = None,
-             project: Projects = [], format: Format = "json") -> Response:  # noqa: B006
+             project: Projects = [], format: Format = "json", currency: Currency = None) -> Response:  # noqa: B006
         _span(start, to)
-        return _frame(usecases.top_runs(server.lake, start=start, end=to, projects=narrow(key.projects, project),
-                                        search=search, top=top), format)
+        found = usecases.top_runs(server.lake, start=start, end=to, projects=narrow(key.projects, project),
+                                  search=search, top=top, currency=currency)
+        return _with_rates(_frame(found, format), usecases.rates_used(server.lake, currency, start, to))
 
     @app.get("/v1/runs/{job_id}", tags=["questions"], summary="One run's report")
     def run(job_id: str, key: keys.ApiKey = needs("read"), format: Format = "json") -> Response:

@@ -365,10 +365,13 @@ def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(he
 
 @report.command("jobs")
 def report_jobs(start: FromOption = None, end: ToOption = None, top: int = 20,
-                lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+                lake: LakeOption = None, fmt: FormatOption = Format.table, currency: CurrencyOption = None) -> None:
     """The costliest runs in a date range."""
-    from spendlake.usecases import top_runs
-    _emit(top_runs(_lake(lake, existing=True), **_span(start, end), top=top), fmt, "runs")
+    from spendlake.usecases import display_currency, rates_used, top_runs
+    span, target = _span(start, end), _lake(lake, existing=True)
+    _emit(top_runs(target, **span, top=top, currency=currency), fmt, "runs")
+    if fmt is Format.table and display_currency(currency) != "USD":
+        out.print(rates_used(target, currency, span["start"], span["end"]))
 
 
 @report.command("reconcile")

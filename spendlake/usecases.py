@@ -276,14 +276,20 @@ def monthly_html(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | 
 
 
 def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
-             projects: Sequence[str] | None = None, search: str | None = None, top: int = 20) -> pl.DataFrame:
-    """The costliest runs in [start, end] of the chosen projects whose id contains `search`."""
-    runs = analytics.runs(lake, start=start, end=end)
+             projects: Sequence[str] | None = None, search: str | None = None, top: int = 20,
+             currency: str | None = None) -> pl.DataFrame:
+    """The costliest runs in [start, end] of the chosen projects whose id contains `search` (in
+    another `currency`: each run's days at their own rates, named for it)."""
+    code = display_currency(currency)
+    if code == fx.BASE:
+        runs = analytics.runs(lake, start=start, end=end)
+    else:
+        runs = per_run(in_currency(lake, analytics.daily_jobs(lake, start=start, end=end), code, (start, end))[0])
     if _names(projects):  # runs have no provider: a provider filter does not apply to them
         runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
     if search:
         runs = runs.filter(pl.col(s.JOB_ID).str.contains(search, literal=True))
-    return analytics.top_runs(runs, top)
+    return named_for(analytics.top_runs(runs, top), code)
 
 
 def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None,

@@ -195,3 +195,12 @@ def test_budget_alerts_and_status_say_the_budgets_currency_and_dollars(demo, ecb
                                              .select(pl.col(s.COST).sum()).collect().item(), rel=1e-12)
     alerts = usecases.check(demo, today=today, anomalies=False, now=dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)).new
     assert any("€10.00" in a.message and f"${row['spent_usd']:,.2f}" in a.message for a in alerts)
+
+
+def test_the_costliest_runs_in_euros_add_each_runs_days_at_their_rates(demo, ecb_per_usd):
+    top = usecases.top_runs(demo, start=dt.date(2026, 3, 1), end=TODAY, top=5, currency="EUR")
+    assert "cost_eur" in top.columns and top.height == 5
+    for job, cost in top.select(s.JOB_ID, "cost_eur").iter_rows():
+        days = (analytics.scan(demo, start=dt.date(2026, 3, 1), end=TODAY).filter(pl.col(s.JOB_ID) == job)
+                .group_by(pl.col(s.TS).dt.date()).agg(pl.col(s.COST).sum()).collect())
+        assert cost == pytest.approx(sum(c * rate_on(ecb_per_usd["EUR"], d)[1] for d, c in days.iter_rows()), rel=1e-12)

@@ -150,5 +150,8 @@ def test_money_in_another_currency_is_the_same_over_http_and_says_its_rates(serv
     assert answer.headers["Spendlake-Rates"].startswith("USD converted to EUR day by day at ECB rates published")
     monthly = http.get(f"/v1/reports/monthly?month={TODAY:%Y-%m}&currency=gbp")
     assert monthly.status_code == 200 and monthly.json()["currency"] == "GBP" and "cost_gbp" in monthly.json()
+    runs = http.get(f"/v1/runs?from={start}&currency=JPY&top=5")
+    assert runs.status_code == 200 and same(runs.json(), cli("report", "jobs", "--from", start, "--top", 5,
+                                                              "--currency", "JPY", "--lake", root, "-f", "json"))
     wrong = http.get("/v1/costs?currency=XYZ")
     assert wrong.status_code == 400 and "unknown currency 'XYZ'" in wrong.json()["error"]["message"]

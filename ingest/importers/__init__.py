@@ -19,6 +19,7 @@ import polars as pl
 
 from ingest import schema as s
 from ingest.errors import ImportFormatError
+from ingest.fx import FxError
 from ingest.importers import (claude_code, codex, gemini_cli, generic, langfuse, litellm, opencode, otel,
                               provider_reports, seed_costs)
 from ingest.import_state import FileState, ImportState, Plan
@@ -201,7 +202,7 @@ def import_paths(lake: Lake, paths: list[Path], *, format: str | None = None, tz
                     flush()
                 batch.append((f, parsed))
                 batched, rows = batched + size, rows + parsed.raw.height
-        except ImportFormatError as e:  # this file only: the others are still imported
+        except (ImportFormatError, FxError) as e:  # this file only: the others are still imported
             summary.failed.append(f"{shown(f)}: {e}")
             continue
         if reader.empty:

@@ -121,21 +121,20 @@ def _anthropic_usage(bucket: dict, r: dict) -> dict:
 
 def _openai_cost(bucket: dict, r: dict) -> tuple:
     amount = r.get("amount") or {}
-    _usd(amount.get("currency"))
     item = r.get("line_item")
     start = _epoch(bucket.get("start_time"))
     return (_id("openai-costs", bucket.get("start_time"), r.get("project_id"), item), "openai",
-            start and start.date(), r.get("project_id"), _model(item), item, _dollars(amount.get("value", 0)))
+            start and start.date(), r.get("project_id"), _model(item), item, None, _amount(amount.get("value", 0)),
+            _currency(amount.get("currency")))  # (dollars: from the amount at its day's rate, when kept)
 
 
 def _anthropic_cost(bucket: dict, r: dict) -> tuple:
-    _usd(r.get("currency"))
     item = r.get("description") or "/".join(str(r.get(k)) for k in ("cost_type", "token_type") if r.get(k))
     group = {k: r.get(k) for k in ("workspace_id", "description", "cost_type", "model", "token_type",
                                    "service_tier", "context_window", "inference_geo")}
     return (_id("anthropic-costs", bucket.get("starting_at"), group), "anthropic",
             dt.date.fromisoformat(str(bucket.get("starting_at"))[:10]), r.get("workspace_id"), r.get("model"), item,
-            _dollars(r.get("amount", "0")) / 100)  # cents
+            None, _amount(r.get("amount", "0")) / 100, _currency(r.get("currency")))  # cents
 
 
 def _each_result(source: Path | bytes, row, start_key: str, *, reported: bool = False) -> Parsed:
@@ -163,7 +162,7 @@ def _count(row: dict, key: str, default: object = None) -> int | None:
     raise ValueError(f"{key}={value!r} is not a whole number ≥ 0")
 
 
-def _dollars(value: object) -> float:
+def _amount(value: object) -> float:
     try:
         return float(Decimal(str(value)))
     except InvalidOperation:
@@ -256,9 +255,12 @@ def _tags(row: dict, *keys: str) -> str:
     return json.dumps({k: row[k] for k in keys if row.get(k) is not None}, separators=(",", ":"))
 
 
-def _usd(currency: object) -> None:
-    if currency is not None and str(currency).lower() != "usd":
-        raise ImportFormatError(f"costs in {currency}: only USD reports are read")
+def _currency(currency: object) -> str:
+    """A report's currency code (none said: dollars)."""
+    code = "USD" if currency is None else str(currency).strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError(f"currency={currency!r} is not a three-letter code")
+    return code
 
 
 def _per_request(tokens: int | None, requests: int | None) -> int | None:

@@ -204,3 +204,40 @@ def test_the_costliest_runs_in_euros_add_each_runs_days_at_their_rates(demo, ecb
         days = (analytics.scan(demo, start=dt.date(2026, 3, 1), end=TODAY).filter(pl.col(s.JOB_ID) == job)
                 .group_by(pl.col(s.TS).dt.date()).agg(pl.col(s.COST).sum()).collect())
         assert cost == pytest.approx(sum(c * rate_on(ecb_per_usd["EUR"], d)[1] for d, c in days.iter_rows()), rel=1e-12)
+
+
+def test_a_cost_report_billed_in_euros_reconciles_with_events_priced_in_dollars(lake, tmp_path, ecb_per_usd):
+    """An account billed in euros (as Azure and Google Cloud bill in the account's currency): its
+    report is each line's dollars at the day's ECB rate. Imported, each line gets its dollars back at
+    its day's rate, keeps its euros beside them, and reconciles against the events with a gap of 0."""
+    from ingest.importers import import_paths
+    from ingest.reported import read_reported
+    from tests.conftest import FIXTURES
+    reports = FIXTURES / "reports"
+    costs = json.loads((reports / "anthropic-costs.json").read_text())
+    for bucket in costs["data"]:
+        day = dt.date.fromisoformat(bucket["starting_at"][:10])
+        for r in bucket["results"]:
+            r["amount"], r["currency"] = f"{float(r['amount']) * rate_on(ecb_per_usd['EUR'], day)[1]:.6f}", "EUR"
+    (tmp_path / "costs-eur.json").write_text(json.dumps(costs))
+    summary = import_paths(lake, [reports / "anthropic-usage.json", tmp_path / "costs-eur.json"])
+    assert summary.quarantined == 0 and summary.reported == 9
+    billed = read_reported(lake).collect()
+    assert set(billed["currency"]) == {"EUR"}
+    gaps = usecases.reconcile(lake, providers=["anthropic"])
+    assert gaps.height == 2 and gaps["gap_usd"].abs().max() < 1e-6  # (the euros were written to a millionth)
+    assert billed["cost_usd"].sum() == pytest.approx((126 + 52.5 + 36 + 72 + 142.5 + 15 + 6 + 8 + 20) / 100, rel=1e-6)
+
+
+def test_a_cost_report_in_a_currency_without_rates_is_not_kept(lake, tmp_path):
+    from ingest.importers import import_paths
+    from tests.conftest import FIXTURES
+    costs = json.loads((FIXTURES / "reports" / "anthropic-costs.json").read_text())
+    for bucket in costs["data"]:
+        for r in bucket["results"]:
+            r["currency"] = "XYZ"
+    (tmp_path / "costs.json").write_text(json.dumps(costs))
+    summary = import_paths(lake, [tmp_path / "costs.json", FIXTURES / "reports" / "anthropic-usage.json"])
+    assert summary.reported == 0 and summary.imported > 0  # the report is not kept; the file beside it is read
+    (failure,) = summary.failed
+    assert "costs.json" in failure and "unknown currency 'XYZ'" in failure

@@ -85,10 +85,10 @@ def looks_like(first: dict) -> bool:
     return first.get("type") in LINE_TYPES and isinstance(first.get("payload"), dict) and "timestamp" in first
 
 
-def parse(source: Path | bytes, *, name: str | None = None) -> Parsed:
-    """A session file's events. `name` stands for the session when no line names it (the file's name)."""
+def parse(source: Path | bytes) -> Parsed:
+    """A session file's events (a file's name stands for its session when no line names it)."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    session = name or (Path(source).stem if not isinstance(source, bytes) else None)
+    session = None if isinstance(source, bytes) else Path(source).stem
     numbers, texts, bad, last = _wanted(data)
     decoded = _decode(numbers, texts, bad, last=last)
     cwd = version = model = None

@@ -25,6 +25,7 @@ from typing import Literal
 import polars as pl
 
 from analytics.measures import day_column, dimension, measures, period_bounds
+from analytics.words import amount_in
 from ingest import fx, schema as s
 from ingest.errors import SpendlakeError
 
@@ -285,7 +286,7 @@ def can_execute(events: pl.LazyFrame, budgets: Sequence[Budget], estimate_usd: f
         rate = per_usd(b, today, rates)
         estimate = estimate_usd * rate  # in the budget's currency, at today's rate
         after = used + estimate
-        m = _money(b.currency)
+        m = lambda amount, code=b.currency: amount_in(amount, code)  # noqa: E731
         if b.passed_by(after):
             action: Action = _ON_EXCEEDED[b.enforcement]
             why = (f"{b.name}: {m(used)} spent + {m(estimate)} estimated = {m(after)} > "
@@ -303,9 +304,3 @@ def can_execute(events: pl.LazyFrame, budgets: Sequence[Budget], estimate_usd: f
         return Decision("allow", "no budget covers this run")
     strictest = max(verdicts, key=lambda v: v[0])
     return Decision(ACTIONS[strictest[0]], strictest[1], [v[2] for v in verdicts])
-
-
-def _money(currency: str):
-    """How amounts of a currency are written in messages ($1,234.50 for dollars, as before)."""
-    from analytics.words import money, usd
-    return usd if currency == fx.BASE else (lambda amount: money(amount, currency))

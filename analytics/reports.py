@@ -30,6 +30,7 @@ from analytics.breakdown import breakdown
 from analytics.export import to_csv
 from analytics.measures import (CALLS, FAILED_CALLS, FAILED_COST, RETRY_COST, TOKENS, day_column, measures,
                                period_bounds)
+from analytics.words import named_for
 from ingest import schema as s
 from ingest.pricing import PriceBook
 
@@ -44,13 +45,13 @@ class _Report:
     """Serialisation shared by reports: figures are fields, tables are `pl.DataFrame` fields."""
 
     def _tables(self) -> dict[str, pl.DataFrame]:
-        code = getattr(self, "currency", "USD").lower()
-        return {k: _named(v, code) for k, v in vars(self).items() if isinstance(v, pl.DataFrame)}
+        code = getattr(self, "currency", "USD")
+        return {k: v.rename(lambda c: named_for(c, code)) for k, v in vars(self).items() if isinstance(v, pl.DataFrame)}
 
     def to_dict(self) -> dict:
         """Figures and tables; in a report in another currency, money is named for it (`cost_eur`)."""
-        code = getattr(self, "currency", "USD").lower()
-        figures = {_in(k, code): v for k, v in vars(self).items() if not isinstance(v, pl.DataFrame)}
+        code = getattr(self, "currency", "USD")
+        figures = {named_for(k, code): v for k, v in vars(self).items() if not isinstance(v, pl.DataFrame)}
         return {**figures, **{k: json.loads(v.write_json()) for k, v in self._tables().items()}}
 
     def to_json(self) -> str:
@@ -60,14 +61,6 @@ class _Report:
         tables = [t.with_columns(pl.lit(name).alias("table")).rename({t.columns[0]: "name"}).with_columns(
             pl.col("name").cast(pl.String)) for name, t in self._tables().items() if t.width]
         return to_csv(pl.concat(tables, how="diagonal_relaxed").select("table", pl.exclude("table")))
-
-
-def _in(name: str, code: str) -> str:
-    return name[:-4] + "_" + code if code != "usd" and name.endswith("_usd") else name
-
-
-def _named(table: pl.DataFrame, code: str) -> pl.DataFrame:
-    return table.rename({c: _in(c, code) for c in table.columns}) if code != "usd" else table
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,22 @@ def money(amount: float | None, currency: str = "USD", locale: str | None = None
                            decimal_quantization=False)
 
 
+def amount_in(amount: float | None, currency: str) -> str:
+    """An amount in its currency: dollars as `usd` writes them (the messages people know), any other
+    currency as `money` does."""
+    return usd(amount) if currency == "USD" else money(amount, currency)
+
+
+def named_for(column: str, currency: str) -> str:
+    """A money column's name for the currency it holds (`cost_usd` → `cost_eur`).
+
+    Examples:
+        >>> named_for("cost_usd", "EUR"), named_for("cost_usd", "USD"), named_for("calls", "EUR")
+        ('cost_eur', 'cost_usd', 'calls')
+    """
+    return column[:-4] + "_" + currency.lower() if currency != "USD" and column.endswith("_usd") else column
+
+
 def reader_locale() -> str:
     """The locale money is written for: SPENDLAKE_LOCALE, else the environment's language, else en_US."""
     import os

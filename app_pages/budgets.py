@@ -62,7 +62,7 @@ pending = st.session_state.get("budget-pending")
 if pending:  # a budget can stop calls: say what it will do, and save only once that is confirmed
     replacing, new = pending
     where = "everything" if new.scope == "overall" else f"{new.scope} {new.value!r}"
-    st.info(f"Save budget **{new.name}**: {ui.money_in(new.limit_usd, new.currency)} {new.period} for {where}, "
+    st.info(f"Save budget **{new.name}**: {ui.amount_in(new.limit_usd, new.currency)} {new.period} for {where}, "
             f"{new.enforcement.replace('_', ' ')}, alerts at {', '.join(f'{t:.0%}' for t in new.thresholds)}"
             + (f", replacing {replacing!r}" if replacing and replacing != new.name else "") + "?")
     confirm, cancel = st.columns(2)

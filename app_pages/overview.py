@@ -26,7 +26,7 @@ left = chosen["remaining_usd"].sum() if chosen.height else None
 budget_names = ", ".join(chosen["name"])
 foreign = chosen.filter(pl.col("currency") != "USD")  # a budget set in another currency: shown here in dollars
 if foreign.height:
-    budget_names += " (" + "; ".join(f"{r['name']} is {ui.money_in(r['limit'], r['currency'])}: in dollars, what it "
+    budget_names += " (" + "; ".join(f"{r['name']} is {ui.amount_in(r['limit'], r['currency'])}: in dollars, what it "
                                      "spent and the rest at today's rate" for r in foreign.iter_rows(named=True)) + ")"
 outlook = ui.forecast(lake, filters, today, limit)
 month = analytics.breakdown(ui.days(lake, filters, start=month_start, end=today),

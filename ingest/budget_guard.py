@@ -155,20 +155,20 @@ class Guard:
             new = (budget.name, reached[-1], start) not in self._warned
             self._warned.update((budget.name, t, start) for t in reached)
         if new:
-            warnings.warn(f"budget {budget.name!r} at {after / budget.limit_usd:.0%} of {_money(budget.limit_usd, budget)} "
+            warnings.warn(f"budget {budget.name!r} at {after / budget.limit_usd:.0%} of {_amount(budget.limit_usd, budget)} "
                           f"({budget.period} from {start}) with this call", BudgetWarning, stacklevel=4)
 
 
 def _words(budget, start: dt.date, used: float, cost: float) -> str:
     """The stop, in the budget's currency (`cost` in it too)."""
-    m = lambda amount: _money(amount, budget)  # noqa: E731
+    m = lambda amount: _amount(amount, budget)  # noqa: E731
     return (f"budget {budget.name!r} ({budget.enforcement}, {budget.period} from {start}): {m(used)} spent of "
             f"{m(budget.limit_usd)}; this call may add {m(cost)} (to {m(used + cost)})")
 
 
-def _money(amount: float, budget) -> str:
-    from analytics.words import money, usd  # (analytics imports ingest: not at import time)
-    return usd(amount) if budget.currency == "USD" else money(amount, budget.currency)
+def _amount(amount: float, budget) -> str:
+    from analytics.words import amount_in  # (analytics imports ingest: not at import time)
+    return amount_in(amount, budget.currency)
 
 
 def lake_source(lake) -> Callable[[], list[dict]]:

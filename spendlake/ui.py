@@ -20,8 +20,7 @@ import streamlit as st
 import analytics
 from analytics.estimate import Step
 from spendlake import usecases, workspaces
-from analytics.words import in_words, is_share, usd
-from analytics.words import money as words_money
+from analytics.words import amount_in, in_words, is_share, usd
 from ingest import schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
@@ -377,16 +376,11 @@ def budget_bars(status: pl.DataFrame) -> None:
     """One progress bar per budget of an `analytics.budget_status` table, in the budget's currency."""
     for row in status.iter_rows(named=True):
         where = f"{row['scope']}{'=' + row['value'] if row['value'] else ''}"
-        m = lambda amount, code=row["currency"]: money_in(amount, code)  # noqa: E731
+        m = lambda amount, code=row["currency"]: amount_in(amount, code)  # noqa: E731
         st.progress(min(row["pct"], 1.0), text=f"{row['name']} ({where}, {row['period']}): {m(row['spent'])} of "
                     f"{m(row['limit'])} ({row['pct']:.0%}) · {row['state']} · {row['enforcement']}"
                     + (f" · forecast {m(row['forecast'])}" if row["forecast"] is not None else "")
                     + (f" · runs out {row['exhaustion_date']}" if row["exhaustion_date"] else ""))
-
-
-def money_in(amount: float | None, currency: str) -> str:
-    """An amount in its currency (dollars as `money` writes them)."""
-    return money(amount) if currency == "USD" else words_money(amount, currency)
 
 
 def currencies(target: Lake) -> list[str]:

@@ -37,6 +37,7 @@ from pathlib import Path
 import polars as pl
 
 import analytics
+from analytics import words
 from analytics.alerts import Alert, budget_alerts, exit_code
 from analytics.budgets import Budget, BudgetError, Decision, per_usd, spent_both
 from analytics.estimate import Estimate, Step
@@ -532,9 +533,7 @@ def in_currency(lake: Lake, rows: pl.LazyFrame, currency: str | None,
 
 def named_for(table: pl.DataFrame, code: str) -> pl.DataFrame:
     """A table's money columns named for the currency they hold (`cost_usd` → `cost_eur`)."""
-    if code == fx.BASE:
-        return table
-    return table.rename({c: c[:-4] + "_" + code.lower() for c in table.columns if c.endswith("_usd")})
+    return table.rename(lambda c: words.named_for(c, code))
 
 
 def rates_used(lake: Lake, currency: str | None, start: dt.date | None, end: dt.date | None) -> str:

@@ -239,12 +239,10 @@ def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None 
     if code == fx.BASE:
         runs = analytics.runs(lake, start=first, end=through)
     else:  # a run's days each at their own rate, then added up per run
-        table = fx.rates(lake)
         before = analytics.measures.period_bounds(first - dt.timedelta(days=1), "month")[0]
-        daily, used = fx.convert(daily.filter(pl.col(s.DATE).is_between(before, through)), code, table, MONEY,
-                                 (before, through))
-        jobs, _ = fx.convert(analytics.daily_jobs(lake, start=first, end=through), code, table, MONEY, (first, through))
-        runs = per_run(jobs)
+        daily, used = in_currency(lake, daily.filter(pl.col(s.DATE).is_between(before, through)), code,
+                                  (before, through))
+        runs = per_run(in_currency(lake, analytics.daily_jobs(lake, start=first, end=through), code, (first, through))[0])
     if _names(projects):
         runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
     report = analytics.monthly_report(daily, month, top=top, runs=runs, today=today)
@@ -284,7 +282,7 @@ def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = 
     code = display_currency(currency)
     if code == fx.BASE:
         runs = analytics.runs(lake, start=start, end=end)
-    else:
+    else:  # each run's days at their own rates
         runs = per_run(in_currency(lake, analytics.daily_jobs(lake, start=start, end=end), code, (start, end))[0])
     if _names(projects):  # runs have no provider: a provider filter does not apply to them
         runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
@@ -517,18 +515,26 @@ def breakdown(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, 
     """Measures by any attribution and period, from the daily rollup (by run, from the per-run
     rollup). `daily`: the lake's daily rollup when the caller holds it already. In another
     `currency`, each day's money at that day's rate, named for it (`cost_eur`)."""
-    rows, code = in_currency(lake, narrowed(_rollup_for(lake, by, start, end, daily), start, end, projects, providers),
+    rows, used = in_currency(lake, narrowed(_rollup_for(lake, by, start, end, daily), start, end, projects, providers),
                              currency, (start, end))
     result = analytics.breakdown(rows, by=list(by), period=period, top=top, metric=metric)
-    return named_for(result, code)
+    return named_for(result, used.currency)
 
 
 def in_currency(lake: Lake, rows: pl.LazyFrame, currency: str | None,
-                span: tuple[dt.date | None, dt.date | None] = (None, None)) -> tuple[pl.LazyFrame, str]:
+                span: tuple[dt.date | None, dt.date | None] = (None, None)) -> tuple[pl.LazyFrame, fx.Used]:
     """Rows of days (in `span`, when known) with their money at each day's rate in `currency`
-    (default: `display_currency`)."""
+    (default: `display_currency`), and the rates that took."""
     code = display_currency(currency)
-    return (rows if code == fx.BASE else fx.convert(rows, code, fx.rates(lake), MONEY, span)[0]), code
+    if code == fx.BASE:  # (nothing to read: dollars are what the lake holds)
+        return rows, fx.Used(fx.BASE, None, None, ())
+    return fx.convert(rows, code, fx.rates(lake), MONEY, _days_held(lake, span))
+
+
+def _days_held(lake: Lake, span: tuple[dt.date | None, dt.date | None]) -> tuple[dt.date | None, dt.date | None]:
+    """`span` with an open end closed at the lake's first or last day (from its partitions, not its events)."""
+    days = lake.partitions() if None in span else []
+    return (span[0] or (days[0] if days else None)), (span[1] or (days[-1] if days else None))
 
 
 def named_for(table: pl.DataFrame, code: str) -> pl.DataFrame:
@@ -538,12 +544,8 @@ def named_for(table: pl.DataFrame, code: str) -> pl.DataFrame:
 
 def rates_used(lake: Lake, currency: str | None, start: dt.date | None, end: dt.date | None) -> str:
     """Which rates a figure in `currency` over [start, end] took: to state beside it."""
-    code = display_currency(currency)
-    if code == fx.BASE:
-        return str(fx.Used(fx.BASE, None, None, ()))
-    _, used = fx.convert(analytics.daily(lake, start=start, end=end).select(s.DATE, s.COST), code, fx.rates(lake),
-                         [s.COST], (start, end))
-    return str(used)
+    return str(in_currency(lake, pl.LazyFrame(schema={s.DATE: pl.Date, s.COST: pl.Float64, "failed_cost_usd": pl.Float64}),
+                           currency, (start, end))[1])
 
 
 COST_COLUMNS = ("period_start", "cost_usd", "share", "calls", "failed_calls", "tokens", "characters", "images",

@@ -491,6 +491,9 @@ class Lake:
         shutil.rmtree(trash, ignore_errors=True)
         if dropped:
             rollups.refresh(self, end=cutoff)
+            for day in dropped:  # and what was kept of those days for Optimize
+                for kept in self.path(USAGE_SUMS).glob(f"{day.isoformat()}-*.parquet"):
+                    kept.unlink(missing_ok=True)
         return dropped
 
 

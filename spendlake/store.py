@@ -12,7 +12,6 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -114,8 +113,9 @@ class UsageSums:
     def _day(self, day: dt.date, files: list[Path], book: PriceBook, *, keep: bool) -> pl.DataFrame:
         from analytics.optimize import SUMS_METHOD, day_sums
         from ingest.llm_prices import version
-        name = json.dumps([SUMS_METHOD, version(), sorted(p.name for p in files)])
-        path = self.folder / f"{day.isoformat()}-{hashlib.blake2b(name.encode(), digest_size=12).hexdigest()}.parquet"
+        from ingest.rollups import digest
+        name = digest([f"method {SUMS_METHOD}", f"genai-prices {version()}", *(p.name for p in files)])
+        path = self.folder / f"{day.isoformat()}-{name}.parquet"
         if keep and path.exists():
             try:
                 return pl.read_parquet(path)

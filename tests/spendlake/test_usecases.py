@@ -350,3 +350,6 @@ def test_suggestions_from_kept_day_sums_equal_those_from_raw_events_and_follow_n
     assert not after.equals(kept)
     assert_frame_equal(usecases.suggestions(demo, today=TODAY, book=book, projects=["late"]).table,
                        raw(project=["late"]))
+    dropped = usecases.retention(demo, 10, drop=True, today=TODAY)  # what was kept of dropped days goes with them
+    assert dropped.partitions and not [p for d in dropped.partitions for p in folder.glob(f"{d.isoformat()}-*.parquet")]
+    assert len(list(folder.glob("*.parquet"))) == len(demo.partitions())  # the days kept keep theirs

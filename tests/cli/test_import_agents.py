@@ -57,3 +57,16 @@ def test_no_agent_on_the_machine_says_where_it_looked(tmp_path):
     assert "Codex: no logs in ~/.codex/sessions" in output and "Gemini CLI: no logs in ~/.gemini/tmp" in output
     with pytest.raises(OptionError, match="pass --agents"):  # (the CLI's entry point prints it, exit 2)
         run("import", env=env)
+
+
+def test_a_person_limited_to_some_projects_may_not_import_the_machines_agent_logs(tmp_path):
+    """The logs may hold any project's calls: the use case refuses, whatever page or command calls it."""
+    from ingest.lake import Lake
+    from spendlake import usecases
+    from spendlake.access import Forbidden
+    home = tmp_path / "home"
+    storage(home / ".local" / "share" / "opencode")
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(Forbidden):
+        usecases.import_agents(lake, home=home, env={}, projects=["shorts"])
+    assert not lake.partitions()

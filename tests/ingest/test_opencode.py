@@ -120,3 +120,20 @@ def test_the_database_of_newer_versions_reads_as_the_message_files(lake, ccusage
                                        check=True, capture_output=True, text=True, timeout=120).stdout)
     theirs = sum(m["cost"] for d in report["daily"] for m in d["modelBreakdowns"])
     assert analytics.scan(lake).select(pl.col(s.COST).sum()).collect().item() == pytest.approx(theirs, rel=1e-9)
+
+
+def test_a_database_that_is_not_opencodes_or_is_damaged_is_named_and_the_files_beside_it_read(lake, tmp_path):
+    folder = tmp_path / "data"
+    storage(folder)
+    other = sqlite3.connect(folder / "other.db")
+    other.execute("CREATE TABLE notes (id TEXT)")
+    other.commit()
+    other.close()
+    (folder / "damaged.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    from ingest.importers import import_paths
+    summary = import_paths(lake, [folder])
+    assert summary.imported == 6  # the message files beside them
+    failed = sorted(summary.failed)
+    assert len(failed) == 2
+    assert "damaged.db" in failed[0] and "not a readable SQLite database" in failed[0]
+    assert "other.db" in failed[1] and "not OpenCode's (it has no message table)" in failed[1]

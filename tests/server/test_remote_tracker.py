@@ -4,6 +4,7 @@ server crashes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -200,3 +201,22 @@ def test_a_server_that_goes_away_leaves_the_last_budget_state_in_force(tmp_path,
         with pytest.raises(BudgetExceeded, match=r"\$0\.70 spent of \$1\.00"):  # still known to be spent
             tracker.guard(provider="openai", model="gpt-4o", estimated_cost=0.5)
         assert time.monotonic() - started < 1  # a guard never waits for the server
+
+
+@pytest.mark.filterwarnings("ignore::ingest.budget_guard.BudgetWarning")
+def test_a_remote_tracker_stops_at_a_yen_budget_of_the_server(served):
+    """A budget in yen on the server: the remote Tracker reads its spend in yen and today's rate
+    (GET /v1/budgets/spent) and takes a call's dollars at that rate, as a local one does."""
+    from analytics.budgets import Budget, per_usd
+    from ingest import BudgetExceeded, fx
+    lake, url, token = served
+    rate = per_usd(Budget("x", 1.0, currency="JPY"), dt.datetime.now(dt.UTC).date(), fx.rates(lake))
+    usecases.save_budget(lake, Budget("yen", limit_usd=200.0, enforcement="hard_stop", currency="JPY"))
+    with Tracker(url, api_key=token, project="shorts", budget_refresh=0.2) as tracker:
+        tracker.log(provider="openai", model="gpt-4o", cost_usd=100 / rate)  # ¥100 of the ¥200
+        tracker.flush()
+        with Tracker(url, api_key=token, project="shorts", budget_refresh=0.2) as other:  # the server's ¥100
+            other.guard(provider="openai", model="gpt-4o", estimated_cost=90 / rate)  # to ¥190: allowed
+            with pytest.raises(BudgetExceeded, match=r"¥100 spent of ¥200") as stopped:
+                other.guard(provider="openai", model="gpt-4o", estimated_cost=110 / rate)  # to ¥210: stopped
+    assert stopped.value.currency == "JPY" and stopped.value.call_usd == pytest.approx(110 / rate)

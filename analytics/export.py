@@ -93,12 +93,15 @@ PRICING_PER = {"1M Tokens": 1e6, "1K Characters": 1e3, "Minutes": 60, "Hours": 3
 FOCUS_KEYS = ("provider", "model", "service", "project", "stage")
 
 
-def focus(events: pl.LazyFrame, book) -> pl.DataFrame:
+def focus(events: pl.LazyFrame, book, rates: pl.DataFrame | None = None, currency: str = "USD") -> pl.DataFrame:
     """The events as FOCUS 1.2 cost rows (custom columns prefixed `x_`).
 
     The computed cost of each event is split by charge kind with the price book; a reported
     cost scales its event's parts so that BilledCost adds up to the cost that counts.
-    Unpriced events appear as one row per kind with null costs, never as $0.
+    Unpriced events appear as one row per kind with null costs, never as $0. Prices are in
+    dollars (`PricingCurrency`, with the `PricingCurrency…` cost and unit prices); with `rates`
+    (`date`, `rate`: units of `currency` per dollar for each day) the costs are billed in
+    `currency` (`BillingCurrency`), each day's at its rate.
 
     Examples:
         >>> import datetime as dt, polars as pl
@@ -126,12 +129,23 @@ def focus(events: pl.LazyFrame, book) -> pl.DataFrame:
         pl.col("_list").null_count().alias("_unpriced"))
     unit = pl.col("_kind").replace_strict({k: v[2] for k, v in CHARGE_KINDS.items()})
     start = pl.col("_day").cast(pl.Datetime("us", "UTC"))
-    billed = pl.when(pl.col("_unpriced") == 0).then(pl.col("_billed"))
+    rate = pl.lit(1.0)
+    if rates is not None:
+        daily = daily.join(rates.select(pl.col("date").alias("_day"), pl.col("rate").alias("_rate")), on="_day",
+                           how="left", maintain_order="left")
+        rate = pl.col("_rate")
+    dollars = pl.when(pl.col("_unpriced") == 0).then(pl.col("_billed"))
+    listed = pl.when(pl.col("_unpriced") == 0).then(pl.col("_list_sum"))
+    quantity = pl.col("_quantity") / unit.replace_strict(PRICING_PER, default=1.0, return_dtype=pl.Float64)
+    per_unit = pl.when(quantity > 0).then(listed / quantity)  # the list price of one pricing unit, in dollars
+    billed = dollars * rate
     return daily.sort("_day", *FOCUS_KEYS, "_kind", nulls_last=True).select(
-        billed.alias("BilledCost"), billed.alias("EffectiveCost"),
-        pl.when(pl.col("_unpriced") == 0).then(pl.col("_list_sum")).alias("ListCost"),
+        billed.alias("BilledCost"), billed.alias("EffectiveCost"), (listed * rate).alias("ListCost"),
         billed.alias("ContractedCost"),
-        pl.lit("USD").alias("BillingCurrency"),
+        pl.lit(currency).alias("BillingCurrency"),
+        (per_unit * rate).alias("ListUnitPrice"), (per_unit * rate).alias("ContractedUnitPrice"),
+        pl.lit("USD").alias("PricingCurrency"), dollars.alias("PricingCurrencyEffectiveCost"),
+        per_unit.alias("PricingCurrencyListUnitPrice"), per_unit.alias("PricingCurrencyContractedUnitPrice"),
         pl.col("project").fill_null("unattributed").alias("SubAccountId"),
         start.alias("ChargePeriodStart"), (start + pl.duration(days=1)).alias("ChargePeriodEnd"),
         pl.col("_day").dt.month_start().cast(pl.Datetime("us", "UTC")).alias("BillingPeriodStart"),
@@ -142,7 +156,7 @@ def focus(events: pl.LazyFrame, book) -> pl.DataFrame:
                       pl.col("_kind").replace_strict({k: v[0] for k, v in CHARGE_KINDS.items()})).alias("ChargeDescription"),
         pl.col("_quantity").alias("ConsumedQuantity"),
         pl.col("_kind").replace_strict({k: v[1] for k, v in CHARGE_KINDS.items()}).alias("ConsumedUnit"),
-        (pl.col("_quantity") / unit.replace_strict(PRICING_PER, default=1.0, return_dtype=pl.Float64)).alias("PricingQuantity"),
+        quantity.alias("PricingQuantity"),
         unit.alias("PricingUnit"),
         pl.col("provider").alias("ProviderName"), pl.col("provider").alias("PublisherName"),
         pl.col("provider").alias("InvoiceIssuerName"), pl.col("model").alias("ServiceName"),

@@ -252,20 +252,24 @@ def _stand_ins() -> list[pl.Expr]:
                                              return_dtype=pl.Int64).alias(TIER_INPUT)]
 
 
-def reprice_as(usage: pl.DataFrame, book: PriceBook, provider: str, model: str) -> float | None:
+def reprice_as(usage: pl.DataFrame, book: PriceBook, provider: str, model: str,
+               weight: str | None = None) -> float | None:
     """What the calls summed in `usage` would have cost on another model (None if it cannot price them all)."""
-    return priced_totals([_on(usage, provider, model)], book)[0]
+    return priced_totals([_on(usage, provider, model)], book, weight)[0]
 
 
-def priced_totals(usages: list[pl.DataFrame], book: PriceBook) -> list[float | None]:
+def priced_totals(usages: list[pl.DataFrame], book: PriceBook, weight: str | None = None) -> list[float | None]:
     """The price book's total for the calls summed in each frame (None where any of them has no price),
-    priced in one pass."""
+    priced in one pass; each row's cost times its `weight` column when one is named (e.g. its
+    day's exchange rate)."""
     if not usages:
         return []
     stacked = pl.concat([u.with_columns(pl.lit(i).alias("_case")) for i, u in enumerate(usages)],
                         how="vertical_relaxed")
-    per = stacked.select("_case", book.price_sums(stacked)).group_by("_case").agg(
-        pl.col(s.COMPUTED_COST).sum().alias("total"), pl.col(s.COMPUTED_COST).null_count().alias("unpriced"))
+    times = pl.col(weight) if weight else pl.lit(1.0)
+    per = stacked.select("_case", times.alias("_weight"), book.price_sums(stacked)).group_by("_case").agg(
+        (pl.col(s.COMPUTED_COST) * pl.col("_weight")).sum().alias("total"),
+        pl.col(s.COMPUTED_COST).null_count().alias("unpriced"))
     found = {r["_case"]: None if r["unpriced"] else r["total"] for r in per.iter_rows(named=True)}
     return [found.get(i) for i in range(len(usages))]
 

@@ -88,6 +88,8 @@ class RunReport(_Report):
     by_service: pl.DataFrame = field(repr=False)  # LLM against compute, TTS, images…
     failures: pl.DataFrame = field(repr=False)
     budgets: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)  # those covering it (the use case's)
+    currency: str = "USD"  # what money is in: USD as priced, or each event's cost at its day's rate
+    rates: str = "USD as priced"  # which rates, published when, from where
 
 
 QUIET = dt.timedelta(minutes=30)  # a run with no event for this long is taken as finished
@@ -231,13 +233,16 @@ class TokenStats(_Report):
     reasoning_share: float | None     # reasoning tokens ÷ output tokens
     by_model: pl.DataFrame = field(repr=False)
     by_operation: pl.DataFrame = field(repr=False)
+    currency: str = "USD"             # what the savings are in: each event's at its day's rate
+    rates: str = "USD as priced"
 
 
-def token_stats(events: pl.LazyFrame, book: PriceBook) -> TokenStats:
+def token_stats(events: pl.LazyFrame, book: PriceBook, rates: pl.DataFrame | None = None) -> TokenStats:
     """Cache hit rate, what caching saved, reasoning share, and tokens per call by model and operation.
 
     Savings are priced by the price book at each event's own time: the same events with their
-    cache-read tokens moved to plain input, minus the events as they were.
+    cache-read tokens moved to plain input, minus the events as they were; with `rates` (`date`,
+    `rate`), each event's saving at its day's rate.
     """
     llm = events.filter(pl.col(s.SERVICE).is_in(["llm", "embedding"]))
     inputs = pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS) + pl.col(s.CACHE_WRITE_TOKENS)
@@ -261,7 +266,9 @@ def token_stats(events: pl.LazyFrame, book: PriceBook) -> TokenStats:
         actual = book.price(cached)[s.COMPUTED_COST]
         uncached = book.price(cached.with_columns((pl.col(s.INPUT_TOKENS) + pl.col(s.CACHE_READ_TOKENS)).alias(s.INPUT_TOKENS),
                                                   pl.lit(0, pl.Int64).alias(s.CACHE_READ_TOKENS)))[s.COMPUTED_COST]
-        savings = float((uncached - actual).sum())
+        weight = 1.0 if rates is None else cached.select(pl.col(s.TS).dt.date().alias(s.DATE)).join(
+            rates.select(s.DATE, "rate"), on=s.DATE, how="left", maintain_order="left")["rate"]
+        savings = float(((uncached - actual) * weight).sum())
     return TokenStats(
         cache_hit_rate=head["read"] / head["inputs"] if head["inputs"] else None,
         cached_call_share=head["cached_calls"] / head[CALLS] if head[CALLS] else None,

@@ -57,13 +57,16 @@ result, compared = ui.estimate(lake, plan, today, [tuple(m.split("/", 1)) for m 
 
 cols = st.columns(3)
 for col, label, value in zip(cols, ("Low", "Expected", "High"), (result.low_usd, result.expected_usd, result.high_usd)):
-    col.metric(label, ui.money(value))
+    col.metric(label, ui.money(ui.ahead_amount(lake, value, today)))
+if ui.currency() != "USD":
+    st.caption(f"Priced in dollars, shown in {ui.currency()} at the newest rate at hand: "
+               + usecases.rates_used(lake, ui.currency(), today, today))
 if result.unpriced_steps:
     st.warning(f"{result.unpriced_steps} step(s) have no price: add one on the Prices page.")
-ui.table(result.steps, "estimate-steps")
+ui.table(ui.ahead(lake, result.steps, today), "estimate-steps")
 if compared is not None:
     st.subheader("Models side by side")
-    ui.table(compared, "models-compared")
+    ui.table(ui.ahead(lake, compared, today), "models-compared")
 
 st.subheader("Budget check")
 projects = ui.days(lake).select(s.PROJECT).unique().sort(s.PROJECT).collect()[s.PROJECT].drop_nulls().to_list()
@@ -73,11 +76,12 @@ if result.high_usd is not None:
     decision = usecases.plan_decision(lake, result.high_usd, attribution, today=today, daily=ui.days(lake),
                                       projects=ui.allowed())
     show = {"allow": st.success, "warn": st.warning, "confirm": st.warning, "block": st.error}[decision.action]
-    show(f"**{decision.action}** at the high estimate {ui.money(result.high_usd)} — {decision.reason}")
+    show(f"**{decision.action}** at the high estimate {ui.money(ui.ahead_amount(lake, result.high_usd, today))} — "
+         f"{decision.reason}")
 
 job = st.text_input("Record this estimate against job id", key="est-job")
 if st.button("Record estimate", disabled=not job or result.expected_usd is None):
     found = usecases.check_plan(lake, plan, attribution=attribution, job_id=job, book=ui.book(lake),
                                 projects=ui.allowed())
-    st.success(f"Estimate {ui.money(found.estimate.expected_usd)} recorded for job {job}"
+    st.success(f"Estimate {ui.money(ui.ahead_amount(lake, found.estimate.expected_usd, today))} recorded for job {job}"
                + (f"; alert raised: {found.alert.message}" if found.alert else ""))

@@ -34,18 +34,20 @@ st.query_params.update({"by": by, "period": period, "metric": metric, "top": str
 frame = ui.days(lake, filters, start=filters.start, end=filters.end)
 result = usecases.breakdown(lake, by, period=None if period == "none" else period, top=top, metric=metric,
                             start=filters.start, end=filters.end, projects=filters.projects,
-                            providers=filters.providers, daily=ui.days(lake))
+                            providers=filters.providers, daily=ui.days(lake), currency=filters.currency)
 if result.height == 0:
     st.info(f"Nothing to show from {filters.start} to {filters.end} for this choice: widen the dates, the projects "
             "or the providers in the sidebar.")
     st.stop()
 label = " × ".join(by) or "all"
-measure = alt.Tooltip(f"{metric}:Q", title=in_words(metric), format="$,.2f" if metric.endswith("_usd") else ",.0f")
+shown = ui.named(pl.DataFrame(schema={metric: pl.Float64})).columns[0]  # (money: named for the currency)
+_, money_fmt = ui.chart_money()
+measure = alt.Tooltip(f"{shown}:Q", title=in_words(shown), format=money_fmt if metric.endswith("_usd") else ",.0f")
 if period != "none":  # one band per period (a week's bar as wide as a week), whatever the period
     color = alt.Color(f"{by[0]}:N", title=in_words(by[0])) if by else alt.value("steelblue")
     chart = alt.Chart(result.with_columns(pl.col("period_start").cast(pl.String))).mark_bar().encode(
         x=alt.X("period_start:O", title=f"{period} from", axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y(f"{metric}:Q", title=in_words(metric)), color=color,
+        y=alt.Y(f"{shown}:Q", title=in_words(shown)), color=color,
         tooltip=[alt.Tooltip("period_start:O", title=f"{period.capitalize()} from"),
                  *[alt.Tooltip(f"{b}:N", title=in_words(b)) for b in by], measure,
                  alt.Tooltip("share:Q", title="Share", format=".1%")])
@@ -53,7 +55,7 @@ else:
     chart = alt.Chart(result.with_columns(pl.concat_str(by, separator=" · ").alias(label)) if by
                       else result.with_columns(pl.lit("all").alias(label))).mark_bar().encode(
         y=alt.Y(f"{label}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),  # long labels: shown whole on hover
-        x=alt.X(f"{metric}:Q", title=in_words(metric)),
+        x=alt.X(f"{shown}:Q", title=in_words(shown)),
         tooltip=[alt.Tooltip(f"{label}:N", title=label), measure, alt.Tooltip("share:Q", title="Share", format=".1%")])
 st.altair_chart(chart, width="stretch")
 ui.table(result, "breakdown")
@@ -68,7 +70,7 @@ if cell:
 
 with st.expander(f"Change against the {(filters.end - filters.start).days + 1} days before"):
     ui.table(usecases.compare(lake, by, start=filters.start, end=filters.end, metric=metric, projects=filters.projects,
-                              providers=filters.providers, daily=ui.days(lake)), "change")
+                              providers=filters.providers, daily=ui.days(lake), currency=filters.currency), "change")
 
 st.subheader("Drill down: project → runs → run")
 projects = analytics.breakdown(frame, by=s.PROJECT, values=[s.COST])[s.PROJECT].drop_nulls().to_list()
@@ -77,7 +79,8 @@ project = st.selectbox("Project", projects, index=projects.index(params["project
                        key="explore-project")
 if project:
     st.query_params["project_drill"] = project
-    runs = usecases.top_runs(lake, start=filters.start, end=filters.end, projects=[project], top=50)
+    runs = usecases.top_runs(lake, start=filters.start, end=filters.end, projects=[project], top=50,
+                             currency=filters.currency)
     ui.table(runs, "project-runs")
     job = st.selectbox("Run", runs[s.JOB_ID].to_list(), index=None, placeholder="choose a run", key="explore-run")
     if job:

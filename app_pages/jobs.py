@@ -53,20 +53,24 @@ cols[4].metric("Estimate", ui.money(report.estimate_usd),
                delta_color="off")
 st.caption(f"{report.started:%Y-%m-%d %H:%M:%S} → {report.finished:%Y-%m-%d %H:%M:%S} (UTC) · {report.tokens:,} tokens"
            + (" · still going" + (f": projected {ui.money(report.projected_usd)} (its estimate)"
-                                  if report.projected_usd is not None else "") if report.still_going else ""))
+                                  if report.projected_usd is not None else "") if report.still_going else "")
+           + (f" · {report.rates}" if report.currency != "USD" else ""))
 over = report.budgets.filter(pl.col("state") != "ok") if report.budgets.height else report.budgets
 if over.height:
     st.warning("Budgets covering this run past a threshold: " + "; ".join(
-        f"{r['name']} {r['pct']:.0%} of {ui.money(r['limit_usd'])} ({r['state']})" for r in over.iter_rows(named=True)))
+        f"{r['name']} {r['pct']:.0%} of {ui.amount_in(r['limit'], r['currency'])} ({r['state']})" for r in over.iter_rows(named=True)))
 
+unit, money_fmt = ui.chart_money()
 st.altair_chart(alt.Chart(report.by_stage.with_row_index("order")).mark_bar().encode(
-    y=alt.Y(f"{s.STAGE}:N", sort=alt.SortField("order"), title=None), x=alt.X(f"{s.COST}:Q", title="USD"),
-    tooltip=[f"{s.STAGE}:N", alt.Tooltip(f"{s.COST}:Q", format="$,.4f"), "calls:Q", "latency_p95_ms:Q"]),
+    y=alt.Y(f"{s.STAGE}:N", sort=alt.SortField("order"), title=None), x=alt.X(f"{s.COST}:Q", title=unit),
+    tooltip=[alt.Tooltip(f"{s.STAGE}:N", title="Stage"), alt.Tooltip(f"{s.COST}:Q", title=f"Cost ({unit})",
+                                                                     format=money_fmt.replace("2f", "4f")),
+             alt.Tooltip("calls:Q", title="Calls"), alt.Tooltip("latency_p95_ms:Q", title="Latency p95 (ms)")]),
     width="stretch")
 for name, frame in (("by stage", report.by_stage), ("by service (LLM against compute, TTS, images)", report.by_service),
                     ("by provider", report.by_provider), ("by model", report.by_model), ("failures", report.failures),
                     ("budgets covering it", report.budgets)):
     st.subheader(name.capitalize())
-    ui.table(frame, f"run-{name.split(' (')[0].replace(' ', '-')}")
+    ui.table(ui.named(frame), f"run-{name.split(' (')[0].replace(' ', '-')}")
 st.subheader("Whole report")
 ui.report_downloads(report, f"run-{job}")

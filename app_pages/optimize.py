@@ -3,6 +3,7 @@
 import polars as pl
 import streamlit as st
 
+from analytics.words import named_for
 from ingest import schema as s
 from spendlake import ui
 
@@ -11,20 +12,23 @@ st.title("Optimize")
 
 window = (filters.end - filters.start).days + 1  # the sidebar's dates
 found = ui.suggestions(lake, filters, filters.end, window)
+saving, now = named_for("savings_monthly_usd", found.currency), named_for("current_monthly_usd", found.currency)
 st.metric("Possible savings per month", ui.money(found.savings_monthly_usd),
           help=f"Learned from {filters.start} to {filters.end} and scaled to 30 days; the suggestions below the "
                "line are alternatives for the same calls, not added")
-st.caption(f"From your usage {filters.start} to {filters.end} (the sidebar's dates).")
+st.caption(f"From your usage {filters.start} to {filters.end} (the sidebar's dates)."
+           + (f" A saving a month looks ahead, so it is at the rate of {filters.end}: {found.rates}."
+              if found.currency != "USD" else ""))
 for row in found.table.filter("headline").head(10).iter_rows(named=True):
     with st.container(border=True):
-        st.markdown(f"**{row['kind'].replace('_', ' ')}** · {row['scope']} — save **{ui.money(row['savings_monthly_usd'])}"
-                    f"/month** ({row['savings_pct']:.0%} of {ui.money(row['current_monthly_usd'])})")
+        st.markdown(f"**{row['kind'].replace('_', ' ')}** · {row['scope']} — save **{ui.money(row[saving])}"
+                    f"/month** ({row['savings_pct']:.0%} of {ui.money(row[now])})")
         st.caption(f"Trade-off: {row['tradeoff']}  \nAction: {row['action']}")
 others = found.table.filter(~pl.col("headline"))
 if others.height:
     st.caption(f"{others.height} alternative(s) for calls a suggestion above already covers (not added up): "
                + "; ".join(f"{r['kind'].replace('_', ' ')} {r['scope']} instead of {r['instead_of']} "
-                           f"({ui.money(r['savings_monthly_usd'])}/month)" for r in others.head(5).iter_rows(named=True)))
+                           f"({ui.money(r[saving])}/month)" for r in others.head(5).iter_rows(named=True)))
 ui.table(found.table, "suggestions")
 
 st.subheader("What if a project ran on another model?")

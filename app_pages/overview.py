@@ -21,13 +21,16 @@ monthly = status.filter(pl.col("period") == "monthly")
 mine = monthly.filter((pl.col("scope") == "project") & pl.col("value").is_in(filters.projects))
 chosen = (mine if filters.projects and set(mine["value"]) == set(filters.projects)
           else monthly.filter(pl.col("scope") == "overall").head(1))
-limit = chosen["limit_usd"].sum() if chosen.height else None
-left = chosen["remaining_usd"].sum() if chosen.height else None
+code = filters.currency
+# the budget as it was set (in its own currency); on the chart and in the forecast, in the page's currency
+own = set(chosen["currency"]) if chosen.height else set()
+budget_code = own.pop() if len(own) == 1 else "USD"  # (budgets in several currencies: in dollars)
+limit_own = (chosen["limit" if budget_code != "USD" else "limit_usd"].sum() if chosen.height else None)
+left = (chosen["remaining" if budget_code != "USD" else "remaining_usd"].sum() if chosen.height else None)
+limit = sum(usecases.limit_in(lake, r, code, today) for r in chosen.iter_rows(named=True)) if chosen.height else None
 budget_names = ", ".join(chosen["name"])
-foreign = chosen.filter(pl.col("currency") != "USD")  # a budget set in another currency: shown here in dollars
-if foreign.height:
-    budget_names += " (" + "; ".join(f"{r['name']} is {ui.amount_in(r['limit'], r['currency'])}: in dollars, what it "
-                                     "spent and the rest at today's rate" for r in foreign.iter_rows(named=True)) + ")"
+if chosen.height and budget_code != code:
+    budget_names += f" (set in {budget_code}: on the chart and in the forecast, {ui.money(limit)} at the rate of {today})"
 outlook = ui.forecast(lake, filters, today, limit)
 month = analytics.breakdown(ui.days(lake, filters, start=month_start, end=today),
                             values=[s.COST, "calls", "unpriced_events"])
@@ -38,8 +41,8 @@ cols[0].metric("Month to date", ui.money(month[s.COST][0]), help=f"{month_start}
 cols[1].metric("Expected month total", ui.money(outlook.expected_total_usd),
                help=f"80 % band {ui.money(outlook.total_low80_usd)} – {ui.money(outlook.total_high80_usd)}; "
                     f"{outlook.method}")
-cols[2].metric("Monthly budget", ui.money(limit),
-               delta=None if left is None else f"{ui.money(left)} left", delta_color="off",
+cols[2].metric("Monthly budget", ui.amount_in(limit_own, budget_code),
+               delta=None if left is None else f"{ui.amount_in(left, budget_code)} left", delta_color="off",
                help=f"Budget: {budget_names}" if limit else "No monthly budget covers this choice")
 cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not expected") if limit else "no budget",
                help=f"At the 80 % band's upper edge: {outlook.exhaustion_earliest or 'not this month'}" if limit else None)
@@ -52,7 +55,7 @@ if status.height:
     ui.budget_bars(status)
 
 st.download_button("Month report to forward (HTML)", lambda: usecases.monthly_html(
-    lake, today, today=today, projects=filters.projects or None, book=ui.book(lake)),
+    lake, today, today=today, projects=filters.projects or None, book=ui.book(lake), currency=code),
     f"spendlake-{today:%Y-%m}.html", "text/html", key="month-html",
     help="One file with the figures, the chart, top projects, models and runs, budgets and suggestions; "
          "it opens in any browser and prints to PDF")
@@ -65,15 +68,15 @@ if limit:
     legend.append((f"budget {ui.money(limit)}", "#d62728"))
 color = alt.Scale(domain=[k for k, _ in legend], range=[c for _, c in legend])
 x = alt.X(f"{s.DATE}:T", title=None)
-money_fmt = "$,.2f"
+unit, money_fmt = ui.chart_money()
 band = path.filter(pl.col("cumulative_low80").is_not_null()).with_columns(pl.lit("80 % band").alias("what"))
 layers = [alt.Chart(band).mark_area(opacity=0.35).encode(
-    x=x, y=alt.Y("cumulative_low80:Q", title="USD, cumulative"), y2="cumulative_high80:Q",
+    x=x, y=alt.Y("cumulative_low80:Q", title=f"{unit}, cumulative"), y2="cumulative_high80:Q",
     color=alt.Color("what:N", scale=color, title=None),
     tooltip=[alt.Tooltip(f"{s.DATE}:T", title="Day"), alt.Tooltip("cumulative_low80:Q", title="80 % low", format=money_fmt),
              alt.Tooltip("cumulative_high80:Q", title="80 % high", format=money_fmt)]),
     alt.Chart(path).mark_line(point=True).encode(
-    x=x, y=alt.Y("cumulative:Q", title="USD, cumulative"), color=alt.Color("kind:N", scale=color, title=None),
+    x=x, y=alt.Y("cumulative:Q", title=f"{unit}, cumulative"), color=alt.Color("kind:N", scale=color, title=None),
     tooltip=[alt.Tooltip(f"{s.DATE}:T", title="Day"), alt.Tooltip("kind:N", title="What"),
              alt.Tooltip("cumulative:Q", title="Cumulative", format=money_fmt)])]
 if limit:
@@ -92,23 +95,25 @@ st.subheader("Daily spend by provider")
 daily = analytics.breakdown(ui.days(lake, filters, start=filters.start, end=filters.end), by=s.PROVIDER, period="day",
                             values=[s.COST, "calls"])
 st.altair_chart(alt.Chart(daily).mark_bar().encode(
-    x=alt.X("period_start:T", title=None), y=alt.Y(f"{s.COST}:Q", title="USD"), color=f"{s.PROVIDER}:N",
-    tooltip=["period_start:T", f"{s.PROVIDER}:N", alt.Tooltip(f"{s.COST}:Q", format="$,.2f"), "calls:Q"]), width="stretch")
+    x=alt.X("period_start:T", title=None), y=alt.Y(f"{s.COST}:Q", title=unit), color=f"{s.PROVIDER}:N",
+    tooltip=[alt.Tooltip("period_start:T", title="Day"), alt.Tooltip(f"{s.PROVIDER}:N", title="Provider"),
+             alt.Tooltip(f"{s.COST}:Q", title=f"Cost ({unit})", format=money_fmt), alt.Tooltip("calls:Q", title="Calls")]),
+    width="stretch")
 
 left, right = st.columns(2)
 in_range = ui.days(lake, filters, start=filters.start, end=filters.end)
 with left:
     st.subheader("Top projects")
     st.caption(f"{filters.start} to {filters.end} (UTC), the sidebar's dates")
-    ui.table(analytics.breakdown(in_range, by=s.PROJECT, values=[s.COST, "calls"], limit=10), "top-projects")
+    ui.table(ui.named(analytics.breakdown(in_range, by=s.PROJECT, values=[s.COST, "calls"], limit=10)), "top-projects")
 with right:
     st.subheader("Top models")
     st.caption(f"{filters.start} to {filters.end} (UTC)")
-    ui.table(analytics.breakdown(in_range, by=s.MODEL, values=[s.COST, "calls"], limit=10), "top-models")
+    ui.table(ui.named(analytics.breakdown(in_range, by=s.MODEL, values=[s.COST, "calls"], limit=10)), "top-models")
 
 st.subheader("Anomalies")
 found = usecases.anomalies(lake, start=filters.end - dt.timedelta(days=120), end=filters.end, projects=filters.projects,
-                           providers=filters.providers, daily=ui.days(lake))
+                           providers=filters.providers, daily=ui.days(lake), currency=code)
 found = found.filter(pl.col(s.DATE) >= filters.start)
 if found.height:
     ui.table(found, "anomalies")
@@ -120,11 +125,12 @@ else:
 def live() -> None:
     """Today's spend and the latest events, refreshed every few seconds while jobs run."""
     now = ui.today()
-    events = analytics.scan(lake, start=now, end=now, **filters.scan_filters)
+    events = usecases.in_currency(lake, analytics.scan(lake, start=now, end=now, **filters.scan_filters), code,
+                                  (now, now), usecases.EVENT_MONEY)[0]
     st.metric("Spent today (UTC)", ui.money(analytics.totals(events).cost_usd))
     latest = events.sort(s.TS, descending=True).head(10).select(
         s.TS, s.PROJECT, s.JOB_ID, s.PROVIDER, s.MODEL, s.COST, s.SUCCESS).collect()
-    ui.table(latest, "latest-events")
+    ui.table(ui.named(latest), "latest-events")
 
 
 st.subheader("Live")

@@ -18,7 +18,9 @@ book = ui.book(lake)
 search = st.text_input("Search provider / model / unit", placeholder="e.g. gpt-4o or elevenlabs", key="price-search")
 rules = book.rules(search or None)
 st.caption(f"{rules.height:,} rates" + (" (first 500 shown)" if rules.height > 500 else "")
-           + "; overrides win over the catalog, which wins over genai-prices, from their start date.")
+           + "; overrides win over the catalog, which wins over genai-prices, from their start date."
+           + (f" Prices are in US dollars, as providers list them (not in {filters.currency})."
+              if filters.currency != "USD" else ""))
 ui.table(rules.head(500), "price-rules")
 
 st.subheader("Which price priced an event?")
@@ -43,7 +45,8 @@ if st.toggle("Compare with what providers billed and what sources priced themsel
     gaps = usecases.reconcile(lake, start=filters.start, end=filters.end, projects=filters.projects,
                               providers=filters.providers)
     st.caption("Per provider and day: `billed_usd` from imported cost reports, `event_reported_usd` from sources "
-               "that priced their own calls, each against the price book; a gap is a wrong price or a missed event.")
+               "that priced their own calls, each against the price book; a gap is a wrong price or a missed event. "
+               "In dollars: a report billed in another currency keeps its amount beside them.")
     ui.table(gaps, "reconcile")
 
 st.subheader("Add an override (a negotiated rate)")

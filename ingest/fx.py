@@ -198,3 +198,56 @@ def summary(table: pl.DataFrame) -> pl.DataFrame:
     return table.group_by("currency", "source").agg(
         pl.col("date").min().alias("first"), pl.col("date").max().alias("last"), pl.len().alias("rates"),
         pl.col("per_usd").sort_by("date").last().alias("newest_rate")).sort("currency", "first")
+
+
+BILLED_AMOUNT, BILLED_CURRENCY = "billed_amount", "billed_currency"  # tags an event converted at import keeps
+
+
+def billed_in_dollars(events: pl.DataFrame, table: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """Events whose given `cost_usd` is in another `currency` (the column a source may add), with that
+    amount in dollars at the rate of the event's UTC day, the amount and its currency kept in the
+    event's tags (`billed_amount`, `billed_currency`); and for each event why it could not be
+    converted (null where it was or had nothing to convert): an unknown code, or a day before the
+    currency's first rate. The `currency` column is dropped.
+
+    Examples:
+        >>> import polars as pl
+        >>> ev = pl.DataFrame({"ts": [dt.datetime(2024, 3, 2, tzinfo=dt.UTC)] * 3, "cost_usd": [9.0, 9.0, 1.0],
+        ...                    "tags": [None, '{"team": "a"}', None], "currency": ["EUR", "XXQ", None]})
+        >>> out, why = billed_in_dollars(ev, pl.DataFrame({"date": [dt.date(2024, 3, 1)], "currency": ["EUR"],
+        ...                                                 "per_usd": [0.9], "source": ["ECB"]}))
+        >>> round(out["cost_usd"][0], 9), out["tags"][0], why.to_list()[1:]
+        (10.0, '{"billed_amount": 9.0, "billed_currency": "EUR"}', ["currency='XXQ' has no exchange rates (rates are at hand for EUR, USD)", None])
+    """
+    code = pl.col("currency")
+    due = events.select((code.is_not_null() & (code != BASE) & pl.col(s.COST).is_not_null()).alias("due"))["due"]
+    if not due.any():
+        return events.drop("currency"), pl.Series("why", [None] * events.height, dtype=pl.String)
+    asked = events.with_row_index("_i").filter(due).select("_i", pl.col(s.TS).dt.date().alias("date"), "currency")
+    found = asked.sort("date").join_asof(table.select("date", "currency", "per_usd").sort("date"), on="date",
+                                         by="currency", strategy="backward", check_sortedness=False).sort("_i")
+    known = set(table["currency"])
+    listed = ", ".join(currencies(table))
+    why = found.select("_i", pl.when(~code.is_in(known)).then(
+        pl.format("currency='{}' has no exchange rates (rates are at hand for {})", code, pl.lit(listed))).when(
+        pl.col("per_usd").is_null()).then(pl.format("currency='{}' has no rate on or before {}: nothing is converted "
+                                                     "with a guessed rate", code, pl.col("date"))).alias("why"), "per_usd")
+    per_event = events.with_row_index("_i").join(why, on="_i", how="left", maintain_order="left")
+    good = pl.col("per_usd").is_not_null()
+    converted = per_event.select(good.arg_true())["per_usd"]  # (only these rows' tags are rewritten)
+    tags = [_with_billed(t, a, c) for t, a, c in per_event[converted].select(s.TAGS, s.COST, "currency").rows()]
+    out = per_event.with_columns(
+        pl.when(good).then(pl.col(s.COST) / pl.col("per_usd")).otherwise(pl.col(s.COST)).alias(s.COST),
+        per_event[s.TAGS].cast(pl.String).scatter(converted, pl.Series(tags, dtype=pl.String)))
+    return out.drop("_i", "why", "per_usd", "currency"), per_event["why"]
+
+
+def _with_billed(tags: str | None, amount: float, code: str) -> str:
+    """An event's tags with what its source billed, in its own currency."""
+    import json
+    try:
+        kept = json.loads(tags) if tags else {}
+    except ValueError:
+        kept = None
+    kept = kept if isinstance(kept, dict) else {"tags": tags}  # (tags that are not an object are kept whole)
+    return json.dumps({**kept, BILLED_AMOUNT: amount, BILLED_CURRENCY: code}, ensure_ascii=False)

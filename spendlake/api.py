@@ -254,11 +254,12 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
         return _with_rates(_frame(found, format), usecases.rates_used(server.lake, currency, start, to))
 
     @app.get("/v1/runs/{job_id}", tags=["questions"], summary="One run's report")
-    def run(job_id: str, key: keys.ApiKey = needs("read"), format: Format = "json") -> Response:
-        found = usecases.run_report(server.lake, job_id, projects=narrow(key.projects, []))
+    def run(job_id: str, key: keys.ApiKey = needs("read"), format: Format = "json",
+            currency: Currency = None) -> Response:
+        found = usecases.run_report(server.lake, job_id, projects=narrow(key.projects, []), currency=currency)
         if found is None:
             raise ApiError(404, f"no events for run {job_id!r}; list runs with GET /v1/runs")
-        return _report(found, format)
+        return _with_rates(_report(found, format), found.rates)
 
     @app.get("/v1/forecast", tags=["questions"], summary="Spend to the end of the period, with intervals")
     def forecast(key: keys.ApiKey = needs("read"),

@@ -336,10 +336,7 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month,
     from spendlake.usecases import display_currency, monthly, monthly_html
     day = _month(month)
     if fmt is Format.html:  # to stdout: spendlake report monthly -f html > november.html
-        if display_currency(currency) != "USD":
-            raise OptionError("--format html is in USD for now; take --format table, json or csv for another currency",
-                              option="--currency")
-        sys.stdout.write(monthly_html(_lake(lake, existing=True), day, top=top))
+        sys.stdout.write(monthly_html(_lake(lake, existing=True), day, top=top, currency=display_currency(currency)))
         return
     result = monthly(_lake(lake, existing=True), day, top=top, currency=currency)
     _emit_report(result, fmt, f"month of {day:%Y-%m}" + (f", to {result.through}" if result.partial else "")
@@ -353,14 +350,16 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month,
 
 @report.command("job")
 def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(help="The run's estimate in USD.")] = None,
-               lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+               lake: LakeOption = None, fmt: FormatOption = Format.table, currency: CurrencyOption = None) -> None:
     """One run: stages, providers, models, tokens, latency, failures, estimate vs actual."""
     from spendlake.usecases import run_report
-    result = run_report(_lake(lake, existing=True), job_id, estimate_usd=estimate)
+    result = run_report(_lake(lake, existing=True), job_id, estimate_usd=estimate, currency=currency)
     if result is None:
         from ingest.errors import SpendlakeError
         raise SpendlakeError(f"no events for job {job_id!r}; list runs with: spendlake report jobs")
-    _emit_report(result, fmt, f"job {job_id}")
+    _emit_report(result, fmt, f"job {job_id}" + (f", in {result.currency}" if result.currency != "USD" else ""))
+    if fmt is Format.table and result.currency != "USD":
+        out.print(result.rates)
 
 
 @report.command("jobs")
@@ -433,29 +432,37 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
 @report.command("anomalies")
 def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(help="day or hour")] = "day",
                      start: FromOption = None, end: ToOption = None,
-                     lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
-    """Days (or hours) whose cost departs from their usual level, with what drove them."""
-    from spendlake.usecases import anomalies
-    _emit(anomalies(_lake(lake, existing=True), by=by, grain=grain, **_span(start, end)), fmt, f"anomalies by {by}")
+                     lake: LakeOption = None, fmt: FormatOption = Format.table, currency: CurrencyOption = None) -> None:
+    """Days (or hours) whose cost departs from their usual level, with what drove them (found in USD as
+    priced; shown in --currency, each day at its rate)."""
+    from spendlake.usecases import anomalies, display_currency, rates_used
+    target, span = _lake(lake, existing=True), _span(start, end)
+    _emit(anomalies(target, by=by, grain=grain, currency=currency, **span), fmt, f"anomalies by {by}")
+    if fmt is Format.table and display_currency(currency) != "USD":
+        out.print(rates_used(target, currency, span["start"], span["end"]))
 
 
 @report.command("optimize")
 def report_optimize(days: Annotated[int, typer.Option(help="Days of history to learn from.")] = 30,
-                    today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
-    """Ways to spend less, each priced from your own usage: savings per month, trade-off, action."""
+                    today: Optional[str] = None, lake: LakeOption = None, fmt: FormatOption = Format.table,
+                    currency: CurrencyOption = None) -> None:
+    """Ways to spend less, each priced from your own usage: savings per month, trade-off, action (a saving
+    looks ahead: in --currency at the newest rate of the days learned from)."""
     from spendlake.usecases import suggestions
-    _emit(suggestions(_lake(lake, existing=True), today=_day(today, "--today"), days=days).table, fmt, "suggestions")
+    found = suggestions(_lake(lake, existing=True), today=_day(today, "--today"), days=days, currency=currency)
+    _emit(found.table, fmt, "suggestions")
+    if fmt is Format.table and found.currency != "USD":
+        out.print(found.rates)
 
 
 @report.command("focus")
 def report_focus(start: FromOption = None, end: ToOption = None,
-                 lake: LakeOption = None, fmt: FormatOption = Format.csv) -> None:
-    """Costs as FOCUS 1.2 rows (one per day, model, project, stage and charge kind) for FinOps tools."""
+                 lake: LakeOption = None, fmt: FormatOption = Format.csv, currency: CurrencyOption = None) -> None:
+    """Costs as FOCUS 1.2 rows (one per day, model, project, stage and charge kind) for FinOps tools: priced in
+    USD, billed in --currency (each day at its rate)."""
     import analytics
-    from ingest.pricing import PriceBook
-    target = _lake(lake, existing=True)
-    events = analytics.scan(target, **_span(start, end))
-    rows = analytics.focus(events, PriceBook.load(target.overrides_path))
+    from spendlake.usecases import focus
+    rows = focus(_lake(lake, existing=True), **_span(start, end), currency=currency)
     if fmt is Format.csv:
         sys.stdout.write(analytics.to_csv(rows))
     else:
@@ -464,13 +471,13 @@ def report_focus(start: FromOption = None, end: ToOption = None,
 
 @report.command("tokens")
 def report_tokens(start: FromOption = None, end: ToOption = None,
-                  lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
+                  lake: LakeOption = None, fmt: FormatOption = Format.table, currency: CurrencyOption = None) -> None:
     """Cache hit rate, what caching saved, reasoning share, tokens per call."""
-    import analytics
-    from ingest.pricing import PriceBook
-    target = _lake(lake, existing=True)
-    events = analytics.scan(target, **_span(start, end))
-    _emit_report(analytics.token_stats(events, PriceBook.load(target.overrides_path)), fmt, "tokens")
+    from spendlake.usecases import tokens
+    found = tokens(_lake(lake, existing=True), **_span(start, end), currency=currency)
+    _emit_report(found, fmt, "tokens" + (f", in {found.currency}" if found.currency != "USD" else ""))
+    if fmt is Format.table and found.currency != "USD":
+        out.print(found.rates)
 
 
 @report.command("budget")

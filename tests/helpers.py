@@ -36,3 +36,11 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def rate_on(published: dict[dt.date, float], day: dt.date) -> tuple[dt.date, float]:
+    """The rate a day takes from a publication history: its own, or the last one before it (a weekend,
+    a holiday, a day past the newest)."""
+    while day not in published:
+        day -= dt.timedelta(days=1)
+    return day, published[day]

@@ -24,7 +24,9 @@ from ingest.lake import ESTIMATES
 from spendlake.store import load_budgets, save_budgets
 from ingest import audit
 from tests.conftest import FIXTURES
-from tests.helpers import events
+from analytics.words import amount_in
+from spendlake import usecases
+from tests.helpers import events, rate_on
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -525,3 +527,48 @@ def test_a_budget_in_euros_is_set_and_shown_in_euros(lake):
     assert [(b.name, b.limit_usd, b.currency) for b in load_budgets(lake)] == [("team-eur", 250.0, "EUR")]
     bar = next(p.text for p in at.get("progress"))
     assert "of €250.00" in bar and "$" not in bar.split(":")[1].split("·")[0]
+
+
+def test_every_page_shows_money_in_the_currency_chosen_in_the_sidebar_each_day_at_its_rate(lake, ecb_per_usd):
+    eur = lambda day: rate_on(ecb_per_usd["EUR"], day)[1]  # noqa: E731 - the ECB's own history, read by the test
+    start = TODAY - dt.timedelta(days=29)
+    at = open_app(currency="EUR")
+    assert at.selectbox(key="currency").value == "EUR" and at.query_params["currency"] == "EUR"
+    assert "ECB" in "".join(c.value for c in at.sidebar.caption)
+    per_day = analytics.daily(lake, start=TODAY.replace(day=1), end=TODAY).group_by(s.DATE).agg(
+        pl.col(s.COST).sum()).collect()
+    assert metric(at, "Month to date") == amount_in(sum(c * eur(d) for d, c in per_day.iter_rows()), "EUR")
+    top = frame_with(at, "cost_eur")  # top projects, each day of each project at that day's rate
+    rows = analytics.daily(lake, start=start, end=TODAY).select(s.PROJECT, s.DATE, s.COST).collect()
+    expected = {}
+    for project, day, cost in rows.iter_rows():
+        expected[project] = expected.get(project, 0.0) + cost * eur(day)
+    assert dict(zip(top[s.PROJECT], top["cost_eur"])) == pytest.approx(
+        {p: expected[p] for p in top[s.PROJECT]}, rel=1e-9)
+
+    at.switch_page("app_pages/explore.py").run()  # the choice follows to every page, in the URL
+    assert at.query_params["currency"] == "EUR"
+    by_provider = frame(at, 0)
+    assert "cost_eur" in by_provider.columns and "cost_usd" not in by_provider.columns
+
+    job = analytics.top_runs(analytics.runs(lake, start=start, end=TODAY), 1)[s.JOB_ID][0]
+    at = open_app("jobs", job=job, currency="EUR")
+    run = analytics.scan(lake).filter(pl.col(s.JOB_ID) == job).select(s.DATE, s.COST).collect()
+    assert metric(at, "Cost") == amount_in(sum(c * eur(d) for d, c in run.iter_rows()), "EUR")
+    assert "cost_eur" in frame_with(at, s.STAGE).columns
+
+    at = open_app("events", job=job, currency="EUR")
+    shown = frame_with(at, "cost_eur")
+    assert shown["cost_eur"].to_list() == pytest.approx(
+        [c * eur(t.date()) for t, c in zip(shown[s.TS], shown[s.COST])], rel=1e-12)  # beside the dollars priced
+
+    at = open_app("optimize", currency="EUR")
+    dollars_ahead = usecases.suggestions(lake, today=TODAY, days=30).savings_monthly_usd
+    assert metric(at, "Possible savings per month") == amount_in(dollars_ahead * eur(TODAY), "EUR")
+    assert "at the rate of" in at.caption[0].value
+
+    at.sidebar.selectbox(key="currency").set_value("USD").run()  # and back: dollars as priced, nothing in the URL
+    assert "currency" not in at.query_params
+    assert metric(at, "Possible savings per month") == amount_in(dollars_ahead, "USD")
+    assert not open_app(currency="XYZ").exception  # a link with a currency without rates: a warning, dollars
+    assert "No exchange rates for 'XYZ'" in open_app(currency="XYZ").sidebar.warning[0].value

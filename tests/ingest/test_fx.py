@@ -2,44 +2,23 @@
 published on or before it), checked against the ECB's own history read here with the csv module;
 the team's rates win from their first date; bad rates files and unknown currencies are named."""
 
-import csv
 import datetime as dt
 import io
 import json
-import zipfile
-from importlib.resources import files
 
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 import analytics
+from analytics import words
 from ingest import fx, schema as s
 from ingest.demo import write_demo
 from spendlake import usecases
 from spendlake.cli import app
+from tests.helpers import rate_on
 
 TODAY = dt.date(2026, 3, 31)
-
-
-@pytest.fixture(scope="module")
-def ecb_per_usd() -> dict[str, dict[dt.date, float]]:
-    """The ECB history as published: units of each currency per US dollar, by publication day."""
-    with zipfile.ZipFile(files("currency_converter") / "eurofxref-hist.zip") as z:
-        rows = list(csv.DictReader(io.StringIO(z.read(z.namelist()[0]).decode())))
-    out: dict[str, dict[dt.date, float]] = {}
-    for row in rows:
-        day, usd = dt.date.fromisoformat(row["Date"]), float(row["USD"])
-        out.setdefault("EUR", {})[day] = 1 / usd
-        for code in ("GBP", "JPY"):
-            out.setdefault(code, {})[day] = float(row[code]) / usd
-    return out
-
-
-def rate_on(published: dict[dt.date, float], day: dt.date) -> tuple[dt.date, float]:
-    while day not in published:  # a weekend or holiday: the last rate published before it
-        day -= dt.timedelta(days=1)
-    return day, published[day]
 
 
 @pytest.fixture
@@ -241,3 +220,90 @@ def test_a_cost_report_in_a_currency_without_rates_is_not_kept(lake, tmp_path):
     assert summary.reported == 0 and summary.imported > 0  # the report is not kept; the file beside it is read
     (failure,) = summary.failed
     assert "costs.json" in failure and "unknown currency 'XYZ'" in failure
+
+
+def _cli(lake, *args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--lake", str(lake.root)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_a_runs_report_in_euros_takes_each_event_at_its_days_rate(demo, ecb_per_usd):
+    job = analytics.top_runs(analytics.runs(demo, start=TODAY - dt.timedelta(days=40), end=TODAY), 1)["job_id"][0]
+    run = analytics.scan(demo).filter(pl.col(s.JOB_ID) == job).select(s.DATE, s.STAGE, s.COST).collect()
+    eur = lambda day: rate_on(ecb_per_usd["EUR"], day)[1]  # noqa: E731
+    answer = json.loads(_cli(demo, "report", "job", job, "--currency", "eur", "--format", "json", "--estimate", "2"))
+    assert answer["cost_eur"] == pytest.approx(sum(c * eur(d) for d, _, c in run.iter_rows()), rel=1e-12)
+    first = run[s.DATE].min()
+    assert answer["estimate_eur"] == pytest.approx(2 * eur(first), rel=1e-12)  # estimated in dollars before it began
+    stages = {r["stage"]: r["cost_eur"] for r in answer["by_stage"]}
+    for stage, cost in stages.items():
+        assert cost == pytest.approx(sum(c * eur(d) for d, st, c in run.iter_rows() if st == stage), rel=1e-12)
+    assert answer["currency"] == "EUR" and "ECB" in answer["rates"] and "cost_usd" not in answer
+
+
+def test_anomalies_are_found_in_dollars_and_shown_each_day_at_its_rate(demo, ecb_per_usd):
+    found = usecases.anomalies(demo, end=TODAY)
+    assert found.height, "the demo has a spike"
+    shown = usecases.anomalies(demo, end=TODAY, currency="GBP")
+    assert shown[s.DATE].to_list() == found[s.DATE].to_list()  # the same days: found on what the lake holds
+    gbp = [rate_on(ecb_per_usd["GBP"], d)[1] for d in found[s.DATE]]
+    assert shown["cost_gbp"].to_list() == pytest.approx([c * r for c, r in zip(found[s.COST], gbp)], rel=1e-12)
+    assert shown["excess_gbp"].to_list() == pytest.approx([c * r for c, r in zip(found["excess_usd"], gbp)], rel=1e-12)
+
+
+def test_savings_a_month_look_ahead_so_they_take_the_rate_of_the_last_day_learned_from(demo, ecb_per_usd):
+    dollars = usecases.suggestions(demo, today=TODAY)
+    yen = usecases.suggestions(demo, today=TODAY, currency="JPY")
+    rate = rate_on(ecb_per_usd["JPY"], TODAY)[1]
+    assert yen.savings_monthly_usd == pytest.approx(dollars.savings_monthly_usd * rate, rel=1e-12)
+    assert yen.table["savings_monthly_jpy"].to_list() == pytest.approx(
+        [x * rate for x in dollars.table["savings_monthly_usd"]], rel=1e-12)
+    listed = json.loads(_cli(demo, "report", "optimize", "--today", str(TODAY), "--currency", "JPY", "--format", "json"))
+    assert [r["savings_monthly_jpy"] for r in listed] == pytest.approx(yen.table["savings_monthly_jpy"].to_list())
+
+
+def test_what_caching_saved_in_euros_is_each_events_saving_at_its_days_rate(demo, ecb_per_usd, book):
+    start = TODAY - dt.timedelta(days=30)
+    stats = usecases.tokens(demo, start=start, end=TODAY, book=book)
+    per_day = {d: usecases.tokens(demo, start=d, end=d, book=book).cache_savings_usd
+               for d in (start + dt.timedelta(days=i) for i in range(31))}
+    assert sum(per_day.values()) == pytest.approx(stats.cache_savings_usd, rel=1e-9)
+    answer = json.loads(_cli(demo, "report", "tokens", "--from", str(start), "--to", str(TODAY), "--currency", "EUR",
+                             "--format", "json"))
+    assert answer["cache_savings_eur"] == pytest.approx(
+        sum(v * rate_on(ecb_per_usd["EUR"], d)[1] for d, v in per_day.items()), rel=1e-9)
+
+
+def test_the_focus_export_bills_in_the_currency_asked_and_prices_in_dollars(demo, ecb_per_usd):
+    start = TODAY - dt.timedelta(days=13)
+    usd = usecases.focus(demo, start=start, end=TODAY)
+    eur = usecases.focus(demo, start=start, end=TODAY, currency="EUR")
+    exported = pl.read_csv(io.StringIO(_cli(demo, "report", "focus", "--from", str(start), "--to", str(TODAY),
+                                            "--currency", "EUR")))  # (the CSV: to six decimals)
+    assert exported["BilledCost"].to_list() == pytest.approx(eur["BilledCost"].to_list(), abs=1e-6)
+    assert set(exported["BillingCurrency"]) == {"EUR"} and set(exported["PricingCurrency"]) == {"USD"}
+    assert set(usd["BillingCurrency"]) == {"USD"}
+    rate = [rate_on(ecb_per_usd["EUR"], t.date())[1] for t in usd["ChargePeriodStart"]]
+    assert eur["BilledCost"].to_list() == pytest.approx([c * r for c, r in zip(usd["BilledCost"], rate)], rel=1e-9)
+    assert eur["PricingCurrencyEffectiveCost"].to_list() == pytest.approx(usd["BilledCost"].to_list(), rel=1e-9)
+    tokens = eur.filter(pl.col("PricingUnit") == "1M Tokens")  # the unit price is the book's, per million tokens
+    rates = pl.Series([rate_on(ecb_per_usd["EUR"], t.date())[1] for t in tokens["ChargePeriodStart"]])
+    assert (tokens["PricingCurrencyListUnitPrice"] * tokens["PricingQuantity"]).to_list() == pytest.approx(
+        (tokens["ListCost"] / rates).to_list(), rel=1e-9)
+    assert tokens["ListUnitPrice"].to_list() == pytest.approx((tokens["PricingCurrencyListUnitPrice"] * rates).to_list(),
+                                                              rel=1e-12)
+    from genai_prices import Usage, calc_price  # the oracle of a unit price: genai-prices' own, for a million tokens
+    inputs = eur.filter((pl.col("x_ChargeKind") == "input_tokens") & (pl.col("ProviderName") == "openai")).head(5)
+    assert inputs.height
+    for row in inputs.iter_rows(named=True):
+        listed = calc_price(Usage(input_tokens=1_000_000), row["ServiceName"], provider_id="openai",
+                            genai_request_timestamp=row["ChargePeriodStart"]).total_price
+        assert row["PricingCurrencyListUnitPrice"] == pytest.approx(float(listed), rel=1e-9), row["ServiceName"]
+
+
+def test_the_month_to_forward_in_euros_says_so_and_shows_the_figures_of_the_report(demo):
+    page = _cli(demo, "report", "monthly", "--month", TODAY.strftime("%Y-%m"), "--format", "html", "--currency", "EUR")
+    report = usecases.monthly(demo, TODAY, currency="EUR")
+    assert f'data-figure="cost_usd">{words.money(report.cost_usd, "EUR")}<' in page
+    assert "EUR, cumulative" in page and "converted to EUR day by day" in page and "Cost (EUR)" in page

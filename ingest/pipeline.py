@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ingest import schema as s
+from ingest import fx, schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
 
@@ -126,7 +126,8 @@ def ingest_frame(lake: Lake, raw: pl.DataFrame, *, book: PriceBook | None = None
                    else pl.int_range(start + 1, start + chunk.height + 1, eager=True))
         names = label.slice(start, CHUNK_ROWS) if isinstance(label, pl.Series) else label
         ready = prepare(chunk, bad, book=book, tz=tz, record_numbers=numbers, label=names,
-                        originals=None if originals is None else _Slice(originals, start), content_ids=content_ids)
+                        originals=None if originals is None else _Slice(originals, start), content_ids=content_ids,
+                        rates=lambda: fx.rates(lake))
         summary.errors += ready.rejected["error"].head(max(0, 20 - len(summary.errors))).to_list()
         summary._problems(ready.rejected["error"])
         summary.repeats += len(ready.repeats)
@@ -180,34 +181,52 @@ class Prepared:
 
 def prepare(chunk: pl.DataFrame, quarantine: Quarantine, *, book: PriceBook, tz: str | None = None,
             record_numbers: pl.Series | None = None, label: str | pl.Series = "record",
-            originals: Sequence[bytes | str] | None = None, content_ids: bool = False) -> Prepared:
+            originals: Sequence[bytes | str] | None = None, content_ids: bool = False,
+            rates: Callable[[], pl.DataFrame] | None = None) -> Prepared:
     """Validate and price one frame; rejected records and exact repeats go to `quarantine`
-    (see `ingest_frame`). Nothing is written to the lake."""
+    (see `ingest_frame`). A cost given in another `currency` is converted to dollars with the
+    exchange rates `rates()` returns (default: the ECB's), its own amount and currency kept in the
+    event's tags; a record whose currency has no rate for its day is rejected. Nothing is written
+    to the lake."""
     numbers = record_numbers if record_numbers is not None else pl.int_range(1, chunk.height + 1, eager=True)
     checked = s.validate(with_service(chunk), tz=tz, record_numbers=numbers, label=label)
+    events, rows, rejected = checked.events, checked.rows, checked.rejected
+    if s.CURRENCY in events.columns:
+        events, why = fx.billed_in_dollars(events, rates() if rates else fx.rates())
+        if why.is_not_null().any():
+            bad = why.is_not_null()
+            failed = pl.DataFrame({"row": rows.filter(bad), "why": why.filter(bad)}).with_columns(
+                pl.col("row").cast(pl.Int64))
+            rejected = pl.concat([rejected, failed.select(
+                pl.col("row").map_elements(lambda r: numbers[r], return_dtype=pl.Int64).alias("record"),
+                pl.struct("row", "why").map_elements(lambda r: f"{_named(label, r['row'])} {numbers[r['row']]}: "
+                                                     f"{r['why']}", return_dtype=pl.String).alias("error"),
+                "row")])
+            events, rows = events.filter(~bad), rows.filter(~bad)
+            checked = s.Validated(events, rejected, rows)
 
     def original(i: int) -> dict:
         return {"text": as_text(originals[i])} if originals is not None else chunk.row(i, named=True)
 
-    for record, error, row in checked.rejected.iter_rows():
+    for record, error, row in rejected.iter_rows():
         quarantine.add(record, error, original(row))
-    events = checked.events.rechunk()
+    events = events.rechunk()
     ids = events[s.EVENT_ID]
     repeats: dict[int, int] = {}
     from_content = (chunk[s.EVENT_ID].is_null() if s.EVENT_ID in chunk.columns and not content_ids
-                    else pl.repeat(True, chunk.height, eager=True)).gather(checked.rows)
+                    else pl.repeat(True, chunk.height, eager=True)).gather(rows)
     if from_content.any() and ids.is_duplicated().any():  # (ids a source gave repeat only as duplicates)
         firsts = ids.is_first_distinct()
         repeat = ~firsts & from_content
         if repeat.any():
-            first_row = dict(zip(ids.filter(firsts), checked.rows.filter(firsts)))
-            for row, event_id in zip(checked.rows.filter(repeat), ids.filter(repeat)):
+            first_row = dict(zip(ids.filter(firsts), rows.filter(firsts)))
+            for row, event_id in zip(rows.filter(repeat), ids.filter(repeat)):
                 was = repeats[row] = first_row[event_id]
                 quarantine.add(numbers[row], f"{_named(label, row)} {numbers[row]}: repeat of "
                                              f"{_named(label, was, row)} {numbers[was]}", original(row))
             events = events.filter(~repeat)
-            return Prepared(book.price(events), checked.rows.filter(~repeat), checked.rejected, repeats)
-    return Prepared(book.price(events), checked.rows, checked.rejected, repeats)
+            return Prepared(book.price(events), rows.filter(~repeat), rejected, repeats)
+    return Prepared(book.price(events), rows, rejected, repeats)
 
 
 class _Slice(Sequence):

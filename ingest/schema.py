@@ -63,6 +63,7 @@ COST_SOURCE: Final = "cost_source"
 PRICE_VERSION: Final = "price_version"
 TAGS: Final = "tags"
 DATE: Final = "date"  # hive partition column, derived from ts (UTC)
+CURRENCY: Final = "currency"  # input only: the currency a given cost_usd is in (converted to dollars at import)
 
 SERVICES: Final = ("llm", "embedding", "tts", "stt", "image", "video", "compute", "messaging", "other")
 COST_SOURCES: Final = ("reported", "computed", "unpriced")
@@ -116,6 +117,7 @@ HIVE_SCHEMA: Final = pl.Schema({DATE: pl.Date})
 
 # Input columns a source may give; the pricing columns are derived (a given cost_usd is "reported").
 INPUT_COLUMNS: Final = tuple(c for c in COLUMNS if c not in (COMPUTED_COST, COST_SOURCE, PRICE_VERSION))
+ACCEPTED: Final = (*INPUT_COLUMNS, CURRENCY)  # every field a source may give (`currency` is not stored)
 REQUIRED: Final = (TS, PROVIDER, MODEL, SERVICE)
 NAMES: Final = (PROVIDER, MODEL, SERVICE, OPERATION, PROJECT, JOB_ID, STAGE, AGENT, USER, UNIT)  # printable text
 
@@ -151,7 +153,9 @@ DESCRIPTIONS: Final = {
     CACHE_HIT: "whether the response came from a cache",
     SUCCESS: "whether the call succeeded (failed calls are still billed and counted)",
     COST: "the cost that counts: the reported one where the source gave it, else the computed one; "
-          "null when unpriced",
+          "null when unpriced. A source billed in another currency gives its cost with `currency` (EUR, JPY…): "
+          "it lands in dollars at the rate of its UTC day (`spendlake fx`), the amount and code kept in `tags` "
+          "(billed_amount, billed_currency); a currency without a rate for that day sends the record to quarantine",
     COMPUTED_COST: "what the price book says, kept beside a reported cost so the gap can be shown",
     COST_SOURCE: f"where cost_usd came from: {', '.join(COST_SOURCES)}",
     PRICE_VERSION: "which price rules priced the event, so a cost can be explained and repriced",
@@ -198,6 +202,7 @@ NOT_NUMBER: Final = "is not a number"
 NOT_FINITE: Final = "must be a finite number"
 NEGATIVE: Final = "must be ≥ 0"
 NOT_BOOLEAN: Final = "is not true or false"
+NOT_CURRENCY: Final = "is not a three-letter currency code (EUR, GBP, JPY…)"
 ONE_HOUR_OVER_WRITES: Final = "must be ≤ cache_write_tokens (1-hour writes are part of them)"
 REASONING_OVER_OUTPUT: Final = "must be ≤ output_tokens (reasoning is part of the output)"
 
@@ -249,7 +254,7 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     A record without an `event_id` gets one from its validated values (see `_row_ids`).
     """
     latest = (now or dt.datetime.now(dt.UTC)) + FUTURE
-    kept = [c for c in raw.columns if c in INPUT_COLUMNS]
+    kept = [c for c in raw.columns if c in ACCEPTED]
     # (none of them: a frame without columns has no rows, so keep one column of nulls, one per record)
     raw = raw.select(kept) if kept else pl.DataFrame({EVENT_ID: pl.Series([None] * raw.height, dtype=pl.String)})
     numbers = record_numbers if record_numbers is not None else pl.int_range(1, raw.height + 1, eager=True)
@@ -270,7 +275,8 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     good = checked.filter(~pl.col("_bad")) if checked["_bad"].any() else checked
     events = good.lazy().select(
         *[pl.col(f"_v_{c}").cast(POLARS_SCHEMA[c]).alias(c) if c in INPUT_COLUMNS else pl.lit(None, POLARS_SCHEMA[c]).alias(c)
-          for c in COLUMNS]
+          for c in COLUMNS],
+        *([pl.col(f"_v_{CURRENCY}").alias(CURRENCY)] if CURRENCY in kept else []),  # (for the pipeline to convert)
     ).with_columns(
         *[pl.col(c).fill_null(0) for c in TOKEN_COLUMNS],
         pl.col(SUCCESS).fill_null(True), pl.col(CACHE_HIT).fill_null(False), pl.col(RETRIES).fill_null(0),
@@ -342,6 +348,10 @@ def _plan(schema: tuple[tuple[str, pl.DataType], ...], tz: str | None, unprintab
             rule(c, value(c).str.contains_any(list(CONTROL_CHARS)), UNPRINTABLE)
     rule(SERVICE, value(SERVICE).is_not_null() & ~value(SERVICE).is_in(SERVICES),
          UNKNOWN_SERVICE)
+    if CURRENCY in schema:  # a code here; whether rates exist for it is the pipeline's to say
+        typed.append(pl.col(CURRENCY).cast(pl.String).str.strip_chars().str.to_uppercase().replace("", None)
+                     .alias(f"_v_{CURRENCY}"))
+        rule(CURRENCY, value(CURRENCY).is_not_null() & ~value(CURRENCY).str.contains("^[A-Z]{3}$"), NOT_CURRENCY)
 
     for c in COUNT_COLUMNS:
         typed.append(_number(schema[c], c, pl.Int64).alias(f"_v_{c}"))
@@ -481,8 +491,11 @@ def _row_ids(events: pl.DataFrame) -> pl.Series:
             return pl.col(c).map_elements(_canonical_json, return_dtype=pl.String)
         return pl.col(c).cast(pl.String)
 
-    text = events.select(pl.concat_str([canonical(c).fill_null("") for c in INPUT_COLUMNS if c != EVENT_ID],
-                                       separator="\x1f")).to_series()
+    text = pl.concat_str([canonical(c).fill_null("") for c in INPUT_COLUMNS if c != EVENT_ID], separator="\x1f")
+    if CURRENCY in events.columns:  # (a cost in euros is not the same record as in dollars; without one, ids stay)
+        text = pl.when(pl.col(CURRENCY).is_null()).then(text).otherwise(pl.concat_str([text, pl.col(CURRENCY)],
+                                                                                      separator="\x1f"))
+    text = events.select(text).to_series()
     return pl.Series([stable_id(t) for t in text], dtype=pl.String)
 
 

@@ -112,6 +112,7 @@ class Tracker:
         self._oldest = 0.0
         self._lock = threading.RLock()
         self._rates: dict[tuple, tuple | None] = {}
+        self._fx: dict[tuple[str, int], float] = {}  # (currency, UTC day) → units per dollar
         self._closed = threading.Event()
         self._wake = threading.Event()
         self.budget_refresh = budget_refresh
@@ -209,10 +210,14 @@ class Tracker:
 
     def log(self, *, provider: str, model: str, service: str = "llm", ts: dt.datetime | None = None,
             cost_usd: float | None = None, tags: dict[str, str] | None = None, event_id: str | None = None,
-            **usage: object) -> float | None:
-        """Record one call; returns its cost (the reported one if given, else the computed one)."""
+            currency: str | None = None, **usage: object) -> float | None:
+        """Record one call; returns its cost in dollars (the reported one if given, else the computed
+        one). A cost the caller was billed in another `currency` is converted at its day's rate, the
+        amount and currency kept in its tags (the lake's rates; a remote Tracker's: the ECB's)."""
         _check(usage, provider, model, service, ts, cost_usd)
         ns = time.time_ns() if ts is None else (ts - _EPOCH) // _MICROSECOND * 1000
+        if currency is not None and cost_usd is not None and currency.strip().upper() != "USD":
+            cost_usd, tags = self._in_dollars(cost_usd, currency, ns, tags)
         provider = provider.strip().lower()
         rates = self._rates_at(provider, model, usage.get(s.UNIT), ns)
         computed = cost_of(usage, rates[0]) if rates else None
@@ -235,6 +240,21 @@ class Tracker:
             else:
                 self._wake.set()
         return cost_usd if cost_usd is not None else computed
+
+    def _in_dollars(self, amount: float, currency: str, ns: int, tags: dict | None) -> tuple[float, dict]:
+        """A cost billed in `currency` in dollars at the rate of its UTC day (remembered per day), and
+        the tags that keep what was billed."""
+        from ingest import fx
+        code, day = currency.strip().upper(), ns // _DAY_NS
+        rate = self._fx.get((code, day))
+        if rate is None:
+            when = dt.date(1970, 1, 1) + dt.timedelta(days=day)
+            try:
+                found = fx.per_day(pl.DataFrame({s.DATE: [when]}), code, fx.rates(self.lake))
+            except fx.FxError as e:
+                raise ValidationError(f"currency={currency!r}: {e}") from None
+            rate = self._fx[(code, day)] = found["rate"][0]
+        return amount / rate, {**(tags or {}), fx.BILLED_AMOUNT: amount, fx.BILLED_CURRENCY: code}
 
     def _rates_at(self, provider: str, model: str, unit: object, ns: int) -> tuple | None:
         """The book's rates for a call at `ns` (epoch ns), remembered per day and half hour: a

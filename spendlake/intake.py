@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ingest import rollups, schema as s
+from ingest import fx, rollups, schema as s
 from ingest.errors import ImportFormatError, SpendlakeError
 from ingest.importers import generic
 from ingest.importers.base import Chain, Parsed
@@ -258,7 +258,7 @@ class Committer:
                 quarantine.add(number, f"{r.source} {r.parsed.label} {number}: {why}", {"text": as_text(text)})
         ready = prepare(raw, quarantine, book=self.book(), label=labels, originals=originals,
                         record_numbers=pl.concat([p.record_numbers.cast(pl.Int64) for p in parsed]),
-                        content_ids=any(p.content_ids for p in parsed))
+                        content_ids=any(p.content_ids for p in parsed), rates=lambda: fx.rates(self.lake))
         if quarantine.count:
             quarantine.close()
         events = ready.events

@@ -31,10 +31,10 @@ from ingest.importers.jsonl import read_jsonl, strict_json
 
 def check_mapping(mapping: dict[str, str]) -> None:
     """Each value an event column, or "" for a column to ignore."""
-    wrong = {k: v for k, v in mapping.items() if v and v not in s.INPUT_COLUMNS}
+    wrong = {k: v for k, v in mapping.items() if v and v not in s.ACCEPTED}
     if wrong:
         raise ImportFormatError(f"column mapping names unknown event columns: {wrong} "
-                                f"(event columns: {', '.join(s.INPUT_COLUMNS)})")
+                                f"(event columns: {', '.join(s.ACCEPTED)})")
 
 
 ALIASES: dict[str, tuple[str, ...]] = {  # event column → the spellings recognised for it (normalised)
@@ -59,7 +59,8 @@ ALIASES: dict[str, tuple[str, ...]] = {  # event column → the spellings recogn
     s.LATENCY_MS: ("latency", "duration_ms", "response_time_ms"),
     s.CHARACTERS: ("chars", "character_count"),
     s.IMAGES: ("image_count", "n_images"),
-    s.EVENT_ID: ("request_id",),  # (not "id": a row number in two files would make their rows one)
+    s.EVENT_ID: ("request_id",),
+    s.CURRENCY: ("cost_currency", "billing_currency", "currency_code"),  # the cost is in it, not in dollars  # (not "id": a row number in two files would make their rows one)
 }
 _SPELLINGS = {spelling: column for column, spellings in ALIASES.items() for spelling in (column, *spellings)}
 
@@ -83,7 +84,7 @@ def column_mapping(columns: list[str], mapping: dict[str, str] | None = None) ->
             if column in chosen:
                 continue
             target = column if exact else _SPELLINGS.get(_normal(column))
-            if target in s.INPUT_COLUMNS and target not in taken:
+            if target in s.ACCEPTED and target not in taken:
                 chosen[column] = target
                 taken.add(target)
     return {c: chosen[c] for c in columns if chosen.get(c)}
@@ -198,9 +199,9 @@ def parse_jsonl(source: Path | bytes, mapping: dict[str, str] | None = None, *,
     # the fields named in the first lines, mapped (a spelling such as `timestamp` included), and
     # every event column by its own name
     chosen = column_mapping(_head_keys(data), mapping)
-    sources = {**chosen, **{c: c for c in s.INPUT_COLUMNS if c not in chosen.values() and c not in chosen}}
+    sources = {**chosen, **{c: c for c in s.ACCEPTED if c not in chosen.values() and c not in chosen}}
     # timestamps and tags arrive as text; every other field is tried at its event type first
-    types = {name: pl.String if target in (s.TS, s.TAGS) else s.POLARS_SCHEMA[target]
+    types = {name: pl.String if target in (s.TS, s.TAGS, s.CURRENCY) else s.POLARS_SCHEMA[target]
              for name, target in sources.items()}
     rows = read_jsonl(data, types, newlines=newlines)
     frame = rows.frame.select([pl.col(name).alias(target) for name, target in sources.items()])

@@ -307,3 +307,47 @@ def test_the_month_to_forward_in_euros_says_so_and_shows_the_figures_of_the_repo
     report = usecases.monthly(demo, TODAY, currency="EUR")
     assert f'data-figure="cost_usd">{words.money(report.cost_usd, "EUR")}<' in page
     assert "EUR, cumulative" in page and "converted to EUR day by day" in page and "Cost (EUR)" in page
+
+
+def test_a_cost_a_source_gives_in_euros_lands_in_dollars_at_its_days_rate_with_the_euros_kept(lake, tmp_path,
+                                                                                                ecb_per_usd):
+    calls = tmp_path / "self-priced.csv"
+    calls.write_text("timestamp,provider,model,service,characters,cost,currency,project\n"
+                     "2026-03-06T10:00:00Z,acme-voice,narrator,tts,1200,12.40,EUR,films\n"   # a Friday
+                     "2026-03-07T10:00:00Z,acme-voice,narrator,tts,1200,12.40,eur,films\n"   # Saturday: Friday's rate
+                     "2026-03-07T11:00:00Z,acme-voice,narrator,tts,1200,3.10,USD,films\n"
+                     "2026-03-07T12:00:00Z,acme-voice,narrator,tts,1200,5,XYZ,films\n"      # no rates for it
+                     "2010-03-07T12:00:00Z,acme-voice,narrator,tts,1200,5,ILS,films\n"      # before its first rate
+                     "2026-03-07T13:00:00Z,acme-voice,narrator,tts,1200,5,euro,films\n")    # not a code
+    result = CliRunner().invoke(app, ["import", str(calls), "--lake", str(lake.root)])
+    assert result.exit_code == 1, result.output  # something went to quarantine
+    landed = analytics.scan(lake).sort(s.TS).collect()
+    friday = rate_on(ecb_per_usd["EUR"], dt.date(2026, 3, 6))[1]
+    assert landed[s.COST].to_list() == pytest.approx([12.40 / friday, 12.40 / friday, 3.10], rel=1e-12)
+    assert set(landed[s.COST_SOURCE]) == {"reported"}
+    kept = [json.loads(t) if t else {} for t in landed[s.TAGS]]
+    assert [(k.get("billed_amount"), k.get("billed_currency")) for k in kept] == [(12.4, "EUR"), (12.4, "EUR"),
+                                                                                  (None, None)]
+    assert "line 5: currency='XYZ' has no exchange rates" in result.output
+    assert "line 6: currency='ILS' has no rate on or before 2010-03-07" in result.output
+    assert "line 7: currency='euro' is not a three-letter currency code" in result.output
+    quarantined = [json.loads(line) for f in lake.quarantine_dir.glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert sorted(q["record"] for q in quarantined) == [5, 6, 7]  # nothing lost: each bad line kept with its reason
+    again = CliRunner().invoke(app, ["import", str(calls), "--lake", str(lake.root)])
+    assert analytics.scan(lake).collect().height == 3, again.output  # the same records again: no new events
+
+
+def test_a_tracker_logs_a_cost_billed_in_yen_in_dollars_and_refuses_a_currency_without_rates(lake, ecb_per_usd):
+    from ingest.errors import ValidationError
+    from ingest.tracker import Tracker
+    when = dt.datetime(2026, 3, 8, 9, tzinfo=dt.UTC)  # a Sunday: Friday's rate
+    with Tracker(lake) as tracker:
+        dollars = tracker.log(provider="acme-gpu", model="a100", service="compute", compute_seconds=60, ts=when,
+                              cost_usd=150.0, currency="JPY", tags={"team": "render"})
+        with pytest.raises(ValidationError, match="currency='ZZZ'"):
+            tracker.log(provider="acme-gpu", model="a100", service="compute", ts=when, cost_usd=1.0, currency="ZZZ")
+    friday = rate_on(ecb_per_usd["JPY"], when.date())
+    assert friday[0] == dt.date(2026, 3, 6) and dollars == pytest.approx(150.0 / friday[1], rel=1e-12)
+    [landed] = analytics.scan(lake).collect().iter_rows(named=True)
+    assert landed[s.COST] == pytest.approx(dollars, rel=1e-15) and landed[s.COST_SOURCE] == "reported"
+    assert json.loads(landed[s.TAGS]) == {"team": "render", "billed_amount": 150.0, "billed_currency": "JPY"}

@@ -219,3 +219,17 @@ def test_the_sums_are_folded_beside_the_commits_and_stay_exact(tmp_path, monkeyp
     raw = lake.scan().group_by(s.DATE).agg(pl.len().alias("calls"), pl.col(s.COST).sum()).collect()
     assert by_day.rows() == raw.rename({s.DATE: "date"}).cast({"calls": by_day["calls"].dtype}).rows()
     assert raw["calls"].sum() == 60
+
+
+def test_a_cost_sent_in_euros_lands_in_dollars_at_its_days_rate_and_an_unknown_currency_is_named(served, ecb_per_usd):
+    from tests.helpers import rate_on
+    lake, url, tokens = served
+    sent = [event(1, event_id="fx-1", cost_usd=2.5, currency="EUR"), event(2, event_id="fx-2", cost_usd=2.5, currency="QQQ")]
+    with client(url, tokens["ingest"]) as http:
+        answer = http.post("/v1/events", json=sent)
+    assert answer.status_code == 422
+    record = answer.json()["records"][1]
+    assert record["status"] == "rejected" and record["fields"] == ["currency"] and "QQQ" in record["error"]
+    [landed] = events_of(lake, "fx-").iter_rows(named=True)
+    assert landed[s.COST] == pytest.approx(2.5 / rate_on(ecb_per_usd["EUR"], DAY.date())[1], rel=1e-12)
+    assert json.loads(landed[s.TAGS]) == {"billed_amount": 2.5, "billed_currency": "EUR"}

@@ -88,6 +88,8 @@ class Estimate(_Report):
     high_usd: float | None
     unpriced_steps: int
     steps: pl.DataFrame = field(repr=False)  # one row per step: usage basis, low / expected / high
+    currency: str = "USD"  # what the money is in: priced in dollars, shown in another at one day's rate
+    rates: str = "USD as priced"
 
 
 def estimate(plan: Sequence[Step], book: PriceBook, *, history: pl.LazyFrame | None = None,

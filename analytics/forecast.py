@@ -201,8 +201,9 @@ def in_currency(f: Forecast, rates: pl.DataFrame, currency: str, *, budget: floa
 
 
 def forecast_by(events: pl.LazyFrame, by: str, *, today: dt.date | None = None, period: Period = "month",
-                top: int = 10) -> pl.DataFrame:
-    """One forecast per value of `by` (e.g. project, provider) for the `top` largest spenders."""
+                top: int = 10, rates: pl.DataFrame | None = None, currency: str = "USD") -> pl.DataFrame:
+    """One forecast per value of `by` (e.g. project, provider) for the `top` largest spenders; with
+    `rates` (`date`, `rate` for every day of the period), each in `currency` as `in_currency` converts."""
     today = today or dt.datetime.now(dt.UTC).date()
     start, _ = period_bounds(today, period)
     frame = measures(events)
@@ -212,6 +213,7 @@ def forecast_by(events: pl.LazyFrame, by: str, *, today: dt.date | None = None, 
     rows = []
     for value in leaders:
         f = forecast(frame.filter(dimension(by) == value), today=today, period=period)
+        f = f if rates is None else in_currency(f, rates, currency)
         rows.append({by: value, **{k: getattr(f, k) for k in fields}})
     return pl.DataFrame(rows, schema={by: pl.String, **{k: pl.String if k == "model" else pl.Float64 for k in fields}})
 

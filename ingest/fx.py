@@ -140,12 +140,31 @@ def convert(frame: pl.LazyFrame, currency: str, table: pl.DataFrame, money: list
     if code == BASE:
         return frame, Used(BASE, None, None, ())
     start, end = span
-    calendar = pl.DataFrame({s.DATE: pl.date_range(start, end, eager=True)}) if start and end else None
-    days = per_day(calendar if calendar is not None else frame.select(s.DATE).unique().collect(), code, table)
-    used = used_by(days, code)
-    converted = frame.join(days.lazy().select("date", "rate"), on=s.DATE, how="left").with_columns(
-        *[pl.col(c) * pl.col("rate") for c in money]).drop("rate")
-    return converted, used
+    if start and end:  # the rates of every day of the span, in order: a row's is at its day's offset
+        days = calendar(start, end, code, table)
+        rate = pl.lit(days["rate"]).gather((pl.col(s.DATE) - pl.lit(start)).dt.total_days())
+        converted = frame.with_columns(rate.alias("_rate"))
+    else:
+        days = per_day(frame.select(s.DATE).unique().collect(), code, table)
+        converted = frame.join(days.lazy().select(s.DATE, pl.col("rate").alias("_rate")), on=s.DATE, how="left")
+    return converted.with_columns(*[pl.col(c) * pl.col("_rate") for c in money]).drop("_rate"), used_by(days, code)
+
+
+_CALENDARS: dict[tuple, tuple[pl.DataFrame, pl.DataFrame]] = {}
+
+
+def calendar(start: dt.date, end: dt.date, currency: str, table: pl.DataFrame) -> pl.DataFrame:
+    """`per_day` for every day from `start` to `end`, remembered for this rate table (a page or a
+    report asks of the same days again and again)."""
+    key = (id(table), currency, start, end)
+    known = _CALENDARS.get(key)
+    if known is not None and known[0] is table:
+        return known[1]
+    days = per_day(pl.DataFrame({s.DATE: pl.date_range(start, end, eager=True)}), currency, table)
+    if len(_CALENDARS) >= 64:
+        _CALENDARS.clear()
+    _CALENDARS[key] = (table, days)
+    return days
 
 
 def read_rates(data: bytes, name: str = "rates.csv") -> pl.DataFrame:

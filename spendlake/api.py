@@ -325,15 +325,16 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
         return usecases.acknowledge(server.lake, alert_id, who=f"key:{key.name}", projects=key.projects)
 
     @app.post("/v1/estimate", tags=["estimates"], summary="A plan → low / expected / high cost and the budgets' decision")
-    def estimate(plan: EstimateBody, key: keys.ApiKey = needs("read")) -> Response:
+    def estimate(plan: EstimateBody, key: keys.ApiKey = needs("read"), currency: Currency = None) -> Response:
         narrow(key.projects, [plan.project] if plan.project else [])
         if key.projects and not plan.project:
             raise Forbidden(f"key {key.name!r} estimates only for project(s) {', '.join(key.projects)}: name one")
         steps = ([Step(**step.model_dump(exclude_unset=True)) for step in plan.steps] if plan.steps is not None
                  else video_pipeline(stories=plan.stories, images=plan.images, dialogue_chars=plan.dialogue_chars))
         result = usecases.estimate_run(server.lake, steps, project=plan.project, job_id=plan.job,
-                                       compare=plan.compare, book=server.book())
-        return Response(json.dumps(result.to_dict(), default=str), media_type="application/json")
+                                       compare=plan.compare, book=server.book(), currency=currency)
+        return _with_rates(Response(json.dumps(result.to_dict(), default=str), media_type="application/json"),
+                           result.estimate.rates)
 
     @app.post("/v1/can-execute", tags=["estimates"], summary="May a call or run of this cost start? allow / warn / confirm / block")
     def can_execute(ask: CanExecuteBody, key: keys.ApiKey = needs("read", "ingest")) -> dict:

@@ -410,10 +410,11 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
     budget in --currency when given)."""
     target, day = _lake(lake, existing=True), _day(today, "--today")
     if by:
-        import analytics
-        if currency:
-            raise OptionError("--by forecasts are in USD for now; leave out --currency", option="--currency")
-        _emit(analytics.forecast_by(analytics.daily(target), by, today=day, period=period), fmt, f"forecast by {by}")
+        from spendlake.usecases import display_currency, forecast_by
+        found, rates = forecast_by(target, by, today=day, period=period, currency=currency)
+        _emit(found, fmt, f"forecast by {by}")
+        if fmt is Format.table and display_currency(currency) != "USD":
+            out.print(rates)
     else:
         from analytics.words import money
         from spendlake.usecases import forecast
@@ -545,7 +546,7 @@ def estimate(
     project: Annotated[Optional[str], typer.Option(help="Project the run belongs to (for budgets).")] = None,
     job: Annotated[Optional[str], typer.Option(help="Record the estimate against this job id.")] = None,
     compare: Annotated[Optional[list[str]], typer.Option(help="Also price the LLM steps on PROVIDER/MODEL.")] = None,
-    lake: LakeOption = None, fmt: FormatOption = Format.table,
+    lake: LakeOption = None, fmt: FormatOption = Format.table, currency: CurrencyOption = None,
 ) -> None:
     """Estimate a run of the video pipeline (calibrated by your history), check it against budgets.
     Exit 0 allow, 1 warn or confirm, 2 block, so a pipeline can gate on it."""
@@ -554,12 +555,14 @@ def estimate(
     if compare and any("/" not in m for m in compare):
         raise OptionError("--compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5", option="--compare")
     plan = video_pipeline(stories=stories, images=images, dialogue_chars=dialogue_chars)
-    result = usecases.estimate_run(_lake(lake), plan, project=project, job_id=job, compare=compare or ())
+    result = usecases.estimate_run(_lake(lake), plan, project=project, job_id=job, compare=compare or (),
+                                   currency=currency)
     found, compared = result.checked, result.compared
     if fmt is Format.json:
         out.print_json(json.dumps(result.to_dict(), default=str))
     else:
-        _emit_report(found.estimate, fmt, "estimate")
+        _emit_report(result.estimate, fmt, "estimate" + (f", in {result.estimate.currency}"
+                                                          if result.estimate.currency != "USD" else ""))
     if found.decision is None:
         from ingest.errors import PricingError
         raise PricingError(f"{found.estimate.unpriced_steps} step(s) have no price; see: spendlake prices --unpriced")
@@ -568,6 +571,8 @@ def estimate(
                   f"[bold]{found.decision.action}[/] — {found.decision.reason}")
         if compared is not None:
             _emit(compared, fmt, "models compared")
+        if result.estimate.currency != "USD":
+            out.print(result.estimate.rates)
     if job:
         err.print(f"estimate recorded for job {job}")
     raise typer.Exit({"allow": 0, "warn": 1, "confirm": 1, "block": 2}[found.decision.action])

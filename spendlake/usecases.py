@@ -42,7 +42,6 @@ from analytics.alerts import Alert, budget_alerts, exit_code
 from analytics.budgets import Budget, BudgetError, Decision, per_usd, spent_both
 from analytics.estimate import Estimate, Step
 from ingest import audit, fx, schema as s
-from ingest.rollups import per_run
 from ingest.errors import OptionError, SpendlakeError
 from ingest.lake import Lake, RewriteResult
 from ingest.pipeline import ImportSummary
@@ -234,15 +233,13 @@ def monthly(lake: Lake, month: dt.date, *, top: int = 10, today: dt.date | None 
     today = today or dt.datetime.now(dt.UTC).date()
     first, last = analytics.measures.period_bounds(month, "month")
     through = min(last, max(today, first))
-    daily = narrowed(analytics.daily(lake), None, None, projects, None)
+    before = analytics.measures.period_bounds(first - dt.timedelta(days=1), "month")[0]  # (compared with it)
     code = display_currency(currency)
-    if code == fx.BASE:
-        runs = analytics.runs(lake, start=first, end=through)
-    else:  # a run's days each at their own rate, then added up per run
-        before = analytics.measures.period_bounds(first - dt.timedelta(days=1), "month")[0]
-        daily, used = in_currency(lake, daily.filter(pl.col(s.DATE).is_between(before, through)), code,
-                                  (before, through))
-        runs = per_run(in_currency(lake, analytics.daily_jobs(lake, start=first, end=through), code, (first, through))[0])
+    # the two months' days read once (the report asks of them a dozen times), in another currency each at its rate
+    daily, used = in_currency(lake, narrowed(analytics.daily(lake, start=before, end=through), None, None, projects,
+                                             None), code, (before, through))
+    daily = daily.collect().lazy()
+    runs = runs_in(lake, first, through, code)
     if _names(projects):
         runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
     report = analytics.monthly_report(daily, month, top=top, runs=runs, today=today)
@@ -259,6 +256,18 @@ def limit_in(lake: Lake, status: Mapping, currency: str, day: dt.date) -> float:
     if status["currency"] == currency:
         return status["limit"]
     return status["limit_usd"] if currency == fx.BASE else status["limit_usd"] * rate_on(lake, currency, day)
+
+
+def runs_in(lake: Lake, start: dt.date | None, end: dt.date | None, code: str) -> pl.LazyFrame:
+    """One row per run in [start, end] with its cost, calls and failed calls: in dollars from the
+    per-run rollup; in another currency each of the run's days at its rate, then added up."""
+    from analytics.measures import CALLS, FAILED_CALLS
+    if code == fx.BASE:
+        return analytics.runs(lake, start=start, end=end)
+    days = analytics.daily_jobs(lake, start=start, end=end).select(s.DATE, s.JOB_ID, s.PROJECT, s.COST, CALLS,
+                                                                    FAILED_CALLS)
+    return in_currency(lake, days, code, (start, end), money=[s.COST])[0].group_by(s.JOB_ID, s.PROJECT).agg(
+        pl.col(s.COST, CALLS, FAILED_CALLS).sum()).collect().lazy()
 
 
 def display_currency(currency: str | None = None) -> str:
@@ -292,10 +301,7 @@ def top_runs(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = 
     """The costliest runs in [start, end] of the chosen projects whose id contains `search` (in
     another `currency`: each run's days at their own rates, named for it)."""
     code = display_currency(currency)
-    if code == fx.BASE:
-        runs = analytics.runs(lake, start=start, end=end)
-    else:  # each run's days at their own rates
-        runs = per_run(in_currency(lake, analytics.daily_jobs(lake, start=start, end=end), code, (start, end))[0])
+    runs = runs_in(lake, start, end, code)
     if _names(projects):  # runs have no provider: a provider filter does not apply to them
         runs = runs.filter(pl.col(s.PROJECT).is_in(_names(projects)))
     if search:
@@ -713,11 +719,29 @@ def forecast(lake: Lake, *, today: dt.date | None = None, period: str = "month",
                                budget_usd=budget_usd if code == fx.BASE else None, plans=ForecastPlans(lake))
     if code == fx.BASE:
         return found
-    rates = fx.per_day(pl.DataFrame({s.DATE: pl.date_range(found.period_start, found.period_end, eager=True)}), code,
-                       fx.rates(lake))
-    used = fx.used_by(rates.filter(pl.col(s.DATE) <= found.today), code)
-    return in_currency(found, rates.select(s.DATE, "rate"), code, budget=budget_usd,
-                       rates_text=f"{used}; the days to come at the rate of {found.period_end}")
+    rates, text = _period_rates(lake, code, found.period_start, found.period_end, found.today)
+    return in_currency(found, rates.select(s.DATE, "rate"), code, budget=budget_usd, rates_text=text)
+
+
+def _period_rates(lake: Lake, code: str, first: dt.date, last: dt.date, today: dt.date) -> tuple[pl.DataFrame, str]:
+    """The rate of each day of a period being forecast (the days to come: the newest at hand) and
+    what to say of them."""
+    rates = fx.calendar(first, last, code, fx.rates(lake))
+    used = fx.used_by(rates.filter(pl.col(s.DATE) <= today), code)
+    return rates, f"{used}; the days to come at the rate of {last}"
+
+
+def forecast_by(lake: Lake, by: str, *, today: dt.date | None = None, period: str = "month",
+                currency: str | None = None) -> tuple[pl.DataFrame, str]:
+    """One forecast per value of `by` for the largest spenders (in another `currency` each day at its
+    rate, the days to come at the newest at hand), and which rates that took."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    code = display_currency(currency)
+    if code == fx.BASE:
+        return analytics.forecast_by(analytics.daily(lake), by, today=today, period=period), str(fx.Used(code, None, None, ()))
+    rates, text = _period_rates(lake, code, *analytics.measures.period_bounds(today, period), today)
+    found = analytics.forecast_by(analytics.daily(lake), by, today=today, period=period, rates=rates, currency=code)
+    return named_for(found, code), text
 
 
 def budget_status(lake: Lake, *, today: dt.date | None = None, daily: pl.LazyFrame | None = None,
@@ -861,21 +885,28 @@ def check_plan(lake: Lake, plan: Sequence[Step], *, attribution: Mapping[str, st
 
 @dataclass(frozen=True)
 class RunEstimate:
-    checked: PlanCheck
+    checked: PlanCheck  # in dollars, as recorded and decided
     compared: pl.DataFrame | None  # the LLM steps on other models, side by side (None: none asked)
+    shown: Estimate | None = None  # the estimate in the currency asked for (None: dollars)
+
+    @property
+    def estimate(self) -> Estimate:
+        """The estimate as shown: in the currency asked for."""
+        return self.shown or self.checked.estimate
 
     def to_dict(self) -> dict:
         """What `spendlake estimate --format json` and `POST /v1/estimate` answer."""
         decision = self.checked.decision.to_dict() if self.checked.decision else None
-        return self.checked.estimate.to_dict() | {"decision": decision, "compared": (
+        return self.estimate.to_dict() | {"decision": decision, "compared": (
             self.compared.to_dicts() if self.compared is not None else [])}
 
 
 def estimate_run(lake: Lake, plan: Sequence[Step], *, project: str | None = None, job_id: str | None = None,
                  compare: Sequence[str] = (), book: PriceBook | None = None,
-                 now: dt.datetime | None = None) -> RunEstimate:
-    """Estimate a run, decide it against the budgets and record it (`check_plan`), with its LLM steps
-    on each PROVIDER/MODEL of `compare`."""
+                 now: dt.datetime | None = None, currency: str | None = None) -> RunEstimate:
+    """Estimate a run, decide it against the budgets and record it (`check_plan`, in dollars), with its
+    LLM steps on each PROVIDER/MODEL of `compare`; shown in another `currency` at the newest rate
+    (an estimate looks ahead)."""
     if any("/" not in m for m in compare):
         raise OptionError("compare takes PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5", option="--compare")
     book = book or PriceBook.load(lake.overrides_path)
@@ -884,7 +915,15 @@ def estimate_run(lake: Lake, plan: Sequence[Step], *, project: str | None = None
     compared = None
     if compare:
         _, compared = estimate(lake, plan, at=now, book=book, compare=[tuple(m.split("/", 1)) for m in compare])
-    return RunEstimate(found, compared)
+    code = display_currency(currency)
+    if code == fx.BASE:
+        return RunEstimate(found, compared)
+    day = (now or dt.datetime.now(dt.UTC)).date()
+    steps, rate, used = at_rate_of(lake, found.estimate.steps, code, day)
+    est = found.estimate
+    shown = dataclasses.replace(est, steps=steps, currency=code, rates=str(used), **{
+        k: None if getattr(est, k) is None else getattr(est, k) * rate for k in ("low_usd", "expected_usd", "high_usd")})
+    return RunEstimate(found, None if compared is None else at_rate_of(lake, compared, code, day)[0], shown)
 
 
 def prices(lake: Lake, search: str | None = None, *, book: PriceBook | None = None) -> pl.DataFrame:

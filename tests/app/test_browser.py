@@ -71,6 +71,27 @@ def test_a_downloaded_csv_holds_the_table_on_screen(served):
     assert got[s.COST].to_list() == pytest.approx([round(x, 6) for x in expected[s.COST]], abs=1e-12)  # to a millionth
 
 
+def test_a_link_in_euros_shows_and_downloads_each_days_cost_at_its_rate(served, ecb_per_usd):
+    from tests.helpers import rate_on
+    lake, url, page = served
+    page.goto(f"{url}/?currency=EUR")
+    page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    month = page.get_by_test_id("stMetric").filter(has_text="Month to date").get_by_test_id("stMetricValue")
+    assert "€" in month.inner_text()
+    with page.expect_download() as caught:
+        page.get_by_test_id("stDownloadButton").filter(has_text="CSV").first.click()  # (Top projects')
+    got = pl.read_csv(io.BytesIO(Path(caught.value.path()).read_bytes()))
+    last = analytics.daily(lake).select(pl.col(s.DATE).max()).collect().item()
+    rows = analytics.daily(lake, start=last - dt.timedelta(days=29), end=last).select(s.PROJECT, s.DATE, s.COST).collect()
+    expected: dict[str, float] = {}
+    for project, day, cost in rows.iter_rows():
+        expected[project] = expected.get(project, 0.0) + cost * rate_on(ecb_per_usd["EUR"], day)[1]
+    assert "cost_usd" not in got.columns
+    assert dict(zip(got[s.PROJECT], got["cost_eur"])) == pytest.approx({p: round(expected[p], 6) for p in got[s.PROJECT]},
+                                                                       abs=1e-6)
+
+
 def test_the_estimate_form_prices_the_plan(served):
     lake, url, page = served
     open_page(page, url, "estimate")

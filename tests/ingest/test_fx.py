@@ -351,3 +351,26 @@ def test_a_tracker_logs_a_cost_billed_in_yen_in_dollars_and_refuses_a_currency_w
     [landed] = analytics.scan(lake).collect().iter_rows(named=True)
     assert landed[s.COST] == pytest.approx(dollars, rel=1e-15) and landed[s.COST_SOURCE] == "reported"
     assert json.loads(landed[s.TAGS]) == {"team": "render", "billed_amount": 150.0, "billed_currency": "JPY"}
+
+
+def test_forecasts_by_project_in_pounds_are_each_projects_forecast_in_pounds(demo):
+    found = json.loads(_cli(demo, "report", "forecast", "--by", "project", "--today", str(TODAY), "--currency", "GBP",
+                            "--format", "json"))
+    assert found and all("spent_gbp" in row and "spent_usd" not in row for row in found)
+    for row in found[:3]:
+        alone = usecases.forecast(demo, today=TODAY, projects=[row["project"]], currency="GBP")
+        assert row["spent_gbp"] == pytest.approx(alone.spent_usd, rel=1e-12)
+        assert row["expected_total_gbp"] == pytest.approx(alone.expected_total_usd, rel=1e-9)
+
+
+def test_an_estimate_looks_ahead_so_it_is_shown_at_the_newest_rate_and_recorded_in_dollars(demo, ecb_per_usd):
+    from spendlake.store import estimate_for
+    dollars = json.loads(_cli(demo, "estimate", "--stories", "2", "--format", "json"))
+    euros = CliRunner().invoke(app, ["estimate", "--stories", "2", "--format", "json", "--currency", "EUR",
+                                     "--job", "eur-run", "--lake", str(demo.root)])
+    found = json.loads(euros.stdout)
+    rate = rate_on(ecb_per_usd["EUR"], dt.datetime.now(dt.UTC).date())[1]
+    assert found["expected_eur"] == pytest.approx(dollars["expected_usd"] * rate, rel=1e-9)
+    assert found["steps"][0]["expected_eur"] == pytest.approx(dollars["steps"][0]["expected_usd"] * rate, rel=1e-9)
+    assert found["currency"] == "EUR" and "ECB" in found["rates"]
+    assert estimate_for(demo, "eur-run") == pytest.approx(dollars["expected_usd"], rel=1e-12)  # kept in dollars

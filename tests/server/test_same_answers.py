@@ -67,6 +67,9 @@ def test_a_run_and_the_runs(served):
     assert same(runs, cli("report", "jobs", "--top", "3", "--lake", root, "-f", "json")) and len(runs) == 3
     job = runs[0]["job_id"]
     assert same(api(http, "GET", f"/v1/runs/{job}"), cli("report", "job", job, "--lake", root, "-f", "json"))
+    in_yen = api(http, "GET", f"/v1/runs/{job}?currency=JPY")
+    assert same(in_yen, cli("report", "job", job, "--currency", "JPY", "--lake", root, "-f", "json"))
+    assert "cost_jpy" in in_yen and in_yen["cost_jpy"] > 50 * runs[0]["cost_usd"]  # (a dollar is far more than 50 yen)
 
 
 def test_forecast(served):
@@ -83,6 +86,10 @@ def test_estimate(served):
     asked = cli("estimate", "--stories", "2", "--images", "4", "--dialogue-chars", "1000", "--project",
                 "shorts-factory", "--compare", "anthropic/claude-haiku-4-5", "--lake", root, "-f", "json")
     assert same(answered, asked) and answered["decision"]["action"] in ("allow", "warn", "confirm", "block")
+    in_euros = api(http, "POST", "/v1/estimate?currency=EUR", json=body)
+    assert same(in_euros["decision"], answered["decision"])  # decided in dollars, as recorded
+    assert in_euros["expected_eur"] == pytest.approx(answered["expected_usd"] * usecases.rate_on(
+        Lake(root), "EUR", TODAY), rel=1e-12) and in_euros["compared"][0].get("expected_eur") is not None
 
 
 def test_can_execute(served):

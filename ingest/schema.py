@@ -492,9 +492,9 @@ def _row_ids(events: pl.DataFrame) -> pl.Series:
         return pl.col(c).cast(pl.String)
 
     text = pl.concat_str([canonical(c).fill_null("") for c in INPUT_COLUMNS if c != EVENT_ID], separator="\x1f")
-    if CURRENCY in events.columns:  # (a cost in euros is not the same record as in dollars; without one, ids stay)
-        text = pl.when(pl.col(CURRENCY).is_null()).then(text).otherwise(pl.concat_str([text, pl.col(CURRENCY)],
-                                                                                      separator="\x1f"))
+    if CURRENCY in events.columns:  # (a cost in euros is not the same record as in dollars; in dollars, ids stay)
+        text = pl.when(pl.col(CURRENCY).is_null() | (pl.col(CURRENCY) == "USD")).then(text).otherwise(
+            pl.concat_str([text, pl.col(CURRENCY)], separator="\x1f"))
     text = events.select(text).to_series()
     return pl.Series([stable_id(t) for t in text], dtype=pl.String)
 

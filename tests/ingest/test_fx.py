@@ -374,3 +374,14 @@ def test_an_estimate_looks_ahead_so_it_is_shown_at_the_newest_rate_and_recorded_
     assert found["steps"][0]["expected_eur"] == pytest.approx(dollars["steps"][0]["expected_usd"] * rate, rel=1e-9)
     assert found["currency"] == "EUR" and "ECB" in found["rates"]
     assert estimate_for(demo, "eur-run") == pytest.approx(dollars["expected_usd"], rel=1e-12)  # kept in dollars
+
+
+def test_a_currency_column_saying_dollars_changes_no_id(lake, tmp_path):
+    plain, said = tmp_path / "plain.csv", tmp_path / "said.csv"
+    plain.write_text("timestamp,provider,model,service,characters,cost\n2026-03-06T10:00:00Z,acme,v1,tts,10,1.5\n")
+    said.write_text("timestamp,provider,model,service,characters,cost,currency\n"
+                    "2026-03-06T10:00:00Z,acme,v1,tts,10,1.5,USD\n2026-03-06T10:00:00Z,acme,v1,tts,10,1.5,EUR\n")
+    for f in (plain, said):
+        assert CliRunner().invoke(app, ["import", str(f), "--lake", str(lake.root)]).exit_code == 0
+    landed = analytics.scan(lake).collect()
+    assert landed.height == 2  # the dollar row is the same record either way; the euro row is another

@@ -59,8 +59,7 @@ cols = st.columns(3)
 for col, label, value in zip(cols, ("Low", "Expected", "High"), (result.low_usd, result.expected_usd, result.high_usd)):
     col.metric(label, ui.money(ui.ahead_amount(lake, value, today)))
 if ui.currency() != "USD":
-    st.caption(f"Priced in dollars, shown in {ui.currency()} at the newest rate at hand: "
-               + usecases.rates_used(lake, ui.currency(), today, today))
+    st.caption(f"Priced in dollars; an estimate looks ahead, so it is shown at today's rate: {ui.ahead_rates(lake, today)}.")
 if result.unpriced_steps:
     st.warning(f"{result.unpriced_steps} step(s) have no price: add one on the Prices page.")
 ui.table(ui.ahead(lake, result.steps, today), "estimate-steps")

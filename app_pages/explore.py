@@ -10,7 +10,7 @@ import analytics
 from analytics.measures import DIMENSIONS, MEASURES, PERIODS
 from ingest import schema as s
 from spendlake import ui, usecases
-from analytics.words import in_words
+from analytics.words import in_words, named_for
 
 lake, filters = ui.lake(), ui.filters()
 params = st.query_params
@@ -23,7 +23,8 @@ by = left.multiselect("Group by", DIMENSIONS, default=[d for d in params.get_all
 period = middle.selectbox("Period", CHOICES, index=CHOICES.index(params.get("period", "none"))
                           if params.get("period") in CHOICES else 0, key="explore-period")
 metric = right.selectbox("Measure", MEASURES, index=MEASURES.index(params.get("metric", s.COST))
-                         if params.get("metric") in MEASURES else 0, key="explore-metric")
+                         if params.get("metric") in MEASURES else 0, key="explore-metric",
+                         format_func=lambda m: in_words(named_for(m, filters.currency)))
 asked = params.get("top", "10")
 if not (asked.isdigit() and 1 <= int(asked) <= 100):
     st.warning(f"top={asked!r} in the link is not a number from 1 to 100: showing the top 10.")

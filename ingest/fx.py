@@ -118,10 +118,13 @@ class Used:
     first: dt.date | None  # the earliest and latest publication dates of the rates used
     last: dt.date | None
     sources: tuple[str, ...]
+    daily: bool = True  # each day at its own rate (False: everything at one day's rate)
 
     def __str__(self) -> str:
         if self.currency == BASE:
             return "USD as priced"
+        if not self.daily:
+            return f"USD converted to {self.currency} at the {self.sources[0]} rate published {self.first}"
         span = f"{self.first}" if self.first == self.last else f"{self.first} … {self.last}"
         return f"USD converted to {self.currency} day by day at {' and '.join(self.sources)} rates published {span}"
 

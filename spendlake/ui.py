@@ -163,6 +163,11 @@ def ahead(target: Lake, table: pl.DataFrame, day: dt.date) -> pl.DataFrame:
     return usecases.at_rate_of(target, table, currency(), day)[0]
 
 
+def ahead_rates(target: Lake, day: dt.date) -> str:
+    """Which rate `ahead` takes for `day`: to state beside the figures."""
+    return str(usecases.at_rate_of(target, pl.DataFrame(), currency(), day)[2])
+
+
 def ahead_amount(target: Lake, amount: float | None, day: dt.date) -> float | None:
     """One amount that looks ahead, in dollars, in the chosen currency at the rate of `day`."""
     code = currency()
@@ -388,7 +393,8 @@ def table(frame: pl.DataFrame, name: str, **options):
     return shown
 
 
-_COUNTS = ("calls", "count", "events", "retries", "characters", "images", "failed_calls", "unpriced_events", "days_left")
+_COUNTS = ("calls", "count", "events", "retries", "characters", "images", "failed_calls", "unpriced_events", "days_left",
+           "tokens")
 
 
 def columns_for_people(frame: pl.DataFrame) -> dict:
@@ -421,7 +427,7 @@ def _money_format(code: str, largest: float) -> str:
     for small amounts (a sub-cent cost stays visible), else plain numbers (the header names the currency)."""
     from babel.numbers import get_currency_symbol
     if largest >= 1:
-        return _PRESETS.get(code, "localized")
+        return _PRESETS.get(code, "accounting")  # (two decimals and separators; the header names the currency)
     symbol = get_currency_symbol(code, locale="en_US").replace("%", "%%")
     return f"{symbol}%.4f" if largest >= 0.01 else f"{symbol}%.6f"
 

@@ -594,7 +594,8 @@ def at_rate_of(lake: Lake, table: pl.DataFrame, currency: str | None,
     rates = fx.per_day(pl.DataFrame({s.DATE: [day]}), code, fx.rates(lake))
     rate = rates["rate"][0]
     money = [c for c, dtype in table.schema.items() if c.endswith("_usd") and dtype.is_float()]
-    return named_for(table.with_columns(pl.col(money) * rate), code), rate, fx.used_by(rates, code)
+    used = dataclasses.replace(fx.used_by(rates, code), daily=False)
+    return named_for(table.with_columns(pl.col(money) * rate), code), rate, used
 
 
 def _days_held(lake: Lake, span: tuple[dt.date | None, dt.date | None]) -> tuple[dt.date | None, dt.date | None]:

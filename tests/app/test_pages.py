@@ -465,6 +465,13 @@ def test_tables_show_money_as_money_shares_as_percentages_and_headers_in_words(l
     small = json.loads(events_page.dataframe[0].proto.columns)
     assert small["cost_usd"]["type_config"]["format"] in ("$%.4f", "$%.6f")  # a sub-cent cost stays visible
     assert small["cache_write_tokens"]["label"] == "Cache writes"
+    for code, shown in (("EUR", "euro"), ("JPY", "yen"), ("GBP", "accounting")):  # money in the sidebar's currency
+        at = open_app("explore", currency=code)
+        config = json.loads(at.dataframe[0].proto.columns)
+        money = config[f"cost_{code.lower()}"]
+        assert money["label"] == f"Cost ({code})" and money["type_config"]["format"] == shown, code
+        assert config["tokens"]["type_config"]["format"] == "localized"
+    assert "Cost (GBP)" in at.selectbox(key="explore-metric").options  # the measure in words, in its currency
 
 
 def test_a_date_preset_sets_the_sidebars_dates(lake):

@@ -32,7 +32,7 @@ if proposed:
     st.caption("Each column of your file(s) becomes the event column shown (common spellings such as timestamp, "
                "prompt_tokens or cost are recognised; a missing service is taken from the model where its price "
                "is known). Change any before importing.")
-    options = [IGNORED, *s.INPUT_COLUMNS]
+    options = [IGNORED, *s.ACCEPTED]
     boxes = st.columns(3)
     for i, (column, target) in enumerate(proposed.items()):
         target = boxes[i % 3].selectbox(column, options, index=options.index(target or IGNORED), key=f"map-{column}")

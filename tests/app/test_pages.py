@@ -579,3 +579,18 @@ def test_every_page_shows_money_in_the_currency_chosen_in_the_sidebar_each_day_a
     assert metric(at, "Possible savings per month") == amount_in(dollars_ahead, "USD")
     assert not open_app(currency="XYZ").exception  # a link with a currency without rates: a warning, dollars
     assert "No exchange rates for 'XYZ'" in open_app(currency="XYZ").sidebar.warning[0].value
+
+
+def test_a_csv_billed_in_euros_is_imported_from_the_page_in_dollars_at_each_days_rate(lake, ecb_per_usd):
+    day = TODAY - dt.timedelta(days=3)
+    billed = (f"timestamp,provider,model,service,characters,cost,currency\n"
+              f"{day}T08:00:00Z,acme-voice,narrator,tts,1200,12.40,EUR\n").encode()
+    at = open_app("import_files")
+    at.file_uploader(key="import-files").set_value([("billed.csv", billed, "text/csv")])
+    at.run()
+    assert at.selectbox(key="map-currency").value == "currency" and at.selectbox(key="map-cost").value == "cost_usd"
+    at.button[0].click().run()
+    assert not at.exception and metric(at, "Imported") == "1"
+    [landed] = lake.scan().filter(pl.col(s.PROVIDER) == "acme-voice").collect().iter_rows(named=True)
+    assert landed[s.COST] == pytest.approx(12.40 / rate_on(ecb_per_usd["EUR"], day)[1], rel=1e-12)
+    assert json.loads(landed[s.TAGS]) == {"billed_amount": 12.4, "billed_currency": "EUR"}

@@ -365,7 +365,12 @@ def events(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = No
         rates = book.rates_for(row[s.PROVIDER], row[s.MODEL], row[s.UNIT], row[s.TS])
         usage = {c: row[c] for c in PRICED_COLUMNS if row[c]}
         computed = explain(usage, rates[0]) if rates else "no price for this model"
-        how.append(computed if row[s.COST_SOURCE] != "reported" else f"reported ${row[s.COST]:,.6f}; the book: {computed}")
+        if row[s.COST_SOURCE] != "reported":
+            how.append(computed)
+            continue
+        billed = _billed(row[s.TAGS])  # a cost billed in another currency: that, and its dollars
+        said = f"{billed} = ${row[s.COST]:,.6f} at its day's rate" if billed else f"${row[s.COST]:,.6f}"
+        how.append(f"reported {said}; the book: {computed}")
     failure = pl.when(~pl.col(s.SUCCESS)).then(pl.concat_str(
         pl.col(s.TAGS).str.json_path_match("$.error").fill_null("failed"),
         pl.col(s.TAGS).str.json_path_match("$.status").map_elements(lambda v: f" (HTTP {v})", return_dtype=pl.String)
@@ -1003,6 +1008,18 @@ def audit_log(lake: Lake, *, actions: Sequence[str] | None = None, projects: Seq
 
 
 AUDIT_FIELDS = ("at", "who", "action", "subject", "before", "after")
+
+
+def _billed(tags: str | None) -> str | None:
+    """What a source was billed in another currency, from an event's tags (`fx.billed_in_dollars`)."""
+    if not tags or fx.BILLED_CURRENCY not in tags:
+        return None
+    import json
+    try:
+        kept = json.loads(tags)
+        return words.amount_in(float(kept[fx.BILLED_AMOUNT]), str(kept[fx.BILLED_CURRENCY]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _json(value: object) -> str | None:

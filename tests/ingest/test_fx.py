@@ -328,6 +328,8 @@ def test_a_cost_a_source_gives_in_euros_lands_in_dollars_at_its_days_rate_with_t
     kept = [json.loads(t) if t else {} for t in landed[s.TAGS]]
     assert [(k.get("billed_amount"), k.get("billed_currency")) for k in kept] == [(12.4, "EUR"), (12.4, "EUR"),
                                                                                   (None, None)]
+    shown = usecases.events(lake).sort(s.TS)["how_priced"].to_list()  # the Events page says what was billed
+    assert shown[0].startswith(f"reported {words.amount_in(12.4, 'EUR')} = ${12.40 / friday:,.6f} at its day's rate")
     assert "line 5: currency='XYZ' has no exchange rates" in result.output
     assert "line 6: currency='ILS' has no rate on or before 2010-03-07" in result.output
     assert "line 7: currency='euro' is not a three-letter currency code" in result.output

@@ -49,6 +49,12 @@ def version(target: Lake) -> str:
     return known if root == str(target.root) else target.version()
 
 
+def rates_version(target: Lake) -> int:
+    """When the team's exchange rates last changed: a cache key of every figure in another currency."""
+    from ingest.lake import FX_RATES
+    return stamp(target.path(FX_RATES))
+
+
 def stamp(path: Path) -> int:
     """When a small file beside the lake (budgets, overrides, estimates) last changed: a cache key."""
     try:
@@ -197,7 +203,7 @@ def book(target: Lake) -> PriceBook:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _forecast(root: str, lake_version: str, projects: tuple, providers: tuple, day: dt.date,
-              budget: float | None, code: str) -> analytics.Forecast:
+              budget: float | None, code: str, rates_version: int) -> analytics.Forecast:
     return usecases.forecast(Lake(root), today=day, budget_usd=budget, projects=projects, providers=providers,
                              daily=_daily(root, lake_version).lazy(), currency=code)
 
@@ -206,7 +212,7 @@ def forecast(target: Lake, filters: Filters, day: dt.date, budget: float | None 
     """This month's forecast for the filters' projects and providers in their currency, with
     `budget` in it too (cached)."""
     return _forecast(str(target.root), version(target), filters.projects, filters.providers, day, budget,
-                     filters.currency)
+                     filters.currency, rates_version(target))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -221,7 +227,7 @@ def unpriced_models(target: Lake) -> pl.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _budget_status(root: str, lake_version: str, budgets_version: int, day: dt.date,
-                   projects: tuple[str, ...] | None) -> pl.DataFrame:
+                   projects: tuple[str, ...] | None, rates: int) -> pl.DataFrame:
     return usecases.budget_status(Lake(root), today=day, daily=_daily(root, lake_version).lazy(), projects=projects)
 
 
@@ -229,12 +235,12 @@ def budget_status(target: Lake, day: dt.date) -> pl.DataFrame:
     """The status of every budget this person sees (cached until the lake or the budgets change)."""
     from ingest.lake import BUDGETS
     path = target.path(BUDGETS)
-    return _budget_status(str(target.root), version(target), stamp(path), day, allowed())
+    return _budget_status(str(target.root), version(target), stamp(path), day, allowed(), rates_version(target))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _suggestions(root: str, lake_version: str, overrides: int, projects: tuple, providers: tuple,
-                 day: dt.date, window: int, code: str) -> usecases.Suggestions:
+                 day: dt.date, window: int, code: str, rates_version: int) -> usecases.Suggestions:
     target = Lake(root)
     return usecases.suggestions(target, today=day, days=window, projects=projects, providers=providers,
                                 book=book(target), currency=code)
@@ -245,7 +251,7 @@ def suggestions(target: Lake, filters: Filters, day: dt.date, window: int = 30) 
     currency (cached)."""
     path = target.overrides_path
     return _suggestions(str(target.root), version(target), stamp(path),
-                        filters.projects, filters.providers, day, window, filters.currency)
+                        filters.projects, filters.providers, day, window, filters.currency, rates_version(target))
 
 
 def top_runs(target: Lake, filters: Filters, search: str | None = None, top: int = 200) -> pl.DataFrame:
@@ -256,7 +262,7 @@ def top_runs(target: Lake, filters: Filters, search: str | None = None, top: int
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _job_report(root: str, lake_version: str, estimates_version: int, job_id: str,
-                projects: tuple[str, ...] | None, code: str) -> analytics.RunReport | None:
+                projects: tuple[str, ...] | None, code: str, rates_version: int) -> analytics.RunReport | None:
     return usecases.run_report(Lake(root), job_id, projects=projects, currency=code)
 
 
@@ -264,7 +270,8 @@ def run_report(target: Lake, job_id: str) -> analytics.RunReport | None:
     """One run's report in the chosen currency, read from the run's own days only (None for an unknown run)."""
     from ingest.lake import ESTIMATES
     path = target.path(ESTIMATES)
-    return _job_report(str(target.root), version(target), stamp(path), job_id, allowed(), currency())
+    return _job_report(str(target.root), version(target), stamp(path), job_id, allowed(), currency(),
+                       rates_version(target))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -285,7 +292,8 @@ def estimate(target: Lake, plan: list[Step], day: dt.date,
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _what_if(root: str, lake_version: str, overrides: int, project: str, provider: str, model: str,
-             day: dt.date, window: int, projects: tuple[str, ...] | None, code: str) -> usecases.WhatIf:
+             day: dt.date, window: int, projects: tuple[str, ...] | None, code: str,
+             rates_version: int) -> usecases.WhatIf:
     target = Lake(root)
     return usecases.what_if(target, project, provider, model, today=day, days=window, book=book(target),
                             projects=projects, currency=code)
@@ -297,7 +305,7 @@ def what_if(target: Lake, project: str, provider: str, model: str, day: dt.date,
     (in the chosen currency: each day at its rate)."""
     path = target.overrides_path
     return _what_if(str(target.root), version(target), stamp(path),
-                    project, provider, model, day, window, allowed(), currency())
+                    project, provider, model, day, window, allowed(), currency(), rates_version(target))
 
 
 # ---- the sidebar --------------------------------------------------------------------------

@@ -594,3 +594,16 @@ def test_a_csv_billed_in_euros_is_imported_from_the_page_in_dollars_at_each_days
     [landed] = lake.scan().filter(pl.col(s.PROVIDER) == "acme-voice").collect().iter_rows(named=True)
     assert landed[s.COST] == pytest.approx(12.40 / rate_on(ecb_per_usd["EUR"], day)[1], rel=1e-12)
     assert json.loads(landed[s.TAGS]) == {"billed_amount": 12.4, "billed_currency": "EUR"}
+
+
+def test_figures_in_another_currency_follow_the_teams_rates_as_soon_as_they_are_imported(lake, tmp_path):
+    from ingest import fx
+    job = analytics.top_runs(analytics.runs(lake, start=TODAY - dt.timedelta(days=29), end=TODAY), 1)[s.JOB_ID][0]
+    before = metric(open_app("jobs", job=job, currency="EUR"), "Cost")
+    first = analytics.run_days(lake, job)[0]
+    rates = tmp_path / "treasury.csv"
+    rates.write_text(f"date,currency,rate\n{first - dt.timedelta(days=40)},EUR,2.0\n")  # every day of the run at 2 €/$
+    fx.import_rates(lake, rates)
+    after = open_app("jobs", job=job, currency="EUR")  # the same session's cache: the run report is not stale
+    cost = analytics.scan(lake).filter(pl.col(s.JOB_ID) == job).select(pl.col(s.COST).sum()).collect().item()
+    assert metric(after, "Cost") == amount_in(cost * 2.0, "EUR") != before

@@ -8,6 +8,7 @@ import streamlit as st
 
 from ingest import schema as s
 from ingest.errors import PricingError
+from ingest.fx import FxError
 from ingest.price_rules import UNIT_RATES
 from spendlake import ui, usecases
 
@@ -67,6 +68,25 @@ with st.form("override"):
             st.stop()
         st.success(f"Override added: {rule.provider}/{rule.model} {rule.unit} = ${rule.price} per {rule.per} "
                    f"from {rule.effective_from}. Reprice to apply it to stored events.")
+
+st.subheader("Exchange rates")
+st.caption("Money in another currency takes each day's rate: the European Central Bank's reference rates (shipped "
+           "with Spendlake, offline), and your own, which win from their first date on. Units per US dollar.")
+if "fx-imported" in st.session_state:
+    st.success(st.session_state.pop("fx-imported"))
+ui.table(usecases.exchange_rates(lake), "exchange-rates")
+ours = st.file_uploader("Add your own rates (CSV: date,currency,rate)", type=["csv"], key="fx-file",
+                        disabled=ui.allowed() is not None, help="They reach every project: the lake's admins add them"
+                        if ui.allowed() is not None else None)
+if ours is not None and st.button("Import these rates", key="fx-import"):
+    try:
+        count = usecases.import_rates(lake, ours.getvalue(), ours.name, who=ui.who(), projects=ui.allowed())
+    except FxError as e:  # a bad line is named; nothing of the file is kept
+        st.error(f"Rates not imported: {e}")
+    else:
+        st.session_state["fx-imported"] = (f"Kept {count:,} rate(s) from {ours.name}: every figure in another "
+                                           "currency follows them.")
+        st.rerun()
 
 if st.button("Reprice stored events"):
     with st.spinner("Repricing…"):

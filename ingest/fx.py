@@ -203,14 +203,14 @@ def read_rates(data: bytes, name: str = "rates.csv") -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SCHEMA, orient="row").unique(["date", "currency"], keep="last").sort("currency", "date")
 
 
-def import_rates(lake, path: Path) -> int:
-    """Add a rates file's rates to the team's (a date and currency given again takes the new rate);
-    returns how many rates the file held."""
-    new = read_rates(Path(path).read_bytes(), Path(path).name)
-    kept = pl.concat([team(lake), new]).unique(["date", "currency"], keep="last").sort("currency", "date")
-    out = io.StringIO()
-    kept.select("date", "currency", pl.col("per_usd").alias("rate")).write_csv(out)
-    with lake.lock():
+def import_rates(lake, data: bytes, name: str = "rates.csv") -> int:
+    """Add a rates file's rates (its bytes, `name` to name it in messages) to the team's (a date and
+    currency given again takes the new rate); returns how many rates the file held."""
+    new = read_rates(data, name)
+    with lake.lock():  # (read and written under the lock: two imports at once both land)
+        kept = pl.concat([team(lake), new]).unique(["date", "currency"], keep="last").sort("currency", "date")
+        out = io.StringIO()
+        kept.select("date", "currency", pl.col("per_usd").alias("rate")).write_csv(out)
         write_atomic(lake.path(RATES), out.getvalue())
     return new.height
 

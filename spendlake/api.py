@@ -349,6 +349,18 @@ def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: 
                format: Format = "json") -> Response:
         return _frame(usecases.prices(server.lake, search, book=server.book()), format)
 
+    @app.get("/v1/fx", tags=["questions"], summary="The exchange rates at hand per currency and source (units per USD)")
+    def exchange_rates(key: keys.ApiKey = needs("read", "ingest"), format: Format = "json") -> Response:
+        return _frame(usecases.exchange_rates(server.lake), format)
+
+    @app.post("/v1/fx/rates", tags=["questions"], summary="Add the team's own exchange rates (CSV: date,currency,rate)",
+              openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    async def import_rates(request: Request, key: keys.ApiKey = needs("admin")) -> dict:
+        data = await _body(request)
+        count = await run_in_threadpool(usecases.import_rates, server.lake, data, "rates.csv", who=f"key:{key.name}",
+                                        projects=key.projects)
+        return {"imported": count}
+
     @app.get("/v1/prices/overrides", tags=["questions"], response_class=Response,
              summary="The negotiated rates (overrides.csv), which remote Trackers price with")
     def overrides(key: keys.ApiKey = needs("read", "ingest")) -> Response:

@@ -763,18 +763,18 @@ def fx_list(ctx: typer.Context, lake: LakeOption = None, fmt: FormatOption = For
     """The rates at hand per currency: where they come from, the days they cover, the newest rate."""
     if ctx.invoked_subcommand is not None:
         return
-    from ingest import fx
-    _emit(fx.summary(fx.rates(_lake(lake))), fmt, "exchange rates (units per US dollar)")
+    from spendlake.usecases import exchange_rates
+    _emit(exchange_rates(_lake(lake)), fmt, "exchange rates (units per US dollar)")
 
 
 @fx_app.command("import")
 def fx_import(path: Annotated[Path, typer.Argument(help="A CSV file: date,currency,rate (units of the currency per US dollar).")],
               lake: LakeOption = None) -> None:
     """Add your own rates (a treasury's): they win over the ECB's from their first date on."""
-    from ingest import fx
+    from spendlake.usecases import import_rates
     if not path.is_file():
         raise OptionError(f"{path}: no such file")
-    count = fx.import_rates(_lake(lake), path)
+    count = import_rates(_lake(lake), path.read_bytes(), path.name)
     out.print(f"kept {count:,} rate{'s' * (count != 1)} from {path.name}; see them with: spendlake fx")
 
 

@@ -173,6 +173,21 @@ def add_override(lake: Lake, provider: str, model: str, unit: str, price: str, *
     return rule
 
 
+def exchange_rates(lake: Lake) -> pl.DataFrame:
+    """The rates at hand per currency and source: the days they cover and the newest rate (units per USD)."""
+    return fx.summary(fx.rates(lake))
+
+
+def import_rates(lake: Lake, data: bytes, name: str = "rates.csv", *, who: str | None = None,
+                 projects: Sequence[str] | None = None) -> int:
+    """Add the team's own rates (`date,currency,rate`), which win over the ECB's from their first
+    date on (audited; every figure in another currency follows them); returns how many."""
+    _every_project(projects, "exchange rates")
+    count = fx.import_rates(lake, data, name)
+    audit.append(lake, audit.entry("fx_rates_imported", name, who=who, after={"rates": count}))
+    return count
+
+
 def parse_age(text: str) -> int:
     """A retention age as days: `90d` → 90 (0 to `MAX_DAYS`)."""
     match = re.fullmatch(r"(\d{1,6})d", text.strip())

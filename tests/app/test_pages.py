@@ -597,13 +597,29 @@ def test_a_csv_billed_in_euros_is_imported_from_the_page_in_dollars_at_each_days
 
 
 def test_figures_in_another_currency_follow_the_teams_rates_as_soon_as_they_are_imported(lake, tmp_path):
-    from ingest import fx
     job = analytics.top_runs(analytics.runs(lake, start=TODAY - dt.timedelta(days=29), end=TODAY), 1)[s.JOB_ID][0]
     before = metric(open_app("jobs", job=job, currency="EUR"), "Cost")
     first = analytics.run_days(lake, job)[0]
     rates = tmp_path / "treasury.csv"
     rates.write_text(f"date,currency,rate\n{first - dt.timedelta(days=40)},EUR,2.0\n")  # every day of the run at 2 €/$
-    fx.import_rates(lake, rates)
+    usecases.import_rates(lake, rates.read_bytes(), rates.name)
     after = open_app("jobs", job=job, currency="EUR")  # the same session's cache: the run report is not stale
     cost = analytics.scan(lake).filter(pl.col(s.JOB_ID) == job).select(pl.col(s.COST).sum()).collect().item()
     assert metric(after, "Cost") == amount_in(cost * 2.0, "EUR") != before
+
+
+def test_the_prices_page_lists_the_exchange_rates_and_takes_the_teams_own(lake):
+    at = open_app("prices")
+    listed = frame_with(at, "newest_rate")
+    assert {"EUR", "GBP", "JPY"} <= set(listed["currency"]) and set(listed["source"]) == {"ECB"}
+    at.file_uploader(key="fx-file").set_value([("bad.csv", b"date,currency,rate\n2026-03-16,EUR,-1\n", "text/csv")])
+    at.run()
+    at.button(key="fx-import").click().run()
+    assert "line 2: rate '-1' must be above zero" in at.error[0].value and not at.exception
+    at.file_uploader(key="fx-file").set_value([("treasury.csv", b"date,currency,rate\n2026-03-16,EUR,0.9\n", "text/csv")])
+    at.run()
+    at.button(key="fx-import").click().run()
+    assert "Kept 1 rate(s) from treasury.csv" in at.success[0].value
+    listed = frame_with(at, "newest_rate")
+    assert listed.filter((pl.col("currency") == "EUR") & (pl.col("source") == "team"))["newest_rate"].to_list() == [0.9]
+    assert [e["action"] for e in audit.read(lake)][-1] == "fx_rates_imported"

@@ -75,7 +75,7 @@ def test_a_bad_rates_file_is_named_and_nothing_of_it_is_kept(demo, tmp_path, bod
     rates = tmp_path / "rates.csv"
     rates.write_text(body)
     with pytest.raises(fx.FxError, match=named):
-        fx.import_rates(demo, rates)
+        usecases.import_rates(demo, rates.read_bytes(), rates.name)
     assert fx.team(demo).height == 0
 
 
@@ -84,7 +84,7 @@ def test_an_unknown_currency_or_a_day_without_a_rate_converts_nothing(demo, tmp_
         usecases.monthly(demo, TODAY, today=TODAY, currency="XYZ")
     rates = tmp_path / "rates.csv"
     rates.write_text("date,currency,rate\n2026-03-20,ABC,3.5\n")  # a currency only the team prices, from the 20th
-    fx.import_rates(demo, rates)
+    usecases.import_rates(demo, rates.read_bytes(), rates.name)
     with pytest.raises(fx.FxError, match="no ABC rate on or before 2026-02-01"):
         usecases.monthly(demo, TODAY, today=TODAY, currency="ABC")
 

@@ -162,3 +162,19 @@ def test_money_in_another_currency_is_the_same_over_http_and_says_its_rates(serv
                                                               "--currency", "JPY", "--lake", root, "-f", "json"))
     wrong = http.get("/v1/costs?currency=XYZ")
     assert wrong.status_code == 400 and "unknown currency 'XYZ'" in wrong.json()["error"]["message"]
+
+
+def test_exchange_rates_listed_and_the_teams_own_added(served):
+    root, http = served
+    assert same(api(http, "GET", "/v1/fx"), cli("fx", "--lake", root, "-f", "json"))
+    bad = http.post("/v1/fx/rates", content=b"date,currency,rate\n2026-03-16,EUR,0\n", headers={"content-type": "text/csv"})
+    assert bad.status_code == 400 and "line 2: rate '0' must be above zero" in bad.json()["error"]["message"]
+    added = api(http, "POST", "/v1/fx/rates", content=b"date,currency,rate\n2026-03-16,EUR,0.9\n",
+                headers={"content-type": "text/csv"})
+    assert added == {"imported": 1}
+    team = [r for r in api(http, "GET", "/v1/fx") if r["source"] == "team"]
+    assert [(r["currency"], r["newest_rate"]) for r in team] == [("EUR", 0.9)]
+    reader = keys.create(Lake(root), "reader", "read")
+    with client(http.base_url, reader) as other:
+        refused = other.post("/v1/fx/rates", content=b"date,currency,rate\n2026-03-17,EUR,0.8\n")
+    assert refused.status_code == 403 and len([r for r in api(http, "GET", "/v1/fx") if r["source"] == "team"]) == 1

@@ -114,7 +114,7 @@ trail = usecases.audit_log(lake) if seen is None else None  # (the use case refu
 if trail is None:
     st.caption("The audit trail covers every project: the lake's admins see it.")
 elif trail.height:
-    st.caption("Every change to budgets, prices, keys, retention and reprice, every acknowledged alert and every "
+    st.caption("Every change to budgets, prices, exchange rates, keys, retention and reprice, every acknowledged alert and every "
                "call confirmed past a limit: who, when, before and after. Newest first; nothing here can be edited.")
     ui.table(trail, "audit")
 else:

@@ -705,7 +705,7 @@ def keys_revoke(name: str, lake: LakeOption = None) -> None:
 @app.command("audit")
 def audit_trail(action: Annotated[Optional[list[str]], typer.Option(help="Only this action (repeat), e.g. budget_set.")] = None,
                 lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
-    """The audit trail, newest first: who changed budgets, prices, keys, retention, reprice; confirmed calls."""
+    """The audit trail, newest first: who changed budgets, prices, exchange rates, keys, retention, reprice; confirmed calls."""
     from spendlake.usecases import audit_log
     _emit(audit_log(_lake(lake, existing=True), actions=action), fmt, "audit trail")
 

@@ -717,7 +717,7 @@ def _day_rates(lake: Lake, code: str, span: tuple[dt.date | None, dt.date | None
     start, end = _days_held(lake, span)
     if code == fx.BASE or start is None:
         return None
-    return fx.per_day(pl.DataFrame({s.DATE: pl.date_range(start, end, eager=True)}), code, fx.rates(lake))
+    return fx.calendar(start, end, code, fx.rates(lake))
 
 
 def unpriced_models(lake: Lake, *, projects: Sequence[str] | None = None) -> pl.DataFrame:

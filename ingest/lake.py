@@ -460,7 +460,10 @@ class Lake:
     def rewrite_all(self, days: list[dt.date] | None, transform: Callable[[pl.DataFrame], pl.DataFrame | None],
                      *, min_files: int = 1) -> RewriteResult:
         """`rewrite` each of these days (default: all), then bring the rollups of the days it changed,
-        or found stale, up to date."""
+        or found stale, up to date. A rewrite a crash interrupted is finished first, even where
+        nothing is left to rewrite (its merged file alone is what readers see)."""
+        with self.lock():
+            self._recover()
         totals, changed = [0, 0, 0, 0, 0], []
         for day in days if days is not None else self.partitions():
             done = self.rewrite(day, transform, min_files=min_files)

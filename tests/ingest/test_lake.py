@@ -340,3 +340,26 @@ def test_compaction_brings_rollups_current_that_a_killed_compactor_left_stale(la
     assert rollups.uncovered(lake) != []
     lake.compact()
     assert rollups.uncovered(lake) == []
+
+
+def test_compaction_finishes_a_rewrite_a_killed_compactor_left_even_with_nothing_left_to_merge(lake, monkeypatch):
+    # killed after its merged file was in and its journal written, before the old files were deleted:
+    # readers see the merged file alone, so the next compaction has nothing to merge, and must
+    # still finish the rewrite (delete the old files and the journal entry)
+    import ingest.lake as lake_module
+    day = dt.date(2026, 1, 5)
+    for part in events(100, day=day).iter_slices(20):
+        lake.append(part, check_existing=False)
+    real = lake_module._unlink_all
+
+    def killed(paths):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(lake_module, "_unlink_all", killed)
+    with pytest.raises(KeyboardInterrupt):
+        lake.compact()
+    monkeypatch.setattr(lake_module, "_unlink_all", real)
+    assert len(lake.files(day)) == 1 and len(list(lake.journal_dir.glob("*.json"))) == 1
+    assert len(list(lake.partition_dir(day).glob("*.parquet"))) == 6  # the old five, hidden, and the merged one
+    lake.compact()
+    assert not list(lake.journal_dir.glob("*.json"))
+    assert len(list(lake.partition_dir(day).glob("*.parquet"))) == 1 and ids(lake).len() == 100

@@ -193,17 +193,12 @@ def prepare(chunk: pl.DataFrame, quarantine: Quarantine, *, book: PriceBook, tz:
     events, rows, rejected = checked.events, checked.rows, checked.rejected
     if s.CURRENCY in events.columns:
         events, why = fx.billed_in_dollars(events, rates() if rates else fx.rates())
-        if why.is_not_null().any():
-            bad = why.is_not_null()
-            failed = pl.DataFrame({"row": rows.filter(bad), "why": why.filter(bad)}).with_columns(
-                pl.col("row").cast(pl.Int64))
-            rejected = pl.concat([rejected, failed.select(
-                pl.col("row").map_elements(lambda r: numbers[r], return_dtype=pl.Int64).alias("record"),
-                pl.struct("row", "why").map_elements(lambda r: f"{_named(label, r['row'])} {numbers[r['row']]}: "
-                                                     f"{r['why']}", return_dtype=pl.String).alias("error"),
-                "row")])
+        bad = why.is_not_null()
+        if bad.any():  # (a few records: their messages are written one by one)
+            failed = [(numbers[r], f"{_named(label, r)} {numbers[r]}: {w}", r)
+                      for r, w in zip(rows.filter(bad), why.filter(bad))]
+            rejected = pl.concat([rejected, pl.DataFrame(failed, schema=s.REJECTED_SCHEMA, orient="row")])
             events, rows = events.filter(~bad), rows.filter(~bad)
-            checked = s.Validated(events, rejected, rows)
 
     def original(i: int) -> dict:
         return {"text": as_text(originals[i])} if originals is not None else chunk.row(i, named=True)

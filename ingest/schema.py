@@ -254,7 +254,9 @@ def validate(raw: pl.DataFrame, *, tz: str | None = None, record_numbers: pl.Ser
     A record without an `event_id` gets one from its validated values (see `_row_ids`).
     """
     latest = (now or dt.datetime.now(dt.UTC)) + FUTURE
-    kept = [c for c in raw.columns if c in ACCEPTED]
+    # (a currency column with nothing in it, as a reader that lists every field makes, is no currency)
+    kept = [c for c in raw.columns if c in ACCEPTED
+            and not (c == CURRENCY and raw[c].null_count() == raw.height)]
     # (none of them: a frame without columns has no rows, so keep one column of nulls, one per record)
     raw = raw.select(kept) if kept else pl.DataFrame({EVENT_ID: pl.Series([None] * raw.height, dtype=pl.String)})
     numbers = record_numbers if record_numbers is not None else pl.int_range(1, raw.height + 1, eager=True)

@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import json
 import math
 import zipfile
 from dataclasses import dataclass
@@ -100,14 +101,23 @@ def per_day(days: pl.DataFrame, currency: str, table: pl.DataFrame) -> pl.DataFr
     wanted = days.select(pl.col("date").unique().sort())
     if code == BASE:
         return wanted.with_columns(pl.lit(1.0).alias("rate"), pl.col("date").alias("rate_date"), pl.lit(BASE).alias("source"))
-    known = table.filter(pl.col("currency") == code).select(pl.col("date").alias("rate_date"), pl.col("per_usd").alias("rate"),
-                                                            "source")
-    found = wanted.join_asof(known, left_on="date", right_on="rate_date", strategy="backward")
+    found = published(wanted.with_columns(pl.lit(code).alias("currency")), table).drop("currency")
     missing = found.filter(pl.col("rate").is_null())
     if missing.height:
+        first = table.filter(pl.col("currency") == code)["date"].min()
         raise FxError(f"no {code} rate on or before {missing['date'][0]} (the first is from "
-                      f"{known['rate_date'].min()}): nothing is converted with a guessed rate")
+                      f"{first}): nothing is converted with a guessed rate")
     return found
+
+
+def published(asked: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """`asked` (`date`, `currency`), in its order, with the last rate published on or before each
+    date: `rate` (units per USD), `rate_date`, `source`; null where the currency has none by then."""
+    known = table.filter(pl.col("currency").is_in(asked["currency"].unique().implode())).select(
+        "currency", pl.col("date").alias("rate_date"), pl.col("per_usd").alias("rate"), "source").sort("rate_date")
+    return asked.with_row_index("_order").sort("date").join_asof(
+        known, left_on="date", right_on="rate_date", by="currency", strategy="backward",
+        check_sortedness=False).sort("_order").drop("_order")
 
 
 @dataclass(frozen=True)
@@ -246,27 +256,23 @@ def billed_in_dollars(events: pl.DataFrame, table: pl.DataFrame) -> tuple[pl.Dat
     if not due.any():
         return events.drop("currency"), pl.Series("why", [None] * events.height, dtype=pl.String)
     asked = events.with_row_index("_i").filter(due).select("_i", pl.col(s.TS).dt.date().alias("date"), "currency")
-    found = asked.sort("date").join_asof(table.select("date", "currency", "per_usd").sort("date"), on="date",
-                                         by="currency", strategy="backward", check_sortedness=False).sort("_i")
-    known = set(table["currency"])
     listed = ", ".join(currencies(table))
-    why = found.select("_i", pl.when(~code.is_in(known)).then(
+    why = published(asked, table).select("_i", "rate", pl.when(~code.is_in(table["currency"].unique().implode())).then(
         pl.format("currency='{}' has no exchange rates (rates are at hand for {})", code, pl.lit(listed))).when(
-        pl.col("per_usd").is_null()).then(pl.format("currency='{}' has no rate on or before {}: nothing is converted "
-                                                     "with a guessed rate", code, pl.col("date"))).alias("why"), "per_usd")
+        pl.col("rate").is_null()).then(pl.format("currency='{}' has no rate on or before {}: nothing is converted "
+                                                 "with a guessed rate", code, pl.col("date"))).alias("why"))
     per_event = events.with_row_index("_i").join(why, on="_i", how="left", maintain_order="left")
-    good = pl.col("per_usd").is_not_null()
-    converted = per_event.select(good.arg_true())["per_usd"]  # (only these rows' tags are rewritten)
+    good = pl.col("rate").is_not_null()
+    converted = per_event.select(good.arg_true())["rate"]  # (only these rows' tags are rewritten)
     tags = [_with_billed(t, a, c) for t, a, c in per_event[converted].select(s.TAGS, s.COST, "currency").rows()]
     out = per_event.with_columns(
-        pl.when(good).then(pl.col(s.COST) / pl.col("per_usd")).otherwise(pl.col(s.COST)).alias(s.COST),
+        pl.when(good).then(pl.col(s.COST) / pl.col("rate")).otherwise(pl.col(s.COST)).alias(s.COST),
         per_event[s.TAGS].cast(pl.String).scatter(converted, pl.Series(tags, dtype=pl.String)))
-    return out.drop("_i", "why", "per_usd", "currency"), per_event["why"]
+    return out.drop("_i", "why", "rate", "currency"), per_event["why"]
 
 
 def _with_billed(tags: str | None, amount: float, code: str) -> str:
     """An event's tags with what its source billed, in its own currency."""
-    import json
     try:
         kept = json.loads(tags) if tags else {}
     except ValueError:

@@ -307,6 +307,17 @@ def _no_html(fmt: Format) -> None:
         raise OptionError("--format html is for report monthly; this takes table, json or csv", option="--format")
 
 
+def _in(code: str) -> str:
+    """A title's note of the currency its money is in (nothing for dollars)."""
+    return f", in {code}" if code != "USD" else ""
+
+
+def _say_rates(fmt: Format, code: str, rates: str) -> None:
+    """Under a table in another currency, which rates it took (said on the terminal only)."""
+    if fmt is Format.table and code != "USD":
+        out.print(rates)
+
+
 def _emit_report(result, fmt: Format, title: str) -> None:
     """A report dataclass: its figures, then each of its tables (or all of it as JSON / CSV)."""
     if fmt is Format.json:
@@ -340,12 +351,11 @@ def report_monthly(month: Annotated[Optional[str], typer.Option(help="The month,
         return
     result = monthly(_lake(lake, existing=True), day, top=top, currency=currency)
     _emit_report(result, fmt, f"month of {day:%Y-%m}" + (f", to {result.through}" if result.partial else "")
-                 + (f", in {result.currency}" if result.currency != "USD" else ""))
+                 + _in(result.currency))
     if fmt is Format.table and result.partial:
         out.print(f"month to date ({result.month}-01 … {result.through}) against the same days of the month "
                   f"before ({result.previous_from} … {result.previous_to})")
-    if fmt is Format.table and result.currency != "USD":
-        out.print(result.rates)
+    _say_rates(fmt, result.currency, result.rates)
 
 
 @report.command("job")
@@ -357,9 +367,8 @@ def report_job(job_id: str, estimate: Annotated[Optional[float], typer.Option(he
     if result is None:
         from ingest.errors import SpendlakeError
         raise SpendlakeError(f"no events for job {job_id!r}; list runs with: spendlake report jobs")
-    _emit_report(result, fmt, f"job {job_id}" + (f", in {result.currency}" if result.currency != "USD" else ""))
-    if fmt is Format.table and result.currency != "USD":
-        out.print(result.rates)
+    _emit_report(result, fmt, f"job {job_id}" + _in(result.currency))
+    _say_rates(fmt, result.currency, result.rates)
 
 
 @report.command("jobs")
@@ -369,8 +378,7 @@ def report_jobs(start: FromOption = None, end: ToOption = None, top: int = 20,
     from spendlake.usecases import display_currency, rates_used, top_runs
     span, target = _span(start, end), _lake(lake, existing=True)
     _emit(top_runs(target, **span, top=top, currency=currency), fmt, "runs")
-    if fmt is Format.table and display_currency(currency) != "USD":
-        out.print(rates_used(target, currency, span["start"], span["end"]))
+    _say_rates(fmt, display_currency(currency), rates_used(target, currency, span["start"], span["end"]))
 
 
 @report.command("reconcile")
@@ -397,8 +405,7 @@ def report_breakdown(by: Annotated[list[str], typer.Option(help="Columns to grou
     from spendlake.usecases import costs, display_currency, rates_used
     span, target = _span(start, end), _lake(lake, existing=True)
     _emit(costs(target, by, period=period, top=top, currency=currency, **span), fmt, "breakdown")
-    if fmt is Format.table and display_currency(currency) != "USD":
-        out.print(rates_used(target, currency, span["start"], span["end"]))
+    _say_rates(fmt, display_currency(currency), rates_used(target, currency, span["start"], span["end"]))
 
 
 @report.command("forecast")
@@ -413,8 +420,7 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
         from spendlake.usecases import display_currency, forecast_by
         found, rates = forecast_by(target, by, today=day, period=period, currency=currency)
         _emit(found, fmt, f"forecast by {by}")
-        if fmt is Format.table and display_currency(currency) != "USD":
-            out.print(rates)
+        _say_rates(fmt, display_currency(currency), rates)
     else:
         from analytics.words import money
         from spendlake.usecases import forecast
@@ -426,8 +432,7 @@ def report_forecast(by: Annotated[Optional[str], typer.Option(help="One forecast
                       f"from {found.period_start}" + (f"; the budget runs out about {found.exhaustion_date}"
                                                       if found.exhaustion_date else ""))
         _emit_report(found, fmt, "forecast")
-        if fmt is Format.table and found.currency != "USD":
-            out.print(found.rates)
+        _say_rates(fmt, found.currency, found.rates)
 
 
 @report.command("anomalies")
@@ -439,8 +444,7 @@ def report_anomalies(by: str = "project", grain: Annotated[str, typer.Option(hel
     from spendlake.usecases import anomalies, display_currency, rates_used
     target, span = _lake(lake, existing=True), _span(start, end)
     _emit(anomalies(target, by=by, grain=grain, currency=currency, **span), fmt, f"anomalies by {by}")
-    if fmt is Format.table and display_currency(currency) != "USD":
-        out.print(rates_used(target, currency, span["start"], span["end"]))
+    _say_rates(fmt, display_currency(currency), rates_used(target, currency, span["start"], span["end"]))
 
 
 @report.command("optimize")
@@ -452,8 +456,7 @@ def report_optimize(days: Annotated[int, typer.Option(help="Days of history to l
     from spendlake.usecases import suggestions
     found = suggestions(_lake(lake, existing=True), today=_day(today, "--today"), days=days, currency=currency)
     _emit(found.table, fmt, "suggestions")
-    if fmt is Format.table and found.currency != "USD":
-        out.print(found.rates)
+    _say_rates(fmt, found.currency, found.rates)
 
 
 @report.command("focus")
@@ -476,9 +479,8 @@ def report_tokens(start: FromOption = None, end: ToOption = None,
     """Cache hit rate, what caching saved, reasoning share, tokens per call."""
     from spendlake.usecases import tokens
     found = tokens(_lake(lake, existing=True), **_span(start, end), currency=currency)
-    _emit_report(found, fmt, "tokens" + (f", in {found.currency}" if found.currency != "USD" else ""))
-    if fmt is Format.table and found.currency != "USD":
-        out.print(found.rates)
+    _emit_report(found, fmt, "tokens" + _in(found.currency))
+    _say_rates(fmt, found.currency, found.rates)
 
 
 @report.command("budget")
@@ -561,8 +563,7 @@ def estimate(
     if fmt is Format.json:
         out.print_json(json.dumps(result.to_dict(), default=str))
     else:
-        _emit_report(result.estimate, fmt, "estimate" + (f", in {result.estimate.currency}"
-                                                          if result.estimate.currency != "USD" else ""))
+        _emit_report(result.estimate, fmt, "estimate" + _in(result.estimate.currency))
     if found.decision is None:
         from ingest.errors import PricingError
         raise PricingError(f"{found.estimate.unpriced_steps} step(s) have no price; see: spendlake prices --unpriced")
@@ -571,8 +572,7 @@ def estimate(
                   f"[bold]{found.decision.action}[/] — {found.decision.reason}")
         if compared is not None:
             _emit(compared, fmt, "models compared")
-        if result.estimate.currency != "USD":
-            out.print(result.estimate.rates)
+    _say_rates(fmt, result.estimate.currency, result.estimate.rates)
     if job:
         err.print(f"estimate recorded for job {job}")
     raise typer.Exit({"allow": 0, "warn": 1, "confirm": 1, "block": 2}[found.decision.action])

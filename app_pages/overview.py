@@ -16,21 +16,9 @@ month_start, _ = period_bounds(today, "month")
 st.title("Overview")
 
 status = ui.budget_status(lake, today)
-monthly = status.filter(pl.col("period") == "monthly")
-# the chosen projects' own budgets when each has one (their sum); else the overall budget, whatever the filters
-mine = monthly.filter((pl.col("scope") == "project") & pl.col("value").is_in(filters.projects))
-chosen = (mine if filters.projects and set(mine["value"]) == set(filters.projects)
-          else monthly.filter(pl.col("scope") == "overall").head(1))
 code = filters.currency
-# the budget as it was set (in its own currency); on the chart and in the forecast, in the page's currency
-own = set(chosen["currency"]) if chosen.height else set()
-budget_code = own.pop() if len(own) == 1 else "USD"  # (budgets in several currencies: in dollars)
-limit_own = (chosen["limit" if budget_code != "USD" else "limit_usd"].sum() if chosen.height else None)
-left = (chosen["remaining" if budget_code != "USD" else "remaining_usd"].sum() if chosen.height else None)
-limit = sum(usecases.limit_in(lake, r, code, today) for r in chosen.iter_rows(named=True)) if chosen.height else None
-budget_names = ", ".join(chosen["name"])
-if chosen.height and budget_code != code:
-    budget_names += f" (set in {budget_code}: on the chart and in the forecast, {ui.money(limit)} at the rate of {today})"
+budget = usecases.month_budget(lake, status, filters.projects, code, today)
+limit = budget.limit if budget else None  # in the page's currency: on the chart and in the forecast
 outlook = ui.forecast(lake, filters, today, limit)
 month = analytics.breakdown(ui.days(lake, filters, start=month_start, end=today),
                             values=[s.COST, "calls", "unpriced_events"])
@@ -41,9 +29,12 @@ cols[0].metric("Month to date", ui.money(month[s.COST][0]), help=f"{month_start}
 cols[1].metric("Expected month total", ui.money(outlook.expected_total_usd),
                help=f"80 % band {ui.money(outlook.total_low80_usd)} – {ui.money(outlook.total_high80_usd)}; "
                     f"{outlook.method}")
-cols[2].metric("Monthly budget", ui.amount_in(limit_own, budget_code),
-               delta=None if left is None else f"{ui.amount_in(left, budget_code)} left", delta_color="off",
-               help=f"Budget: {budget_names}" if limit else "No monthly budget covers this choice")
+cols[2].metric("Monthly budget", ui.amount_in(budget.limit_set, budget.currency) if budget else "—",
+               delta=f"{ui.amount_in(budget.left_set, budget.currency)} left" if budget else None, delta_color="off",
+               help=(f"Budget: {budget.names}" + (f" (set in {budget.currency}: on the chart and in the forecast, "
+                                                 f"{ui.money(limit)} at the rate of {today})"
+                                                 if budget.currency != code else ""))
+               if budget else "No monthly budget covers this choice")
 cols[3].metric("Budget runs out", str(outlook.exhaustion_date or "not expected") if limit else "no budget",
                help=f"At the 80 % band's upper edge: {outlook.exhaustion_earliest or 'not this month'}" if limit else None)
 if unpriced:

@@ -273,6 +273,34 @@ def limit_in(lake: Lake, status: Mapping, currency: str, day: dt.date) -> float:
     return status["limit_usd"] if currency == fx.BASE else status["limit_usd"] * rate_on(lake, currency, day)
 
 
+@dataclass(frozen=True)
+class MonthBudget:
+    """The monthly budget a view of some projects stands against (Overview's headline)."""
+
+    names: str  # the budgets', comma-separated
+    currency: str  # the one they were set in (several: USD)
+    limit_set: float  # their limit and what is left of it, in that currency
+    left_set: float
+    limit: float  # their limit in the currency asked for (another's at the rate of the day asked for)
+
+
+def month_budget(lake: Lake, status: pl.DataFrame, projects: Sequence[str], currency: str,
+                 today: dt.date) -> MonthBudget | None:
+    """Of a `budget_status` table, the chosen projects' own monthly budgets when each has one (their
+    sum), else the overall monthly budget, whatever the projects (None: no such budget)."""
+    monthly = status.filter(pl.col("period") == "monthly")
+    mine = monthly.filter((pl.col("scope") == "project") & pl.col("value").is_in(list(projects)))
+    chosen = (mine if projects and set(mine["value"]) == set(projects)
+              else monthly.filter(pl.col("scope") == "overall").head(1))
+    if chosen.height == 0:
+        return None
+    own = set(chosen["currency"])
+    code = own.pop() if len(own) == 1 else fx.BASE
+    limit, left = ("limit", "remaining") if code != fx.BASE else ("limit_usd", "remaining_usd")
+    return MonthBudget(", ".join(chosen["name"]), code, chosen[limit].sum(), chosen[left].sum(),
+                       sum(limit_in(lake, r, currency, today) for r in chosen.iter_rows(named=True)))
+
+
 def runs_in(lake: Lake, start: dt.date | None, end: dt.date | None, code: str) -> pl.LazyFrame:
     """One row per run in [start, end] with its cost, calls and failed calls: in dollars from the
     per-run rollup; in another currency each of the run's days at its rate, then added up."""

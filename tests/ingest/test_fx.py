@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import analytics
 from analytics import words
-from ingest import fx, schema as s
+from ingest import audit, fx, schema as s
 from ingest.demo import write_demo
 from spendlake import usecases
 from spendlake.cli import app
@@ -387,3 +387,21 @@ def test_a_currency_column_saying_dollars_changes_no_id(lake, tmp_path):
         assert CliRunner().invoke(app, ["import", str(f), "--lake", str(lake.root)]).exit_code == 0
     landed = analytics.scan(lake).collect()
     assert landed.height == 2  # the dollar row is the same record either way; the euro row is another
+
+
+def test_rates_imported_by_several_processes_at_once_all_land(lake):
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import sys, datetime as dt; sys.path.insert(0, sys.argv[1])\n"
+            "from ingest.lake import Lake; from spendlake import usecases\n"
+            "lake, who = Lake(sys.argv[2]), int(sys.argv[3])\n"
+            "for i in range(25):  # each import a day of its own: nothing of another process's may be lost\n"
+            "    day = dt.date(2026, 1, 1) + dt.timedelta(days=100 * who + i)\n"
+            "    usecases.import_rates(lake, f'date,currency,rate\\n{day},EUR,0.9\\n'.encode(), f'p{who}-{i}.csv')\n")
+    root = str(Path(__file__).resolve().parents[2])
+    writers = [subprocess.Popen([sys.executable, "-c", code, root, str(lake.root), str(k)]) for k in range(4)]
+    for w in writers:
+        assert w.wait(timeout=120) == 0
+    assert fx.team(lake).height == 4 * 25  # every process's every rate, none overwritten by another's
+    assert [e["action"] for e in audit.read(lake)].count("fx_rates_imported") == 4 * 25

@@ -174,7 +174,9 @@ def test_exchange_rates_listed_and_the_teams_own_added(served):
     assert added == {"imported": 1}
     team = [r for r in api(http, "GET", "/v1/fx") if r["source"] == "team"]
     assert [(r["currency"], r["newest_rate"]) for r in team] == [("EUR", 0.9)]
-    reader = keys.create(Lake(root), "reader", "read")
-    with client(http.base_url, reader) as other:
-        refused = other.post("/v1/fx/rates", content=b"date,currency,rate\n2026-03-17,EUR,0.8\n")
-    assert refused.status_code == 403 and len([r for r in api(http, "GET", "/v1/fx") if r["source"] == "team"]) == 1
+    for name, scope, projects in (("reader", "read", ()), ("shop-admin", "admin", ["shop"])):  # rates reach every project
+        token = keys.create(Lake(root), name, scope, projects=projects)
+        with client(http.base_url, token) as other:
+            refused = other.post("/v1/fx/rates", content=b"date,currency,rate\n2026-03-17,EUR,0.8\n")
+        assert refused.status_code == 403, name
+    assert len([r for r in api(http, "GET", "/v1/fx") if r["source"] == "team"]) == 1  # nothing of theirs was kept

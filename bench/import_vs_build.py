@@ -6,7 +6,8 @@
 Per build and round: the median of 3 imports of 1M demo-shaped events (after a warm-up) from
 JSON Lines and from Parquet into a fresh lake, and the first read of both rollups after it (a
 build that sums its rollups at import reads them at once; one that sums them at the first read
-pays for it there). Prints each round and the ratio of the medians (this build's speed over the
+pays for it there). A third column of runs is this build with its appends writing no rollup sums:
+the floor of its import path alone. Prints each round and the ratio of the medians (this build's speed over the
 reference's: above 1 is faster).
 """
 
@@ -24,14 +25,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 
 
-def measure(root: Path, events: int, work: Path) -> dict:
-    """One build's figures, in a fresh process whose imports come from `root`."""
+def measure(root: Path, events: int, work: Path, *, sums: bool = True) -> dict:
+    """One build's figures, in a fresh process whose imports come from `root`; without `sums`, the
+    appends write no rollup sums (the first read sums the days from their events instead)."""
     code = f"""
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {str(root)!r})
 import polars as pl
 import analytics
+if not {sums!r}:
+    import ingest.rollups
+    ingest.rollups.add = lambda *args, **kwargs: []
 from ingest import schema as s
 from ingest.importers import import_paths
 from ingest.lake import Lake
@@ -72,20 +77,21 @@ def main() -> None:
     print(f"{args.events:,} events; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
     print("| round | build | JSONL import s | + first rollup read s | Parquet import s | + first rollup read s |")
     print("|---|---|---|---|---|---|")
-    runs: dict[str, list[dict]] = {"this": [], "reference": []}
+    runs: dict[str, list[dict]] = {"this": [], "reference": [], "this, no sums at import": []}
     for n in range(1, args.rounds + 1):
-        for name, root in (("reference", args.reference.resolve()), ("this", HERE)):
-            r = measure(root, args.events, work)
+        for name, root in (("reference", args.reference.resolve()), ("this", HERE), ("this, no sums at import", HERE)):
+            r = measure(root, args.events, work, sums=name != "this, no sums at import")
             runs[name].append(r)
             print(f"| {n} | {name} | {r['jsonl'][0]:.2f} | {r['jsonl'][1]:.2f} | {r['parquet'][0]:.2f} | "
                   f"{r['parquet'][1]:.2f} |", flush=True)
-    print("\n| format | import alone (this ÷ reference speed) | import + first rollup read |\n|---|---|---|")
+    print("\n| format | build | import alone (÷ reference speed) | import + first rollup read |\n|---|---|---|---|")
     for fmt in ("jsonl", "parquet"):
-        ratios = []
-        for both in (False, True):
-            this, ref = ([sum(r[fmt][:2]) if both else r[fmt][0] for r in runs[k]] for k in ("this", "reference"))
-            ratios.append(statistics.median(ref) / statistics.median(this))
-        print(f"| {fmt} | {ratios[0]:.2f}× | {ratios[1]:.2f}× |")
+        for name in ("this", "this, no sums at import"):
+            ratios = []
+            for both in (False, True):
+                this, ref = ([sum(r[fmt][:2]) if both else r[fmt][0] for r in runs[k]] for k in (name, "reference"))
+                ratios.append(statistics.median(ref) / statistics.median(this))
+            print(f"| {fmt} | {name} | {ratios[0]:.2f}× | {ratios[1]:.2f}× |")
 
 
 if __name__ == "__main__":

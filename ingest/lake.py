@@ -354,7 +354,9 @@ class Lake:
         tmp = self.tmp_path()
         try:
             with open(tmp, "wb") as f:
-                part.select(s.COLUMNS).cast(s.POLARS_SCHEMA).write_parquet(f, **PARQUET_OPTIONS)
+                if part.schema != s.POLARS_SCHEMA:  # (validated events have it already)
+                    part = part.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
+                part.write_parquet(f, **PARQUET_OPTIONS)
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:  # a full disk must not leave an empty or partial file behind

@@ -361,15 +361,17 @@ def add(lake: Lake, published: list[tuple[dt.date, Path, pl.DataFrame]], *, fold
     by_month: dict[str, list[tuple[dt.date, Path, pl.DataFrame]]] = defaultdict(list)
     for item in published:
         by_month[item[0].strftime("%Y-%m")].append(item)
+    events = pl.concat([part for _, _, part in published]) if len(published) > 1 else published[0][2]
+    measured = plans.collect(measures(events.lazy()), events.height)  # once for both rollups (planning costs more than a small append)
+    month = pl.col(s.DATE).dt.strftime("%Y-%m")
+    tables = {name: summed(name, measured) for name in ROLLUPS}  # every month at once, then split
     for key, items in by_month.items():
         files: dict[str, list[str]] = defaultdict(list)
         for day, path, _ in items:
             files[day.isoformat()].append(path.name)
-        events = pl.concat([part for _, _, part in items]) if len(items) > 1 else items[0][2]
-        measured = plans.collect(measures(events.lazy()), events.height)  # once for both rollups (planning costs more than a small append)
-        for name in ROLLUPS:
-            _write(lake, summed(name, measured), rollup_dir(lake, name) / ADDED / key / f"{uuid.uuid4().hex}.parquet",
-                   {FILES_KEY: json.dumps(files)})
+        for name, table in tables.items():
+            rows = table if len(by_month) == 1 else table.filter(month == key)
+            _write(lake, rows, rollup_dir(lake, name) / ADDED / key / f"{uuid.uuid4().hex}.parquet", {FILES_KEY: json.dumps(files)})
         if len(os.listdir(rollup_dir(lake, "daily") / ADDED / key)) > FOLD_AFTER:
             due.append(items[0][0].replace(day=1))
     if fold:

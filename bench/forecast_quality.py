@@ -19,7 +19,10 @@ total against the run-rate (spent ÷ days × days in month) and the last 30 days
 (spent + mean × days left) in the same run; how often the 80 % and 95 % bands hold the true total;
 and the day a budget of 80 % of the true total runs out (the expected day within ±2 days of the
 true day, and how often the budget was crossed after the forecast with no day given at all,
-neither the expected day nor the earliest, at the 80 % band's upper edge).
+neither the expected day nor the earliest, at the 80 % band's upper edge). Beside the bands, an
+oracle's: a forecaster that knows how each shape's spend is made and every day before the forecast,
+but not a level shift or a new project still to come (4,000 draws of the rest of the month), so
+its coverage and exhaustion days are the best any forecast can do on the same days.
 
 **Every day** of the same three months (of `--alert-seeds` seeds: 6 months with the default)
 is forecast as `spendlake budgets status` does, with budgets at 10 % below, 10 % above and 25 %
@@ -69,38 +72,66 @@ HEADROOMS = (-0.10, 0.10, 0.25)
 SHAPES = ("flat", "growth", "weekly", "level ×2", "spikes", "new project", "decline", "zero days")
 
 
-def spend(shape: str, seed: int) -> pl.DataFrame:
-    """Daily spend per project: date, project, cost_usd."""
-    rng = np.random.default_rng([seed, SHAPES.index(shape)])
-    t = np.arange(DAYS)
-    days = [START + dt.timedelta(days=int(i)) for i in t]
-    weekend = np.array([d.weekday() >= 5 for d in days])
-    noise = 1 + 0.1 * rng.standard_normal(DAYS)
-    extra = None
+NEW_PROJECT_DAY = (dt.date(2026, 5, 15) - START).days
+LEVEL_DAY = 99
+
+
+def draw(shape: str, t: np.ndarray, rng: np.random.Generator, regime: np.ndarray | None = None,
+         size: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Daily spend of the main project and of a new one on days `t` (0 = START), `size` draws of each;
+    `regime`: the day whose level shift and new project hold (default: each day its own; an oracle
+    that knows only the days before a forecast passes the last of them)."""
+    size = size or t.shape
+    regime = t if regime is None else regime
+    weekend = np.array([(START + dt.timedelta(days=int(i))).weekday() >= 5 for i in t])
+    noise = 1 + 0.1 * rng.standard_normal(size)
+    extra = np.zeros(size)
     if shape == "flat":
-        cost = 100 * (1 + 0.2 * rng.standard_normal(DAYS))
+        cost = 100 * (1 + 0.2 * rng.standard_normal(size))
     elif shape == "growth":
         cost = 100 * 1.01 ** (t - 120) * noise
     elif shape == "weekly":
         cost = np.where(weekend, 30.0, 100.0) * noise
     elif shape == "level ×2":
-        cost = np.where(t >= 99, 140.0, 70.0) * noise
+        cost = np.where(regime >= LEVEL_DAY, 140.0, 70.0) * noise
     elif shape == "spikes":
-        cost = 100 * noise * np.where(rng.random(DAYS) < 0.1, np.exp(rng.normal(1, 0.5, DAYS)), 1.0)
+        cost = 100 * noise * np.where(rng.random(size) < 0.1, np.exp(rng.normal(1, 0.5, size)), 1.0)
     elif shape == "new project":
         cost = 100 * noise
-        new = np.array([d >= dt.date(2026, 5, 15) for d in days])
-        extra = np.where(new, 80 * (1 + 0.1 * rng.standard_normal(DAYS)), 0.0)
+        extra = np.where(regime >= NEW_PROJECT_DAY, 80 * (1 + 0.1 * rng.standard_normal(size)), 0.0)
     elif shape == "decline":
         cost = (150 - 100 * t / (DAYS - 1)) * noise
     elif shape == "zero days":
-        cost = 100 * (1 + 0.2 * rng.standard_normal(DAYS)) * (rng.random(DAYS) >= 0.05)
+        cost = 100 * (1 + 0.2 * rng.standard_normal(size)) * (rng.random(size) >= 0.05)
     else:
         raise ValueError(shape)
-    frames = [pl.DataFrame({s.DATE: days, s.PROJECT: "main", s.COST: np.clip(cost, 0, None)})]
-    if extra is not None:
+    return np.clip(cost, 0, None), extra
+
+
+def spend(shape: str, seed: int) -> pl.DataFrame:
+    """Daily spend per project: date, project, cost_usd."""
+    t = np.arange(DAYS)
+    cost, extra = draw(shape, t, np.random.default_rng([seed, SHAPES.index(shape)]))
+    days = [START + dt.timedelta(days=int(i)) for i in t]
+    frames = [pl.DataFrame({s.DATE: days, s.PROJECT: "main", s.COST: cost})]
+    if shape == "new project":
         frames.append(pl.DataFrame({s.DATE: days, s.PROJECT: "new", s.COST: extra}).filter(pl.col(s.COST) > 0))
     return pl.concat(frames)
+
+
+def oracle(shape: str, seed: int, today: dt.date, last: dt.date, spent: float, budget: float) -> dict:
+    """What a forecaster that knows how the spend is made and every day before today (not the level
+    shift or the new project yet to come) would say: the month total's 80 % and 95 % bands, and the
+    day its expected spend reaches the budget. The floor of coverage and exhaustion on the same days."""
+    known = (today - START).days - 1
+    t = np.arange(known + 2, (last - START).days + 1)
+    cost, extra = draw(shape, t, np.random.default_rng([seed, 999, known]), regime=np.full(t.shape, known),
+                       size=(4000, len(t)))
+    totals = spent + (cost + extra).sum(axis=1)
+    path = spent + np.cumsum((cost + extra).mean(axis=0))
+    over = np.nonzero(path >= budget)[0]
+    return {**dict(zip(("low80", "high80", "low95", "high95"), np.quantile(totals, (0.1, 0.9, 0.025, 0.975)))),
+            "exhaustion": today + dt.timedelta(days=int(over[0]) + 1) if over.size else None}
 
 
 def as_events(daily: pl.DataFrame, through: dt.date) -> pl.LazyFrame:
@@ -128,6 +159,7 @@ def origins_task(shape: str, seed: int) -> list[dict]:
         for day in ORIGIN_DAYS:
             today = first.replace(day=day)
             f = forecast(as_events(daily, today), today=today, budget_usd=budget)
+            o = oracle(shape, seed, today, last, f.spent_usd, budget)
             elapsed, left = day, len(month) - day
             last30 = [cost[today - dt.timedelta(days=i)] for i in range(30)]
             rows.append({
@@ -136,8 +168,9 @@ def origins_task(shape: str, seed: int) -> list[dict]:
                 "last30": f.spent_usd + statistics.fmean(last30) * left,
                 "in80": f.total_low80_usd <= truth <= f.total_high80_usd,
                 "in95": f.total_low95_usd <= truth <= f.total_high95_usd,
+                **{f"oracle{p}": o[f"low{p}"] <= truth <= o[f"high{p}"] for p in (80, 95)},
                 "exhaustion_due": crossed > today, "exhaustion": f.exhaustion_date, "crossed": crossed,
-                "earliest": f.exhaustion_earliest})
+                "earliest": f.exhaustion_earliest, "oracle_exhaustion": o["exhaustion"]})
     return rows
 
 
@@ -268,8 +301,9 @@ def main() -> None:
           f"shape), {monthly.height // len(HEADROOMS)} months forecast daily; "
           f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {time.perf_counter() - started:.0f} s\n")
     print(forecast_table(origins, monthly, args.shapes))
-    print()
-    print(alert_table(monthly, args.shapes))
+    if not monthly.is_empty():
+        print()
+        print(alert_table(monthly, args.shapes))
     print()
     print(anomaly_table(anomaly_rows))
 
@@ -282,35 +316,39 @@ def forecast_table(origins: pl.DataFrame, monthly: pl.DataFrame, shapes: list[st
     err = lambda c: ((pl.col(c) - pl.col("truth")).abs() / pl.col("truth")).mean() * 100  # noqa: E731
     due = pl.col("exhaustion_due")
     near = (pl.col("exhaustion") - pl.col("crossed")).dt.total_days().abs() <= 2
+    oracle_near = (pl.col("oracle_exhaustion") - pl.col("crossed")).dt.total_days().abs() <= 2
     summary = origins.group_by("shape").agg(
         err("expected").alias("mape"), err("run_rate").alias("mape_rr"), err("last30").alias("mape_30"),
         ((pl.col("expected") - pl.col("truth")) / pl.col("truth")).mean().alias("bias"),
-        pl.col("in80").mean(), pl.col("in95").mean(),
+        pl.col("in80").mean(), pl.col("in95").mean(), pl.col("oracle80").mean(), pl.col("oracle95").mean(),
         (near.filter(due & pl.col("exhaustion").is_not_null())).mean().alias("near"),
+        (oracle_near.filter(due & pl.col("oracle_exhaustion").is_not_null())).mean().alias("oracle_near"),
         (pl.col("exhaustion").is_null() & pl.col("earliest").is_null()).filter(due).mean().alias("no_date"))
-    moves = monthly.group_by("shape").agg(pl.col("move").mean(), pl.col("switches").mean())
-    everything = summary.join(moves, on="shape", how="left")
+    everything = summary if monthly.is_empty() else summary.join(
+        monthly.group_by("shape").agg(pl.col("move").mean(), pl.col("switches").mean()), on="shape", how="left")
     lines = ["| shape | MAPE Spendlake | MAPE run-rate | MAPE last 30 days | bias % | 80 % band covers | "
-             "95 % band covers | exhaustion ±2 days % | no date though crossed % | unexplained move % | "
-             "model changes a month |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "95 % band covers | an oracle's 80 / 95 % bands cover | exhaustion ±2 days % (an oracle's) | no date though crossed % | unexplained move % | "
+             "model changes a month |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = {r["shape"]: r for r in everything.iter_rows(named=True)}
     for shape in shapes:
         lines.append(_row(shape, rows[shape]))
     whole = origins.select(
         err("expected").alias("mape"), err("run_rate").alias("mape_rr"), err("last30").alias("mape_30"),
         ((pl.col("expected") - pl.col("truth")) / pl.col("truth")).mean().alias("bias"),
-        pl.col("in80").mean(), pl.col("in95").mean(),
+        pl.col("in80").mean(), pl.col("in95").mean(), pl.col("oracle80").mean(), pl.col("oracle95").mean(),
         (near.filter(due & pl.col("exhaustion").is_not_null())).mean().alias("near"),
+        (oracle_near.filter(due & pl.col("oracle_exhaustion").is_not_null())).mean().alias("oracle_near"),
         (pl.col("exhaustion").is_null() & pl.col("earliest").is_null()).filter(due).mean().alias("no_date")
     ).row(0, named=True)
-    whole |= monthly.select(pl.col("move").mean(), pl.col("switches").mean()).row(0, named=True)
+    if not monthly.is_empty():
+        whole |= monthly.select(pl.col("move").mean(), pl.col("switches").mean()).row(0, named=True)
     lines.append(_row("all", whole))
     return "\n".join(lines)
 
 
 def _row(shape: str, r: dict) -> str:
     return (f"| {shape} | {r['mape']:.1f} | {r['mape_rr']:.1f} | {r['mape_30']:.1f} | {100 * r['bias']:+.1f} | "
-            f"{_pct(r['in80'])} | {_pct(r['in95'])} | {_pct(r['near'])} | {_pct(r['no_date'])} | "
+            f"{_pct(r['in80'])} | {_pct(r['in95'])} | {_pct(r['oracle80'])} / {_pct(r['oracle95'])} | {_pct(r['near'])} ({_pct(r['oracle_near'])}) | {_pct(r['no_date'])} | "
             f"{_num(r.get('move'), 100, '.2f')} | {_num(r.get('switches'), 1, '.1f')} |")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import uuid
@@ -25,18 +26,32 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ingest.objects import Lease, ObjectPath
+
 Content = bytes | str | Callable[[BinaryIO], object]  # or a function that writes the file
 
 
-def write_atomic(path: Path, content: Content, *, tmp: Path | None = None, replace: bool = True) -> bool:
+def write_atomic(path: Path, content: Content, *, tmp: Path | None = None, replace: bool = True,
+                 private: bool = False) -> bool:
     """Write `content` to `path` whole. `tmp` names the temp file (default: hidden, beside `path`).
     With `replace=False` an existing `path` is kept (for files named by their content, which a
-    reader may hold open): returns False then, True when `path` was written."""
+    reader may hold open): returns False then, True when `path` was written. `private`: readable
+    by its owner only from its first byte (mode 600). An object in a bucket is written by one PUT,
+    whole or not at all, with no temp file (who may read it is the bucket's policy)."""
+    if isinstance(path, ObjectPath):
+        if callable(content):
+            buffer = io.BytesIO()
+            content(buffer)
+            content = buffer.getvalue()
+        data = content.encode() if isinstance(content, str) else content
+        return path.write_bytes(data, exclusive=not replace) is not None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp or path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as f:
+            if private:
+                os.fchmod(f.fileno(), 0o600)
             if callable(content):
                 content(f)
             else:
@@ -59,7 +74,18 @@ def write_atomic(path: Path, content: Content, *, tmp: Path | None = None, repla
 @contextlib.contextmanager
 def flocked(path: Path, *, wait: bool = True) -> Iterator[bool]:
     """Hold an exclusive flock on `path` (made if missing; released by the kernel if the process
-    dies). Yields whether this process holds it: without `wait`, False at once if another does."""
+    dies). Yields whether this process holds it: without `wait`, False at once if another does.
+    In a bucket, the lock is a lease object (`objects.Lease`)."""
+    if isinstance(path, ObjectPath):
+        lease = Lease(path)
+        if not lease.acquire(wait=wait):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lease.release()
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -78,8 +104,18 @@ def append_lines(path: Path, entries: list[dict]) -> None:
     several processes never interleave their lines, and no lock is needed for that."""
     if not entries:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = "".join(json.dumps(e, default=str) + "\n" for e in entries).encode()
+    if isinstance(path, ObjectPath):  # no append in a bucket: rewritten whole, unless another came between
+        while True:
+            try:
+                before, version = path.read_versioned()
+            except FileNotFoundError:
+                if path.write_bytes(data, exclusive=True):
+                    return
+                continue
+            if path.write_bytes(before + data, version=version):
+                return
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         while data:  # (a regular file takes it whole; the loop is for the rare short write)
@@ -104,7 +140,10 @@ def read_lines(path: Path) -> Iterator[dict]:
 
 
 def fsync_dir(path: Path) -> None:
-    """Make the names in a folder durable (a rename is not, until its folder is synced)."""
+    """Make the names in a folder durable (a rename is not, until its folder is synced). A bucket's
+    objects are durable once written."""
+    if isinstance(path, ObjectPath):
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

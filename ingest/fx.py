@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ingest import schema as s
+from ingest import objects, schema as s
 from ingest.errors import SpendlakeError
 from ingest.files import write_atomic
 from ingest.lake import FX_RATES as RATES
@@ -69,13 +69,13 @@ def rates(lake=None) -> pl.DataFrame:
     """Every rate at hand: the team's from each currency's first team date on, the ECB's before
     (remembered until the team's file changes)."""
     path = lake.path(RATES) if lake is not None else None
-    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path is not None and path.exists() else None
-    return _rates(str(path) if stamp else None, stamp)
+    version = objects.stamp(path) if path is not None else (None,)
+    return _rates(path if version != (None,) else None, version)
 
 
 @functools.lru_cache(maxsize=8)
-def _rates(path: str | None, stamp: tuple[int, int] | None) -> pl.DataFrame:
-    ours = read_rates(Path(path).read_bytes(), Path(path).name) if path else pl.DataFrame(schema=SCHEMA)
+def _rates(path: Path | None, version: tuple) -> pl.DataFrame:
+    ours = read_rates(path.read_bytes(), path.name) if path is not None else pl.DataFrame(schema=SCHEMA)
     firsts = ours.group_by("currency").agg(pl.col("date").min().alias("_first"))
     theirs = ecb().join(firsts, on="currency", how="left").filter(
         pl.col("_first").is_null() | (pl.col("date") < pl.col("_first"))).drop("_first")

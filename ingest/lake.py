@@ -1,4 +1,5 @@
-"""The Parquet lake: atomic appends, exactly-once event ids, compaction, retention, reprice.
+"""The Parquet lake: atomic appends, exactly-once event ids, compaction, retention, reprice; in a
+folder or in a bucket (`s3://bucket/prefix`: see `ingest.objects` for what differs there).
 
 Layout: `LAYOUT` names everything the lake holds, and every module reaches its files through the
 `Lake` (`lake.path(name)`); any Parquet engine reads `events/` as a hive-partitioned dataset.
@@ -20,6 +21,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import io
 import json
 import logging
 import os
@@ -40,6 +42,7 @@ import polars as pl
 from ingest import rollups, schema as s
 from ingest.errors import LakeError
 from ingest.files import fsync_dir, write_atomic
+from ingest.objects import OTHER_SCHEMES, Lease, ObjectPath, is_remote, names_in, sizes_of, sources, storage_options
 
 PARTITION_PREFIX = "date="
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=1, statistics=True)
@@ -83,7 +86,7 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     ROLLUPS: ("rollups", "<daily|jobs|runs>/<YYYY-MM>-<digest>.parquet",
               "sums per day and attribution, per day and run, per run and month"),
     ADDED: ("rollups", "<daily|jobs>/added/<YYYY-MM>/<id>.parquet", "each append's sums, until folded into its month's file"),
-    ROLLUP_LOCK: ("rollups/_lock", "", "flock: one rollup refresh at a time"),
+    ROLLUP_LOCK: ("rollups/_lock", "", "flock: one rollup refresh at a time (in a bucket: a lease)"),
     FORECASTS: ("rollups/forecasts", "<digest>.json", "fitted forecasts, named by the complete days they read"),
     USAGE_SUMS: ("rollups/usage", "<YYYY-MM-DD>-<digest>.parquet",
                  "Optimize's usage sums of a day, named by the day's data files"),
@@ -102,7 +105,7 @@ LAYOUT: Final = {  # everything a lake holds: (its path under the lake's root, t
     KEYS: ("keys.json", "", "the server's API keys: names, scopes, salted hashes (never a token)"),
     TMP: ("_tmp", "<kind>-<pid>.<start>-<random>", "files being written, named by their writer"),
     JOURNAL: ("_journal", "<id>.json", "one note per partition rewrite in flight (crash recovery)"),
-    LOCK: ("_lock", "", "flock: exclusive for changes, shared for listing"),
+    LOCK: ("_lock", "", "flock: exclusive for changes, shared for listing (in a bucket: the writers' lease)"),
     NOTIFY_LOCK: ("_notify_lock", "", "flock: one sender of alerts at a time"),
     TRASH: ("_trash", "<date>-<random>", "partitions retention is dropping"),
 }
@@ -129,11 +132,16 @@ class Lake:
         1
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        if "://" in str(root):
-            raise LakeError(f"{root}: writing to object stores is not supported yet; use a local path")
+    def __init__(self, root: str | os.PathLike[str] | ObjectPath) -> None:
+        if str(root).startswith(OTHER_SCHEMES):
+            raise LakeError(f"{root}: only s3:// (Amazon S3 or a server speaking its protocol) is supported for "
+                            "object storage; Google Cloud Storage and Azure can serve it through their S3 interfaces")
+        self.remote = is_remote(root)
+        self.root = root if isinstance(root, ObjectPath) else ObjectPath.parse(str(root)) if self.remote else Path(root)
+        if not self.remote and "://" in str(root):
+            raise LakeError(f"{root}: not a folder nor an s3:// address")
         self._known = _KnownIds()
+        self._lease = Lease(self.path(LOCK)) if self.remote else None
 
     def path(self, name: str) -> Path:
         """Where one of the `LAYOUT` entries lives in this lake."""
@@ -152,8 +160,9 @@ class Lake:
         return any(p.exists() for p in (self.events_dir, self.path(BUDGETS), self.overrides_path.parent, self.path(LOCK)))
 
     def writable(self) -> bool:
-        """Whether this process may write here (not on a read-only mount, nor without permission)."""
-        return os.access(self.root, os.W_OK)
+        """Whether this process may write here (not on a read-only mount, nor without permission;
+        in a bucket, a write that is refused says so itself)."""
+        return self.remote or os.access(self.root, os.W_OK)
 
     def partition_dir(self, day: dt.date) -> Path:
         return self.events_dir / f"{PARTITION_PREFIX}{day.isoformat()}"
@@ -164,7 +173,22 @@ class Lake:
 
         The shared lock (readers) needs no write access: on a read-only mount it is taken on
         the lock file opened for reading, or not at all where there is none (nobody can be
-        writing there either)."""
+        writing there either). In a bucket, the exclusive lock is the lake's lease
+        (`objects.Lease`: one writer at a time, whatever its machine) and readers take none: a
+        listing there shows every finished write, and the journal hides what a rewrite replaces."""
+        if self._lease is not None:
+            if shared:
+                yield
+                return
+            if not self._lease.acquire():
+                raise LakeError(f"{self.root}: another writer holds the lake: {self._lease.holder()}; "
+                                f"waited {self._lease.wait:.0f} s (trackers on other machines write through "
+                                "`spendlake serve`)")
+            try:
+                yield
+            finally:
+                self._lease.release()
+            return
         if not shared:
             self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(LOCK)
@@ -188,10 +212,7 @@ class Lake:
 
     def partitions(self) -> list[dt.date]:
         """The partition dates present, oldest first; a stray folder fails loudly."""
-        try:
-            names = os.listdir(self.events_dir)  # plain names: dashboards list the partitions on every read
-        except FileNotFoundError:
-            return []
+        names = names_in(self.events_dir)  # plain names: dashboards list the partitions on every read
         days = []
         for name in names:
             if name.startswith((".", "_")):
@@ -227,11 +248,7 @@ class Lake:
 
     def _day_files(self, day: dt.date, replaced: set[Path]) -> list[Path]:
         folder = self.partition_dir(day)
-        try:
-            names = sorted(n for n in os.listdir(folder) if n.startswith("part-") and n.endswith(".parquet"))
-        except FileNotFoundError:
-            return []
-        files = [folder / n for n in names]
+        files = [folder / n for n in sorted(names_in(folder)) if n.startswith("part-") and n.endswith(".parquet")]
         return [p for p in files if p not in replaced] if replaced else files
 
     def _replaced(self) -> set[Path]:
@@ -267,13 +284,14 @@ class Lake:
         files = self.files(start=start, end=end) if files is None else files
         if not files:
             return s.empty_events().lazy().with_columns(pl.lit(None, pl.Date).alias(s.DATE))
-        return pl.scan_parquet(files, hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,
-                               missing_columns="insert", extra_columns="ignore")
+        return pl.scan_parquet(sources(files), hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,
+                               missing_columns="insert", extra_columns="ignore", storage_options=storage_options(files))
 
     def version(self) -> str:
         """Changes whenever events are added, rewritten or dropped: a short cache key for readers
-        (a digest of every file's name and size; Streamlit hashes a tuple of them item by item)."""
-        listing = "\n".join(f"{p.name} {p.stat().st_size}" for p in self.files())
+        (a digest of every file's name: a data file never changes and its name is never used again;
+        Streamlit hashes a tuple of them item by item)."""
+        listing = "\n".join(p.name for p in self.files())
         return hashlib.blake2b(listing.encode(), digest_size=16).hexdigest()
 
     # ---- writing -------------------------------------------------------------------------
@@ -298,6 +316,8 @@ class Lake:
                 part = part.unique(subset=s.EVENT_ID, keep="first", maintain_order=True)
             if not part[s.TS].is_sorted():
                 part = part.sort(s.TS)
+            if self.remote:  # (written under its final name, once its ids are checked)
+                return day, part, None
             temps.append(tmp := self._write_tmp(part))
             return day, part, tmp
 
@@ -320,12 +340,15 @@ class Lake:
                         found |= existing
                         fresh = part.filter(~pl.col(s.EVENT_ID).is_in(list(existing)))
                         duplicates += part.height - fresh.height
-                        tmp.unlink()
+                        if tmp is not None:
+                            tmp.unlink()
                         if fresh.height == 0:
                             continue
-                        part, tmp = fresh, self._write_tmp(fresh)
-                        temps.append(tmp)
-                    published.append((day, target := self._publish(tmp, day), part))
+                        part, tmp = fresh, None if self.remote else self._write_tmp(fresh)
+                        if tmp is not None:
+                            temps.append(tmp)
+                    target = self._put(part, day) if self.remote else self._publish(tmp, day)
+                    published.append((day, target, part))
                     if small:
                         self._known.add(day, target, part[s.EVENT_ID])
                     written += part.height
@@ -339,7 +362,8 @@ class Lake:
     def _ids(self, files: list[Path], candidates: pl.Series) -> set[str]:
         if not files:
             return set()
-        ids = pl.scan_parquet(files, schema={s.EVENT_ID: pl.String}, extra_columns="ignore").filter(
+        ids = pl.scan_parquet(sources(files), schema={s.EVENT_ID: pl.String}, extra_columns="ignore",
+                              storage_options=storage_options(files)).filter(
             pl.col(s.EVENT_ID).is_between(pl.lit(candidates.min()), pl.lit(candidates.max()))  # statistics skip files
             & pl.col(s.EVENT_ID).is_in(candidates.implode())).select(s.EVENT_ID).collect()
         return set(ids[s.EVENT_ID])
@@ -354,15 +378,29 @@ class Lake:
         tmp = self.tmp_path()
         try:
             with open(tmp, "wb") as f:
-                if part.schema != s.POLARS_SCHEMA:  # (validated events have it already)
-                    part = part.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
-                part.write_parquet(f, **PARQUET_OPTIONS)
+                _write_events(part, f)
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:  # a full disk must not leave an empty or partial file behind
             tmp.unlink(missing_ok=True)
             raise
         return tmp
+
+    def _put(self, part: pl.DataFrame, day: dt.date, name: str | None = None) -> ObjectPath:
+        """Write a data file in a bucket under its final name, whole (one PUT that never replaces):
+        the moment it becomes visible. The lease must be held."""
+        buffer = io.BytesIO()
+        _write_events(part, buffer)
+        self._still_held()
+        target = self.partition_dir(day) / (name or _part_name())
+        if target.write_bytes(buffer.getvalue(), exclusive=True) is None:
+            raise LakeError(f"{target}: a data file of that name exists already")
+        return target
+
+    def _still_held(self) -> None:
+        if self._lease is not None and not self._lease.held:
+            raise LakeError(f"{self.root}: this writer lost the lake's lease (it stalled longer than the lease "
+                            f"lasts); {self._lease.holder()} holds it now, and nothing more was written")
 
     def _publish(self, tmp: Path, day: dt.date, name: str | None = None) -> Path:
         """Rename a whole temp file into its partition (the moment it becomes visible)."""
@@ -411,17 +449,20 @@ class Lake:
 
     def _replace(self, day: dt.date, old: list[Path], after: pl.DataFrame) -> bool:
         """Put `after` in place of the files `old`, atomically for readers (False if one is gone)."""
-        tmp = self._write_tmp(after) if after.height else None
+        tmp = self._write_tmp(after) if after.height and not self.remote else None
         try:
             with self.lock():
                 self._recover()
-                if not all(p.exists() for p in old):
+                listed = set(names_in(self.partition_dir(day)))
+                if not all(p.name in listed for p in old):
                     return False
-                new_name = _part_name() if tmp else ""
+                new_name = _part_name() if after.height else ""
                 journal = self._write_journal({"partition": self.partition_dir(day).name, "new": new_name,
                                                "old": [p.name for p in old]})
                 if tmp is not None:
                     self._publish(tmp, day, new_name)
+                elif new_name:
+                    self._put(after, day, new_name)
         finally:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
@@ -444,8 +485,8 @@ class Lake:
             if not entry["new"] or (folder / entry["new"]).exists():
                 for old in entry["old"]:
                     (folder / old).unlink(missing_ok=True)
-            Path(entry["_path"]).unlink(missing_ok=True)
-        if self.tmp_dir.exists():
+            (self.journal_dir / Path(entry["_path"]).name).unlink(missing_ok=True)
+        if not self.remote and self.tmp_dir.exists():
             cutoff = time.time() - STALE_TMP_SECONDS
             for p in self.tmp_dir.iterdir():
                 with contextlib.suppress(FileNotFoundError):
@@ -488,12 +529,16 @@ class Lake:
         with self.lock():
             for day in self.partitions():
                 if day < cutoff:
-                    trash.mkdir(parents=True, exist_ok=True)
-                    os.replace(self.partition_dir(day), trash / f"{day.isoformat()}-{uuid.uuid4().hex[:8]}")
+                    if self.remote:  # no rename of a folder in a bucket: a rewrite of the day into nothing
+                        self._replace(day, self._day_files(day, set()), s.empty_events())
+                    else:
+                        trash.mkdir(parents=True, exist_ok=True)
+                        os.replace(self.partition_dir(day), trash / f"{day.isoformat()}-{uuid.uuid4().hex[:8]}")
                     dropped.append(day)
             if dropped:
                 fsync_dir(self.events_dir)
-        shutil.rmtree(trash, ignore_errors=True)
+        if not self.remote:
+            shutil.rmtree(trash, ignore_errors=True)
         if dropped:
             rollups.refresh(self, end=cutoff)
             for day in dropped:  # and what was kept of those days for Optimize
@@ -531,7 +576,8 @@ class _KnownIds:
                 files, ids = set(), set()
             new = [p for p in listed if p not in files]
             if new:
-                ids.update(pl.scan_parquet(new, schema={s.EVENT_ID: pl.String}, extra_columns="ignore")
+                ids.update(pl.scan_parquet(sources(new), schema={s.EVENT_ID: pl.String}, extra_columns="ignore",
+                                           storage_options=storage_options(new))
                            .collect(engine="in-memory")[s.EVENT_ID].to_list())
                 files.update(new)
             found = {i for i in candidates.to_list() if i in ids}
@@ -581,11 +627,12 @@ def _groups(files: list[Path]) -> Iterator[tuple[list[Path], pl.DataFrame]]:
     frames: list[pl.DataFrame] = []
     held: tuple[list[Path], pl.DataFrame] | None = None  # the last full group, kept back for a small rest
     rows = start = 0
+    sizes = sizes_of(files)
     while start < len(files):
         chunk, size = [], 0
         while start < len(files) and (not chunk or size < READ_BYTES):
             chunk.append(files[start])
-            size += files[start].stat().st_size
+            size += sizes[files[start]]
             start += 1
         frame = _read(chunk)
         group += chunk
@@ -607,7 +654,8 @@ def _read(files: list[Path]) -> pl.DataFrame:
     """The events of these files, in file order. Many small files are read by four threads:
     opening a file waits on the file system, so 10,000 files read ~40 % faster that way."""
     def scan(group: list[Path]) -> pl.DataFrame:
-        return pl.scan_parquet(group, schema=s.POLARS_SCHEMA, missing_columns="insert", extra_columns="ignore",
+        return pl.scan_parquet(sources(group), schema=s.POLARS_SCHEMA, missing_columns="insert", extra_columns="ignore",
+                               storage_options=storage_options(group),
                                hive_partitioning=False).collect()
     if len(files) < 256:
         return scan(files)
@@ -672,6 +720,12 @@ def _writer_of(name: str) -> str | None:
     """The writer tag of a temp file name `<kind>-<pid>.<start>-<random>.<suffix>`."""
     match = re.fullmatch(r"[a-z]+-(\d+\.\d+)-[0-9a-f]+\.[a-z]+", name)
     return match[1] if match else None
+
+
+def _write_events(part: pl.DataFrame, sink: object) -> None:
+    if part.schema != s.POLARS_SCHEMA:  # (validated events have it already)
+        part = part.select(s.COLUMNS).cast(s.POLARS_SCHEMA)
+    part.write_parquet(sink, **PARQUET_OPTIONS)
 
 
 def _unlink_all(paths: list[Path]) -> None:

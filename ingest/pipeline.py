@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import uuid
@@ -25,6 +26,7 @@ import polars as pl
 
 from ingest import fx, schema as s
 from ingest.lake import Lake
+from ingest.objects import ObjectPath
 from ingest.pricing import PriceBook
 
 Progress = Callable[[int, int], None]
@@ -251,13 +253,16 @@ class Quarantine:
         self.count = 0
 
     def add(self, record: int, error: str, data: dict) -> None:
-        if self._file is None:
-            self._file = open(self._tmp, "w")
+        if self._file is None:  # (in a bucket the file is put whole when closed)
+            self._file = io.StringIO() if isinstance(self.path, ObjectPath) else open(self._tmp, "w")
         self._file.write(json.dumps({"source": self.source, "record": record, "error": error, "data": data},
                                     default=str, ensure_ascii=False) + "\n")
         self.count += 1
 
     def close(self) -> Path:
+        if isinstance(self._file, io.StringIO):
+            self.path.write_bytes(self._file.getvalue().encode(), exclusive=True)
+            return self.path
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

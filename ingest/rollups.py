@@ -46,6 +46,7 @@ import polars as pl
 
 from ingest import plans, schema as s
 from ingest.files import flocked, write_atomic
+from ingest.objects import names_in, sources, storage_options
 
 if TYPE_CHECKING:
     from ingest.lake import Lake
@@ -164,7 +165,7 @@ def runs(lake: Lake, start: dt.date | None = None, end: dt.date | None = None) -
         whole = (start is None or start <= month.first) and (end is None or end >= month.last)
         run_file = rollup_dir(lake, RUNS) / month.base.name if month.base is not None and month.clean else None
         if whole and run_file is not None and run_file.exists():
-            parts.append(pl.scan_parquet(run_file, hive_partitioning=False))
+            parts.append(pl.scan_parquet(sources(run_file), hive_partitioning=False, storage_options=storage_options(run_file)))
         else:
             days = month.frame("jobs", start, end).filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
             parts.append(per_run(days))
@@ -212,13 +213,15 @@ class _Month:
         schema = schema_of(name)
         parts = []
         if self.base is not None and self.covered:
-            base = pl.scan_parquet(self.base, hive_partitioning=False).select(schema.names())
+            base = pl.scan_parquet(sources(self.base), hive_partitioning=False,
+                                   storage_options=storage_options(self.base)).select(schema.names())
             parts.append(base if self.clean else base.filter(pl.col(s.DATE).is_in(sorted(self.covered))))
         by_days: dict[frozenset, list[Path]] = defaultdict(list)
         for path, days in self.added.items():
             by_days[frozenset(days)].append(path)
         for days, paths in by_days.items():
-            parts.append(pl.scan_parquet(paths, hive_partitioning=False).select(schema.names())
+            parts.append(pl.scan_parquet(sources(paths), hive_partitioning=False, storage_options=storage_options(paths))
+                         .select(schema.names())
                          .filter(pl.col(s.DATE).is_in(sorted(days))))
         stale = [files for day, files in self.stale.items()
                  if (start is None or day >= start) and (end is None or day <= end)]
@@ -288,33 +291,28 @@ def _resolve(month: _Month, added: dict[Path, dict[dt.date, list[str]]]) -> None
 def _added(folder: Path, first: dt.date | None, last: dt.date | None) -> dict[str, dict[Path, dict[dt.date, list[str]]]]:
     """Appends' sums of each month ("YYYY-MM") in range, each with the data files it covers by day."""
     found: dict[str, dict[Path, dict[dt.date, list[str]]]] = {}
-    try:
-        months = os.listdir(folder)
-    except FileNotFoundError:
-        return found
-    for key in months:
+    for key in names_in(folder):
         if (first and key < first.strftime("%Y-%m")) or (last and key > last.strftime("%Y-%m")):
             continue
-        for entry in os.scandir(folder / key):
-            if entry.name.endswith(".parquet"):
-                files = _metadata(Path(entry.path), FILES_KEY)
+        for name in names_in(folder / key):
+            if name.endswith(".parquet"):
+                files = _metadata(path := folder / key / name, FILES_KEY)
                 if files is not None:  # (unreadable: its days are summed from their events)
-                    found.setdefault(key, {})[Path(entry.path)] = {dt.date.fromisoformat(d): f for d, f in files.items()}
+                    found.setdefault(key, {})[path] = {dt.date.fromisoformat(d): f for d, f in files.items()}
     return found
 
 
 def _bases(folder: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = defaultdict(list)
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            if entry.name.endswith(".parquet"):
-                found[entry.name[:7]].append(Path(entry.path))
+    for name in names_in(folder):
+        if name.endswith(".parquet"):
+            found[name[:7]].append(folder / name)
     return found
 
 
 def _metadata(path: Path, key: str) -> dict | None:
     try:
-        return json.loads(pl.read_parquet_metadata(path)[key])
+        return json.loads(pl.read_parquet_metadata(sources(path), storage_options=storage_options(path))[key])
     except (FileNotFoundError, KeyError, ValueError, pl.exceptions.PolarsError, OSError):
         return None
 
@@ -328,7 +326,8 @@ def _stat(path: Path, field: str) -> float:
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:
-    return pl.scan_parquet(files, schema=s.POLARS_SCHEMA, hive_partitioning=False, missing_columns="insert",
+    return pl.scan_parquet(sources(files), storage_options=storage_options(files), schema=s.POLARS_SCHEMA,
+                           hive_partitioning=False, missing_columns="insert",
                            extra_columns="ignore")
 
 
@@ -372,7 +371,7 @@ def add(lake: Lake, published: list[tuple[dt.date, Path, pl.DataFrame]], *, fold
         for name, table in tables.items():
             rows = table if len(by_month) == 1 else table.filter(month == key)
             _write(lake, rows, rollup_dir(lake, name) / ADDED / key / f"{uuid.uuid4().hex}.parquet", {FILES_KEY: json.dumps(files)})
-        if len(os.listdir(rollup_dir(lake, "daily") / ADDED / key)) > FOLD_AFTER:
+        if len(names_in(rollup_dir(lake, "daily") / ADDED / key)) > FOLD_AFTER:
             due.append(items[0][0].replace(day=1))
     if fold:
         for first in due:
@@ -396,7 +395,7 @@ def refresh(lake: Lake, start: dt.date | None = None, end: dt.date | None = None
                 if not _settled(lake, name, month):
                     _fold(lake, name, month)
             added = folder / ADDED
-            gone = (set(bases) | set(os.listdir(added) if added.exists() else ())) - set(months)
+            gone = (set(bases) | set(names_in(added))) - set(months)
             for key in gone:  # months retention dropped whole
                 if first <= key <= last:
                     _remove([*_with_runs(lake, bases.get(key, [])), *(added / key).glob("*.parquet")])

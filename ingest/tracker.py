@@ -34,6 +34,7 @@ from ingest.budget_guard import REFRESH, Guard, lake_source
 from ingest.errors import ValidationError
 from ingest.files import write_atomic
 from ingest.lake import Lake, alive, writer_tag
+from ingest.objects import is_remote
 from ingest.pricing import PriceBook, cost_of
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ class Tracker:
             self.lake, self.remote = None, Remote(str(lake), api_key)
             self._key, self._where = self.remote.url, f"the server {self.remote.url}"
         else:
+            if is_remote(lake.root if isinstance(lake, Lake) else lake):
+                raise ValidationError(f"{lake}: a Tracker writes to a lake on object storage through its server "
+                                      "(`spendlake serve --lake s3://…`): Tracker('http://host:8787', api_key=…)")
             self.lake = lake if isinstance(lake, Lake) else Lake(lake)
             self._key, self._where = _lake_key(self.lake), f"the lake {self.lake.root}"
         self.max_events, self.max_age, self.retries = max_events, max_age, retries

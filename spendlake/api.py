@@ -36,6 +36,7 @@ from ingest import audit, schema as s
 from ingest.errors import OptionError, SpendlakeError
 from ingest.importers import otel
 from ingest.lake import KEYS, Lake
+from ingest.objects import stamp
 from ingest.pricing import PriceBook
 from spendlake import intake, keys, usecases
 from spendlake.access import Forbidden, narrow
@@ -81,24 +82,18 @@ class Server:
         self._book: tuple[tuple, PriceBook | None] = ((), None)
 
     def key(self, token: str) -> keys.ApiKey | None:
-        stamp = _stamp(self.lake.path(KEYS))
-        if stamp != self._keys[0]:
-            self._keys = (stamp, keys.load(self.lake))
+        version = stamp(self.lake.path(KEYS))
+        if version != self._keys[0]:
+            self._keys = (version, keys.load(self.lake))
         return keys.verify(self.lake, token, self._keys[1])
 
     def book(self) -> PriceBook:
-        stamp = _stamp(self.lake.overrides_path)
-        if stamp != self._book[0] or self._book[1] is None:
-            self._book = (stamp, PriceBook.load(self.lake.overrides_path))
+        version = stamp(self.lake.overrides_path)
+        if version != self._book[0] or self._book[1] is None:
+            self._book = (version, PriceBook.load(self.lake.overrides_path))
         return self._book[1]
 
 
-def _stamp(path) -> tuple:
-    try:
-        st = os.stat(path)
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-    except FileNotFoundError:
-        return (None,)
 
 
 def create_app(lake: Lake, *, max_queued: int = intake.MAX_QUEUED, check_every: float = 0.0,

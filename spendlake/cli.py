@@ -240,10 +240,12 @@ def reprice(lake: LakeOption = None, fmt: FormatOption = Format.table) -> None:
 
 
 @app.command()
-def compact(lake: LakeOption = None) -> None:
+def compact(lake: LakeOption = None,
+            older_than: Annotated[str, typer.Option("--older-than", help="Only days at least this old, e.g. 2d "
+                                                    "(default 0d: every day).")] = "0d") -> None:
     """Merge each partition's small files into one and drop duplicate ids (safe while others append)."""
-    from spendlake.usecases import compact as run
-    result = run(_lake(lake, existing=True))
+    from spendlake.usecases import compact as run, parse_age
+    result = run(_lake(lake, existing=True), older_than=parse_age(older_than))
     out.print(f"compacted {result.partitions} partition(s): {result.files_before:,} files → {result.files_after:,}, "
               f"{result.events_before:,} events → {result.events_after:,}")
 
@@ -633,7 +635,8 @@ def _email():
 @app.command("app")
 def run_app(lake: LakeOption = None, port: int = 8501) -> None:
     """Open the Streamlit app on this lake."""
-    env = os.environ | {"SPENDLAKE_LAKE": str(lake_path(lake).resolve())}
+    where = lake_path(lake)
+    env = os.environ | {"SPENDLAKE_LAKE": where if isinstance(where, str) else str(where.resolve())}
     raise typer.Exit(subprocess.call([sys.executable, "-m", "spendlake.app_server", "--server.port", str(port)], env=env))
 
 

@@ -26,7 +26,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from dataclasses import asdict, dataclass, replace
@@ -132,7 +131,7 @@ def _hash(salt: str, secret: str) -> str:
 
 def _save(lake: Lake, keys: list[ApiKey]) -> None:
     text = json.dumps([asdict(k) for k in keys], indent=2).encode()
-    write_atomic(lake.path(KEYS), lambda f: (os.fchmod(f.fileno(), 0o600), f.write(text)))  # 600 from its first byte
+    write_atomic(lake.path(KEYS), text, private=True)
 
 
 def _now() -> str:

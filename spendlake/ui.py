@@ -21,7 +21,7 @@ import analytics
 from analytics.estimate import Step
 from spendlake import usecases, workspaces
 from analytics.words import amount_in, currency_of, in_words, is_share
-from ingest import schema as s
+from ingest import objects, schema as s
 from ingest.lake import Lake
 from ingest.pricing import PriceBook
 from spendlake.config import lake_path
@@ -55,12 +55,9 @@ def rates_version(target: Lake) -> int:
     return stamp(target.path(FX_RATES))
 
 
-def stamp(path: Path) -> int:
+def stamp(path: Path) -> tuple:
     """When a small file beside the lake (budgets, overrides, estimates) last changed: a cache key."""
-    try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return 0
+    return objects.stamp(path)
 
 
 @dataclass(frozen=True)

@@ -138,10 +138,13 @@ def write_demo(lake: Lake, *, days: int = 120, seed: int = 7, today: dt.date | N
     return summary
 
 
-def compact(lake: Lake) -> RewriteResult:
-    """Merge each partition's small files into one and drop duplicate ids."""
-    result = lake.compact()
-    return result
+def compact(lake: Lake, *, older_than: int = 0, today: dt.date | None = None) -> RewriteResult:
+    """Merge each partition's small files into one and drop duplicate ids; only the days at least
+    `older_than` days before today (UTC), so a day still being written is left alone."""
+    if not older_than:
+        return lake.compact()
+    cutoff = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=older_than)
+    return lake.compact([day for day in lake.partitions() if day <= cutoff])
 
 
 def reprice(lake: Lake, book: PriceBook | None = None, *, who: str | None = None,

@@ -2,9 +2,9 @@
 
     python bench/object_store.py [--events 200000] [--repeat 3]
 
-The S3 server is moto's (`ThreadedMotoServer`, in this process, on a loopback port): a real
-HTTP server speaking S3's protocol, but Python, so its figures are an upper bound on what the
-lake itself costs there. For a lake of 90 days and one of 360 days (the same events per day),
+The S3 server is moto's (`python -m moto.server`, its own process on a loopback port): a real
+HTTP server speaking S3's protocol, but Python on the same two cores, so its figures are an upper
+bound on what the lake itself costs there. For a lake of 90 days and one of 360 days (the same events per day),
 each on disk and in a bucket: the import of a Parquet file (`spendlake import`'s path), a month's
 breakdown by provider from the rollups, and a raw scan of one month's events summed by day. Prints
 the medians, the ratio bucket ÷ disk, and the HTTP requests each step made (counted by the
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,15 +37,23 @@ from ingest import schema as s  # noqa: E402
 MONTH = (dt.date(2026, 5, 1), dt.date(2026, 5, 31))
 
 
-class Requests(logging.Handler):
-    """Counts the requests the S3 server answers (werkzeug logs one line per request)."""
+class Requests:
+    """Counts the requests the S3 server answers: its log has one line per request."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, log) -> None:
         self.count = 0
+        self._thread = threading.Thread(target=self._read, args=(log,), daemon=True)
+        self._thread.start()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
+    def _read(self, log) -> None:
+        for line in log:
+            if " HTTP/1." in line:
+                self.count += 1
+
+    def settled(self) -> int:
+        """The count once the server has logged what was answered so far."""
+        time.sleep(0.2)
+        return self.count
 
 
 def events_over(per_90_days: int, days: int) -> pl.DataFrame:
@@ -67,10 +77,10 @@ def steps(where: str, source: Path, counter: Requests) -> dict[str, tuple[float,
                                                                by=s.PROVIDER)),
             ("raw month scan", lambda: lake.scan(start=MONTH[0], end=MONTH[1]).group_by(s.DATE)
              .agg(pl.col(s.COST).sum()).collect())):
-        before = counter.count
+        before = counter.settled()
         t = time.perf_counter()
         run()
-        out[step] = (time.perf_counter() - t, counter.count - before)
+        out[step] = (time.perf_counter() - t, counter.settled() - before)
     return out
 
 
@@ -79,15 +89,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="events per 90 days")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    from moto.server import ThreadedMotoServer
-    counter = Requests()
-    werkzeug = logging.getLogger("werkzeug")
-    werkzeug.addHandler(counter)
-    werkzeug.setLevel(logging.INFO)
-    werkzeug.propagate = False
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        host, port = free.getsockname()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    counter = Requests(server.stderr)
+    for _ in range(100):
+        with socket.socket() as probe:
+            if probe.connect_ex((host, port)) == 0:
+                break
+        time.sleep(0.1)
     os.environ.update(AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench",
                       AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     import boto3
@@ -117,7 +129,8 @@ def main() -> None:
                 print(f"| {days} days | {step} | {d:.3f} | {b:.3f} | {b / d:.1f}× | {int(statistics.median(requests[step])):,} |",
                       flush=True)
     finally:
-        server.stop()
+        server.terminate()
+        server.wait()
 
 
 if __name__ == "__main__":

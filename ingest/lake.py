@@ -235,16 +235,34 @@ class Lake:
     def files_by_day(self, *, start: dt.date | None = None, end: dt.date | None = None) -> dict[dt.date, list[Path]]:
         """The visible data files of each partition dated in [start, end], listed under one lock."""
         with self.lock(shared=True):
-            replaced = self._replaced()
-            return {d: self._day_files(d, replaced) for d in self.partitions()
-                    if (start is None or d >= start) and (end is None or d <= end)}
+            return self._listed([d for d in self.partitions()
+                                 if (start is None or d >= start) and (end is None or d <= end)], self._replaced())
 
     def _files(self, day: dt.date | None = None, *, start: dt.date | None = None,
                end: dt.date | None = None) -> list[Path]:
         days = [day] if day is not None else [
             d for d in self.partitions() if (start is None or d >= start) and (end is None or d <= end)]
-        replaced = self._replaced()
-        return [p for d in days for p in self._day_files(d, replaced)]
+        return [p for files in self._listed(days, self._replaced()).values() for p in files]
+
+    def _listed(self, days: list[dt.date], replaced: set[Path]) -> dict[dt.date, list[Path]]:
+        """The visible data files of each of these days. In a bucket, one listing per month of
+        them (keys are listed by prefix, `date=YYYY-MM-`), not one per day."""
+        if not self.remote or len(days) < 2:
+            return {d: self._day_files(d, replaced) for d in days}
+        wanted = set(days)
+        found: dict[dt.date, list[Path]] = {d: [] for d in days}
+        for month in sorted({d.strftime("%Y-%m") for d in days}):
+            for key in self.events_dir.keys_under(f"{PARTITION_PREFIX}{month}-"):
+                folder, _, name = key.partition("/")
+                if "/" in name or not (name.startswith("part-") and name.endswith(".parquet")):
+                    continue
+                try:
+                    day = dt.date.fromisoformat(folder[len(PARTITION_PREFIX):])
+                except ValueError:
+                    continue
+                if day in wanted and (path := self.events_dir / key) not in replaced:
+                    found[day].append(path)
+        return {d: sorted(files) for d, files in found.items()}
 
     def _day_files(self, day: dt.date, replaced: set[Path]) -> list[Path]:
         folder = self.partition_dir(day)
@@ -330,15 +348,22 @@ class Lake:
             with self.lock():
                 self._recover()
                 replaced = self._replaced()
-                for day, part, tmp in staged:
-                    listed = self._day_files(day, replaced)
-                    small = part.height <= SMALL_APPEND
-                    existing = set() if not check_existing else (
-                        self._known.existing(day, listed, part[s.EVENT_ID], self._ids) if small
-                        else self._ids(listed, part[s.EVENT_ID]))
-                    if existing:
-                        found |= existing
-                        fresh = part.filter(~pl.col(s.EVENT_ID).is_in(list(existing)))
+                listing = self._listed([day for day, _, _ in staged], replaced) if check_existing else {}
+
+                def existing(item: tuple[dt.date, pl.DataFrame, Path | None]) -> set[str]:
+                    day, part, _ = item
+                    if not check_existing:
+                        return set()
+                    listed = listing[day]
+                    return (self._known.existing(day, listed, part[s.EVENT_ID], self._ids) if part.height <= SMALL_APPEND
+                            else self._ids(listed, part[s.EVENT_ID]))
+                # in a bucket each day's listing and each upload wait on the network: on threads
+                checked = zip(staged, _threads(existing, staged, 8) if self.remote else map(existing, staged))
+                uploads = []
+                for (day, part, tmp), there in checked:
+                    if there:
+                        found |= there
+                        fresh = part.filter(~pl.col(s.EVENT_ID).is_in(list(there)))
                         duplicates += part.height - fresh.height
                         if tmp is not None:
                             tmp.unlink()
@@ -347,9 +372,15 @@ class Lake:
                         part, tmp = fresh, None if self.remote else self._write_tmp(fresh)
                         if tmp is not None:
                             temps.append(tmp)
-                    target = self._put(part, day) if self.remote else self._publish(tmp, day)
-                    published.append((day, target, part))
-                    if small:
+                    if self.remote:
+                        uploads.append((day, part))
+                    else:
+                        published.append((day, self._publish(tmp, day), part))
+                if uploads:
+                    targets = _threads(lambda item: self._put(item[1], item[0]), uploads, 8)
+                    published += [(day, target, part) for (day, part), target in zip(uploads, targets)]
+                for day, target, part in published:
+                    if part.height <= SMALL_APPEND:
                         self._known.add(day, target, part[s.EVENT_ID])
                     written += part.height
                     files += 1

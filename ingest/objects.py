@@ -162,6 +162,16 @@ class ObjectPath:
             for item in page.get("Contents", ()):
                 yield item["Key"][len(prefix):], item
 
+    def keys_under(self, start: str) -> Iterator[str]:
+        """The keys under this prefix that begin with `start` (relative to this prefix), at any depth:
+        one listing for what would take one per folder."""
+        prefix = f"{self.key}/" if self.key else ""
+        pages = self.bucket.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket.name,
+                                                                            Prefix=prefix + start)
+        for page in pages:
+            for item in page.get("Contents", ()):
+                yield item["Key"][len(prefix):]
+
     def iterdir(self) -> Iterator[ObjectPath]:
         return (self / name for name, _ in self._list() if name)
 

@@ -68,8 +68,9 @@ def anomalies(events: pl.LazyFrame, *, by: str = s.PROJECT, grain: Grain = "day"
     flagged = pl.concat([flagged, _new(full, by, grain, min_usd)], how="diagonal_relaxed")
     if flagged.height == 0:
         return pl.DataFrame(schema=_schema(by, grain))
-    return _drivers(frame, flagged, by, grain, drivers, window).sort(
-        pl.col("z").abs(), descending=True, nulls_last=True).select(list(_schema(by, grain)))
+    return _drivers(frame, flagged, by, grain, drivers, window).sort(  # (ties by day and name: the same order every run)
+        [pl.col("z").abs(), s.DATE, *_hour(grain), by], descending=[True, False, *[False] * len(_hour(grain)), False],
+        nulls_last=True).select(list(_schema(by, grain)))
 
 
 def _new(full: pl.DataFrame, by: str, grain: Grain, min_usd: float) -> pl.DataFrame:

@@ -286,3 +286,17 @@ def test_every_cli_command_works_on_an_s3_lake_as_on_disk(s3_lake, tmp_path):
                                check_exact=False, abs_tol=2e-6)
         else:
             assert same(parsed(in_bucket[1], fmt), parsed(on_disk[1], fmt)), command
+
+
+def test_compaction_leaves_the_recent_days_alone_and_trackers_write_through_the_server(s3_lake):
+    from ingest.errors import ValidationError
+    from ingest.tracker import Tracker
+    from spendlake import usecases
+    lake = Lake(s3_lake)
+    for prefix in ("a", "b"):  # two files on each of two days
+        for day in (TODAY, TODAY - dt.timedelta(days=5)):
+            lake.append(events(10, day=day, prefix=f"{prefix}{day.day}-"))
+    usecases.compact(lake, older_than=2, today=TODAY)
+    assert [len(lake.files(day)) for day in (TODAY - dt.timedelta(days=5), TODAY)] == [1, 2]
+    with pytest.raises(ValidationError, match="through its server"):
+        Tracker(s3_lake)

@@ -1,6 +1,7 @@
 """A real S3 protocol server for the object-store tests: moto's, on a loopback port, started once
-and stopped after; each test gets a bucket of its own. The standard AWS variables point every
-client at it (boto3 in this process, Polars' reader, and the `spendlake` processes the tests start)."""
+for this folder's tests and stopped after them (the AWS variables are put back then); each test
+gets a bucket of its own. The standard AWS variables point every client at it (boto3 in this
+process, Polars' reader, and the `spendlake` processes the tests start)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 LEASE_SECONDS = "2"  # a killed holder frees the lake after 2 s here (30 s by default)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def s3_server():
     import logging
     from moto.server import ThreadedMotoServer

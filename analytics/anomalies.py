@@ -62,9 +62,10 @@ def anomalies(events: pl.LazyFrame, *, by: str = s.PROJECT, grain: Grain = "day"
     full = _complete(per, by, grain)
     scored = _score(full, by, grain, window)
     direction = (pl.when(pl.col("z") > threshold).then(pl.lit("spike"))
-                 .when(pl.col("z") < -drop_threshold).then(pl.lit("drop")))
+                 .when(pl.col("_z_drop") < -drop_threshold).then(pl.lit("drop")))
     flagged = scored.with_columns(direction.alias("direction")).filter(
-        pl.col("direction").is_not_null() & (pl.col("excess_usd").abs() >= min_usd))
+        pl.col("direction").is_not_null() & (pl.col("excess_usd").abs() >= min_usd)).with_columns(
+        pl.when(pl.col("direction") == "drop").then(pl.col("_z_drop")).otherwise(pl.col("z")).alias("z"))
     flagged = pl.concat([flagged, _new(full, by, grain, min_usd)], how="diagonal_relaxed")
     if flagged.height == 0:
         return pl.DataFrame(schema=_schema(by, grain))
@@ -129,9 +130,13 @@ def _score(full: pl.DataFrame, by: str, grain: Grain, window: int) -> pl.DataFra
         pl.col("baseline_usd").is_not_nan())
     scale = pl.max_horizontal(pl.col("_spread"), pl.max_horizontal("baseline_usd", "_typical") * SCALE_FLOOR,
                               pl.lit(0.01))
+    # a drop is judged against the recent days alone: spikes of the past raise the scope's mean
+    # spend, and with it the floor, until an outage on a day of small spend could not score
+    steady = pl.max_horizontal(pl.col("_spread"), pl.col("baseline_usd") * SCALE_FLOOR, pl.lit(0.01))
     return scored.with_columns(
         (pl.col(s.COST) - pl.col("baseline_usd")).alias("excess_usd"),
         ((pl.col(s.COST) - pl.col("baseline_usd")) / scale).alias("z"),
+        ((pl.col(s.COST) - pl.col("baseline_usd")) / steady).alias("_z_drop"),
     )
 
 

@@ -28,7 +28,7 @@ app = typer.Typer(help="What your paid AI APIs cost: capture, price and analyse 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-LakeOption = Annotated[Optional[str], typer.Option("--lake", help="Lake folder (default: $SPENDLAKE_LAKE or data/lake).")]
+LakeOption = Annotated[Optional[str], typer.Option("--lake", help="Lake folder, or s3://bucket/prefix (default: $SPENDLAKE_LAKE or data/lake).")]
 
 
 class Format(str, Enum):

@@ -279,7 +279,7 @@ class Lake:
     def _journal_entries(self) -> list[dict]:
         """The rewrites in flight. An entry that names anything but a partition folder of this
         lake and plain data file names in it is refused (a warning names it) and touches nothing."""
-        if not self.journal_dir.exists():
+        if not self.remote and not self.journal_dir.exists():  # (in a bucket, the listing alone tells)
             return []
         entries = []
         for p in self.journal_dir.glob("*.json"):

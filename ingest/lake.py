@@ -42,7 +42,7 @@ import polars as pl
 from ingest import rollups, schema as s
 from ingest.errors import LakeError
 from ingest.files import fsync_dir, write_atomic
-from ingest.objects import OTHER_SCHEMES, Lease, ObjectPath, is_remote, names_in, sizes_of, sources, storage_options
+from ingest.objects import OTHER_SCHEMES, Lease, ObjectPath, is_remote, names_in, scan_parquet, sizes_of
 
 PARTITION_PREFIX = "date="
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=1, statistics=True)
@@ -302,8 +302,8 @@ class Lake:
         files = self.files(start=start, end=end) if files is None else files
         if not files:
             return s.empty_events().lazy().with_columns(pl.lit(None, pl.Date).alias(s.DATE))
-        return pl.scan_parquet(sources(files), hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,
-                               missing_columns="insert", extra_columns="ignore", storage_options=storage_options(files))
+        return scan_parquet(files, hive_partitioning=True, hive_schema=s.HIVE_SCHEMA, schema=s.POLARS_SCHEMA,
+                            missing_columns="insert", extra_columns="ignore")
 
     def version(self) -> str:
         """Changes whenever events are added, rewritten or dropped: a short cache key for readers
@@ -393,8 +393,7 @@ class Lake:
     def _ids(self, files: list[Path], candidates: pl.Series) -> set[str]:
         if not files:
             return set()
-        ids = pl.scan_parquet(sources(files), schema={s.EVENT_ID: pl.String}, extra_columns="ignore",
-                              storage_options=storage_options(files)).filter(
+        ids = scan_parquet(files, schema={s.EVENT_ID: pl.String}, extra_columns="ignore").filter(
             pl.col(s.EVENT_ID).is_between(pl.lit(candidates.min()), pl.lit(candidates.max()))  # statistics skip files
             & pl.col(s.EVENT_ID).is_in(candidates.implode())).select(s.EVENT_ID).collect()
         return set(ids[s.EVENT_ID])
@@ -607,8 +606,7 @@ class _KnownIds:
                 files, ids = set(), set()
             new = [p for p in listed if p not in files]
             if new:
-                ids.update(pl.scan_parquet(sources(new), schema={s.EVENT_ID: pl.String}, extra_columns="ignore",
-                                           storage_options=storage_options(new))
+                ids.update(scan_parquet(new, schema={s.EVENT_ID: pl.String}, extra_columns="ignore")
                            .collect(engine="in-memory")[s.EVENT_ID].to_list())
                 files.update(new)
             found = {i for i in candidates.to_list() if i in ids}
@@ -685,8 +683,7 @@ def _read(files: list[Path]) -> pl.DataFrame:
     """The events of these files, in file order. Many small files are read by four threads:
     opening a file waits on the file system, so 10,000 files read ~40 % faster that way."""
     def scan(group: list[Path]) -> pl.DataFrame:
-        return pl.scan_parquet(sources(group), schema=s.POLARS_SCHEMA, missing_columns="insert", extra_columns="ignore",
-                               storage_options=storage_options(group),
+        return scan_parquet(group, schema=s.POLARS_SCHEMA, missing_columns="insert", extra_columns="ignore",
                                hive_partitioning=False).collect()
     if len(files) < 256:
         return scan(files)

@@ -37,8 +37,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from ingest.errors import LakeError
 
@@ -57,7 +59,6 @@ class Bucket:
     name: str
     client: Any  # a boto3 S3 client
     storage_options: tuple[tuple[str, str], ...]  # the same credentials, for Polars' own reader
-    requests: list  # [count]: requests this process made to the bucket (the bench reads it)
 
     @classmethod
     def open(cls, name: str) -> Bucket:
@@ -76,8 +77,6 @@ def _bucket(name: str, _env: tuple) -> Bucket:
     session = boto3.session.Session()
     client = session.client("s3", config=Config(retries={"max_attempts": 5, "mode": "standard"},
                                                  max_pool_connections=16))
-    count = [0]
-    client.meta.events.register("before-send.s3", lambda **_: count.__setitem__(0, count[0] + 1))
     credentials = session.get_credentials()
     options = {"aws_region": client.meta.region_name or "us-east-1"}
     if credentials is not None:
@@ -90,7 +89,7 @@ def _bucket(name: str, _env: tuple) -> Bucket:
         options["aws_endpoint_url"] = endpoint
         if endpoint.startswith("http://"):
             options["aws_allow_http"] = "true"
-    return Bucket(name, client, tuple(sorted(options.items())), count)
+    return Bucket(name, client, tuple(sorted(options.items())))
 
 
 class ObjectPath:
@@ -137,25 +136,16 @@ class ObjectPath:
         return self.key < other.key
 
     name = property(lambda self: self.key.rsplit("/", 1)[-1])
-    suffix = property(lambda self: PurePosixPath(self.name).suffix)
-    stem = property(lambda self: PurePosixPath(self.name).stem)
     parent = property(lambda self: ObjectPath(self.bucket, self.key.rsplit("/", 1)[0] if "/" in self.key else ""))
-
-    def with_name(self, name: str) -> ObjectPath:
-        return self.parent / name
-
-    def relative_to(self, other: ObjectPath) -> PurePosixPath:
-        if other.key and not self.key.startswith(other.key + "/"):
-            raise ValueError(f"{self} is not under {other}")
-        return PurePosixPath(self.key[len(other.key) + 1:] if other.key else self.key)
 
     # ---- reading --------------------------------------------------------------------------
 
-    def _list(self, *, recursive: bool = False) -> Iterator[tuple[str, dict | None]]:
-        """(name, object or None for a folder) of what is directly under this prefix (or all of it)."""
+    def _list(self, start: str = "", *, folders: bool = True) -> Iterator[tuple[str, dict | None]]:
+        """(name relative to this prefix, object or None for a folder) of the keys under it that
+        begin with `start`: one level (`folders`), or at any depth."""
         prefix = f"{self.key}/" if self.key else ""
         pages = self.bucket.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket.name, Prefix=prefix, **({} if recursive else {"Delimiter": "/"}))
+            Bucket=self.bucket.name, Prefix=prefix + start, **({"Delimiter": "/"} if folders else {}))
         for page in pages:
             for folder in page.get("CommonPrefixes", ()):
                 yield folder["Prefix"][len(prefix):].rstrip("/"), None
@@ -163,14 +153,9 @@ class ObjectPath:
                 yield item["Key"][len(prefix):], item
 
     def keys_under(self, start: str) -> Iterator[str]:
-        """The keys under this prefix that begin with `start` (relative to this prefix), at any depth:
-        one listing for what would take one per folder."""
-        prefix = f"{self.key}/" if self.key else ""
-        pages = self.bucket.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket.name,
-                                                                            Prefix=prefix + start)
-        for page in pages:
-            for item in page.get("Contents", ()):
-                yield item["Key"][len(prefix):]
+        """The keys under this prefix that begin with `start`, at any depth: one listing for what
+        would take one per folder."""
+        return (name for name, _ in self._list(start, folders=False))
 
     def iterdir(self) -> Iterator[ObjectPath]:
         return (self / name for name, _ in self._list() if name)
@@ -180,15 +165,8 @@ class ObjectPath:
         return {name: item["Size"] for name, item in self._list() if item is not None and name}
 
     def glob(self, pattern: str) -> Iterator[ObjectPath]:
-        """Names directly under this prefix matching `pattern` (one level: `*.json`, `2026-*.parquet`),
-        or `*/<pattern>` one level further down."""
-        if pattern.startswith("*/"):
-            return (p for folder in self.iterdir() for p in folder.glob(pattern[2:]))
+        """The names directly under this prefix that match `pattern` (`*.json`, `2026-*.parquet`)."""
         return (self / name for name, _ in self._list() if name and fnmatch.fnmatchcase(name, pattern))
-
-    def rglob(self, pattern: str) -> Iterator[ObjectPath]:
-        return (self / name for name, _ in self._list(recursive=True)
-                if fnmatch.fnmatchcase(name.rsplit("/", 1)[-1], pattern))
 
     def exists(self) -> bool:
         return self.is_file() or self.is_dir()
@@ -258,10 +236,6 @@ class ObjectPath:
                 return None
             raise
 
-    def write_text(self, text: str, encoding: str = "utf-8") -> int:
-        self.write_bytes(text.encode(encoding))
-        return len(text)
-
     def unlink(self, missing_ok: bool = False) -> None:
         if not missing_ok and self._head() is None:
             raise FileNotFoundError(str(self))
@@ -270,12 +244,6 @@ class ObjectPath:
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         """Nothing to make: a folder is a prefix."""
 
-    def remove_tree(self) -> None:
-        """Delete everything under this prefix."""
-        keys = [f"{self.key}/{name}" for name, item in self._list(recursive=True) if item is not None]
-        for start in range(0, len(keys), 1000):
-            self.bucket.client.delete_objects(Bucket=self.bucket.name, Delete={
-                "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
 
 
 class _Upload(io.BytesIO):
@@ -327,17 +295,30 @@ def sizes_of(files: list) -> dict:
     return {p: p.stat().st_size for p in files}
 
 
-def storage_options(paths: object) -> dict[str, str] | None:
-    """Polars' `storage_options` for these paths (None for local files)."""
-    first = paths[0] if isinstance(paths, (list, tuple)) and paths else paths
-    return dict(first.bucket.storage_options) if isinstance(first, ObjectPath) else None
+def _polars(paths: object) -> tuple[object, dict[str, str] | None]:
+    """Paths as Polars takes them (`s3://` strings for objects) and the credentials it needs."""
+    many = isinstance(paths, (list, tuple))
+    first = (paths[0] if paths else None) if many else paths
+    if not isinstance(first, ObjectPath):
+        return paths, None
+    return [str(p) for p in paths] if many else str(paths), dict(first.bucket.storage_options)
 
 
-def sources(paths: object) -> object:
-    """Paths as Polars takes them: `s3://` strings for objects, local paths as they are."""
-    if isinstance(paths, (list, tuple)):
-        return [str(p) if isinstance(p, ObjectPath) else p for p in paths]
-    return str(paths) if isinstance(paths, ObjectPath) else paths
+def scan_parquet(paths: object, **options: object) -> pl.LazyFrame:
+    """`pl.scan_parquet` of lake files, local or in a bucket (with the bucket's credentials): the
+    one way Spendlake reads the Parquet files beside or in a lake."""
+    source, storage = _polars(paths)
+    return pl.scan_parquet(source, storage_options=storage, **options)
+
+
+def read_parquet(path: object, **options: object) -> pl.DataFrame:
+    source, storage = _polars(path)
+    return pl.read_parquet(source, storage_options=storage, **options)
+
+
+def read_parquet_metadata(path: object) -> dict[str, str]:
+    source, storage = _polars(path)
+    return pl.read_parquet_metadata(source, storage_options=storage)
 
 
 # ---- the lease -------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import polars as pl
 
 from ingest.files import write_atomic
 from ingest.lake import REPORTED as REPORTED_FOLDER, Lake
+from ingest.objects import scan_parquet
 
 REPORTED = pl.Schema({"id": pl.String, "provider": pl.String, "date": pl.Date, "project": pl.String,
                       "model": pl.String, "item": pl.String, "cost_usd": pl.Float64,
@@ -64,10 +65,10 @@ def in_dollars(lake: Lake, rows: pl.DataFrame) -> pl.DataFrame:
 
 def read_reported(lake: Lake, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.LazyFrame:
     """Every reported cost row dated in [start, end] (UTC days, inclusive), once per id."""
-    files = sorted(str(p) for p in lake.path(REPORTED_FOLDER).glob("[!.]*.parquet"))
+    files = sorted(lake.path(REPORTED_FOLDER).glob("[!.]*.parquet"))
     if not files:
         return pl.LazyFrame(schema=REPORTED)
-    rows = pl.scan_parquet(files, schema=REPORTED, missing_columns="insert").unique("id", keep="last",
+    rows = scan_parquet(files, schema=REPORTED, missing_columns="insert").unique("id", keep="last",
                                                                                     maintain_order=True)
     if start:
         rows = rows.filter(pl.col("date") >= start)

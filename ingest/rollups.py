@@ -46,7 +46,7 @@ import polars as pl
 
 from ingest import plans, schema as s
 from ingest.files import flocked, write_atomic
-from ingest.objects import names_in, sources, storage_options
+from ingest.objects import names_in, read_parquet_metadata, scan_parquet
 
 if TYPE_CHECKING:
     from ingest.lake import Lake
@@ -165,7 +165,7 @@ def runs(lake: Lake, start: dt.date | None = None, end: dt.date | None = None) -
         whole = (start is None or start <= month.first) and (end is None or end >= month.last)
         run_file = rollup_dir(lake, RUNS) / month.base.name if month.base is not None and month.clean else None
         if whole and run_file is not None and run_file.exists():
-            parts.append(pl.scan_parquet(sources(run_file), hive_partitioning=False, storage_options=storage_options(run_file)))
+            parts.append(scan_parquet(run_file, hive_partitioning=False))
         else:
             days = month.frame("jobs", start, end).filter(pl.col(s.DATE).is_between(start or dt.date.min, end or dt.date.max))
             parts.append(per_run(days))
@@ -213,15 +213,13 @@ class _Month:
         schema = schema_of(name)
         parts = []
         if self.base is not None and self.covered:
-            base = pl.scan_parquet(sources(self.base), hive_partitioning=False,
-                                   storage_options=storage_options(self.base)).select(schema.names())
+            base = scan_parquet(self.base, hive_partitioning=False).select(schema.names())
             parts.append(base if self.clean else base.filter(pl.col(s.DATE).is_in(sorted(self.covered))))
         by_days: dict[frozenset, list[Path]] = defaultdict(list)
         for path, days in self.added.items():
             by_days[frozenset(days)].append(path)
         for days, paths in by_days.items():
-            parts.append(pl.scan_parquet(sources(paths), hive_partitioning=False, storage_options=storage_options(paths))
-                         .select(schema.names())
+            parts.append(scan_parquet(paths, hive_partitioning=False).select(schema.names())
                          .filter(pl.col(s.DATE).is_in(sorted(days))))
         stale = [files for day, files in self.stale.items()
                  if (start is None or day >= start) and (end is None or day <= end)]
@@ -312,7 +310,7 @@ def _bases(folder: Path) -> dict[str, list[Path]]:
 
 def _metadata(path: Path, key: str) -> dict | None:
     try:
-        return json.loads(pl.read_parquet_metadata(sources(path), storage_options=storage_options(path))[key])
+        return json.loads(read_parquet_metadata(path)[key])
     except (FileNotFoundError, KeyError, ValueError, pl.exceptions.PolarsError, OSError):
         return None
 
@@ -326,8 +324,7 @@ def _stat(path: Path, field: str) -> float:
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:
-    return pl.scan_parquet(sources(files), storage_options=storage_options(files), schema=s.POLARS_SCHEMA,
-                           hive_partitioning=False, missing_columns="insert",
+    return scan_parquet(files, schema=s.POLARS_SCHEMA, hive_partitioning=False, missing_columns="insert",
                            extra_columns="ignore")
 
 

@@ -26,6 +26,7 @@ from ingest import files
 from ingest.files import read_lines, write_atomic
 from ingest.pricing import PriceBook
 from ingest.lake import ACKS, ALERTS, BUDGETS, ESTIMATES, FORECASTS, USAGE_SUMS, Lake
+from ingest.objects import read_parquet
 
 T = TypeVar("T")
 
@@ -118,7 +119,7 @@ class UsageSums:
         path = self.folder / f"{day.isoformat()}-{name}.parquet"
         if keep and path.exists():
             try:
-                return pl.read_parquet(path)
+                return read_parquet(path)
             except (FileNotFoundError, pl.exceptions.PolarsError):  # removed meanwhile (its files changed)
                 pass
         try:

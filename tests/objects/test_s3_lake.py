@@ -267,6 +267,8 @@ def test_every_cli_command_works_on_an_s3_lake_as_on_disk(s3_lake, tmp_path):
                 ("report", "jobs", "-f", "csv"), ("report", "forecast", "-f", "json"),
                 ("report", "anomalies", "-f", "csv"), ("report", "tokens", "-f", "json"),
                 ("report", "focus", "-f", "csv"), ("report", "budget", "-f", "csv"), ("check",),
+                ("report", "optimize", "-f", "json"), ("report", "optimize", "-f", "json"),  # (the second reads kept sums)
+                ("report", "reconcile", "-f", "csv"),
                 ("reprice", "-f", "json"), ("compact", "--older-than", "2d"), ("retention", "--older-than", "60d"),
                 ("retention", "--older-than", "60d", "--yes"), ("status", "-f", "json")]
     def parsed(text: str, fmt: str) -> object:

@@ -302,3 +302,37 @@ def test_compaction_leaves_the_recent_days_alone_and_trackers_write_through_the_
     assert [len(lake.files(day)) for day in (TODAY - dt.timedelta(days=5), TODAY)] == [1, 2]
     with pytest.raises(ValidationError, match="through its server"):
         Tracker(s3_lake)
+
+
+APPENDER = """
+import sys
+from ingest.files import append_lines
+from ingest.lake import AUDIT, Lake
+lake = Lake(sys.argv[1])
+for i in range(25):
+    append_lines(lake.path(AUDIT), [{"writer": sys.argv[2], "i": i}])
+"""
+
+
+def test_lines_appended_by_four_processes_at_once_to_an_s3_object_are_all_kept(s3_lake):
+    """No append in a bucket: each writer rewrites the object conditional on its version."""
+    from ingest.files import read_lines
+    from ingest.lake import AUDIT
+    writers = [subprocess.Popen([sys.executable, "-c", APPENDER, s3_lake, str(w)], cwd=ROOT) for w in range(4)]
+    assert [w.wait(timeout=300) for w in writers] == [0] * 4
+    lines = list(read_lines(Lake(s3_lake).path(AUDIT)))
+    assert sorted((line["writer"], line["i"]) for line in lines) == [(str(w), i) for w in range(4) for i in range(25)]
+
+
+def test_a_bad_record_imported_into_s3_goes_to_quarantine_and_its_neighbours_land(s3_lake, tmp_path):
+    source = jsonl(tmp_path / "calls.jsonl", 10)
+    with source.open("a") as f:
+        f.write('{"event_id": "bad", "ts": "yesterday", "provider": "openai", "model": "gpt-4o"}\n')
+    done = subprocess.run([sys.executable, "-m", "spendlake.cli", "import", str(source), "--lake", s3_lake],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    lake = Lake(s3_lake)
+    assert ids(lake).len() == 10
+    [kept] = list(lake.quarantine_dir.glob("*.jsonl"))
+    [record] = [json.loads(line) for line in kept.read_text().splitlines()]
+    assert record["record"] == 11 and "ts" in record["error"]

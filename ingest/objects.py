@@ -212,14 +212,12 @@ class ObjectPath:
         return got["Body"].read(), got["ETag"]
 
     def open(self, mode: str = "r", encoding: str | None = None, newline: str | None = None) -> io.IOBase:
-        """Read the object whole into memory (`r`, `rb`), or write it whole when the file is closed
-        (`w`, `wb`)."""
-        if mode in ("r", "rt", "rb"):
-            data = self.read_bytes()
-            return io.BytesIO(data) if "b" in mode else io.StringIO(data.decode(encoding or "utf-8"), newline=newline)
-        if mode in ("w", "wt", "wb"):
-            return _Upload(self, binary="b" in mode, encoding=encoding or "utf-8")
-        raise ValueError(f"{self}: mode {mode!r} (objects are read or written whole)")
+        """The object read whole into memory, as text (`r`) or bytes (`rb`); it is written whole by
+        `write_bytes`, never through a file."""
+        if mode not in ("r", "rt", "rb"):
+            raise ValueError(f"{self}: mode {mode!r} (an object is written whole, with write_bytes)")
+        data = self.read_bytes()
+        return io.BytesIO(data) if "b" in mode else io.StringIO(data.decode(encoding or "utf-8"), newline=newline)
 
     # ---- writing --------------------------------------------------------------------------
 
@@ -244,22 +242,6 @@ class ObjectPath:
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         """Nothing to make: a folder is a prefix."""
 
-
-
-class _Upload(io.BytesIO):
-    """A file opened for writing an object: its bytes are put whole when it is closed."""
-
-    def __init__(self, path: ObjectPath, *, binary: bool, encoding: str) -> None:
-        super().__init__()
-        self._path, self._binary, self._encoding = path, binary, encoding
-
-    def write(self, data: bytes | str) -> int:  # type: ignore[override]
-        return super().write(data if self._binary else data.encode(self._encoding))
-
-    def close(self) -> None:
-        if not self.closed:
-            self._path.write_bytes(self.getvalue())
-        super().close()
 
 
 def stamp(path: Path | ObjectPath) -> tuple:
